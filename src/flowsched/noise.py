@@ -1,0 +1,216 @@
+"""Seeded initial noise, and packing latents into transformer tokens.
+
+Generators (``noise(..., generator=...)``):
+
+* ``"torch"`` (default): Open-Sora 2.0's recipe, bit-identical to :func:`flowsched.opensora.get_noise` - one
+  ``torch.Generator`` on ``device`` seeded with ``seed`` draws the whole batch in ``dtype``. Reproducible only on
+  the same device type, GPU model, dtype and torch version, and sample ``i`` changes with the batch size.
+* ``per_sample_seeds``: one generator per sample (sample ``i`` never depends on the batch size), each drawing
+  float32 and casting, so the values do not depend on ``dtype`` either.
+
+Shapes: noise is ``[B, C, T', H_lat, W_lat]``; :func:`pack` turns it into ``[B, T'*(H_lat/p)*(W_lat/p), C*p*p]``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from . import _validate as v
+from .geometry import LatentGeometry
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import Tensor
+
+#: Default refusal threshold for one noise tensor, in bytes. Raise it per call with ``max_bytes=`` or for the
+#: process with the environment variable ``FLOWSCHED_MAX_BYTES``.
+DEFAULT_MAX_BYTES = 8 * 2**30
+
+
+def max_bytes_default() -> int:
+    """The allocation limit in force: ``FLOWSCHED_MAX_BYTES`` if set, else :data:`DEFAULT_MAX_BYTES`."""
+    raw = os.environ.get("FLOWSCHED_MAX_BYTES")
+    if raw is None:
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be a byte count, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be positive, got {raw!r}")
+    return value
+
+
+def _itemsize(dtype: Any) -> int:
+    import torch
+
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    if not isinstance(dtype, torch.dtype):
+        raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype for Gaussian noise, got {dtype}")
+    return torch.empty((), dtype=dtype).element_size()
+
+
+def format_bytes(n: int) -> str:
+    """``1536 -> '1.5 KiB'``."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = None) -> int:
+    """Refuse, before allocating, a tensor of ``shape``/``dtype`` larger than ``max_bytes``. Returns its size."""
+    nbytes = math.prod(int(s) for s in shape) * _itemsize(dtype)
+    limit = max_bytes_default() if max_bytes is None else v.positive_int("max_bytes", max_bytes)
+    if nbytes > limit:
+        raise ValueError(
+            f"noise of shape {tuple(shape)} in {dtype} needs {nbytes} bytes ({format_bytes(nbytes)}), above the "
+            f"limit of {limit} bytes ({format_bytes(limit)}); pass max_bytes={nbytes} (CLI: --max-bytes "
+            f"{nbytes}) or set FLOWSCHED_MAX_BYTES to allow it"
+        )
+    return nbytes
+
+
+def _shape_of(shape_or_geometry: Sequence[int] | LatentGeometry) -> tuple[int, ...]:
+    if isinstance(shape_or_geometry, LatentGeometry):
+        return shape_or_geometry.noise_shape
+    if isinstance(shape_or_geometry, (str, bytes)) or not isinstance(shape_or_geometry, Sequence):
+        raise TypeError(
+            f"shape must be a sequence of positive integers or a LatentGeometry, got {shape_or_geometry!r}"
+        )
+    if len(shape_or_geometry) == 0:
+        raise ValueError("shape must have at least one dimension (the batch), got ()")
+    return tuple(v.positive_int(f"shape[{i}]", s) for i, s in enumerate(shape_or_geometry))
+
+
+GENERATORS = ("torch", "portable")
+
+
+def noise(
+    shape_or_geometry: Sequence[int] | LatentGeometry,
+    seed: int,
+    *,
+    device: Any = "cpu",
+    dtype: Any = None,
+    per_sample_seeds: Sequence[int] | bool | None = None,
+    generator: str = "torch",
+    max_bytes: int | None = None,
+) -> Tensor:
+    """Seeded Gaussian noise of ``shape`` (or ``geometry.noise_shape``), dimension 0 being the batch.
+
+    Args:
+        shape_or_geometry: a shape ``(B, ...)`` or a :class:`~flowsched.geometry.LatentGeometry`.
+        seed: the seed (any integer torch accepts: ``[-2**63, 2**64)``).
+        device: where to draw (and the generator's device, as in Open-Sora).
+        dtype: output dtype (default: torch's default dtype, float32).
+        per_sample_seeds: ``None`` (Open-Sora: one generator for the batch), ``True`` (sample ``i`` uses
+            ``seed + i``) or a list of ``B`` seeds. Each sample is drawn alone in float32 on ``device`` and
+            cast, so it does not change with batch size or ``dtype``.
+        generator: ``"torch"`` (above) or ``"portable"`` (counter-based Philox, identical on every device; see
+            :func:`portable_noise`).
+        max_bytes: refuse larger requests before allocating (default :func:`max_bytes_default`).
+    """
+    import torch
+
+    shape = _shape_of(shape_or_geometry)
+    seed = v.torch_seed("seed", seed)
+    v.choice("generator", generator, GENERATORS)
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    check_allocation(shape, dtype, max_bytes)
+    if generator == "portable":
+        return _portable(shape, seed, per_sample_seeds, device=device, dtype=dtype)
+    if per_sample_seeds is None or per_sample_seeds is False:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        return torch.randn(*shape, device=device, dtype=dtype, generator=gen)
+    seeds = _sample_seeds(seed, per_sample_seeds, shape[0])
+    out = torch.empty(shape, device=device, dtype=dtype)
+    for i, s in enumerate(seeds):
+        gen = torch.Generator(device=device).manual_seed(s)
+        out[i] = torch.randn(*shape[1:], device=device, dtype=torch.float32, generator=gen).to(dtype)
+    return out
+
+
+def _sample_seeds(seed: int, per_sample_seeds: Sequence[int] | bool, batch: int) -> list[int]:
+    if per_sample_seeds is True:
+        seeds = [seed + i for i in range(batch)]
+        return [v.torch_seed(f"seed + {i}", s) for i, s in enumerate(seeds)]
+    if isinstance(per_sample_seeds, (str, bytes)) or not isinstance(per_sample_seeds, Sequence):
+        raise TypeError(f"per_sample_seeds must be None, True or a list of {batch} integers, got {per_sample_seeds!r}")
+    if len(per_sample_seeds) != batch:
+        raise ValueError(
+            f"per_sample_seeds must hold one seed per sample ({batch}), got {len(per_sample_seeds)} seeds"
+        )
+    return [v.torch_seed(f"per_sample_seeds[{i}]", s) for i, s in enumerate(per_sample_seeds)]
+
+
+def _portable(shape, seed, per_sample_seeds, *, device, dtype):  # replaced by the portable-noise backend
+    raise NotImplementedError("generator='portable' is not available in this version")
+
+
+# -- packing -----------------------------------------------------------------------------------------------
+
+
+def pack(x: Tensor, patch_size: int = 2) -> Tensor:
+    """``[B, C, T, H, W] -> [B, T*(H/p)*(W/p), C*p*p]`` (einops ``b c t (h ph) (w pw) -> b (t h w) (c ph pw)``).
+
+    Token order is frame-major, then row, then column; features are channel-major, then the ``p x p`` patch.
+    """
+    p = v.positive_int("patch_size", patch_size)
+    if x.ndim != 5:
+        raise ValueError(f"pack expects a 5-D tensor [B, C, T, H, W], got shape {tuple(x.shape)}")
+    b, c, t, h, w = x.shape
+    if h % p or w % p:
+        raise ValueError(
+            f"pack: height {h} and width {w} of shape {tuple(x.shape)} must be divisible by patch_size {p}"
+        )
+    x = x.reshape(b, c, t, h // p, p, w // p, p)
+    x = x.permute(0, 2, 3, 5, 1, 4, 6)  # b t h w c ph pw
+    return x.reshape(b, t * (h // p) * (w // p), c * p * p)
+
+
+def unpack(x: Tensor, grid: Sequence[int] | LatentGeometry, patch_size: int = 2) -> Tensor:
+    """Inverse of :func:`pack`. ``grid`` is ``(T, H/p, W/p)`` in tokens, or a geometry (its own patch size)."""
+    if isinstance(grid, LatentGeometry):
+        p = grid.patch_size
+        t, h, w = grid.latent_frames, grid.latent_height // p, grid.latent_width // p
+    else:
+        p = v.positive_int("patch_size", patch_size)
+        if len(grid) != 3:
+            raise ValueError(f"unpack: grid must be (T, H/p, W/p) in tokens, got {tuple(grid)}")
+        t, h, w = (v.positive_int(f"grid[{i}]", g) for i, g in enumerate(grid))
+    if x.ndim != 3:
+        raise ValueError(f"unpack expects a 3-D tensor [B, L, D], got shape {tuple(x.shape)}")
+    b, length, feat = x.shape
+    if length != t * h * w or feat % (p * p):
+        raise ValueError(
+            f"unpack: shape {tuple(x.shape)} does not match grid (T={t}, H={h}, W={w}) with patch_size {p}: "
+            f"expected L = {t * h * w} tokens and features divisible by {p * p}"
+        )
+    c = feat // (p * p)
+    x = x.reshape(b, t, h, w, c, p, p)
+    x = x.permute(0, 4, 1, 2, 5, 3, 6)  # b c t h ph w pw
+    return x.reshape(b, c, t, h * p, w * p)
+
+
+def noise_stats(x: Tensor) -> dict:
+    """Mean, standard deviation, min, max and sha256 (float32 C-contiguous bytes) of a noise tensor."""
+    import hashlib
+
+    import torch
+
+    xf = x.detach().to("cpu", torch.float32).contiguous()
+    return {
+        "mean": float(xf.mean()),
+        "std": float(xf.std()) if xf.numel() > 1 else 0.0,
+        "min": float(xf.min()),
+        "max": float(xf.max()),
+        "sha256": hashlib.sha256(xf.numpy().tobytes()).hexdigest(),
+    }
