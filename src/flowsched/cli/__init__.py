@@ -1,0 +1,60 @@
+"""The ``flowsched`` command line. Thin: parse, call the library, print or write.
+
+Each command lives in its own module with ``register(subparsers)`` (adds its parser; must import nothing
+heavy) and ``run(args) -> int``. Library errors (``ValueError``/``TypeError``) become one-line messages and
+exit status 2; a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: Command modules in the order ``--help`` lists them.
+COMMANDS = ("plan", "schedule", "shape", "noise", "presets")
+
+DESCRIPTION = """\
+Seeded latent noise and timestep schedules for flow-matching image and video samplers.
+
+Start with `flowsched plan` (the whole Open-Sora 2.0 plan for a 768px, 129-frame video), then
+`flowsched presets` to see the models it knows. Every command has its own --help with examples.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="flowsched",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"flowsched {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"{__name__}.{name.replace('-', '_')}_cmd")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._common import CliError, fail
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, ValueError, TypeError) as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", status=130)
+    except BrokenPipeError:  # `flowsched ... | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
