@@ -1,0 +1,137 @@
+"""``flowsched plan``: the whole first stage of a sampler - geometry, schedule and noise - in one go."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ._common import Formatter, add_geometry_options, print_json, resolve_geometry, warn
+from .noise_cmd import add_noise_options, check_device, draw, save_safetensors
+from .schedule_cmd import add_schedule_options, build_schedule, summary
+from .shape_cmd import describe
+
+EPILOG = """\
+examples:
+  flowsched plan                                   # Open-Sora 2.0, 576x1024 (768px 16:9), 129 frames, 50 steps
+  flowsched plan --preset opensora-2.0-256px --steps 30 --seed 7 --json
+  flowsched plan --height 768 --width 768 --frames 65 --out out/plan.safetensors --plot out/schedule.png
+
+--out writes a safetensors file with 'noise' [B, C, T', H, W] and 'timesteps' [N+1] (float64 t values),
+plus the plan as JSON metadata under the key 'flowsched'.
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plan",
+        help="geometry + schedule + noise for one generation (the main job)",
+        description="Plan the first stage of a flow-matching sampler exactly as Open-Sora 2.0 does it: the "
+        "latent geometry for your size and frame count, the shift alpha and the N+1 timesteps, and the "
+        "seeded initial noise with its statistics and sha256.",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    add_geometry_options(p, batch=True)
+    add_schedule_options(p)
+    add_noise_options(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--json", action="store_true", help="print one JSON object (keys listed in the README)")
+    o.add_argument("--out", metavar="FILE.safetensors", help="write noise + timesteps + metadata here")
+    o.add_argument("--plot", metavar="FILE.png", help="write a PNG of the schedule (needs matplotlib)")
+    p.set_defaults(run=run)
+
+
+def _check_writable(path: str | None, flag: str) -> None:
+    """Fail before any work when an output folder cannot be written."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    probe = folder
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} is a folder; give a file name")
+    if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
+        raise ValueError(f"{flag} {path!r} cannot be written: {probe!r} is not a writable folder")
+
+
+def run(args) -> int:
+    from ..noise import noise_stats
+
+    _check_writable(args.out, "--out")
+    _check_writable(args.plot, "--plot")
+    preset, geometry = resolve_geometry(args)
+    schedule = build_schedule(args, preset, geometry)
+    check_device(args.device)
+    x = draw(args, geometry)
+    stats = noise_stats(x)
+    plan = {
+        "preset": preset.name,
+        **geometry.to_dict(),
+        "num_steps": schedule.num_steps,
+        "alpha": schedule.params.get("alpha"),
+        "schedule": {"name": schedule.name, "params": dict(schedule.params)},
+        "timesteps": schedule.to_list(),
+        "model_timesteps": [float(v) for v in schedule.model_timesteps()],
+        "seed": args.seed,
+        "generator": args.generator,
+        "per_sample_seeds": bool(args.per_sample_seeds),
+        "dtype": args.dtype,
+        "device": args.device,
+        "noise_mean": stats["mean"],
+        "noise_std": stats["std"],
+        "noise_min": stats["min"],
+        "noise_max": stats["max"],
+        "noise_sha256": stats["sha256"],
+    }
+    written = []
+    if args.out:
+        import torch
+
+        meta = {k: v for k, v in plan.items() if k not in ("timesteps", "model_timesteps")}
+        save_safetensors(
+            args.out,
+            {"noise": x, "timesteps": torch.tensor(schedule.t, dtype=torch.float64)},
+            {"flowsched": json.dumps(meta), "schedule": schedule.to_json()},
+        )
+        written.append(args.out)
+    if args.plot:
+        from ..plot import plot_schedules
+
+        plot_schedules({f"{preset.name} ({schedule.describe()})": schedule}, args.plot)
+        written.append(args.plot)
+    if args.json:
+        plan["files"] = written
+        print_json(plan)
+        return 0
+    _print_text(preset, geometry, schedule, stats, args, written)
+    return 0
+
+
+def _print_text(preset, geometry, schedule, stats, args, written) -> None:
+    from ..plot import terminal_plot
+
+    print(f"plan           {preset.name} ({preset.model})")
+    print("\n".join(describe(geometry)))
+    print(summary(schedule))
+    t = schedule.t
+    print(f"first 5 t      {', '.join(f'{v:.6f}' for v in t[:5])}")
+    print(f"last 5 t       {', '.join(f'{v:.6f}' for v in t[-5:])}")
+    print()
+    print(terminal_plot(schedule))
+    print()
+    print(
+        f"noise          {list(geometry.noise_shape)} {args.dtype} on {args.device}, "
+        f"generator={args.generator}, seed={args.seed}"
+    )
+    print(
+        f"statistics     mean {stats['mean']:+.5f}  std {stats['std']:.5f}  "
+        f"min {stats['min']:+.3f}  max {stats['max']:+.3f}"
+    )
+    print(f"sha256         {stats['sha256']}")
+    if args.generator == "torch" and args.device == "cpu":
+        print("note           torch CPU noise; the same seed on CUDA gives different values (use --generator portable)")
+    for w in geometry.warnings:
+        warn(w)
+    for path in written:
+        print(f"wrote          {path}")
