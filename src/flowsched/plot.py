@@ -1,0 +1,271 @@
+"""Seeing schedules: matplotlib figures and a text plot for the terminal.
+
+Convention (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data; a schedule is the ``N + 1`` values of ``t`` a
+sampler visits. Three views are offered, each against the step index ``i = 0 .. N``:
+
+* ``"t"``: the schedule itself;
+* ``"logsnr"``: the log signal-to-noise ratio of ``x_t = (1 - t) x0 + t eps``,
+  ``log((1 - t)^2 / t^2) = 2 log((1 - t) / t)`` (infinite at ``t = 0`` and ``t = 1``; those points are left out);
+* ``"dt"``: the size of each step, ``|t[i+1] - t[i]|``, drawn at the step's start ``i``.
+
+numpy only at import: matplotlib is imported by :func:`plot_schedules` when it draws.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._validate import choice, positive_int
+from .schedule import Schedule
+
+#: Names accepted in ``panels``, in the order they are usually drawn.
+PANELS = ("t", "logsnr", "dt")
+
+#: The x axis of every panel: the step index, or the fraction of the schedule done (``i / N``).
+X_AXES = ("step", "progress")
+
+#: Markers of the terminal plot, one per schedule (the seed's plot uses ``●``).
+MARKERS = ("●", "○", "▲", "◆", "■", "×", "+", "*")
+
+_FORMATS = ("png", "svg", "pdf")
+
+
+# -- inputs ---------------------------------------------------------------------------------------------------
+
+
+def default_label(schedule: Schedule) -> str:
+    """A short legend label: the family, its shift (``alpha``, or ``mu`` with its meaning) and ``N``."""
+    params = schedule.params
+    parts = [schedule.name]
+    if isinstance(params.get("alpha"), (int, float)) and not isinstance(params.get("alpha"), bool):
+        parts.append(f"alpha={params['alpha']:.4g}")
+    elif isinstance(params.get("mu"), (int, float)) and not isinstance(params.get("mu"), bool):
+        parts.append(f"mu={params['mu']:.4g}")
+    parts.append(f"N={schedule.num_steps}")
+    return " ".join(parts)
+
+
+def labelled(schedules: Any, argument: str = "schedules") -> list[tuple[str, Schedule]]:
+    """Normalise a schedule, a sequence of schedules, or a ``{label: schedule}`` mapping to ``[(label, schedule)]``.
+
+    Unlabelled schedules get :func:`default_label`. Raises ``TypeError``/``ValueError`` naming ``argument``.
+    """
+    if isinstance(schedules, Schedule):
+        items: list[tuple[Any, Any]] = [(None, schedules)]
+    elif isinstance(schedules, Mapping):
+        items = list(schedules.items())
+    elif isinstance(schedules, Sequence) and not isinstance(schedules, (str, bytes)):
+        items = [(None, s) for s in schedules]
+    else:
+        raise TypeError(
+            f"{argument} must be a Schedule, a list of Schedules or a {{label: Schedule}} mapping, "
+            f"got {type(schedules).__name__}"
+        )
+    if not items:
+        raise ValueError(f"{argument} must hold at least one schedule, got an empty {type(schedules).__name__}")
+    out = []
+    for i, (label, schedule) in enumerate(items):
+        if not isinstance(schedule, Schedule):
+            where = f"entry {label!r}" if label is not None else f"item {i}"
+            raise TypeError(
+                f"{argument} {where} must be a flowsched Schedule, got {type(schedule).__name__} "
+                "(wrap a list of t values with flowsched.Schedule(t))"
+            )
+        if label is None:
+            label = default_label(schedule)
+        elif not isinstance(label, str) or not label:
+            raise TypeError(f"{argument} labels must be non-empty strings, got {label!r}")
+        out.append((label, schedule))
+    return out
+
+
+def log_snr(t: np.ndarray) -> np.ndarray:
+    """``log((1 - t)^2 / t^2)`` for ``x_t = (1 - t) x0 + t eps``, float64; ``+inf`` at ``t = 0``, ``-inf`` at 1."""
+    t = np.asarray(t, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 2.0 * (np.log1p(-t) - np.log(t))
+
+
+def _x(schedule: Schedule, x: str, n: int | None = None) -> np.ndarray:
+    """The x coordinates of the first ``n`` (default all ``N + 1``) points."""
+    i = np.arange(schedule.t.size if n is None else n, dtype=np.float64)
+    return i / schedule.num_steps if x == "progress" else i
+
+
+# -- terminal -------------------------------------------------------------------------------------------------
+
+
+def terminal_plot(schedule_or_list: Any, width: int = 60, height: int = 12) -> str:
+    """A text plot of ``t`` against the step index, like the seed's: markers on a character grid.
+
+    Args:
+        schedule_or_list: a :class:`Schedule`, a list of them, or a ``{label: Schedule}`` mapping. Each schedule
+            gets its own marker (``●``, ``○``, ``▲`` ...); with more than one, a legend follows the plot.
+        width: columns of the plotting area (>= 10). Point ``i`` of a schedule with ``N`` steps is drawn in
+            column ``round(i * (width - 1) / N_max)``.
+        height: rows of the plotting area (>= 3). ``t`` is drawn in row ``round((1 - t) * (height - 1))``,
+            so the labelled rows 1.0, 0.5 and 0.0 are exact.
+
+    Returns:
+        The plot as one string (lines joined by newlines, no trailing newline).
+    """
+    items = labelled(schedule_or_list, "schedule_or_list")
+    width = positive_int("width", width)
+    height = positive_int("height", height)
+    if width < 10:
+        raise ValueError(f"width must be at least 10 columns, got {width}")
+    if height < 3:
+        raise ValueError(f"height must be at least 3 rows, got {height}")
+    n_max = max(s.num_steps for _, s in items)
+    grid = [[" "] * width for _ in range(height)]
+    # Draw the first schedule last so that it wins where markers overlap.
+    for k in reversed(range(len(items))):
+        t = items[k][1].t
+        cols = np.rint(np.arange(t.size) * (width - 1) / n_max).astype(int)
+        rows = np.rint((1.0 - t) * (height - 1)).astype(int)
+        for r, c in zip(rows, cols):
+            grid[r][c] = MARKERS[k % len(MARKERS)]
+    labels = {0: "1.0", int(round((height - 1) / 2)): "0.5", height - 1: "0.0"}
+    lines = ["  t"]
+    for r, row in enumerate(grid):
+        axis = f"{labels[r]} ┤" if r in labels else "    │"
+        lines.append((axis + "".join(row)).rstrip())
+    lines.append("    └" + "─" * width + "► step")
+    ticks = [" "] * (width + 8)
+    for value in (0, n_max // 2, n_max):
+        text = str(value)
+        col = 5 + int(round(value * (width - 1) / n_max))
+        start = min(col, len(ticks) - len(text)) if value == n_max else col
+        ticks[start : start + len(text)] = list(text)
+    lines.append("".join(ticks).rstrip())
+    if len(items) > 1:
+        lines.append("")
+        lines.extend(f"  {MARKERS[k % len(MARKERS)]} {label}" for k, (label, _) in enumerate(items))
+    return "\n".join(lines)
+
+
+# -- matplotlib -----------------------------------------------------------------------------------------------
+
+
+def _panels(panels: Any) -> tuple[str, ...]:
+    if isinstance(panels, str):
+        panels = tuple(p.strip() for p in panels.split(",") if p.strip())
+    if not isinstance(panels, (tuple, list)) or not panels:
+        raise ValueError(f"panels must be a non-empty list drawn from {', '.join(PANELS)}; got {panels!r}")
+    for p in panels:
+        choice("panels entry", p, PANELS)
+    if len(set(panels)) != len(panels):
+        raise ValueError(f"panels must not repeat a panel, got {list(panels)}")
+    return tuple(panels)
+
+
+def _format(path: str | os.PathLike) -> str:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
+    suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if suffix not in _FORMATS:
+        accepted = ", ".join("." + f for f in _FORMATS)
+        raise ValueError(f"path must end in one of {accepted} (the image format), got {os.fspath(path)!r}")
+    return suffix
+
+
+def _draw(ax: Any, panel: str, label: str, schedule: Schedule, x: str) -> None:
+    style = {"label": label, "marker": "o", "markersize": 2.5, "linewidth": 1.2}
+    if panel == "t":
+        ax.plot(_x(schedule, x), schedule.t, **style)
+    elif panel == "logsnr":
+        y = log_snr(schedule.t)
+        keep = np.isfinite(y)
+        ax.plot(_x(schedule, x)[keep], y[keep], **style)
+    else:
+        ax.plot(_x(schedule, x, schedule.num_steps), np.abs(schedule.dt), **style)
+
+
+_YLABEL = {
+    "t": "t  (1 = noise, 0 = data)",
+    "logsnr": "log-SNR  log((1-t)² / t²)",
+    "dt": "step size |t[i+1] - t[i]|",
+}
+_PANEL_TITLE = {"t": "schedule", "logsnr": "log signal-to-noise ratio", "dt": "step size"}
+
+
+def schedule_figure(
+    schedules: Any,
+    *,
+    panels: Sequence[str] = PANELS,
+    title: str | None = None,
+    x: str = "step",
+) -> Any:
+    """The matplotlib ``Figure`` that :func:`plot_schedules` writes (for callers who want to adjust it).
+
+    One axes per panel, one line per schedule in each (in the given order), a shared legend and a title.
+    The figure is not attached to pyplot, so it needs no display and leaves no global state behind.
+    """
+    items = labelled(schedules)
+    panels = _panels(panels)
+    choice("x", x, X_AXES)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a string or None, got {type(title).__name__}")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - matplotlib is a declared extra
+        raise ImportError("plotting needs matplotlib: pip install 'flowsched[plot]'") from None
+
+    fig = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, panel in zip(axes, panels):
+        for label, schedule in items:
+            _draw(ax, panel, label, schedule, x)
+        ax.set_title(_PANEL_TITLE[panel])
+        ax.set_xlabel("step i" if x == "step" else "progress i / N")
+        ax.set_ylabel(_YLABEL[panel])
+        ax.grid(True, alpha=0.3)
+        if panel == "dt":
+            ax.set_ylim(bottom=0)
+    if title is None:
+        title = "Sampling schedules" if len(items) > 1 else items[0][0]
+    fig.suptitle(title)
+    # One legend for the whole figure, below the panels, so no panel's curves are hidden.
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncols=min(len(items), 3), fontsize="small", frameon=False)
+    return fig
+
+
+def plot_schedules(
+    schedules: Any,
+    path: str | os.PathLike,
+    *,
+    panels: Sequence[str] = PANELS,
+    title: str | None = None,
+    x: str = "step",
+    dpi: int = 110,
+) -> str:
+    """Write a figure comparing schedules: one panel per view in ``panels``, a shared legend and a title.
+
+    Args:
+        schedules: a :class:`Schedule`, a list of them (labelled by :func:`default_label`), or a
+            ``{label: Schedule}`` mapping.
+        path: the image file; its suffix picks the format (``.png``, ``.svg`` or ``.pdf``). Written atomically.
+        panels: any of ``"t"`` (t against step), ``"logsnr"`` (log((1-t)^2/t^2) against step) and ``"dt"``
+            (step size against step), in the order drawn; a comma-separated string is accepted too.
+        title: the figure title (default: "Sampling schedules", or the label of a single schedule).
+        x: ``"step"`` (the step index ``i``) or ``"progress"`` (``i / N``, to compare different step counts).
+        dpi: resolution of raster output.
+
+    Returns:
+        ``path`` as a string.
+    """
+    fmt = _format(path)
+    dpi = positive_int("dpi", dpi)
+    fig = schedule_figure(schedules, panels=panels, title=title, x=x)
+    buf = io.BytesIO()  # render fully before touching the file: a failed draw leaves no partial image
+    fig.savefig(buf, format=fmt, dpi=dpi)
+    from ._io import atomic_write_bytes
+
+    atomic_write_bytes(path, buf.getvalue())
+    return os.fspath(path)
