@@ -24,7 +24,9 @@ def time_shift(t: np.ndarray | float, alpha: float) -> np.ndarray:
     """
     alpha = positive_real("alpha", alpha)
     t = np.asarray(t, dtype=np.float64)
-    return alpha * t / (1.0 + (alpha - 1.0) * t)
+    # Same function written as t / (t + (1 - t) / alpha): it maps 1 -> 1 and 0 -> 0 exactly in floating point,
+    # where alpha * t / (1 + (alpha - 1) * t) can give 0.9999999999999992 at t = 1.
+    return t / (t + (1.0 - t) / alpha)
 
 
 def linear_function(x1: float = 256.0, y1: float = 1.0, x2: float = 4096.0, y2: float = 3.0):
