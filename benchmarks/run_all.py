@@ -1,0 +1,30 @@
+"""Run every benchmark in this folder (`make bench`). Each writes its table to benchmarks/results/."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    scripts = sorted(p for p in glob.glob(os.path.join(HERE, "*.py")) if os.path.basename(p) != "run_all.py")
+    failed = []
+    for path in scripts:
+        name = os.path.basename(path)
+        print(f"== {name}", flush=True)
+        res = subprocess.run([sys.executable, path] + (["--quick"] if quick else []))
+        if res.returncode:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
