@@ -1,0 +1,522 @@
+"""Optimised schedules: the ``N + 1`` values of ``t`` that minimise a measured error for a fixed step count.
+
+Convention (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data; a schedule ``t_0 = 1 > t_1 > ... > t_N = 0`` is
+walked with Euler steps ``x <- x + (t_next - t) * v(x, t)``.
+
+Three ways to get one, all returning a :class:`~flowsched.schedule.Schedule` named ``"optimized"``:
+
+* **Analytic data models** (:class:`~flowsched.quality.GaussianField`, :class:`~flowsched.quality.GaussianMixture`)
+  or any batched objective ``f(ts) -> errors`` with ``ts`` of shape ``[S, N + 1]`` and ``errors`` of shape
+  ``[S]``: L-BFGS-B (scipy) over an unconstrained, monotone parameterisation of the interior values, the
+  softmax of ``N`` step-size logits (:func:`schedule_from_logits`). The Gaussian field has an exact gradient
+  (Euler on Gaussian data is a product of per-step factors, which differentiates in closed form); other
+  objectives get central finite differences, evaluated as one batch of ``2N + 1`` schedules.
+* **Your own velocity model** through a teacher trajectory: :func:`teacher_search` is the dynamic-programming
+  search of Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): run an ``N_T``-step teacher once,
+  then pick the ``M`` student steps among the teacher's grid points so the student's states stay closest to the
+  teacher's. It costs about ``(M + 1) * N_T`` velocity evaluations.
+* The starting point is by default the best pure shift for the same objective (:func:`best_shift`), so the
+  optimised schedule is never worse than any static shift the search can find.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validate import choice, positive_int, positive_real
+from ..schedule import Schedule
+from ..schedules import linear, shifted, time_shift
+
+BatchObjective = Callable[[np.ndarray], np.ndarray]
+
+#: Shifts :func:`best_shift` searches by default (``alpha`` in ``[lo, hi]``, log-spaced, then refined).
+SHIFT_BOUNDS = (0.02, 1000.0)
+
+__all__ = [
+    "SHIFT_BOUNDS",
+    "FieldObjective",
+    "best_shift",
+    "logits_from_schedule",
+    "optimize_schedule",
+    "pathwise_objective",
+    "schedule_from_logits",
+    "teacher_search",
+]
+
+
+# -- parameterisation ---------------------------------------------------------------------------------------
+
+
+def schedule_from_logits(logits: np.ndarray, t_start: float = 1.0, t_end: float = 0.0) -> np.ndarray:
+    """Map ``N`` step-size logits (any reals, last axis) to ``N + 1`` strictly monotone values of ``t``.
+
+    Step ``i`` covers the fraction ``softmax(logits)[i]`` of ``[t_end, t_start]``, so every real vector gives a
+    valid schedule that starts at ``t_start`` and ends at ``t_end`` exactly. Shapes: ``[..., N] -> [..., N + 1]``.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    d = np.exp(z)
+    d /= d.sum(axis=-1, keepdims=True)
+    frac = np.cumsum(d, axis=-1)[..., :-1]
+    shape = z.shape[:-1] + (1,)
+    return np.concatenate(
+        [np.full(shape, t_start), t_start + (t_end - t_start) * frac, np.full(shape, t_end)], axis=-1
+    )
+
+
+def logits_from_schedule(t: np.ndarray | Schedule) -> np.ndarray:
+    """Inverse of :func:`schedule_from_logits` (logits centred to mean 0): ``[N + 1] -> [N]``."""
+    t = t.t if isinstance(t, Schedule) else np.asarray(t, dtype=np.float64)
+    d = np.diff(t) / (t[-1] - t[0])
+    if np.any(d <= 0):
+        raise ValueError("t must be strictly monotone to have step-size logits")
+    z = np.log(d)
+    return z - z.mean()
+
+
+def _logit_grad(logits: np.ndarray, grad_t: np.ndarray, t_start: float, t_end: float) -> np.ndarray:
+    """Chain rule from d(objective)/d(t_j), j = 1 .. N - 1, to d(objective)/d(logits)."""
+    z = logits - logits.max()
+    d = np.exp(z)
+    d /= d.sum()
+    # t_j = t_start + (t_end - t_start) * sum_{i < j} d_i, for interior j = 1 .. N - 1.
+    g_inner = np.zeros_like(d)
+    g_inner[:-1] = np.cumsum(grad_t[1:-1][::-1])[::-1]
+    g_d = (t_end - t_start) * g_inner
+    return d * (g_d - np.dot(d, g_d))
+
+
+# -- objectives ---------------------------------------------------------------------------------------------
+
+
+class FieldObjective:
+    """A :class:`~flowsched.quality.GaussianField`'s exact Euler error as a batched objective, with its gradient.
+
+    ``__call__`` takes ``[S, N + 1]`` schedules and returns the field's ``error_batch`` (metric ``"w2"`` or
+    ``"kl"``). :meth:`value_and_grad` adds the exact gradient with respect to every ``t_j``: mode ``k`` leaves
+    with ``ln g_k = sum_i ln f_{k,i}``, ``f_{k,i} = 1 + h_i a_k(t_i)``, ``h_i = t_{i+1} - t_i``, and an interior
+    ``t_j`` ends step ``j - 1`` and starts step ``j``, so
+
+        d ln g_k / d t_j = a_k(t_{j-1}) / f_{k,j-1} + (h_j a_k'(t_j) - a_k(t_j)) / f_{k,j}
+
+    (zero at the two endpoints, which the optimiser keeps fixed). Cost ``O(N * levels)`` per call.
+    """
+
+    def __init__(self, field: Any, metric: str = "w2") -> None:
+        from .field import METRICS, GaussianField
+
+        if not isinstance(field, GaussianField):
+            raise TypeError(f"field must be a GaussianField, got {type(field).__name__}")
+        self.field = field
+        self.metric = choice("metric", metric, METRICS)
+
+    def __call__(self, ts: np.ndarray) -> np.ndarray:
+        return self.field.error_batch(np.atleast_2d(ts), self.metric)
+
+    def value_and_grad(self, t: np.ndarray) -> tuple[float, np.ndarray]:
+        field = self.field
+        t = np.asarray(t, dtype=np.float64)
+        value = float(self(t[None])[0])
+        ell = field.log_gain_ratio(t[None])[0]  # ln(g_k / sqrt(lambda_k))
+        lam = field.levels[:, None]
+        tt = t[None, :-1]
+        h = np.diff(t)[None, :]
+        num = tt - (1.0 - tt) * lam
+        den = (1.0 - tt) ** 2 * lam + tt**2
+        a = num / den
+        da = ((1.0 + lam) * den - num * (2.0 * tt - 2.0 * (1.0 - tt) * lam)) / den**2
+        f = 1.0 + h * a  # > 0 for every step inside [0, 1]
+        dlog = a[:, :-1] / f[:, :-1] + (h[:, 1:] * da[:, 1:] - a[:, 1:]) / f[:, 1:]
+        if self.metric == "w2":  # sum c lam expm1(ell)^2 / total
+            w = 2.0 * field.counts * field.levels * np.expm1(ell) * np.exp(ell) / field._total
+        else:  # sum c (expm1(2 ell) - 2 ell) / (2 M)
+            w = field.counts * np.expm1(2.0 * ell) / field.num_modes
+        grad = np.zeros_like(t)
+        grad[1:-1] = w @ dlog
+        return value, grad
+
+
+def _mean_squared_distance(x: Any, ref: Any) -> float:
+    diff = x - ref
+    return float((diff * diff).sum()) / int(x.shape[0])
+
+
+def pathwise_objective(velocity: Callable[[Any, float], Any], noise: Any, reference: Any) -> BatchObjective:
+    """A batched objective: mean over samples of ``||euler(velocity, noise, ts[s]) - reference||**2``.
+
+    ``noise`` is ``[n, ...]`` (numpy or torch); ``reference`` is the accurate solution from the same noise (for a
+    :class:`~flowsched.quality.GaussianMixture`, its ``reference_solution(noise)``; for a model, a fine-step
+    solve). Each schedule costs ``N`` velocity calls on the whole batch.
+    """
+    from ..sampling import euler
+
+    if tuple(reference.shape) != tuple(noise.shape):
+        raise ValueError(f"reference must have the shape of noise, {tuple(noise.shape)}, got {tuple(reference.shape)}")
+
+    def objective(ts: np.ndarray) -> np.ndarray:
+        ts = np.atleast_2d(np.asarray(ts, dtype=np.float64))
+        return np.array([_mean_squared_distance(euler(velocity, noise, row), reference) for row in ts])
+
+    return objective
+
+
+def _model_objective(model: Any, metric: str | None, num_samples: int, seed: int):
+    """(batched objective, value_and_grad or None, description, metric) for a data model or a callable."""
+    from .field import GaussianField
+
+    if isinstance(model, FieldObjective):
+        return model, model.value_and_grad, repr(model.field), model.metric
+    if isinstance(model, GaussianField):
+        obj = FieldObjective(model, "w2" if metric is None else metric)
+        return obj, obj.value_and_grad, repr(model), obj.metric
+    from .mixture import GaussianMixture
+
+    if isinstance(model, GaussianMixture):
+        metric = "rmse" if metric is None else choice("metric", metric, ("rmse",))
+        noise = model.noise(num_samples, seed)
+        return (
+            pathwise_objective(model.velocity, noise, model.reference_solution(noise)),
+            None,
+            f"{repr(model)}, {num_samples} noises, seed {seed}",
+            metric,
+        )
+    if callable(model):
+        return model, None, getattr(model, "__name__", type(model).__name__), "custom" if metric is None else metric
+    raise TypeError(
+        "objective must be a GaussianField, a GaussianMixture, a batched objective f(ts[S, N+1]) -> [S], "
+        f"or (with noise=) a velocity callable v(x, t); got {type(model).__name__}"
+    )
+
+
+def _evaluate(objective: BatchObjective, ts: np.ndarray) -> np.ndarray:
+    ts = np.atleast_2d(ts)
+    out = np.asarray(objective(ts), dtype=np.float64).reshape(-1)
+    if out.shape != (ts.shape[0],):
+        raise ValueError(f"objective must return one value per schedule, {ts.shape[0]}, got shape {out.shape}")
+    bad = np.flatnonzero(~np.isfinite(out))
+    if bad.size:
+        raise ValueError(f"objective returned {out[bad[0]]} for the schedule {ts[bad[0]].tolist()}")
+    return out
+
+
+# -- one-parameter search: the best pure shift --------------------------------------------------------------
+
+
+def best_shift(
+    num_steps: int,
+    objective: BatchObjective,
+    *,
+    bounds: tuple[float, float] = SHIFT_BOUNDS,
+    grid: int = 48,
+) -> tuple[float, float]:
+    """The shift ``alpha`` whose schedule ``shifted(num_steps, alpha)`` minimises ``objective``, and its value.
+
+    A log-spaced grid of ``grid`` shifts in ``bounds`` is evaluated as one batch; the best grid point is then
+    refined by a bounded Brent search on ``log(alpha)`` between its neighbours (relative tolerance ~1e-5).
+    A result at a bound means the optimum may lie outside it.
+    """
+    from scipy.optimize import minimize_scalar
+
+    num_steps = positive_int("num_steps", num_steps)
+    lo, hi = (positive_real("bounds[0]", bounds[0]), positive_real("bounds[1]", bounds[1]))
+    if not lo < hi:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
+    grid = positive_int("grid", grid)
+    alphas = np.exp(np.linspace(math.log(lo), math.log(hi), max(grid, 3)))
+    base = np.linspace(1.0, 0.0, num_steps + 1)
+    values = _evaluate(objective, np.stack([time_shift(base, a) for a in alphas]))
+    k = int(np.argmin(values))
+    left, right = math.log(alphas[max(k - 1, 0)]), math.log(alphas[min(k + 1, alphas.size - 1)])
+    res = minimize_scalar(
+        lambda s: float(_evaluate(objective, time_shift(base, math.exp(s))[None])[0]),
+        bounds=(left, right),
+        method="bounded",
+        options={"xatol": 1e-5},
+    )
+    if res.fun <= values[k]:
+        return float(math.exp(res.x)), float(res.fun)
+    return float(alphas[k]), float(values[k])
+
+
+# -- L-BFGS-B over the step-size logits ---------------------------------------------------------------------
+
+
+def _progress_bar(total: int | None, enabled: bool, desc: str, unit: str):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
+
+
+def _minimize(
+    objective: BatchObjective,
+    value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None,
+    t0: np.ndarray,
+    *,
+    maxiter: int,
+    fd_step: float,
+    bar: Any,
+) -> tuple[np.ndarray, float]:
+    """Run L-BFGS-B from ``t0``; returns the best (t, value) seen, never worse than ``t0``."""
+    from scipy.optimize import minimize
+
+    t_start, t_end = float(t0[0]), float(t0[-1])
+    n = t0.size - 1
+    best = {"f": math.inf, "t": t0}
+
+    def record(t: np.ndarray, f: float) -> None:
+        if f < best["f"] and np.all(np.diff(t) * np.sign(t_end - t_start) > 0):
+            best["f"], best["t"] = f, t
+
+    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        t = schedule_from_logits(z, t_start, t_end)
+        if value_and_grad is not None:
+            f, grad_t = value_and_grad(t)
+            gz = _logit_grad(z, grad_t, t_start, t_end)
+        else:
+            # Central differences in logit space: one batch of 2N + 1 schedules.
+            eye = fd_step * np.eye(n)
+            zs = np.concatenate([z[None], z + eye, z - eye])
+            vals = _evaluate(objective, schedule_from_logits(zs, t_start, t_end))
+            f = float(vals[0])
+            gz = (vals[1 : n + 1] - vals[n + 1 :]) / (2.0 * fd_step)
+        record(t, f)
+        return f, gz
+
+    def step(_z: np.ndarray) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(error=f"{best['f']:.6g}", refresh=False)
+
+    minimize(
+        fun,
+        logits_from_schedule(t0),
+        jac=True,
+        method="L-BFGS-B",
+        callback=step,
+        options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-10, "maxcor": 20},
+    )
+    return best["t"], best["f"]
+
+
+def _starts(num_steps: int, start: Any, objective: BatchObjective) -> list[tuple[str, np.ndarray]]:
+    items = list(start) if isinstance(start, (list, tuple)) else [start]
+    if not items:
+        raise ValueError("start must name at least one starting schedule")
+    out = []
+    for item in items:
+        if isinstance(item, Schedule):
+            if item.num_steps != num_steps:
+                raise ValueError(f"start schedule has {item.num_steps} steps; num_steps is {num_steps}")
+            t = item.t if item.t[0] > item.t[-1] else item.t[::-1]
+            out.append((item.describe(), t))
+        elif item == "best-shift":
+            alpha, _ = best_shift(num_steps, objective)
+            out.append((f"best-shift alpha={alpha:.6g}", shifted(num_steps, alpha).t))
+        elif item == "linear":
+            out.append(("linear", linear(num_steps).t))
+        else:
+            raise ValueError(
+                f"start must be 'best-shift', 'linear', a Schedule or a list of them, got {item!r}"
+            )
+    return out
+
+
+def optimize_schedule(
+    num_steps: int,
+    objective: Any,
+    *,
+    metric: str | None = None,
+    start: Any = "best-shift",
+    noise: Any = None,
+    teacher: int | Schedule = 100,
+    num_samples: int = 1024,
+    seed: int = 0,
+    maxiter: int = 500,
+    progress: bool = False,
+) -> Schedule:
+    """The ``num_steps``-step Euler schedule that minimises ``objective``.
+
+    Args:
+        num_steps: student steps ``N``.
+        objective: what to minimise, one of
+
+            * a :class:`~flowsched.quality.GaussianField` (metric ``"w2"`` by default, or ``"kl"``; exact
+              gradients, so a 10-step 768px video field takes well under a second);
+            * a :class:`~flowsched.quality.GaussianMixture` (metric ``"rmse"``: pathwise error against the
+              accurate reference solution from ``num_samples`` fixed noises drawn with ``seed``);
+            * a batched objective ``f(ts) -> errors``, ``ts`` of shape ``[S, N + 1]`` (float64, decreasing from
+              ``t_0`` to ``t_N``), ``errors`` of shape ``[S]``;
+            * with ``noise`` given: your velocity model ``v(x, t)`` (the :mod:`flowsched.sampling` contract);
+              the schedule comes from :func:`teacher_search` against a ``teacher``-step Euler trajectory.
+        metric: the data model's metric (see above); recorded in the result.
+        start: ``"best-shift"`` (default), ``"linear"``, a :class:`Schedule`, or a list of these; each start is
+            optimised and the best result returned. Ignored for velocity models.
+        noise: ``[n, ...]`` starting noise for a velocity model (numpy or torch).
+        teacher: teacher steps (a linear grid) or the teacher :class:`Schedule`, for velocity models.
+        num_samples, seed: the fixed noises of a mixture objective.
+        maxiter: L-BFGS-B iterations per start.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        ``Schedule(name="optimized")`` with params ``num_steps``, ``objective`` (a description), ``metric``,
+        ``method`` (``"lbfgs"`` or ``"oss"``), ``start``, ``start_value`` and ``value`` (the objective before and
+        after; for ``"oss"`` the teacher-matching cost). It saves with ``to_json`` and loads with ``from_json``.
+    """
+    num_steps = positive_int("num_steps", num_steps)
+    maxiter = positive_int("maxiter", maxiter)
+    if noise is not None:
+        if not callable(objective):
+            raise TypeError(
+                f"with noise=, objective must be a velocity callable v(x, t), got {type(objective).__name__}"
+            )
+        return teacher_search(objective, noise, num_steps, teacher=teacher, progress=progress)
+    fn, value_and_grad, description, metric = _model_objective(
+        objective, metric, positive_int("num_samples", num_samples), seed
+    )
+    starts = _starts(num_steps, start, fn)
+    bar = _progress_bar(None, progress, "optimize", "iter")
+    results = []
+    try:
+        for label, t0 in starts:
+            f0 = float(_evaluate(fn, t0[None])[0])
+            t, f = _minimize(fn, value_and_grad, t0, maxiter=maxiter, fd_step=1e-4, bar=bar)
+            if f > f0:  # the optimiser never returns something worse than where it started
+                t, f = t0, f0
+            results.append((f, label, f0, t))
+    finally:
+        if bar is not None:
+            bar.close()
+    f, label, f0, t = min(results, key=lambda r: r[0])
+    return Schedule(
+        t,
+        name="optimized",
+        params={
+            "num_steps": num_steps,
+            "objective": description,
+            "metric": metric,
+            "method": "lbfgs",
+            "start": label,
+            "start_value": f0,
+            "value": f,
+        },
+    )
+
+
+# -- teacher-trajectory dynamic programming (Optimal Stepsize Sampling) --------------------------------------
+
+
+def _stack(xs: Sequence[Any]) -> Any:
+    if type(xs[0]).__module__.startswith("torch"):
+        import torch
+
+        return torch.stack(list(xs))
+    return np.stack(xs)
+
+
+def _sq_dist_per_candidate(cands: Any, target: Any) -> np.ndarray:
+    """``[C, n, ...]`` candidates against ``[n, ...]``: summed squared distance per candidate, float64."""
+    d = cands - target[None]
+    d = (d * d).reshape(d.shape[0], -1).sum(1)
+    if hasattr(d, "detach"):
+        d = d.detach().double().cpu().numpy()
+    return np.asarray(d, dtype=np.float64)
+
+
+def teacher_search(
+    velocity: Callable[[Any, float], Any],
+    noise: Any,
+    num_steps: int,
+    *,
+    teacher: int | Schedule = 100,
+    progress: bool = False,
+) -> Schedule:
+    """Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): a ``num_steps``-step Euler schedule whose
+    states track a fine teacher trajectory of the same velocity model, found by dynamic programming.
+
+    The teacher walks ``teacher`` (a Schedule, or a step count ``N_T`` for ``linspace(1, 0, N_T + 1)``) with Euler
+    from ``noise``, recording its states ``x_j`` at every grid point. The student may only stop at teacher grid
+    points. For each student step count ``m`` and grid point ``j`` the search keeps the single best student state
+    reaching ``j`` in ``m`` steps: the Euler jump from some earlier state ``z_{m-1,i}`` that lands closest (squared
+    L2, summed over the batch) to ``x_j``. The velocity at each kept state is evaluated once per step, so the whole
+    search costs ``N_T + 1 + (M - 1) * (N_T - M + 1)`` velocity calls, at most ``(M + 1) * N_T``; memory holds
+    ``N_T + 1`` states of the batch. The schedule is read back from the best chain ending at ``t = 0``.
+
+    Args:
+        velocity: ``v(x, t)`` with ``t`` a Python float (:mod:`flowsched.sampling` contract; checked each call).
+        noise: ``[n, ...]`` starting states at ``t = 1`` (numpy or torch); one schedule is found for the batch.
+        num_steps: student steps ``M`` (``1 <= M <= N_T``).
+        teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0).
+        progress: progress bar over the ``M + 1`` rounds of velocity calls.
+
+    Returns:
+        ``Schedule(name="optimized")`` with params ``method="oss"``, ``teacher_steps``, ``num_samples``, ``nfe``
+        and ``value`` (mean squared distance to the teacher's final state).
+    """
+    from ..sampling import _velocity_at, euler, schedule_values
+
+    num_steps = positive_int("num_steps", num_steps)
+    if isinstance(teacher, Schedule):
+        grid = schedule_values(teacher)
+        teacher_name = teacher.describe()
+    else:
+        grid = linear(positive_int("teacher", teacher)).t
+        teacher_name = f"linear N={grid.size - 1}"
+    n_t = grid.size - 1
+    if num_steps > n_t:
+        raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
+    bar = _progress_bar(num_steps + 1, progress, "teacher search", "round")
+    states: list[Any] = [noise]
+    euler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x))
+    nfe = n_t
+    if bar is not None:
+        bar.update(1)
+    # DP tables: best student state at grid point j after m steps, and the grid point it jumped from.
+    current: dict[int, Any] = {0: noise}
+    parents: list[dict[int, int]] = []
+    try:
+        for m in range(1, num_steps + 1):
+            last_j = n_t - (num_steps - m)
+            sources = [i for i in sorted(current) if i < last_j]
+            vel = {i: _velocity_at(velocity, current[i], float(grid[i]), m - 1) for i in sources}
+            nfe += len(sources)
+            targets = [n_t] if m == num_steps else range(m, last_j + 1)
+            nxt: dict[int, Any] = {}
+            back: dict[int, int] = {}
+            for j in targets:
+                src = [i for i in sources if i < j]
+                cands = _stack([current[i] + float(grid[j] - grid[i]) * vel[i] for i in src])
+                k = int(np.argmin(_sq_dist_per_candidate(cands, states[j])))
+                nxt[j], back[j] = cands[k], src[k]
+            current = nxt
+            parents.append(back)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    path = [n_t]
+    for back in reversed(parents):
+        path.append(back[path[-1]])
+    t = grid[path[::-1]]
+    value = _mean_squared_distance(current[n_t], states[n_t])
+    return Schedule(
+        t,
+        name="optimized",
+        params={
+            "num_steps": num_steps,
+            "objective": f"teacher trajectory ({teacher_name})",
+            "metric": "teacher-mse",
+            "method": "oss",
+            "teacher_steps": n_t,
+            "num_samples": int(noise.shape[0]),
+            "nfe": nfe,
+            "value": value,
+        },
+    )

@@ -1,0 +1,297 @@
+"""Optimised schedules: parameterisation, the exact Gaussian objective and its gradient, L-BFGS-B from several
+starts, the best pure shift, and the teacher-trajectory dynamic programme (OSS)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowsched import Schedule, schedules
+from flowsched.quality import GaussianField
+from flowsched.quality.optimize import (
+    FieldObjective,
+    best_shift,
+    logits_from_schedule,
+    optimize_schedule,
+    pathwise_objective,
+    schedule_from_logits,
+    teacher_search,
+)
+from flowsched.sampling import euler
+
+
+def power_spectrum(shape, gamma=2.0, k0=1.0):
+    """Independent spectrum: lambda(k) = (|k|^2 + k0^2)^(-gamma/2), normalised to mean 1, on an integer grid."""
+    ks = np.meshgrid(*[np.fft.fftfreq(n) * n for n in shape], indexing="ij")
+    lam = (sum(k**2 for k in ks) + k0**2) ** (-gamma / 2)
+    return lam / lam.mean()
+
+
+def euler_std_loop(t, lam):
+    """Per-mode output std of Euler on N(0, lam) data, stepped one mode and one step at a time (scalar code)."""
+    out = []
+    for s2 in np.ravel(lam):
+        g = 1.0
+        for i in range(len(t) - 1):
+            ti = t[i]
+            a = (ti - (1 - ti) * s2) / ((1 - ti) ** 2 * s2 + ti**2)
+            g *= 1 + (t[i + 1] - ti) * a
+        out.append(g)
+    return np.array(out)
+
+
+def random_schedule(rng, n):
+    return np.r_[1.0, np.sort(rng.uniform(0.0, 1.0, n - 1))[::-1], 0.0]
+
+
+# -- parameterisation --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-8, 8), min_size=1, max_size=40))
+def test_any_logits_give_a_valid_schedule_and_round_trip(z):
+    t = schedule_from_logits(np.array(z))
+    assert t[0] == 1.0 and t[-1] == 0.0 and t.size == len(z) + 1
+    assert np.all(np.diff(t) < 0)
+    back = logits_from_schedule(t)
+    np.testing.assert_allclose(back, np.array(z) - np.mean(z), atol=1e-8)
+
+
+def test_logits_broadcast_over_a_batch():
+    z = np.random.default_rng(0).normal(size=(5, 7))
+    ts = schedule_from_logits(z, 0.9, 0.1)
+    assert ts.shape == (5, 8)
+    for row, zz in zip(ts, z):
+        np.testing.assert_allclose(row, schedule_from_logits(zz, 0.9, 0.1))
+    assert np.all(ts[:, 0] == 0.9) and np.all(ts[:, -1] == 0.1)
+
+
+# -- the exact Gaussian objective --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["w2", "kl"])
+def test_gaussian_objective_matches_a_scalar_loop(metric):
+    rng = np.random.default_rng(1)
+    lam = np.repeat(rng.uniform(0.01, 4.0, 30), 3)  # duplicates exercise the merge of equal variances
+    t = random_schedule(rng, 9)
+    g = euler_std_loop(t, lam)
+    if metric == "w2":
+        expected = np.sum((g - np.sqrt(lam)) ** 2) / np.sum(lam)
+    else:
+        r = g**2 / lam
+        expected = np.mean(0.5 * (r - 1 - np.log(r)))
+    obj = FieldObjective(GaussianField(variances=lam), metric)
+    assert obj(t[None])[0] == pytest.approx(expected, rel=1e-12)
+    assert obj.value_and_grad(t)[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", ["w2", "kl"])
+def test_gaussian_gradient_matches_finite_differences(metric):
+    rng = np.random.default_rng(2)
+    obj = FieldObjective(GaussianField(variances=power_spectrum((6, 8))), metric)
+    t = random_schedule(rng, 7)
+    _, grad = obj.value_and_grad(t)
+    assert grad[0] == 0.0 and grad[-1] == 0.0
+    h = 1e-6
+    for j in range(1, t.size - 1):
+        e = np.zeros_like(t)
+        e[j] = h
+        fd = (obj(t + e)[0] - obj(t - e)[0]) / (2 * h)
+        assert grad[j] == pytest.approx(fd, rel=1e-6, abs=1e-10)
+
+
+def test_linear_schedule_on_unit_variance_data_is_exact():
+    # N(0, 1) data: the exact flow keeps every x_t standard normal; Euler converges at first order, so 2000 steps
+    # leave a squared W2 error below 1e-6 while 4 steps do not.
+    obj = FieldObjective(GaussianField(variances=np.ones(4)))
+    assert obj(schedules.linear(2000).t[None])[0] < 1e-6
+    assert obj(schedules.linear(4).t[None])[0] > 1e-4
+
+
+def test_field_objective_rejects_bad_input():
+    with pytest.raises(TypeError, match="field must be a GaussianField"):
+        FieldObjective(np.ones(3))
+    with pytest.raises(ValueError, match="metric"):
+        FieldObjective(GaussianField(variances=np.ones(3)), "fid")
+
+
+# -- best shift and L-BFGS-B -------------------------------------------------------------------------------
+
+
+def test_best_shift_beats_a_dense_grid_of_shifts():
+    obj = FieldObjective(GaussianField(variances=power_spectrum((24, 24))))
+    alpha, value = best_shift(10, obj)
+    dense = np.exp(np.linspace(np.log(0.2), np.log(50), 2001))
+    values = [obj(schedules.shifted(10, a).t[None])[0] for a in dense]
+    assert value <= min(values) * (1 + 1e-9)
+    assert alpha == pytest.approx(dense[int(np.argmin(values))], rel=5e-3)
+
+
+def test_optimiser_lands_within_one_percent_from_several_starts():
+    obj = FieldObjective(GaussianField(variances=power_spectrum((4, 16, 16))))
+    rng = np.random.default_rng(3)
+    starts = ["best-shift", "linear", schedules.shifted(10, 8.0)] + [
+        Schedule(random_schedule(rng, 10)) for _ in range(3)
+    ]
+    values = [optimize_schedule(10, obj, start=s).params["value"] for s in starts]
+    assert max(values) <= 1.01 * min(values)
+
+
+def test_optimised_is_never_worse_than_the_best_shift():
+    obj = FieldObjective(GaussianField(variances=power_spectrum((32, 32))))
+    for n in (4, 10):
+        _, shift_value = best_shift(n, obj)
+        result = optimize_schedule(n, obj)
+        assert result.params["start"].startswith("best-shift")
+        assert result.params["value"] <= shift_value
+        assert obj(result.t[None])[0] == pytest.approx(result.params["value"], rel=1e-12)
+
+
+def test_finite_difference_path_agrees_with_the_exact_gradient():
+    obj = FieldObjective(GaussianField(variances=power_spectrum((16, 16))))
+    exact = optimize_schedule(6, obj, start="linear")
+    fd = optimize_schedule(6, lambda ts: obj(ts), start="linear")  # a plain callable: finite differences
+    assert fd.params["value"] == pytest.approx(exact.params["value"], rel=1e-4)
+    np.testing.assert_allclose(fd.t, exact.t, atol=2e-3)
+
+
+def test_optimised_schedule_round_trips_through_json(tmp_path):
+    obj = FieldObjective(GaussianField(variances=power_spectrum((16, 16))))
+    s = optimize_schedule(5, obj)
+    assert s.name == "optimized" and s.num_steps == 5
+    assert {"objective", "metric", "start", "value", "method"} <= set(s.params)
+    path = tmp_path / "opt.json"
+    s.to_json(path)
+    back = Schedule.from_json(path)
+    assert back == s
+    x = euler(lambda x, t: -x, np.ones(3), back)  # loads where a schedule is accepted
+    assert x.shape == (3,)
+
+
+def test_optimize_rejects_bad_input():
+    obj = FieldObjective(GaussianField(variances=np.ones(2)))
+    with pytest.raises(ValueError, match="num_steps"):
+        optimize_schedule(0, obj)
+    with pytest.raises(TypeError, match="objective must be"):
+        optimize_schedule(4, 3.0)
+    with pytest.raises(ValueError, match="one value per schedule"):
+        optimize_schedule(4, lambda ts: np.zeros(ts.shape[0] + 1), start="linear")
+    with pytest.raises(ValueError, match="objective returned nan"):
+        optimize_schedule(4, lambda ts: np.full(ts.shape[0], np.nan), start="linear")
+    with pytest.raises(ValueError, match="start schedule has 3 steps"):
+        optimize_schedule(4, obj, start=schedules.linear(3))
+    with pytest.raises(ValueError, match="start must be"):
+        optimize_schedule(4, obj, start="karras")
+    with pytest.raises(ValueError, match="bounds"):
+        best_shift(4, obj, bounds=(5.0, 1.0))
+
+
+# -- teacher-trajectory search (OSS) -----------------------------------------------------------------------
+
+
+def two_blob_velocity(x, t):
+    """Exact velocity for data = 0.5 N(-2, 0.3^2) + 0.5 N(2, 0.3^2) in 1-D, written out from the mixture formula
+    with its own log-sum-exp (independent of flowsched.quality.mixture)."""
+    mus, s2 = np.array([-2.0, 2.0]), 0.09
+    var = (1 - t) ** 2 * s2 + t**2
+    logp = -0.5 * (x[..., None] - (1 - t) * mus) ** 2 / var
+    w = np.exp(logp - logp.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    vk = ((t - (1 - t) * s2) * x[..., None] - t * mus) / var
+    return (w * vk).sum(-1)
+
+
+def test_teacher_search_with_two_steps_is_the_exhaustive_optimum():
+    noise = np.random.default_rng(4).normal(size=(64, 1))
+    grid = schedules.linear(12)
+    teacher_end = euler(two_blob_velocity, noise, grid)
+    result = teacher_search(two_blob_velocity, noise, 2, teacher=grid)
+    best = min(
+        np.sum((euler(two_blob_velocity, noise, [1.0, grid.t[j], 0.0]) - teacher_end) ** 2) / 64
+        for j in range(1, 12)
+    )
+    assert result.params["value"] == pytest.approx(best, rel=1e-12)
+    assert result.t[1] in grid.t
+
+
+def test_teacher_search_counts_its_velocity_calls():
+    calls = []
+
+    def v(x, t):
+        calls.append(t)
+        return two_blob_velocity(x, t)
+
+    noise = np.random.default_rng(5).normal(size=(16, 1))
+    n_t, m = 20, 5
+    result = teacher_search(v, noise, m, teacher=n_t)
+    assert len(calls) == result.params["nfe"] <= (m + 1) * n_t
+    # the teacher's N_T calls, one at the noise, then N_T - M + 1 kept states per later student step
+    assert len(calls) == n_t + 1 + (m - 1) * (n_t - m + 1)
+    assert result.num_steps == m and set(result.t) <= set(schedules.linear(n_t).t)
+
+
+def test_teacher_search_with_every_teacher_step_returns_the_teacher():
+    noise = np.random.default_rng(6).normal(size=(8, 1))
+    grid = schedules.shifted(6, 3.0)
+    result = teacher_search(two_blob_velocity, noise, 6, teacher=grid)
+    np.testing.assert_array_equal(result.t, grid.t)
+    assert result.params["value"] == 0.0
+
+
+def test_teacher_search_on_torch_matches_numpy():
+    torch = pytest.importorskip("torch")
+    noise = np.random.default_rng(7).normal(size=(32, 1))
+
+    def v_torch(x, t):
+        return torch.from_numpy(two_blob_velocity(x.numpy(), t))
+
+    a = teacher_search(two_blob_velocity, noise, 4, teacher=30)
+    b = teacher_search(v_torch, torch.from_numpy(noise), 4, teacher=30)
+    np.testing.assert_array_equal(a.t, b.t)
+
+
+def test_teacher_search_lowers_the_error_against_the_teacher():
+    noise = np.random.default_rng(8).normal(size=(128, 1))
+    grid = schedules.linear(100)
+    reference = euler(two_blob_velocity, noise, grid)
+    objective = pathwise_objective(two_blob_velocity, noise, reference)
+    oss = teacher_search(two_blob_velocity, noise, 6, teacher=grid)
+    assert objective(oss.t[None])[0] < objective(schedules.linear(6).t[None])[0]
+
+
+def test_teacher_search_stops_on_a_bad_velocity():
+    noise = np.zeros((4, 2))
+
+    def nan_late(x, t):
+        return np.full_like(x, np.nan) if t < 0.5 else x
+
+    with pytest.raises(ValueError, match=r"NaN or inf at step 3 \(t=0\.39"):
+        teacher_search(nan_late, noise, 2, teacher=5)
+    with pytest.raises(ValueError, match="shape"):
+        teacher_search(lambda x, t: x[:, :1], noise, 2, teacher=5)
+    with pytest.raises(ValueError, match="at most the teacher"):
+        teacher_search(two_blob_velocity, noise, 8, teacher=5)
+    with pytest.raises(TypeError, match="velocity callable"):
+        optimize_schedule(3, "model", noise=noise)
+
+
+def test_optimize_with_noise_routes_to_the_teacher_search():
+    noise = np.random.default_rng(9).normal(size=(16, 1))
+    a = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15)
+    b = teacher_search(two_blob_velocity, noise, 3, teacher=15)
+    assert a == b and a.params["method"] == "oss"
+
+
+def test_pathwise_objective_is_zero_on_its_own_reference():
+    noise = np.random.default_rng(10).normal(size=(8, 1))
+    grid = schedules.shifted(7, 2.0)
+    f = pathwise_objective(two_blob_velocity, noise, euler(two_blob_velocity, noise, grid))
+    assert f(grid.t[None])[0] == 0.0
+    assert math.isfinite(f(schedules.linear(7).t[None])[0])
+    with pytest.raises(ValueError, match="reference must have the shape"):
+        pathwise_objective(two_blob_velocity, noise, noise[:4])
+
