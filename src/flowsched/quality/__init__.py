@@ -1,0 +1,13 @@
+"""Measure what a schedule costs in quality: analytic data models whose flow is known in closed form, and the
+error of a sampler on any schedule against them.
+
+- :class:`GaussianField`: Gaussian data on the latent grid; Euler's error is exact, at zero sampling noise.
+- :class:`GaussianMixture`: a mixture of isotropic Gaussians; exact velocity, reference ODE solution, metrics.
+- :func:`evaluate`: one entry point for a schedule against a data model or your own velocity callable.
+
+Convention (DESIGN.md): ``x_t = (1 - t) x0 + t eps``, ``t = 1`` noise, ``t = 0`` data, ``v = eps - x0``.
+"""
+
+from .field import GaussianField, fit_spectrum, power_law_spectrum
+
+__all__ = ["GaussianField", "fit_spectrum", "power_law_spectrum"]

@@ -1,0 +1,360 @@
+"""A Gaussian "image/video" on the latent grid: Euler's error in closed form, at zero sampling noise.
+
+Data model: ``x0`` is a stationary Gaussian field on the latent grid ``[T', H', W']``. In the Fourier basis
+(``numpy.fft.fftn`` over the three axes) its modes are independent with variance ``lambda_k``, normalised here so
+that ``lambda_k`` is also the per-element variance each mode contributes: the field's per-element variance is
+``mean(lambda)``. Noise is white, variance 1 per element.
+
+Why this is exact (quality_rng.md 2.1; Open-Sora convention ``x_t = (1 - t) x0 + t eps``, ``v = eps - x0``): for
+Gaussian data the exact velocity is linear in ``x`` and diagonal in the Fourier basis, ``v_k = a_k(t) x_k`` with
+
+    a_k(t) = (t - (1 - t) lambda_k) / ((1 - t)^2 lambda_k + t^2),
+
+so an Euler step multiplies mode ``k`` by ``1 + h_i a_k(t_i)`` (``h_i = t_{i+1} - t_i``), and a schedule maps the
+noise to an exact Gaussian whose mode ``k`` has standard deviation ``g_k = prod_i (1 + h_i a_k(t_i))`` against the
+true ``sqrt(lambda_k)``. Every factor is positive for ``lambda_k > 0`` (``a_k(t) <= 1 / t``), so ``g_k > 0``.
+
+Metrics (quality_rng.md 2.2, item 3; they disagree on which schedule is best, see 2.4, so name the one you use):
+
+- ``"w2"`` (default): relative squared 2-Wasserstein distance ``sum_k (g_k - sqrt(lambda_k))^2 / sum_k lambda_k``.
+  Variance-weighted: it scores structure (the low frequencies that hold the energy).
+- ``"kl"``: mean over modes of ``KL(N(0, g_k^2) || N(0, lambda_k)) = (r - 1 - ln r) / 2``, ``r = g_k^2 / lambda_k``.
+  Scale-free: every mode counts the same, so it scores texture (the many high frequencies). It is ``+inf`` for
+  the one schedule that collapses every mode, the single step ``[1, 0]`` (it returns the data mean, ``g_k = 0``).
+
+quality_rng.md 2.4 reports ``relW2``, the square root of ``"w2"``.
+
+Both are computed in log space (``ln g_k = sum_i log1p(h_i a_k(t_i))``) so that small errors keep their relative
+precision. The default spectrum ``lambda(k) = (w_t k_t^2 + k_y^2 + k_x^2 + k0^2)^(-gamma / 2)`` (integer frequencies
+``numpy.fft.fftfreq(n) * n`` per axis) takes few distinct values, so the field is stored as its distinct variances
+and their multiplicities: the 33 x 72 x 128 Open-Sora 768px field (304,128 modes) is a few thousand numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validate import choice, positive_int, real
+from ..geometry import LatentGeometry
+from ..sampling import ENDPOINT_TOL
+from ..schedule import Schedule
+
+METRICS = ("w2", "kl")
+AVERAGES = ("radial", "grid", "none")
+
+__all__ = ["METRICS", "GaussianField", "fit_spectrum", "power_law_spectrum"]
+
+
+def _grid(grid: Any) -> tuple[int, int, int]:
+    if isinstance(grid, LatentGeometry):
+        return (grid.latent_frames, grid.latent_height, grid.latent_width)
+    if isinstance(grid, (str, bytes)) or not isinstance(grid, Sequence):
+        raise TypeError(f"grid must be (T', H', W') or a LatentGeometry, got {grid!r}")
+    if len(grid) != 3:
+        raise ValueError(f"grid must have 3 sizes (T', H', W'); for an image use (1, H', W'); got {tuple(grid)!r}")
+    return tuple(positive_int(f"grid[{i}]", n) for i, n in enumerate(grid))  # type: ignore[return-value]
+
+
+def _freq2(n: int) -> np.ndarray:
+    """Squared integer frequencies of an axis of length n, in numpy.fft order."""
+    return (np.fft.fftfreq(n) * n) ** 2
+
+
+def power_law_spectrum(
+    grid: tuple[int, int, int] | LatentGeometry, *, gamma: float = 2.0, k0: float = 1.0, w_t: float = 1.0
+) -> np.ndarray:
+    """The default spectrum ``(w_t k_t^2 + k_y^2 + k_x^2 + k0^2)^(-gamma / 2)`` on ``grid``, mean 1.
+
+    Returns a float64 array of shape ``(T', H', W')`` in ``numpy.fft.fftn`` order. ``gamma = 2`` is the 1/f^2
+    power law of natural images; ``w_t`` weighs temporal against spatial frequency (small ``w_t``: frames more
+    alike); ``k0`` rounds the spectrum off at the lowest frequencies.
+    """
+    shape = _grid(grid)
+    gamma = real("gamma", gamma)
+    k0 = real("k0", k0)
+    w_t = real("w_t", w_t)
+    if gamma < 0:
+        raise ValueError(f"gamma must be >= 0 (a decaying spectrum), got {gamma}")
+    if w_t < 0:
+        raise ValueError(f"w_t must be >= 0, got {w_t}")
+    if k0 == 0 and gamma > 0:
+        raise ValueError("k0 must be non-zero when gamma > 0: the zero frequency would get infinite variance")
+    kt, ky, kx = (_freq2(n) for n in shape)
+    base = w_t * kt[:, None, None] + ky[None, :, None] + kx[None, None, :] + k0 * k0
+    lam = base ** (-0.5 * gamma)
+    return lam / lam.mean()
+
+
+def _check_variances(variances: Any) -> np.ndarray:
+    try:
+        lam = np.asarray(variances, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"variances must be an array of numbers: {exc}") from None
+    if lam.ndim == 0 or lam.size == 0:
+        raise ValueError(f"variances must be a non-empty array (one variance per mode), got shape {lam.shape}")
+    bad = np.flatnonzero(~np.isfinite(lam.ravel()))
+    if bad.size:
+        raise ValueError(f"variances must be finite, got {lam.ravel()[bad[0]]} at flat index {bad[0]}")
+    bad = np.flatnonzero(lam.ravel() <= 0)
+    if bad.size:
+        idx = np.unravel_index(bad[0], lam.shape)
+        raise ValueError(
+            f"variances must be > 0 (a Gaussian mode needs positive variance), got {lam[idx]!r} at index "
+            f"{tuple(int(i) for i in idx)} ({bad.size} of {lam.size} modes are <= 0)"
+        )
+    return lam
+
+
+def _schedule_rows(ts: Any, argument: str) -> np.ndarray:
+    """Schedules as a float64 [S, N + 1] array, each strictly decreasing in [0, 1] and ending at 0."""
+    try:
+        arr = np.asarray(ts, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{argument} must be an array of t values: {exc}") from None
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise ValueError(f"{argument} must have shape [S, N + 1] with N >= 1, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        s = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+        raise ValueError(f"{argument} must be finite; row {s} holds NaN or inf")
+    if ((arr < 0) | (arr > 1)).any():
+        s = int(np.flatnonzero(((arr < 0) | (arr > 1)).any(axis=1))[0])
+        raise ValueError(f"{argument} values must lie in [0, 1]; row {s} does not: {arr[s].tolist()}")
+    up = np.diff(arr, axis=1) >= 0
+    if up.any():
+        s, i = (int(v) for v in np.argwhere(up)[0])
+        raise ValueError(
+            f"{argument} must be strictly decreasing (t = 1 noise to t = 0 data); row {s} has "
+            f"t[{i}]={float(arr[s, i])!r} and t[{i + 1}]={float(arr[s, i + 1])!r}"
+        )
+    end = np.abs(arr[:, -1]) > ENDPOINT_TOL
+    if end.any():
+        s = int(np.flatnonzero(end)[0])
+        raise ValueError(
+            f"{argument} must end at t_N = 0 (the error is measured on the data the sampler returns); row {s} "
+            f"ends at {float(arr[s, -1])!r}"
+        )
+    return arr
+
+
+class GaussianField:
+    """Gaussian data on a latent grid; scores any schedule's Euler sampler exactly (see the module docstring).
+
+    Args:
+        grid: ``(T', H', W')`` latent cells, or a :class:`~flowsched.geometry.LatentGeometry` (its
+            ``latent_frames, latent_height, latent_width``). Optional when ``variances`` is given.
+        gamma, k0, w_t: the default power-law spectrum (:func:`power_law_spectrum`), normalised to mean 1.
+        variances: per-mode variances instead of the power law: any positive array (normally ``[T', H', W']`` in
+            ``numpy.fft.fftn`` order, e.g. from :func:`fit_spectrum`), used as given (not renormalised).
+            Non-positive or non-finite values raise ``ValueError``.
+
+    Attributes:
+        shape: the grid (the shape of ``variances``).
+        num_modes: number of modes.
+        levels: the distinct variances (float64, ascending); ``counts``: how many modes have each.
+    """
+
+    def __init__(
+        self,
+        grid: tuple[int, int, int] | LatentGeometry | None = None,
+        *,
+        gamma: float = 2.0,
+        k0: float = 1.0,
+        w_t: float = 1.0,
+        variances: Any = None,
+    ) -> None:
+        if variances is None:
+            if grid is None:
+                raise ValueError("GaussianField needs a grid (T', H', W') or a LatentGeometry, or variances")
+            lam = power_law_spectrum(grid, gamma=gamma, k0=k0, w_t=w_t)
+            self.spectrum = {"gamma": float(gamma), "k0": float(k0), "w_t": float(w_t)}
+        else:
+            lam = _check_variances(variances)
+            if grid is not None and _grid(grid) != lam.shape:
+                raise ValueError(f"variances have shape {lam.shape} but grid is {_grid(grid)}; they must agree")
+            self.spectrum = {"custom": True}
+        self.variances = lam
+        self.variances.setflags(write=False)
+        self.shape = tuple(lam.shape)
+        self.num_modes = int(lam.size)
+        levels, counts = np.unique(lam.ravel(), return_counts=True)
+        self.levels = levels
+        self.counts = counts.astype(np.float64)
+        self._log_sqrt = 0.5 * np.log(levels)
+        self._total = float(np.dot(self.counts, levels))
+
+    @classmethod
+    def from_latents(cls, latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False):
+        """A field whose variances are fitted to real latents by :func:`fit_spectrum` (same arguments)."""
+        return cls(variances=fit_spectrum(latents, key=key, average=average, image=image))
+
+    def __repr__(self) -> str:
+        spec = ", ".join(f"{k}={v}" for k, v in self.spectrum.items())
+        return f"GaussianField(shape={self.shape}, {spec}, {self.levels.size} distinct variances)"
+
+    # -- exact Euler ------------------------------------------------------------------------------------------
+    def log_gain_ratio(self, ts: np.ndarray) -> np.ndarray:
+        """``ln(g_k / sqrt(lambda_k))`` for each schedule row and each distinct variance: shape ``[S, levels]``.
+
+        ``ts`` must already be a checked ``[S, N + 1]`` array (use :meth:`error_batch` for user input).
+        """
+        lam = self.levels[None, :]
+        acc = np.zeros((ts.shape[0], lam.shape[1]))
+        # A single step from t = 1 to t = 0 returns the mean exactly (g = 0, ln g = -inf): KL is then +inf.
+        with np.errstate(divide="ignore"):
+            for i in range(ts.shape[1] - 1):
+                t = ts[:, i : i + 1]
+                h = ts[:, i + 1 : i + 2] - t
+                u = 1.0 - t
+                acc += np.log1p(h * (t - u * lam) / (u * u * lam + t * t))
+        return acc - self._log_sqrt[None, :]
+
+    def error_batch(self, ts: Any, metric: str = "w2") -> np.ndarray:
+        """The metric for many schedules at once. ``ts``: ``[S, N + 1]`` t values (one schedule per row, each
+        strictly decreasing and ending at 0). Returns float64 ``[S]``. Cost ``O(S * N * levels)``."""
+        metric = choice("metric", metric, METRICS)
+        arr = _schedule_rows(ts, "ts")
+        ell = self.log_gain_ratio(arr)
+        if metric == "w2":
+            # (g - sqrt(lam))^2 = lam * expm1(ell)^2, accurate for small errors
+            return (np.expm1(ell) ** 2 @ (self.counts * self.levels)) / self._total
+        # KL = (r - 1 - ln r) / 2 with ln r = 2 ell
+        return 0.5 * ((np.expm1(2.0 * ell) - 2.0 * ell) @ self.counts) / self.num_modes
+
+    def error(self, schedule: Schedule | Sequence[float] | np.ndarray, metric: str = "w2") -> float:
+        """The metric (``"w2"`` or ``"kl"``, see the module docstring) of Euler on ``schedule`` for this field.
+
+        The schedule must be strictly decreasing and end at ``t_N = 0``; a start below 1 is allowed and scored
+        as what it is (the noise is used as if it were ``x_{t_0}``).
+        """
+        t = schedule.t if isinstance(schedule, Schedule) else schedule
+        try:
+            row = np.asarray(t, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"schedule must be a Schedule or a sequence of numbers: {exc}") from None
+        if row.ndim != 1:
+            raise ValueError(f"schedule must be one-dimensional (N + 1 values), got shape {row.shape}")
+        return float(self.error_batch(row[None, :], metric)[0])
+
+    def gains(self, schedule: Schedule | Sequence[float] | np.ndarray) -> np.ndarray:
+        """``g_k / sqrt(lambda_k)`` on the full grid (shape :attr:`shape`): 1 is exact, below 1 too smooth."""
+        t = schedule.t if isinstance(schedule, Schedule) else schedule
+        ell = self.log_gain_ratio(_schedule_rows(np.asarray(t, dtype=np.float64)[None, :], "schedule"))[0]
+        idx = np.searchsorted(self.levels, self.variances.ravel())
+        return np.exp(ell[idx]).reshape(self.shape)
+
+    # -- the flow itself (for samplers and tests) ----------------------------------------------------------------
+    def velocity(self, x: Any, t: float) -> Any:
+        """The exact velocity ``E[eps - x0 | x_t = x]``: ``a_k(t)`` applied mode by mode with an FFT over the last
+        three axes of ``x`` (numpy array or torch tensor, shape ``[..., T', H', W']``). Needs a spectrum symmetric
+        under ``k -> -k`` (true of the power law and of fitted spectra) so that real fields stay real."""
+        t = float(t)
+        u = 1.0 - t
+        lam = self.variances
+        a = (t - u * lam) / (u * u * lam + t * t)
+        if type(x).__module__.startswith("torch"):
+            import torch
+
+            ax = torch.as_tensor(a, dtype=torch.float64, device=x.device)
+            xf = torch.fft.fftn(x.to(torch.float64), dim=(-3, -2, -1))
+            return torch.fft.ifftn(xf * ax, dim=(-3, -2, -1)).real.to(x.dtype)
+        x = np.asarray(x)
+        return np.fft.ifftn(np.fft.fftn(x, axes=(-3, -2, -1)) * a, axes=(-3, -2, -1)).real
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` draws of the data field, float64 ``[n, T', H', W']`` (numpy PCG64 seeded with ``seed``)."""
+        n = positive_int("n", n)
+        eps = np.random.default_rng(seed).standard_normal((n, *self.shape))
+        return np.fft.ifftn(np.fft.fftn(eps, axes=(-3, -2, -1)) * np.sqrt(self.variances), axes=(-3, -2, -1)).real
+
+
+# -- fitting a spectrum to the user's latents ------------------------------------------------------------------
+
+
+def _load_latents(latents: Any, key: str | None) -> np.ndarray:
+    if isinstance(latents, (str, os.PathLike)):
+        path = os.fspath(latents)
+        if not path.endswith(".safetensors"):
+            raise ValueError(f"latents file must be .safetensors (pickle is never read), got {path!r}")
+        from safetensors import safe_open
+
+        try:
+            with safe_open(path, framework="pt") as fh:
+                keys = list(fh.keys())
+                if key is None:
+                    if len(keys) != 1:
+                        raise ValueError(f"{path!r} holds tensors {keys}; pass key= to choose one")
+                    key = keys[0]
+                if key not in keys:
+                    raise ValueError(f"key {key!r} is not in {path!r}; it holds {keys}")
+                tensor = fh.get_tensor(key)
+        except (OSError, RuntimeError) as exc:  # safetensors raises these for missing or corrupt files
+            raise ValueError(f"cannot read latents from {path!r}: {exc}") from None
+        return tensor.double().numpy()
+    if type(latents).__module__.startswith("torch"):
+        return latents.detach().double().cpu().numpy()
+    if isinstance(latents, np.ndarray):
+        return latents.astype(np.float64, copy=False)
+    raise TypeError(
+        f"latents must be a .safetensors path, a numpy array or a torch tensor, got {type(latents).__name__}"
+    )
+
+
+def _average(power: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Replace each value by the mean over its group (groups: integer labels, same shape)."""
+    labels, inverse = np.unique(groups.ravel(), return_inverse=True)
+    sums = np.bincount(inverse, weights=power.ravel(), minlength=labels.size)
+    counts = np.bincount(inverse, minlength=labels.size)
+    return (sums / counts)[inverse].reshape(power.shape)
+
+
+def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False) -> np.ndarray:
+    """Per-mode variances ``[T', H', W']`` estimated from real latents, for ``GaussianField(variances=...)``.
+
+    Args:
+        latents: a ``.safetensors`` file (only safetensors is read, never pickle; ``key`` picks the tensor when
+            it holds several), a numpy array or a torch tensor. The last three axes are ``[T', H', W']``; all
+            leading axes (batch, channels) are averaged over. With ``image=True`` the last two axes are
+            ``[H', W']`` (``T' = 1``), for image latents ``[B, C, H', W']``.
+        average: how to smooth the periodogram of a few samples. ``"radial"`` (default): mean over modes with the
+            same ``|k_t|`` and the same rounded spatial radius ``sqrt(k_y^2 + k_x^2)``; ``"grid"``: mean over the
+            sign flips ``(+-k_t, +-k_y, +-k_x)``; ``"none"``: the raw periodogram.
+
+    Returns:
+        float64 ``[T', H', W']`` in ``numpy.fft.fftn`` order, ``E|FFT(x)_k|^2 / (T' H' W')``: the per-element
+        variance each mode contributes, so its mean is the mean square of the latents (the mean is kept, in the
+        zero-frequency mode). Raises ``ValueError`` when a mode has no power (constant or zero latents).
+    """
+    average = choice("average", average, AVERAGES)
+    arr = _load_latents(latents, key)
+    if image:
+        if arr.ndim < 2:
+            raise ValueError(f"image latents need at least 2 axes [H', W'], got shape {arr.shape}")
+        arr = arr[..., None, :, :]
+    if arr.ndim < 3:
+        raise ValueError(f"latents need at least 3 axes [..., T', H', W'] (or image=True), got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("latents hold NaN or inf")
+    shape = arr.shape[-3:]
+    flat = arr.reshape(-1, *shape)
+    power = np.zeros(shape)
+    for sl in flat:  # one FFT at a time: the batch can be far larger than one complex copy
+        power += np.abs(np.fft.fftn(sl)) ** 2
+    power /= flat.shape[0] * float(np.prod(shape))
+    if average != "none":
+        at, ay, ax = (np.abs(np.fft.fftfreq(n) * n).astype(np.int64) for n in shape)
+        if average == "grid":
+            groups = (at[:, None, None] * (shape[1] + 1) + ay[None, :, None]) * (shape[2] + 1) + ax[None, None, :]
+        else:
+            radius = np.rint(np.sqrt(ay[:, None] ** 2 + ax[None, :] ** 2)).astype(np.int64)
+            groups = at[:, None, None] * (radius.max() + 1) + radius[None, :, :]
+        power = _average(power, groups)
+    if not (power > 0).all():
+        raise ValueError(
+            f"latents give {int((power <= 0).sum())} modes with zero power (constant or zero latents?); "
+            "a Gaussian field needs every variance > 0"
+        )
+    return power
