@@ -795,17 +795,11 @@ def flow_match_euler(
         t = _stretch(t, terminal)
         params["shift_terminal"] = terminal
     if any(flags.values()):
-        hi, lo_ = float(t[0]), float(t[-1])
-        if not hi > lo_ > 0:
-            raise ValueError(
-                f"karras/exponential/beta sigmas need end points 1 >= first > last > 0, got {hi} and {lo_}"
-            )
-        if flags["use_karras_sigmas"]:
-            t, fam = karras(num_steps, hi, lo_).t[:-1] if num_steps > 1 else np.array([hi]), "karras"
-        elif flags["use_exponential_sigmas"]:
-            t, fam = exponential(num_steps, hi, lo_).t[:-1] if num_steps > 1 else np.array([hi]), "exponential"
-        else:
-            t, fam = beta(num_steps, hi, lo_).t[:-1] if num_steps > 1 else np.array([hi]), "beta"
+        # re-spaced between the shifted end points; with one step only the first survives
+        fam = next(k for k, v in flags.items() if v)[4:-7]
+        if num_steps > 1:
+            spaced = {"karras": karras, "exponential": exponential, "beta": beta}[fam]
+            t = spaced(num_steps, min(float(t[0]), 1.0), float(t[-1])).t[:-1]
         params["spacing"] = fam
     t = np.clip(t, 0.0, 1.0)
     if invert_sigmas:
