@@ -103,6 +103,30 @@ VAES: dict[str, VAE] = {
             source="genmoai/mochi and diffusers MochiPipeline (8x spatial, 6x causal temporal, 12 channels, patch 2)",
             description="Mochi 1 asymmetric VAE",
         ),
+        VAE(
+            "sd3", 8, 1, False, 16, 2,
+            source="diffusers StableDiffusion3Pipeline (16-channel AutoencoderKL, vae_scale_factor 8) and "
+            "SD3Transformer2DModel patch_size 2",
+            description="Stable Diffusion 3 / 3.5 16-channel image autoencoder",
+        ),
+        VAE(
+            "cogview4", 8, 1, False, 16, 2,
+            source="diffusers CogView4Pipeline (16-channel AutoencoderKL, vae_scale_factor 8) and "
+            "CogView4Transformer2DModel patch_size 2",
+            description="CogView4 16-channel image autoencoder",
+        ),
+        VAE(
+            "dcae-f32c32", 32, 1, False, 32, 1,
+            source="diffusers AutoencoderDC (Sana: DC-AE f32c32, latent_channels 32) and SanaTransformer2DModel "
+            "patch_size 1",
+            description="Sana deep-compression image autoencoder",
+        ),
+        VAE(
+            "hunyuanvideo-1.5", 16, 4, True, 32, 1,
+            source="diffusers AutoencoderKLHunyuanVideo15 (spatial 16x, temporal 4x, latent_channels 32) and "
+            "HunyuanVideo15Transformer3DModel patch_size 1",
+            description="HunyuanVideo 1.5 causal 3D VAE",
+        ),
     )
 }
 

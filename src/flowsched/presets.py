@@ -105,9 +105,93 @@ def _opensora_rule(
     )
 
 
+def _static_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    alpha: float = 1.0,
+    grid: str = "linear",
+) -> Schedule:
+    """A fixed shift on a named base grid (SD3-style ``shift``, Wan/HunyuanVideo ``flow_shift``)."""
+    a = alpha if shift_alpha is None else shift_alpha
+    if grid == "linear":
+        return schedules.shifted(num_steps, a)
+    return schedules.warp(schedules.grid(num_steps, grid), a)
+
+
+def _diffusers_default_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    alpha: float = 3.0,
+    double_shift: bool = True,
+) -> Schedule:
+    """diffusers' FlowMatchEuler default path (SD3), with its double-shifted tail unless told otherwise."""
+    return schedules.diffusers_default(num_steps, alpha if shift_alpha is None else shift_alpha,
+                                       double_shift=double_shift)
+
+
+def _flux_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    base_shift: float = 0.5,
+    max_shift: float = 1.15,
+) -> Schedule:
+    """BFL's mu line over all tokens of the image (``alpha = exp(mu)``)."""
+    if shift_alpha is not None:
+        return schedules.shifted(num_steps, shift_alpha)
+    return schedules.flux(num_steps, geometry.seq_len, base_shift, max_shift)
+
+
+def _ltx_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    base_shift: float = 0.95,
+    max_shift: float = 2.05,
+    base_seq_len: int = 1024,
+    max_seq_len: int = 4096,
+    terminal: float = 0.1,
+) -> Schedule:
+    """LTX-Video: mu line over ``F' * H' * W'`` tokens, stretched so the last evaluation point is ``terminal``."""
+    if shift_alpha is not None:
+        return schedules.stretch_to_terminal(schedules.shifted(num_steps, shift_alpha), terminal)
+    return schedules.ltx(num_steps, geometry.seq_len, base_shift, max_shift, base_seq_len, max_seq_len, terminal)
+
+
+def _cogview4_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    base_shift: float = 0.25,
+    max_shift: float = 0.75,
+    base_seq_len: int = 256,
+) -> Schedule:
+    """CogView4: sqrt rule over the image tokens, linear time shift (alpha = mu), integer-truncated grid."""
+    return schedules.cogview4(num_steps, geometry.image_seq_len, base_shift, max_shift, base_seq_len, mu=shift_alpha)
+
+
+def _linear_quadratic_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    threshold_noise: float = 0.025,
+) -> Schedule:
+    """Mochi: linear-quadratic, no shift (an explicit ``shift_alpha`` warps it)."""
+    s = schedules.linear_quadratic(num_steps, threshold_noise)
+    return s if shift_alpha is None else schedules.warp(s, shift_alpha)
+
+
 #: How each rule turns (geometry, steps, optional static shift override) into a schedule.
 RULES: dict[str, Callable[..., Schedule]] = {
     "opensora": _opensora_rule,
+    "static": _static_rule,
+    "diffusers_default": _diffusers_default_rule,
+    "flux": _flux_rule,
+    "ltx": _ltx_rule,
+    "cogview4": _cogview4_rule,
+    "linear_quadratic": _linear_quadratic_rule,
 }
 
 _OPENSORA_SOURCE = (
@@ -131,6 +215,111 @@ PRESETS: dict[str, Preset] = {
             "opensora",
             source=_OPENSORA_SOURCE.format(cfg="high_compression.py (DC-AE f32t4c128, patch 1, 128 frames)"),
             notes="128 frames is not 4k+1: 32 latent frames decode to 125 frames",
+        ),
+        *(
+            Preset(
+                f"flux.1-{v}", f"FLUX.1 [{v}]", "flux", 1024, 1024, 1, steps, rule, params,
+                source=f"black-forest-labs/flux src/flux/sampling.py get_schedule (shift = name != 'flux-schnell'); "
+                f"diffusers FluxPipeline defaults 1024x1024, {steps} steps",
+                notes=note,
+            )
+            for v, steps, rule, params, note in (
+                ("dev", 28, "flux", {}, "BFL's own CLI uses 50 steps at 1360x768; mu = lin(tokens), alpha = exp(mu)"),
+                ("schnell", 4, "static", {"alpha": 1.0}, "no shift: linspace(1, 0, N + 1)"),
+            )
+        ),
+        *(
+            Preset(
+                name, model, "sd3", 1024, 1024, 1, 28, "diffusers_default", {"alpha": 3.0, "double_shift": True},
+                source="diffusers StableDiffusion3Pipeline (28 steps, 1024x1024; scheduler shift 3.0, default "
+                "set_timesteps path); ComfyUI 'normal' and ModelSamplingSD3 shift 3.0",
+                notes="reproduces diffusers' double-shifted tail (last sigma 0.0089 instead of 0.0030, diffusers "
+                "#13243); the rule's double_shift=False gives the single-shift grid",
+            )
+            for name, model in (
+                ("sd3-medium", "Stable Diffusion 3 Medium"),
+                ("sd3.5-large", "Stable Diffusion 3.5 Large"),
+            )
+        ),
+        *(
+            Preset(
+                name, model, vae, h, w, frames, steps, "static", {"alpha": alpha, "grid": "wan"},
+                source=src,
+                notes=note,
+            )
+            for name, model, vae, h, w, frames, steps, alpha, src, note in (
+                ("wan2.1-t2v-480p", "Wan 2.1 T2V (480p)", "wan2.1", 480, 832, 81, 50, 5.0,
+                 "Wan-Video/Wan2.1 generate.py (sample_shift 5.0, 50 steps t2v) + fm_solvers_unipc grid",
+                 "diffusers' Wan conversions use flow_shift 3.0 at 480p; UniPC (multistep) is Wan's sampler"),
+                ("wan2.1-t2v-720p", "Wan 2.1 T2V (720p)", "wan2.1", 720, 1280, 81, 50, 5.0,
+                 "Wan-Video/Wan2.1 generate.py (sample_shift 5.0, 50 steps t2v) + fm_solvers_unipc grid",
+                 "UniPC (multistep) is Wan's sampler"),
+                ("wan2.1-i2v-480p", "Wan 2.1 I2V (480p)", "wan2.1", 480, 832, 81, 40, 3.0,
+                 "Wan-Video/Wan2.1 generate.py (sample_shift 3.0 for i2v at 832*480, 40 steps i2v)",
+                 "UniPC (multistep) is Wan's sampler"),
+                ("wan2.1-i2v-720p", "Wan 2.1 I2V (720p)", "wan2.1", 720, 1280, 81, 40, 5.0,
+                 "Wan-Video/Wan2.1 generate.py (sample_shift 5.0, 40 steps i2v)",
+                 "UniPC (multistep) is Wan's sampler"),
+                ("wan2.2-t2v-a14b", "Wan 2.2 T2V-A14B (720p)", "wan2.1", 720, 1280, 81, 40, 12.0,
+                 "Wan-Video/Wan2.2 wan/configs (t2v-A14B sample_shift 12.0, 40 steps, MoE boundary 0.875)",
+                 "two experts switch at t = 0.875; the A14B models use the Wan 2.1 VAE"),
+                ("wan2.2-i2v-a14b", "Wan 2.2 I2V-A14B (720p)", "wan2.1", 720, 1280, 81, 40, 5.0,
+                 "Wan-Video/Wan2.2 wan/configs (i2v-A14B sample_shift 5.0, 40 steps, MoE boundary 0.900)",
+                 "two experts switch at t = 0.9; the A14B models use the Wan 2.1 VAE"),
+                ("wan2.2-ti2v-5b", "Wan 2.2 TI2V-5B (720p)", "wan2.2", 704, 1280, 121, 50, 5.0,
+                 "Wan-Video/Wan2.2 wan/configs (ti2v-5B sample_shift 5.0, 50 steps, 121 frames, 1280*704)",
+                 "high-compression Wan 2.2 VAE (16x spatial, 48 channels)"),
+            )
+        ),
+        Preset(
+            "hunyuanvideo", "HunyuanVideo (720p)", "hunyuan", 720, 1280, 129, 50, "static", {"alpha": 7.0},
+            source="Tencent-Hunyuan/HunyuanVideo (--flow-shift 7.0, 50 steps) and diffusers HunyuanVideoPipeline "
+            "(720x1280, 129 frames, sigmas linspace(1, 0, N + 1)[:-1], shift 7.0)",
+            notes="maintainers: shift grows as steps shrink (30 steps -> 9; HunyuanVideo#35)",
+        ),
+        *(
+            Preset(
+                f"hunyuanvideo-1.5-{res}-{task}", f"HunyuanVideo 1.5 {task.upper()} ({res})", "hunyuanvideo-1.5",
+                h, w, 121, 50, "static", {"alpha": alpha},
+                source=f"diffusers HunyuanVideo 1.5 conversion (flow shift {alpha:g} for {res} {task}) and "
+                "HunyuanVideo15Pipeline (121 frames, 50 steps, sigmas linspace(1, 0, N + 1)[:-1])",
+            )
+            for res, task, h, w, alpha in (
+                ("480p", "t2v", 480, 848, 5.0),
+                ("480p", "i2v", 480, 848, 5.0),
+                ("720p", "t2v", 720, 1280, 9.0),
+                ("720p", "i2v", 720, 1280, 7.0),
+            )
+        ),
+        Preset(
+            "ltx-video", "LTX-Video 0.9.0/0.9.1", "ltx-video", 512, 704, 161, 50, "ltx",
+            source="diffusers LTXPipeline (512x704, 161 frames, 50 steps, sigmas linspace(1, 1/N, N), mu = "
+            "calculate_shift(F'*H'*W')) with scheduler config base_shift 0.95, max_shift 2.05, base 1024, "
+            "max 4096, shift_terminal 0.1",
+            notes="the mu line is not clamped: 7392 tokens give mu 3.23 (alpha 25.3); 0.9.5+ use other schedules",
+        ),
+        Preset(
+            "mochi", "Mochi 1 preview", "mochi", 480, 848, 19, 64, "linear_quadratic", {"threshold_noise": 0.025},
+            source="genmoai/models infer.py linear_quadratic_schedule (threshold_noise 0.025) and diffusers "
+            "MochiPipeline (480x848, 19 frames, 64 steps, invert_sigmas)",
+            notes="diffusers stores it inverted (1 - t); the values here are in flowsched's t = 1 noise convention",
+        ),
+        Preset(
+            "cogview4", "CogView4-6B", "cogview4", 1024, 1024, 1, 50, "cogview4",
+            source="diffusers CogView4Pipeline (50 steps, timesteps int(linspace(1000, 1, N)), mu = "
+            "sqrt(tokens/256)*0.75 + 0.25, time_shift_type linear)",
+            notes="the model is fed the unshifted integer timesteps, not t * 1000",
+        ),
+        Preset(
+            "sana", "Sana 1600M (1024px)", "dcae-f32c32", 1024, 1024, 1, 20, "static", {"alpha": 3.0, "grid": "wan"},
+            source="diffusers SanaPipeline (20 steps, 1024x1024) with DPMSolverMultistepScheduler(flow_shift 3.0, "
+            "use_flow_sigmas): grid 1 - linspace(1, 1/1000, N+1), flipped",
+            notes="DPM-Solver++ (multistep) is Sana's sampler; 4K checkpoints use flow_shift 6.0",
+        ),
+        Preset(
+            "lumina2", "Lumina-Image 2.0", "flux", 1024, 1024, 1, 30, "static", {"alpha": 6.0},
+            source="diffusers Lumina2Pipeline (30 steps, 1024x1024, sigmas linspace(1, 1/N, N)) with "
+            "FlowMatchEulerDiscreteScheduler shift 6.0 (static; the pipeline's mu is unused)",
         ),
     )
 }

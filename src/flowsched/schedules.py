@@ -470,15 +470,19 @@ def cogview4(
     base_seq_len: int = 256,
     *,
     clamp: bool = False,
+    mu: float | None = None,
 ) -> Schedule:
     """CogView4 in diffusers: integer timesteps ``int(linspace(1000, 1, N))``, ``t = timesteps / 1000``, warped
-    with the LINEAR ``mu = cogview4_mu(image_seq_len)`` (``alpha = mu``), then 0.
+    with the LINEAR ``mu = cogview4_mu(image_seq_len)`` (``alpha = mu``), then 0. ``mu`` overrides the rule.
 
     The model is fed the UNshifted integer timesteps (diffusers 0.42.1 keeps them), not ``t * 1000``.
     Source: diffusers ``pipeline_cogview4.py`` (``calculate_shift``, timesteps) and its scheduler config.
     """
     num_steps = positive_int("num_steps", num_steps)
-    mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp)
+    if mu is None:
+        mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp)
+    else:
+        mu = positive_real("mu", mu)
     base = np.floor(np.linspace(1000.0, 1.0, num_steps)) / 1000.0
     params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "mu": mu, "alpha": mu, "clamp": clamp}
     return _schedule(_with_zero(_exp_shift(base, mu, 1.0)), "cogview4", params)
