@@ -19,6 +19,7 @@ examples:
   flowsched schedule                                    # Open-Sora 2.0 768px, 129 frames, 50 steps
   flowsched schedule --preset opensora-2.0-256px --steps 30 --csv > schedule.csv
   flowsched schedule --flow-shift 5 --steps 20 --json   # a static shift alpha=5 instead of the rule
+  flowsched schedule --flow-shift auto --steps 10        # the W2-optimal shift for a Gaussian-field model
 
 t = 1 is pure noise, t = 0 is data; the model is fed t * 1000 (the 'timestep' column).
 """
@@ -36,10 +37,17 @@ def add_schedule_options(p) -> None:
     )
     g.add_argument(
         "--flow-shift",
-        type=positive_float,
-        metavar="ALPHA",
-        help="use this shift alpha instead of the preset's rule (Open-Sora's flow_shift; not Flux's mu)",
+        type=shift_value,
+        metavar="ALPHA|auto",
+        help="use this shift alpha instead of the preset's rule (Open-Sora's flow_shift; not Flux's mu); "
+        "'auto': the alpha with the least W2 error on a Gaussian field with a 1/f^2 spectrum on the latent grid "
+        "(flowsched.quality.auto_shift; `flowsched optimize` for other data models)",
     )
+
+
+def shift_value(text: str):
+    """``auto`` or a positive number."""
+    return "auto" if text.strip().lower() == "auto" else positive_float(text)
 
 
 def argparse_bool():
@@ -49,6 +57,12 @@ def argparse_bool():
 
 
 def build_schedule(args, preset, geometry):
+    if args.flow_shift == "auto":
+        if not args.shift:
+            raise ValueError("--flow-shift auto chooses a shift; it cannot be combined with --no-shift")
+        from ..quality.autoshift import auto_shift_schedule
+
+        return auto_shift_schedule(geometry, args.steps or preset.num_steps)
     return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
 
 
@@ -87,6 +101,8 @@ def summary(schedule) -> str:
     head = f"schedule       {schedule.name}, {schedule.num_steps} steps"
     if alpha is not None:
         head += f", shift alpha = {alpha:.6g}"
+    if "auto_metric" in p:
+        head += f" (auto: least {p['auto_metric']} error on {p['auto_model']})"
     return head
 
 
