@@ -98,7 +98,9 @@ def run(args) -> int:
     if args.plot:
         from ..plot import plot_schedules
 
-        plot_schedules({f"{preset.name} ({schedule.describe()})": schedule}, args.plot)
+        alpha = schedule.params.get("alpha")
+        label = f"{preset.name}, {schedule.name}" + (f", alpha={alpha:.4g}" if alpha is not None else "")
+        plot_schedules({label: schedule}, args.plot)
         written.append(args.plot)
     if args.json:
         plan["files"] = written
