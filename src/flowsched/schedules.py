@@ -491,6 +491,14 @@ def cogview4(
 # -- noise-level families between two endpoints ----------------------------------------------------------------
 
 
+def _pin_ends(points: np.ndarray, t_max: float, t_min: float) -> np.ndarray:
+    """Put the end points exactly where asked (``tan(atan(1))`` is 0.9999999999999999)."""
+    points[0] = t_max
+    if points.size > 1:
+        points[-1] = t_min
+    return points
+
+
 def karras(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float = 7.0) -> Schedule:
     """Karras et al. 2022 (EDM, eq. 5): ``(t_max^(1/rho) + r (t_min^(1/rho) - t_max^(1/rho)))^rho`` for
     ``r = linspace(0, 1, N)``, then 0. diffusers' ``use_karras_sigmas`` uses the shifted grid's endpoints."""
@@ -500,7 +508,7 @@ def karras(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float 
     r = np.linspace(0.0, 1.0, num_steps)
     hi, lo = t_max ** (1.0 / rho), t_min ** (1.0 / rho)
     params = {"num_steps": num_steps, "t_max": t_max, "t_min": t_min, "rho": rho}
-    return _schedule(_with_zero((hi + r * (lo - hi)) ** rho), "karras", params)
+    return _schedule(_with_zero(_pin_ends((hi + r * (lo - hi)) ** rho, t_max, t_min)), "karras", params)
 
 
 def exponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Schedule:
@@ -508,7 +516,7 @@ def exponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sch
     ``get_sigmas_exponential``; diffusers ``use_exponential_sigmas``)."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
-    points = np.exp(np.linspace(math.log(t_max), math.log(t_min), num_steps))
+    points = _pin_ends(np.exp(np.linspace(math.log(t_max), math.log(t_min), num_steps)), t_max, t_min)
     return _schedule(_with_zero(points), "exponential", {"num_steps": num_steps, "t_max": t_max, "t_min": t_min})
 
 
@@ -525,7 +533,7 @@ def beta(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, a: float = 0.
         raise ImportError("the beta schedule needs scipy: pip install scipy") from None
     q = betaincinv(a, b, 1.0 - np.linspace(0.0, 1.0, num_steps))
     params = {"num_steps": num_steps, "t_max": t_max, "t_min": t_min, "a": a, "b": b}
-    return _schedule(_with_zero(t_min + q * (t_max - t_min)), "beta", params)
+    return _schedule(_with_zero(_pin_ends(t_min + q * (t_max - t_min), t_max, t_min)), "beta", params)
 
 
 def kl_optimal(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Schedule:
@@ -535,7 +543,7 @@ def kl_optimal(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sche
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     r = np.linspace(0.0, 1.0, num_steps) if num_steps > 1 else np.zeros(1)
-    points = np.tan(r * math.atan(t_min) + (1.0 - r) * math.atan(t_max))
+    points = _pin_ends(np.tan(r * math.atan(t_min) + (1.0 - r) * math.atan(t_max)), t_max, t_min)
     return _schedule(_with_zero(points), "kl_optimal", {"num_steps": num_steps, "t_max": t_max, "t_min": t_min})
 
 
@@ -615,7 +623,7 @@ def _check_decreasing(name: str, arr: np.ndarray, *, allow_zero_last: bool) -> N
         raise ValueError(f"{name} must not be empty")
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
-        raise ValueError(f"{name} must be finite, got {arr[bad[0]]} at index {bad[0]}")
+        raise ValueError(f"{name} must be finite, got {float(arr[bad[0]])} at index {bad[0]}")
     low = 0.0
     out = np.flatnonzero((arr < low) | (arr > 1.0) | ((arr == 0.0) & (np.arange(arr.size) < arr.size - 1)))
     if not allow_zero_last:
@@ -623,13 +631,14 @@ def _check_decreasing(name: str, arr: np.ndarray, *, allow_zero_last: bool) -> N
     if out.size:
         i = int(out[0])
         what = "(0, 1] (the terminal 0 is appended for you)" if not allow_zero_last else "[0, 1], 0 only last"
-        raise ValueError(f"{name} must lie in {what} (t = 1 is noise, t = 0 data); got {arr[i]!r} at index {i}")
+        raise ValueError(f"{name} must lie in {what} (t = 1 is noise, t = 0 data); got {float(arr[i])!r} at index {i}")
     d = np.diff(arr)
     if np.any(d >= 0):
         i = int(np.flatnonzero(d >= 0)[0])
         raise ValueError(
-            f"{name} must be strictly decreasing (from noise t = 1 towards data t = 0); {name}[{i}]={arr[i]!r} "
-            f"is followed by {name}[{i + 1}]={arr[i + 1]!r}. Sort it in descending order and drop repeats."
+            f"{name} must be strictly decreasing (from noise t = 1 towards data t = 0); {name}[{i}]="
+            f"{float(arr[i])!r} is followed by {name}[{i + 1}]={float(arr[i + 1])!r}. Sort it in descending order "
+            "and drop repeats."
         )
 
 
