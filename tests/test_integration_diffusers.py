@@ -1,0 +1,390 @@
+"""flowsched.integrations.diffusers: FlowschedScheduler against the real diffusers package.
+
+Independent references: diffusers' own FlowMatchEulerDiscreteScheduler (installed, pinned in
+requirements-dev.txt), the Euler and forward-process formulas written out here, and a real FluxPipeline
+assembled from tiny randomly initialised components (nothing is downloaded; prompt embeddings are passed in).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from flowsched import Schedule, schedules
+from flowsched.integrations.diffusers import FlowschedScheduler
+
+
+def _f32(values) -> torch.Tensor:
+    return torch.tensor(np.asarray(values, dtype=np.float64), dtype=torch.float32)
+
+
+# -- protocol and formulas ----------------------------------------------------------------------------------------
+
+
+def test_set_timesteps_shapes_and_model_timesteps():
+    sch = FlowschedScheduler("shifted:alpha=3")
+    sch.set_timesteps(7)
+    t = np.linspace(1.0, 0.0, 8)
+    expected = 3 * t / (1 + 2 * t)  # SD3 shift written out
+    assert sch.sigmas.dtype == torch.float32 and sch.sigmas.shape == (8,)
+    np.testing.assert_allclose(sch.sigmas.numpy(), expected, atol=1e-7)
+    assert torch.equal(sch.timesteps, sch.sigmas[:-1] * 1000)
+    assert sch.timesteps.shape == (7,) and sch.num_inference_steps == 7
+    assert sch.order == 1 and sch.init_noise_sigma == 1.0 and len(sch) == 1000
+    assert isinstance(sch.schedule, Schedule) and sch.schedule.num_steps == 7
+
+
+def test_step_is_euler_and_scale_noise_is_the_forward_process():
+    sch = FlowschedScheduler(Schedule([1.0, 0.7, 0.45, 0.2, 0.0]))
+    sch.set_timesteps(4)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 5, generator=g)
+    v = torch.randn(2, 3, 5, generator=g)
+    sigmas = [1.0, 0.7, 0.45, 0.2, 0.0]
+    for i, t in enumerate(sch.timesteps):
+        expected = x.double() + (sigmas[i + 1] - sigmas[i]) * v.double()
+        x = sch.step(v, t, x).prev_sample
+        torch.testing.assert_close(x.double(), expected, atol=1e-6, rtol=0)
+    noise = torch.randn(2, 3, 5, generator=g)
+    x0 = torch.randn(2, 3, 5, generator=g)
+    sch.set_timesteps(4)
+    got = sch.scale_noise(x0, sch.timesteps[1:2].repeat(2), noise)  # looked up from the timestep
+    torch.testing.assert_close(got, 0.7 * noise + 0.3 * x0)
+    sch.set_begin_index(2)  # img2img: pipelines set the start, the timestep is not looked up
+    got = sch.scale_noise(x0, sch.timesteps[2:3], noise)
+    torch.testing.assert_close(got, 0.45 * noise + 0.55 * x0)
+
+
+def test_step_returns_the_model_dtype_with_diffusers_arithmetic():
+    ours = FlowschedScheduler("linear")
+    ours.set_timesteps(3)
+    ref = FlowMatchEulerDiscreteScheduler()
+    ref.set_timesteps(sigmas=ours.sigmas[:-1].numpy())
+    x = torch.full((4,), 0.5, dtype=torch.bfloat16)
+    v = torch.linspace(-1, 1, 4, dtype=torch.bfloat16)
+    out = ours.step(v, ours.timesteps[0], x, return_dict=False)[0]
+    assert out.dtype == torch.bfloat16
+    assert torch.equal(out, ref.step(v, ref.timesteps[0], x, return_dict=False)[0])
+    torch.testing.assert_close(out.float(), 0.5 - v.float() / 3, atol=4e-3, rtol=0)  # bf16 resolution
+
+
+def test_denoising_loop_is_bitwise_diffusers_given_the_same_sigmas():
+    """With shift 1, diffusers uses custom sigmas verbatim: both schedulers then walk identical float32 values,
+    and every step, timestep and scale_noise must agree bit for bit."""
+    ours = FlowschedScheduler("flux:image_seq_len=1024")
+    ours.set_timesteps(6)
+    ref = FlowMatchEulerDiscreteScheduler(shift=1.0)
+    ref.set_timesteps(sigmas=ours.sigmas[:-1].numpy())
+    assert torch.equal(ours.sigmas, ref.sigmas) and torch.equal(ours.timesteps, ref.timesteps)
+    g = torch.Generator().manual_seed(3)
+    x_ours = x_ref = torch.randn(1, 4, 8, 8, generator=g)
+    for module in (ours, ref):
+        module.set_begin_index(0)
+    for t in ours.timesteps:
+        v = torch.sin(3 * x_ours) + t / 1000  # any velocity, same for both
+        x_ours = ours.step(v, t, x_ours, return_dict=False)[0]
+        x_ref = ref.step(v, t, x_ref, return_dict=False)[0]
+        assert torch.equal(x_ours, x_ref)
+    noise = torch.randn(1, 4, 8, 8, generator=g)
+    for module in (ours, ref):
+        module.set_timesteps(sigmas=ours.sigmas[:-1].numpy()) if module is ref else module.set_timesteps(6)
+    t2 = ours.timesteps[2:3]
+    assert torch.equal(ours.scale_noise(x_ours, t2, noise), ref.scale_noise(x_ours, t2, noise))
+
+
+def test_schedule_mode_uses_pipeline_arguments_only_for_the_step_count():
+    sch = FlowschedScheduler("shifted:alpha=5")
+    sch.set_timesteps(5)
+    plain = sch.sigmas.clone()
+    sch.set_timesteps(sigmas=np.linspace(1.0, 0.2, 5), mu=2.3)  # what FluxPipeline passes
+    assert torch.equal(sch.sigmas, plain)
+    sch.set_timesteps(timesteps=[1000.0, 800.0, 600.0, 400.0, 200.0])
+    assert torch.equal(sch.sigmas, plain)
+
+
+def test_fixed_schedules_are_resampled_and_specs_rebuilt_at_the_requested_step_count():
+    fixed = schedules.shifted(10, 3.0)
+    sch = FlowschedScheduler(fixed)
+    sch.set_timesteps(10)
+    assert torch.equal(sch.sigmas, _f32(fixed.t))
+    sch.set_timesteps(25)
+    assert sch.sigmas.shape == (26,)
+    assert sch.sigmas[0] == 1.0 and sch.sigmas[-1] == 0.0
+    assert float(sch.sigmas[-2]) == pytest.approx(float(fixed.t[-2]), rel=1e-6)  # last evaluation point kept
+    # log-linear in between: log t is linear in the normalised index between the source points
+    src = fixed.t[:-1]
+    pos = np.linspace(0, 1, 25)
+    expected = np.exp(np.interp(pos, np.linspace(0, 1, src.size), np.log(src)))
+    np.testing.assert_allclose(sch.sigmas[:-1].numpy(), expected, rtol=1e-6)
+    # a spec without steps is rebuilt by its family at N: the exact shifted grid, not an interpolation
+    spec = FlowschedScheduler("shifted:alpha=3")
+    spec.set_timesteps(25)
+    t = np.linspace(1, 0, 26)
+    np.testing.assert_allclose(spec.sigmas.numpy(), 3 * t / (1 + 2 * t), atol=1e-7)
+
+
+def test_preset_spec_applies_the_model_rule():
+    sch = FlowschedScheduler("opensora-2.0-768px")
+    sch.set_timesteps(30)
+    # Open-Sora 2.0 768px: 576x1024, 129 frames -> 2304 tokens per latent frame, 33 latent frames;
+    # alpha = line((256,1),(4096,3))(2304) * sqrt(33)
+    alpha = (1 + 2 * (2304 - 256) / (4096 - 256)) * np.sqrt(33)
+    t = np.linspace(1, 0, 31)
+    np.testing.assert_allclose(sch.sigmas.numpy(), alpha * t / (1 + (alpha - 1) * t), atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("config", "call"),
+    [
+        ({"shift": 3.0}, {"num_inference_steps": 12}),
+        ({"use_dynamic_shifting": True}, {"sigmas": np.linspace(1, 1 / 9, 9), "mu": 1.15}),
+        ({"use_dynamic_shifting": True, "time_shift_type": "linear"}, {"num_inference_steps": 7, "mu": 3.25}),
+        (
+            {"use_dynamic_shifting": True, "shift_terminal": 0.1, "base_shift": 0.95},
+            {"num_inference_steps": 8, "mu": 2.0},
+        ),
+        ({"shift": 6.0, "use_karras_sigmas": True}, {"num_inference_steps": 10}),
+        ({"invert_sigmas": True}, {"sigmas": np.linspace(1, 0.1, 6)}),
+        ({"shift": 2.0}, {"timesteps": [1000.0, 750.0, 500.0, 250.0]}),
+    ],
+)
+def test_flow_match_euler_mode_matches_diffusers(config, call):
+    ref = FlowMatchEulerDiscreteScheduler(**config)
+    ours = FlowschedScheduler.from_diffusers(ref)
+    ref.set_timesteps(**call)
+    ours.set_timesteps(**call)
+    assert ours.sigmas.shape == ref.sigmas.shape
+    torch.testing.assert_close(ours.sigmas, ref.sigmas, atol=1e-6, rtol=0)
+    if "timesteps" in call:
+        # diffusers 0.42.1 hands custom timesteps back verbatim; flowsched feeds sigma * 1000 (documented)
+        torch.testing.assert_close(ours.timesteps, ours.sigmas[:-1] * 1000)
+    else:
+        torch.testing.assert_close(ours.timesteps, ref.timesteps, atol=1e-3, rtol=0)
+    for key in ("use_dynamic_shifting", "base_shift", "max_shift", "base_image_seq_len", "max_image_seq_len"):
+        assert ours.config[key] == ref.config[key]  # what pipelines read to compute mu
+
+
+def test_flow_match_euler_mode_requires_mu_like_diffusers():
+    ours = FlowschedScheduler.from_diffusers({"use_dynamic_shifting": True})
+    with pytest.raises(ValueError, match="mu must be passed"):
+        ours.set_timesteps(4)
+
+
+# -- config round trip --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: FlowschedScheduler("shifted:alpha=3"),
+        lambda: FlowschedScheduler(schedule=schedules.opensora(20, 2304, 33)),
+        lambda: FlowschedScheduler([1.0, 0.8, 0.5, 0.0], num_train_timesteps=1),
+        lambda: FlowschedScheduler.from_diffusers(FlowMatchEulerDiscreteScheduler(shift=3.0, use_karras_sigmas=True)),
+    ],
+)
+def test_config_round_trips(tmp_path, make):
+    sch = make()
+    sch.save_config(tmp_path)
+    saved = json.loads((tmp_path / "scheduler_config.json").read_text())
+    assert saved["_class_name"] == "FlowschedScheduler"
+    for again in (FlowschedScheduler.from_pretrained(tmp_path), FlowschedScheduler.from_config(sch.config)):
+        for s in (sch, again):
+            s.set_timesteps(9)
+        assert torch.equal(again.sigmas, sch.sigmas) and torch.equal(again.timesteps, sch.timesteps)
+        assert again.config["schedule"] == sch.config["schedule"]
+
+
+def test_json_file_is_stored_by_value(tmp_path):
+    path = tmp_path / "mine.json"
+    schedules.shifted(6, 2.0).to_json(path)
+    sch = FlowschedScheduler(str(path))
+    path.unlink()  # the config does not depend on the file any more
+    again = FlowschedScheduler.from_config(sch.config)
+    again.set_timesteps(6)
+    torch.testing.assert_close(again.sigmas, _f32(schedules.shifted(6, 2.0).t))
+
+
+def test_from_config_of_a_diffusers_scheduler_keeps_pipeline_keys():
+    ref = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05)
+    sch = FlowschedScheduler.from_config(ref.config, schedule="shifted:alpha=4")
+    assert sch.config["base_shift"] == 0.95 and sch.config["max_shift"] == 2.05
+    sch.set_timesteps(4, mu=1.0)
+    t = np.linspace(1, 0, 5)
+    np.testing.assert_allclose(sch.sigmas.numpy(), 4 * t / (1 + 3 * t), atol=1e-7)
+
+
+def test_retrieve_timesteps_introspection_accepts_sigmas_and_timesteps():
+    import inspect
+
+    params = inspect.signature(FlowschedScheduler.set_timesteps).parameters
+    assert list(params)[1:] == ["num_inference_steps", "device", "sigmas", "mu", "timesteps"]
+
+
+# -- bad input ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "words"),
+    [
+        ({}, ValueError, "exactly one of schedule"),
+        ({"schedule": "linear", "flow_match_euler": {}}, ValueError, "got both"),
+        ({"schedule": "shiftd:alpha=3"}, ValueError, "Did you mean 'shifted'"),
+        ({"schedule": [1.0, 0.5, 0.7, 0.0]}, ValueError, "monotone"),
+        ({"schedule": 3}, TypeError, "schedule must be"),
+        ({"flow_match_euler": {"shfit": 3.0}}, TypeError, "Did you mean 'shift'"),
+        ({"flow_match_euler": {"use_karras_sigmas": True, "use_beta_sigmas": True}}, ValueError, "mutually"),
+        ({"schedule": "linear", "num_train_timesteps": 0}, ValueError, "num_train_timesteps"),
+    ],
+)
+def test_bad_construction(kwargs, exc, words):
+    with pytest.raises(exc, match=words):
+        FlowschedScheduler(**kwargs)
+
+
+def test_bad_calls():
+    sch = FlowschedScheduler("linear")
+    x = torch.zeros(3)
+    with pytest.raises(ValueError, match="call set_timesteps"):
+        sch.step(x, 1000.0, x)
+    with pytest.raises(ValueError, match="num_inference_steps must be given"):
+        sch.set_timesteps()
+    with pytest.raises(ValueError, match="sigmas holds 3 values but num_inference_steps=4"):
+        sch.set_timesteps(4, sigmas=[1.0, 0.6, 0.3])
+    with pytest.raises(ValueError, match="num_inference_steps must be a positive integer"):
+        sch.set_timesteps(0)
+    sch.set_timesteps(2)
+    with pytest.raises(ValueError, match="integer"):
+        sch.step(x, 0, x)
+    with pytest.raises(ValueError, match="not one of this scheduler's timesteps"):
+        sch.step(x, 731.0, x)
+    with pytest.raises(ValueError, match="noise is required"):
+        sch.scale_noise(x, sch.timesteps[:1])
+    with pytest.raises(ValueError, match="begin_index"):
+        sch.set_begin_index(-1)
+    for t in sch.timesteps:
+        sch.step(x, t, x)
+    with pytest.raises(ValueError, match="all were taken"):
+        sch.step(x, sch.timesteps[-1], x)
+
+
+def test_import_costs_and_missing_diffusers():
+    code = "import sys, flowsched, flowsched.integrations; print('diffusers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+    code = "import sys; sys.modules['diffusers'] = None; import flowsched.integrations.diffusers"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "pip install 'flowsched[diffusers]'" in out.stderr
+
+
+# -- a real pipeline ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def flux():
+    """A FluxPipeline from tiny random components: 16x16 pixels -> 64 tokens of 4 channels, 1+1 blocks."""
+    from diffusers import AutoencoderKL, FluxPipeline, FluxTransformer2DModel
+
+    torch.manual_seed(0)
+    transformer = FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        pooled_projection_dim=32,
+        axes_dims_rope=[4, 4, 8],
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(4,),
+        layers_per_block=1,
+        latent_channels=1,
+        norm_num_groups=1,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        shift_factor=0.0609,
+        scaling_factor=1.5,
+    )
+    g = torch.Generator().manual_seed(1)
+    embeds = {
+        "prompt_embeds": torch.randn(1, 8, 32, generator=g),
+        "pooled_prompt_embeds": torch.randn(1, 32, generator=g),
+    }
+    seen: list[float] = []
+
+    def record(module, args, kwargs):
+        seen.append(float(kwargs["timestep"][0]))
+
+    transformer.register_forward_pre_hook(record, with_kwargs=True)
+
+    def run(scheduler, steps=4):
+        pipe = FluxPipeline(
+            scheduler=scheduler,
+            vae=vae,
+            text_encoder=None,
+            tokenizer=None,
+            text_encoder_2=None,
+            tokenizer_2=None,
+            transformer=transformer,
+        )
+        pipe.set_progress_bar_config(disable=True)
+        seen.clear()
+        out = pipe(
+            **embeds,
+            height=16,
+            width=16,
+            num_inference_steps=steps,
+            guidance_scale=3.5,
+            output_type="latent",
+            generator=torch.Generator().manual_seed(0),
+        )
+        return out.images, list(seen)
+
+    return run
+
+
+def test_flux_pipeline_identical_latents_when_configured_like_diffusers(flux):
+    """The flowsched scheduler walking diffusers' own float32 sigmas gives bit-identical latents."""
+    ref_scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
+    ref_latents, ref_seen = flux(ref_scheduler)
+    same = FlowschedScheduler(Schedule(ref_scheduler.sigmas.double().numpy()))
+    latents, seen = flux(same)
+    assert torch.equal(latents, ref_latents)
+    assert seen == ref_seen and len(seen) == 4
+    assert torch.equal(same.timesteps, ref_scheduler.timesteps)
+
+
+def test_flux_pipeline_mirror_mode_matches_diffusers(flux):
+    """from_diffusers: flowsched computes diffusers' rule itself (float64, rounded once), with the pipeline's mu."""
+    ref_scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.7, max_shift=1.3)
+    ref_latents, ref_seen = flux(ref_scheduler)
+    mirror = FlowschedScheduler.from_diffusers(ref_scheduler)
+    latents, seen = flux(mirror)
+    torch.testing.assert_close(mirror.sigmas, ref_scheduler.sigmas, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(seen, ref_seen, atol=1e-6)  # the model is fed t = timestep / 1000
+    torch.testing.assert_close(latents, ref_latents, atol=1e-5, rtol=1e-5)
+
+
+def test_flux_pipeline_runs_other_flowsched_schedules(flux):
+    ref_latents, _ = flux(FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True))
+    for spec, steps in (("opensora-2.0-256px", 5), ("shifted:alpha=3,steps=3", 6), ("karras:t_min=0.01", 4)):
+        sch = FlowschedScheduler(spec)
+        latents, seen = flux(sch, steps=steps)
+        assert latents.shape == ref_latents.shape and torch.isfinite(latents).all()
+        assert len(seen) == steps
+        expected = schedules.from_spec(spec, num_steps=steps)
+        if expected.num_steps != steps:  # the spec pins 3 steps: resampled to what the pipeline asked for
+            expected = schedules.loglinear_interp(expected, steps)
+        # the model saw exactly the flowsched schedule (Flux feeds timestep / 1000 = t)
+        np.testing.assert_allclose(seen, _f32(expected.t[:-1]).numpy(), atol=1e-6)
+        assert not torch.allclose(latents, ref_latents)  # a different schedule gives a different sample
