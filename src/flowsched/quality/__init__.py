@@ -9,5 +9,6 @@ Convention (DESIGN.md): ``x_t = (1 - t) x0 + t eps``, ``t = 1`` noise, ``t = 0``
 """
 
 from .field import GaussianField, fit_spectrum, power_law_spectrum
+from .mixture import GaussianMixture, sliced_w2
 
-__all__ = ["GaussianField", "fit_spectrum", "power_law_spectrum"]
+__all__ = ["GaussianField", "GaussianMixture", "fit_spectrum", "power_law_spectrum", "sliced_w2"]
