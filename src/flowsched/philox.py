@@ -1,0 +1,622 @@
+"""Counter-based Philox4x32-10 and an exact-operation inverse normal CDF: the two halves of portable noise.
+
+Portable noise is a pure function of ``(seed, sample_index, stream, element index)``; the full bit-level
+specification is ``docs/portable-noise.md``. In short:
+
+* **Philox4x32-10** as defined by Random123 (Salmon, Moraes, Dror and Shaw, "Parallel random numbers: as easy
+  as 1, 2, 3", SC11): a 128-bit counter ``(c0, c1, c2, c3)`` and a 64-bit key ``(k0, k1)`` give four 32-bit words.
+  Key ``(seed mod 2**32, seed >> 32)``; counter ``(block mod 2**32, block >> 32, sample_index, stream)``.
+* Element ``i`` of a sample (frame-major index, see :func:`counter_order`) takes word ``i % 4`` of block ``i // 4``.
+* A word ``u`` becomes ``p = (u + 0.5) * 2**-32`` (exact in float64) and ``z = Phi^-1(p)`` by Wichura's
+  algorithm AS241 (PPND16, Applied Statistics 37(3), 1988, 477-484) evaluated in float64 with only ``+ - * /``,
+  ``sqrt`` and a logarithm built from an exact exponent/mantissa split and a series; ``z`` is rounded to float32.
+  IEEE 754 rounds each of these operations the same way on every machine, so numpy, torch on CPU and torch on
+  CUDA give the same bits (no library ``log``/``erfinv``, whose last bits differ between libraries, and no fused
+  multiply-add).
+
+Three implementations share one operation order: a scalar pure-Python reference (:func:`philox4x32_10`,
+:func:`normal_from_word`), a numpy backend and a torch backend (any device). Tests check them bit for bit.
+numpy's own ``np.random.Philox`` is the 4x64 variant and cannot serve here.
+
+This module needs numpy; torch is imported only by the torch backend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from . import _validate as v
+
+# -- constants (Random123, philox.h) ----------------------------------------------------------------------------
+
+PHILOX_M0 = 0xD2511F53  #: round multiplier applied to counter word 0
+PHILOX_M1 = 0xCD9E8D57  #: round multiplier applied to counter word 2
+PHILOX_W0 = 0x9E3779B9  #: key schedule increment of key word 0 (golden ratio)
+PHILOX_W1 = 0xBB67AE85  #: key schedule increment of key word 1 (sqrt(3) - 1)
+ROUNDS = 10
+MASK32 = 0xFFFFFFFF
+WORD_LIMIT = 2**32  #: sample indices and streams are 32-bit counter words
+SEED_LIMIT = 2**64  #: seeds are 64-bit keys
+
+# -- AS241 PPND16 coefficients (Wichura 1988), highest degree first for Horner's rule ----------------------------
+
+#: |q| <= 0.425, r = 0.180625 - q*q: z = q * A(r) / B(r)
+AS241_A = (
+    2.5090809287301226727e3, 3.3430575583588128105e4, 6.7265770927008700853e4, 4.5921953931549871457e4,
+    1.3731693765509461125e4, 1.9715909503065514427e3, 1.3314166789178437745e2, 3.3871328727963666080e0,
+)
+AS241_B = (
+    5.2264952788528545610e3, 2.8729085735721942674e4, 3.9307895800092710610e4, 2.1213794301586595867e4,
+    5.3941960214247511077e3, 6.8718700749205790830e2, 4.2313330701600911252e1, 1.0,
+)
+#: r = sqrt(-log(min(p, 1 - p))) <= 5, x = r - 1.6: |z| = C(x) / D(x)
+AS241_C = (
+    7.74545014278341407640e-4, 2.27238449892691845833e-2, 2.41780725177450611770e-1, 1.27045825245236838258e0,
+    3.64784832476320460504e0, 5.76949722146069140550e0, 4.63033784615654529590e0, 1.42343711074968357734e0,
+)
+AS241_D = (
+    1.05075007164441684324e-9, 5.47593808499534494600e-4, 1.51986665636164571966e-2, 1.48103976427480074590e-1,
+    6.89767334985100004550e-1, 1.67638483018380384940e0, 2.05319162663775882187e0, 1.0,
+)
+#: r > 5, x = r - 5: |z| = E(x) / F(x). Unreachable for portable noise (p >= 2**-33 gives r < 4.78); kept so that
+#: :func:`ppnd16` is the whole algorithm.
+AS241_E = (
+    2.01033439929228813265e-7, 2.71155556874348757815e-5, 1.24266094738807843860e-3, 2.65321895265761230930e-2,
+    2.96560571828504891230e-1, 1.78482653991729133580e0, 5.46378491116411436990e0, 6.65790464350110377720e0,
+)
+AS241_F = (
+    2.04426310338993978564e-15, 1.42151175831644588870e-7, 1.84631831751005468180e-5, 7.86869131145613259100e-4,
+    1.48753612908506148525e-2, 1.36929880922735805310e-1, 5.99832206555887937690e-1, 1.0,
+)
+SPLIT1 = 0.425
+SPLIT2 = 5.0
+CONST1 = 0.180625
+CONST2 = 1.6
+
+# -- the exact-operation logarithm ------------------------------------------------------------------------------
+
+#: ln(m) = s * (L0 + s2 * (L1 + ...)) with s = (m - 1) / (m + 1), s2 = s * s, L_k = float64(2 / (2k + 1)), k = 0..11.
+#: m lies in [sqrt(1/2), sqrt(2)), so |s| <= 0.1716 and the truncation error is below 1e-19 relative.
+LOG_SERIES = tuple(2.0 / (2 * k + 1) for k in range(11, -1, -1))
+LN2 = float.fromhex("0x1.62e42fefa39efp-1")  #: float64 nearest to ln 2
+SQRT_HALF = float.fromhex("0x1.6a09e667f3bcdp-1")  #: float64 nearest to sqrt(1/2): mantissas below it are doubled
+
+
+def _horner(coefficients: Sequence[float], x: float) -> float:
+    acc = coefficients[0]
+    for c in coefficients[1:]:
+        acc = acc * x + c
+    return acc
+
+
+def exact_log(x: float) -> float:
+    """Natural log of ``x > 0`` from exact operations only (the operation order of the spec).
+
+    ``x = m * 2**e`` with ``m`` in ``[0.5, 1)`` (an exact split); if ``m < SQRT_HALF`` then ``m = 2m, e = e - 1``;
+    ``ln x = e * LN2 + s * P(s*s)`` with ``s = (m - 1) / (m + 1)`` and the series :data:`LOG_SERIES`.
+    """
+    m, e = math.frexp(x)
+    if m < SQRT_HALF:
+        m, e = m + m, e - 1
+    s = (m - 1.0) / (m + 1.0)
+    return float(e) * LN2 + s * _horner(LOG_SERIES, s * s)
+
+
+def ppnd16(p: float) -> float:
+    """``Phi^-1(p)`` for ``0 < p < 1`` by AS241 (PPND16) in float64, with :func:`exact_log` (scalar reference)."""
+    q = p - 0.5
+    if abs(q) <= SPLIT1:
+        r = CONST1 - q * q
+        return q * _horner(AS241_A, r) / _horner(AS241_B, r)
+    r = p if q < 0 else 1.0 - p
+    r = math.sqrt(-exact_log(r))
+    if r <= SPLIT2:
+        x = r - CONST2
+        z = _horner(AS241_C, x) / _horner(AS241_D, x)
+    else:
+        x = r - SPLIT2
+        z = _horner(AS241_E, x) / _horner(AS241_F, x)
+    return -z if q < 0 else z
+
+
+def _to_float32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def normal_from_word(u: int) -> float:
+    """The float32 normal (as a Python float) that the 32-bit word ``u`` maps to (scalar reference)."""
+    return _to_float32(ppnd16((u + 0.5) * 2.0**-32))
+
+
+# -- scalar Philox (reference) -----------------------------------------------------------------------------------
+
+
+def philox4x32_10(counter: Sequence[int], key: Sequence[int], rounds: int = ROUNDS) -> tuple[int, int, int, int]:
+    """Random123's Philox4x32 block function on Python integers: 4 counter words, 2 key words -> 4 words.
+
+    Each round: ``(hi0, lo0) = M0 * c0``, ``(hi1, lo1) = M1 * c2`` (64-bit products), then
+    ``c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)``; the key gains ``(W0, W1)`` mod 2**32 between rounds.
+    """
+    if len(counter) != 4 or len(key) != 2:
+        raise ValueError(f"philox4x32_10 needs 4 counter words and 2 key words, got {len(counter)} and {len(key)}")
+    c = [v.nonnegative_int(f"counter[{i}]", w) for i, w in enumerate(counter)]
+    k0, k1 = (v.nonnegative_int(f"key[{i}]", w) for i, w in enumerate(key))
+    if max(c + [k0, k1]) > MASK32:
+        raise ValueError(f"philox4x32_10 words must be 32-bit (< 2**32), got counter {counter} and key {key}")
+    for _ in range(v.positive_int("rounds", rounds)):
+        p0, p1 = PHILOX_M0 * c[0], PHILOX_M1 * c[2]
+        c = [(p1 >> 32) ^ c[1] ^ k0, p1 & MASK32, (p0 >> 32) ^ c[3] ^ k1, p0 & MASK32]
+        k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
+    return c[0], c[1], c[2], c[3]
+
+
+# -- argument checks ---------------------------------------------------------------------------------------------
+
+
+def check_seed(name: str, seed: Any) -> int:
+    """A portable-noise seed: an integer in ``[0, 2**64)`` (it becomes the 64-bit Philox key)."""
+    if not v._is_int(seed):
+        raise TypeError(f"{name} must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__})")
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(
+            f"{name} must be an integer in [0, 2**64) for portable noise (the 64-bit Philox key), got {seed}"
+        )
+    return int(seed)
+
+
+def check_word(name: str, value: Any) -> int:
+    """A sample index or stream: an integer in ``[0, 2**32)`` (one 32-bit counter word)."""
+    value = v.nonnegative_int(name, value)
+    if value >= WORD_LIMIT:
+        raise ValueError(f"{name} must be an integer in [0, 2**32) (a 32-bit Philox counter word), got {value}")
+    return value
+
+
+def key_from_seed(seed: int) -> tuple[int, int]:
+    """The Philox key ``(seed mod 2**32, seed >> 32)`` of a seed in ``[0, 2**64)``."""
+    seed = check_seed("seed", seed)
+    return seed & MASK32, seed >> 32
+
+
+def counter_order(sample_shape: Sequence[int]) -> tuple[int, ...]:
+    """The axes of one sample in the order that numbers its elements (outermost first).
+
+    A 4-D sample ``[C, T, H, W]`` is numbered frame-major, ``(T, C, H, W)``, so that adding frames never changes
+    earlier ones; every other rank (an image ``[C, H, W]``, a token sequence, ...) is numbered in C order.
+    An image ``[C, H, W]`` thus gets the same values as the video ``[C, 1, H, W]``.
+    """
+    k = len(sample_shape)
+    return (1, 0, 2, 3) if k == 4 else tuple(range(k))
+
+
+def element_index(sample_shape: Sequence[int], position: Sequence[int]) -> int:
+    """The counter-order index of the element at ``position`` (output order) of a sample of ``sample_shape``."""
+    index = 0
+    for axis in counter_order(sample_shape):
+        index = index * sample_shape[axis] + position[axis]
+    return index
+
+
+def normal_scalar(seed: int, sample_index: int, stream: int, index: int) -> float:
+    """Element ``index`` of sample ``sample_index`` in ``stream`` (scalar reference, float32 value)."""
+    block = v.nonnegative_int("index", index) // 4
+    if block >= SEED_LIMIT:
+        raise ValueError(f"index must be below 2**66, got {index}")
+    counter = (block & MASK32, block >> 32, check_word("sample_index", sample_index), check_word("stream", stream))
+    return normal_from_word(philox4x32_10(counter, key_from_seed(seed))[index % 4])
+
+
+# -- vectorised backends -----------------------------------------------------------------------------------------
+#
+# A backend provides ``blocks(blk0, nb, sample_words, stream, key) -> [R, nb * 4]`` (the 32-bit words of blocks
+# blk0[r] .. blk0[r] + nb - 1 for run r, in element order), ``to_q(words) -> float64`` and the array operations the
+# transform needs. The transform (``_normal_from_q``) is written once for both, so the operation order is shared.
+
+
+class _NumpyBackend:
+    name = "numpy"
+
+    def __init__(self) -> None:
+        self.mul, self.add, self.div, self.sqrt = np.multiply, np.add, np.divide, np.sqrt
+        self.where, self.frexp, self.copysign = np.where, np.frexp, np.copysign
+
+    @staticmethod
+    def empty(n: int) -> np.ndarray:
+        return np.empty(n, dtype=np.float64)
+
+    @staticmethod
+    def nonzero(mask: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(mask)
+
+    @staticmethod
+    def to_f64(x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float64)
+
+    @staticmethod
+    def abs(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.abs(x, out=out)
+
+    def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
+        nr = blk0.shape[0]
+        blk = blk0.astype(np.uint64)[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
+        c2 = sample_words.astype(np.uint64)[:, None]
+        out = np.empty((nr, nb, 4), dtype=np.uint32)
+        philox_numpy(blk & np.uint64(MASK32), blk >> np.uint64(32), c2, np.uint64(stream), key, out=out)
+        return out.reshape(nr, nb * 4)
+
+    @staticmethod
+    def to_q(words: np.ndarray, out: np.ndarray) -> np.ndarray:
+        # q = p - 0.5 = (u + 0.5 - 2**31) * 2**-32: both steps exact in float64.
+        np.add(words, 0.5 - 2.0**31, out=out.reshape(words.shape), dtype=np.float64)
+        out *= 2.0**-32
+        return out
+
+
+def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """Philox4x32-10 on numpy integer arrays holding 32-bit words (broadcast together); returns ``[..., 4]``
+    ``uint32`` words. The 64-bit products are exact in ``uint64``; all work arrays are contiguous ``uint64``.
+    """
+    arrays = [np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3)]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    if out is None:
+        out = np.empty(shape + (4,), dtype=np.uint32)
+    x = [np.empty(shape, np.uint64) for _ in range(4)]
+    for buf, a in zip(x, arrays):
+        buf[...] = a
+    x0, x1, x2, x3 = x
+    p0, p1 = np.empty(shape, np.uint64), np.empty(shape, np.uint64)
+    m0, m1, mask, shift = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32), np.uint64(32)
+    k0, k1 = key
+    for _ in range(ROUNDS):
+        np.multiply(x0, m0, out=p0)
+        np.multiply(x2, m1, out=p1)
+        np.right_shift(p1, shift, out=x0)
+        x0 ^= x1
+        x0 ^= np.uint64(k0)
+        np.bitwise_and(p1, mask, out=x1)
+        np.right_shift(p0, shift, out=x2)
+        x2 ^= x3
+        x2 ^= np.uint64(k1)
+        np.bitwise_and(p0, mask, out=x3)
+        k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
+    for j in range(4):
+        out[..., j] = x[j]
+    return out
+
+
+class _TorchBackend:
+    name = "torch"
+
+    def __init__(self, device: Any) -> None:
+        import torch
+
+        self.torch, self.device = torch, device
+        self.mul, self.add, self.div, self.sqrt = torch.mul, torch.add, torch.div, torch.sqrt
+        self.where, self.frexp, self.copysign = torch.where, torch.frexp, torch.copysign
+
+    def empty(self, n: int):
+        return self.torch.empty(n, dtype=self.torch.float64, device=self.device)
+
+    def nonzero(self, mask):
+        return self.torch.nonzero(mask).reshape(-1)
+
+    def to_f64(self, x):
+        return x.to(self.torch.float64)
+
+    def abs(self, x, out):
+        return self.torch.abs(x, out=out)
+
+    def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
+        torch = self.torch
+        base = torch.from_numpy(blk0.astype(np.int64)).to(self.device)
+        blk = base[:, None] + torch.arange(nb, dtype=torch.int64, device=self.device)[None, :]
+        c2 = torch.from_numpy(sample_words.astype(np.int64)).to(self.device)[:, None]
+        words = philox_torch(blk & MASK32, blk >> 32, c2, stream, key)
+        return words.reshape(blk.shape[0], nb * 4)
+
+    def to_q(self, words, out):
+        view = out.reshape(words.shape)
+        view.copy_(words)  # int64 -> float64, exact below 2**53
+        view += 0.5 - 2.0**31
+        out *= 2.0**-32
+        return out
+
+
+def _mulhilo_torch(x, m: int):
+    """High and low 32-bit words of ``x * m`` for int64 tensors ``x < 2**32``: torch has no unsigned 32x32->64
+    multiply, so ``m`` is split into 16-bit halves and every int64 product stays below ``2**49`` (exact everywhere).
+    """
+    a = x * (m & 0xFFFF)
+    b = x * (m >> 16)
+    t = a + ((b & 0xFFFF) << 16)
+    return (b >> 16) + (t >> 32), t & MASK32
+
+
+def philox_torch(c0, c1, c2, c3, key: tuple[int, int]):
+    """Philox4x32-10 on int64 tensors holding 32-bit words (broadcast); returns ``[..., 4]`` int64 words."""
+    import torch
+
+    k0, k1 = key
+    x0, x1, x2, x3 = (torch.as_tensor(c, dtype=torch.int64) for c in (c0, c1, c2, c3))
+    for _ in range(ROUNDS):
+        hi0, lo0 = _mulhilo_torch(x0, PHILOX_M0)
+        hi1, lo1 = _mulhilo_torch(x2, PHILOX_M1)
+        x0, x1, x2, x3 = hi1 ^ x1 ^ k0, lo1, hi0 ^ x3 ^ k1, lo0
+        k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
+    shape = torch.broadcast_shapes(x0.shape, x1.shape, x2.shape, x3.shape)
+    return torch.stack([x.expand(shape) for x in (x0, x1, x2, x3)], dim=-1)
+
+
+def _horner_into(xp, coefficients: Sequence[float], x, out):
+    xp.mul(x, coefficients[0], out=out)
+    out += coefficients[1]
+    for c in coefficients[2:]:
+        out *= x
+        out += c
+    return out
+
+
+def _tail_magnitude(xp, s):
+    """|z| for the tail branch, from ``s = min(p, 1 - p)`` (operation order of :func:`ppnd16`)."""
+    m, e = xp.frexp(s)
+    e = xp.to_f64(e)
+    small = m < SQRT_HALF
+    m = xp.where(small, m + m, m)
+    e = xp.where(small, e - 1.0, e)
+    t = m - 1.0
+    m += 1.0
+    t /= m  # t = (m - 1) / (m + 1)
+    lg = _horner_into(xp, LOG_SERIES, xp.mul(t, t, out=m), s)
+    lg *= t
+    e *= LN2
+    e += lg  # ln s
+    e *= -1.0
+    r = xp.sqrt(e, out=e)
+    r -= CONST2
+    num = _horner_into(xp, AS241_C, r, lg)
+    den = _horner_into(xp, AS241_D, r, t)
+    num /= den
+    return num
+
+
+def _normal_from_q(xp, q, scratch=None):
+    """float64 ``z`` for float64 ``q = p - 0.5`` (1-D). ``scratch(name, n)`` lends reusable float64 buffers."""
+    n = q.shape[0]
+    if scratch is None:
+        r, num, den = xp.empty(n), xp.empty(n), xp.empty(n)
+    else:
+        r, num, den = scratch("r", n), scratch("num", n), scratch("den", n)
+    xp.mul(q, q, out=r)
+    r *= -1.0
+    r += CONST1  # r = 0.180625 - q*q (negation is exact)
+    _horner_into(xp, AS241_A, r, num)
+    _horner_into(xp, AS241_B, r, den)
+    num *= q
+    num /= den
+    xp.abs(q, out=r)
+    tail = xp.nonzero(r > SPLIT1)
+    if tail.shape[0]:
+        s = r[tail]
+        s *= -1.0
+        s += 0.5  # min(p, 1 - p) = 0.5 - |q|, exact
+        # AS241 negates z when q < 0; copysign is the same exact operation.
+        num[tail] = xp.copysign(_tail_magnitude(xp, s), q[tail])
+    return num
+
+
+def normal_from_words_numpy(words: np.ndarray) -> np.ndarray:
+    """float32 normals for an array of 32-bit words (numpy backend)."""
+    words = np.asarray(words)
+    q = _NumpyBackend.to_q(words.reshape(-1), np.empty(words.size))
+    with np.errstate(all="ignore"):  # the central formula is also evaluated (and discarded) on tail elements
+        return _normal_from_q(_NUMPY, q).astype(np.float32).reshape(words.shape)
+
+
+def normal_from_words_torch(words, device: Any = None):
+    """float32 normals for a tensor of 32-bit words held in int64 (torch backend, any device)."""
+    import torch
+
+    words = torch.as_tensor(words, dtype=torch.int64, device=device)
+    xp = _TorchBackend(words.device)
+    q = xp.to_q(words.reshape(-1), xp.empty(words.numel()))
+    return _normal_from_q(xp, q).to(torch.float32).reshape(words.shape)
+
+
+_NUMPY = _NumpyBackend()
+
+# -- layout: which elements, in which runs ------------------------------------------------------------------------
+
+
+class Layout:
+    """A box ``region`` of a tensor ``[B, *sample]`` cut into *runs*: stretches that are contiguous both in the
+    output (C order) and in the counter order of a sample, so that each run is generated from consecutive blocks.
+
+    ``ranges`` holds one ``range`` per axis (batch first), already checked against ``shape``.
+    """
+
+    def __init__(self, shape: Sequence[int], ranges: Sequence[range]) -> None:
+        self.shape = tuple(shape)
+        self.ranges = tuple(ranges)
+        sample = self.shape[1:]
+        order = counter_order(sample)
+        strides = [0] * len(sample)
+        acc = 1
+        for axis in reversed(order):
+            strides[axis] = acc
+            acc *= sample[axis]
+        self.strides = strides
+        self.counts = tuple(len(r) for r in self.ranges)
+        # covered: trailing sample axes whose elements form one contiguous stretch of counter indices.
+        covered = 0
+        run = 1
+        for axis in range(len(sample) - 1, -1, -1):
+            rng = self.ranges[axis + 1]
+            if rng.step != 1:
+                break
+            if covered == 0:
+                if strides[axis] != 1:
+                    break
+            else:
+                inner = axis + 1
+                if len(self.ranges[inner + 1]) != sample[inner] or strides[axis] != strides[inner] * sample[inner]:
+                    break
+            covered += 1
+            run *= len(rng)
+        self.run_length = run
+        self.outer_axes = list(range(1, len(sample) + 1 - covered))  # sample axes (tensor numbering) enumerating runs
+        self.run_base = sum(self.ranges[a + 1].start * strides[a] for a in range(len(sample) - covered, len(sample)))
+        self.num_runs = math.prod(self.counts[: 1 + len(self.outer_axes)])
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.counts)
+
+    def runs(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(batch positions, counter-order start index) of runs ``first .. first + count - 1``."""
+        dims = self.counts[: 1 + len(self.outer_axes)]
+        idx = np.unravel_index(np.arange(first, first + count, dtype=np.int64), dims)
+        start = np.full(count, self.run_base, dtype=np.int64)
+        for j, axis in enumerate(self.outer_axes, start=1):
+            rng = self.ranges[axis]
+            start += (rng.start + rng.step * idx[j]) * self.strides[axis - 1]
+        rng = self.ranges[0]
+        return rng.start + rng.step * idx[0], start
+
+
+def _work_items(layout: Layout, chunk: int) -> list[tuple[int, int, int, int]]:
+    """(first run, number of runs, offset in run, length) pieces of about ``chunk`` elements, in output order."""
+    length = layout.run_length
+    items = []
+    if length >= chunk:
+        pieces = -(-length // chunk)
+        size = -(-length // pieces)
+        size += -size % 4  # whole blocks where possible
+        for r in range(layout.num_runs):
+            for off in range(0, length, size):
+                items.append((r, 1, off, min(size, length - off)))
+    else:
+        per = max(1, chunk // length)
+        for r in range(0, layout.num_runs, per):
+            items.append((r, min(per, layout.num_runs - r), 0, length))
+    return items
+
+
+def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: int, key: tuple[int, int], scratch):
+    first, count, offset, length = item
+    batch_pos, starts = layout.runs(first, count)
+    starts = starts + offset
+    blk0, shift = starts >> 2, starts & 3
+    uniform = bool(np.all(shift == shift[0]))
+    lead = int(shift[0]) if uniform else 3
+    nb = (lead + length + 3) >> 2
+    words = xp.blocks(blk0, nb, sample_words[batch_pos], stream, key)
+    if uniform:
+        words = words[:, lead : lead + length]
+    else:
+        cols = shift[:, None] + np.arange(length, dtype=np.int64)[None, :]
+        if xp.name == "numpy":
+            words = np.take_along_axis(words, cols, axis=1)
+        else:
+            words = xp.torch.gather(words, 1, xp.torch.from_numpy(cols).to(words.device))
+    n = count * length
+    q = xp.to_q(words, xp.empty(n) if scratch is None else scratch("q", n))
+    return _normal_from_q(xp, q, scratch)
+
+
+class _Scratch(threading.local):
+    """Per-thread float64 buffers reused across work items: fresh large arrays cost page faults every time."""
+
+    def __call__(self, name: str, n: int) -> np.ndarray:
+        buffers = self.__dict__.setdefault("buffers", {})
+        buf = buffers.get(name)
+        if buf is None or buf.shape[0] < n:
+            buf = buffers[name] = np.empty(n, dtype=np.float64)
+        return buf[:n]
+
+
+def default_threads() -> int:
+    """CPU threads for the numpy backend: ``FLOWSCHED_THREADS`` if set, else the usable cores (at most 8)."""
+    raw = os.environ.get("FLOWSCHED_THREADS")
+    if raw is not None:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            raise ValueError(f"FLOWSCHED_THREADS must be a positive integer, got {raw!r}") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
+
+#: Elements per work item: small enough that the float64 scratch stays in a core's L2 cache on CPU.
+CPU_CHUNK = 2**16
+TORCH_CPU_CHUNK = 2**18
+GPU_CHUNK = 2**22
+
+
+def generate(
+    layout: Layout,
+    seed: int,
+    sample_words: np.ndarray,
+    stream: int,
+    out: Any,
+    *,
+    backend: str = "numpy",
+    threads: int | None = None,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Fill the flat, C-contiguous torch tensor ``out`` (``layout.numel`` values, any float dtype) with the
+    portable normals of ``layout``. ``sample_words[b]`` is the counter's sample word of batch position ``b``.
+
+    Chunks of about ``chunk`` elements are generated independently (numpy: on ``threads`` threads; the values
+    never depend on the chunking or threading) and cast to ``out.dtype`` straight from float32.
+    """
+    import torch
+
+    key = key_from_seed(seed)
+    sample_words = np.asarray(sample_words, dtype=np.int64)
+    if backend == "numpy":
+        xp = _NUMPY
+        chunk = chunk or CPU_CHUNK
+    else:
+        xp = _TorchBackend(out.device)
+        chunk = chunk or (TORCH_CPU_CHUNK if out.device.type == "cpu" else GPU_CHUNK)
+    items = _work_items(layout, chunk)
+    length = layout.run_length
+    out_np = out.numpy() if backend == "numpy" and out.dtype == torch.float32 else None
+    scratch = _Scratch() if backend == "numpy" else None
+
+    def work(item) -> int:
+        first, count, offset, n = item
+        with np.errstate(all="ignore"):  # discarded central-branch values on tail elements may overflow
+            z = _generate_item(xp, layout, item, sample_words, stream, key, scratch)
+        lo = first * length + offset
+        if out_np is not None:
+            np.copyto(out_np[lo : lo + count * n], z, casting="same_kind")
+        elif backend == "numpy":
+            out[lo : lo + count * n].copy_(torch.from_numpy(z.astype(np.float32)))
+        else:
+            out[lo : lo + count * n].copy_(z.to(torch.float32))
+        return count * n
+
+    nthreads = 1 if backend != "numpy" else (threads or default_threads())
+    if nthreads <= 1 or len(items) <= 1:
+        for item in items:
+            done = work(item)
+            if progress:
+                progress(done)
+        return
+    with ThreadPoolExecutor(max_workers=nthreads) as pool:
+        for done in pool.map(work, items):
+            if progress:
+                progress(done)
