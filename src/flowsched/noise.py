@@ -7,6 +7,9 @@ Generators (``noise(..., generator=...)``):
   the same device type, GPU model, dtype and torch version, and sample ``i`` changes with the batch size.
 * ``per_sample_seeds``: one generator per sample (sample ``i`` never depends on the batch size), each drawing
   float32 and casting, so the values do not depend on ``dtype`` either.
+* ``"portable"``: counter-based Philox4x32-10 noise (:func:`portable_noise`), the same bits on every device,
+  dtype, batch size, frame count and shard. Sample ``i`` uses counter sample index ``i`` (batch-size independent by
+  construction); with ``per_sample_seeds`` sample ``i`` uses its own seed at sample index 0 instead.
 
 Shapes: noise is ``[B, C, T', H_lat, W_lat]``; :func:`pack` turns it into ``[B, T'*(H_lat/p)*(W_lat/p), C*p*p]``.
 """
@@ -15,10 +18,11 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
+from . import philox
 from .geometry import LatentGeometry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,7 +130,7 @@ def noise(
         dtype = torch.get_default_dtype()
     check_allocation(shape, dtype, max_bytes)
     if generator == "portable":
-        return _portable(shape, seed, per_sample_seeds, device=device, dtype=dtype)
+        return _portable(shape, seed, per_sample_seeds, device=device, dtype=dtype, max_bytes=max_bytes)
     if per_sample_seeds is None or per_sample_seeds is False:
         gen = torch.Generator(device=device).manual_seed(seed)
         return torch.randn(*shape, device=device, dtype=dtype, generator=gen)
@@ -151,8 +155,160 @@ def _sample_seeds(seed: int, per_sample_seeds: Sequence[int] | bool, batch: int)
     return [v.torch_seed(f"per_sample_seeds[{i}]", s) for i, s in enumerate(per_sample_seeds)]
 
 
-def _portable(shape, seed, per_sample_seeds, *, device, dtype):  # replaced by the portable-noise backend
-    raise NotImplementedError("generator='portable' is not available in this version")
+def _portable(shape, seed, per_sample_seeds, *, device, dtype, max_bytes=None):
+    """``noise(..., generator="portable")``: sample ``i`` uses counter sample index ``i`` of ``seed``; with
+    ``per_sample_seeds`` sample ``i`` uses its own seed (``seed + i``, or the list) at sample index 0."""
+    if per_sample_seeds is None or per_sample_seeds is False:
+        return portable_noise(shape, seed, device=device, dtype=dtype, max_bytes=max_bytes)
+    seeds = _sample_seeds(seed, per_sample_seeds, shape[0])
+    for i, s in enumerate(seeds):
+        philox.check_seed("seed + i" if per_sample_seeds is True else f"per_sample_seeds[{i}]", s)
+    import torch
+
+    out = torch.empty(shape, device=device, dtype=dtype)
+    for i, s in enumerate(seeds):
+        out[i] = portable_noise((1, *shape[1:]), s, sample_index=0, device=device, dtype=dtype, max_bytes=max_bytes)[0]
+    return out
+
+
+PORTABLE_BACKENDS = ("auto", "numpy", "torch")
+
+
+def portable_noise(
+    shape: Sequence[int] | LatentGeometry,
+    seed: int,
+    *,
+    sample_index: int | Sequence[int] | None = None,
+    stream: int = 0,
+    device: Any = "cpu",
+    dtype: Any = None,
+    backend: str = "auto",
+    region: Sequence[slice] | Mapping[int, slice] | None = None,
+    threads: int | None = None,
+    max_bytes: int | None = None,
+) -> Tensor:
+    """Counter-based Gaussian noise: the same bits on every device, for any batch, frame prefix or shard.
+
+    Each value is a pure function of ``(seed, sample index, stream, position)`` - Philox4x32-10, then AS241 in
+    float64 from exact operations, rounded to float32 (specification: ``docs/portable-noise.md``; building blocks in
+    :mod:`flowsched.philox`). Dimension 0 is the batch; a 4-D sample ``[C, T', H, W]`` is numbered frame-major, so
+    the first ``k`` frames of a longer video are the ``k``-frame video; other sample ranks are numbered in C order.
+
+    Args:
+        shape: the whole tensor ``[B, *sample]`` (or a :class:`~flowsched.geometry.LatentGeometry`).
+        seed: an integer in ``[0, 2**64)``, the 64-bit Philox key.
+        sample_index: the counter's sample word of each batch position. ``None`` (default): position ``b`` uses
+            ``b``, so sample ``b`` never depends on the batch size; an integer ``s``: position ``b`` uses ``s + b``
+            (e.g. ``shape=(1, ...)``, ``sample_index=5`` is sample 5 of any larger batch); or one index per
+            position. Each in ``[0, 2**32)``.
+        stream: counter word 3 in ``[0, 2**32)``: 0 for the initial noise, other values for other uses (the
+            per-step noise of stochastic samplers), independent of stream 0.
+        device, dtype: where and in what to return it (default float32). Values are computed as float32 and cast,
+            so e.g. bfloat16 noise is the float32 noise rounded to bfloat16.
+        backend: ``"numpy"`` (CPU, multithreaded), ``"torch"`` (torch ops on ``device``) or ``"auto"`` (numpy for
+            a CPU device, else torch). Every backend gives the same bits.
+        region: generate only this box of the tensor, without generating the rest: a tuple of slices for the
+            leading axes (batch first; missing axes are whole) or a mapping ``{axis: slice}``. Slices take
+            ``start``/``stop`` in ``[-size, size]`` (negative counts from the end) and a positive ``step``; an
+            empty or out-of-range slice is an error. The result has the region's shape and equals
+            ``portable_noise(shape, seed)[region]``.
+        threads: CPU threads of the numpy backend (default :func:`flowsched.philox.default_threads`); never
+            changes the values.
+        max_bytes: refuse regions larger than this before allocating (default
+            :func:`max_bytes_default`).
+
+    Returns:
+        a C-contiguous tensor of the region's shape (the whole ``shape`` when ``region`` is None).
+    """
+    import torch
+
+    full = _shape_of(shape)
+    seed = philox.check_seed("seed", seed)
+    stream = philox.check_word("stream", stream)
+    v.choice("backend", backend, PORTABLE_BACKENDS)
+    if dtype is None:
+        dtype = torch.get_default_dtype()
+    ranges = region_ranges(full, region)
+    sample_words = _sample_words(sample_index, full[0])
+    region_shape = tuple(len(r) for r in ranges)
+    check_allocation(region_shape, dtype, max_bytes)
+    dev = torch.device(device)
+    if backend == "auto":
+        backend = "numpy" if dev.type == "cpu" else "torch"
+    if backend == "numpy" and dev.type != "cpu":
+        out = torch.empty(region_shape, dtype=dtype)
+        philox.generate(philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), threads=threads)
+        return out.to(dev)
+    out = torch.empty(region_shape, dtype=dtype, device=dev)
+    philox.generate(
+        philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), backend=backend, threads=threads
+    )
+    return out
+
+
+def _sample_words(sample_index: int | Sequence[int] | None, batch: int) -> list[int]:
+    if sample_index is None:
+        words = list(range(batch))
+    elif v._is_int(sample_index):
+        first = philox.check_word("sample_index", sample_index)
+        words = [first + b for b in range(batch)]
+    elif isinstance(sample_index, Sequence) and not isinstance(sample_index, (str, bytes)):
+        if len(sample_index) != batch:
+            raise ValueError(
+                f"sample_index must hold one index per batch position ({batch}), got {len(sample_index)}"
+            )
+        words = list(sample_index)
+    else:
+        raise TypeError(
+            f"sample_index must be None, an integer or a list of {batch} integers, got {sample_index!r}"
+        )
+    return [philox.check_word(f"sample_index for batch position {b}", w) for b, w in enumerate(words)]
+
+
+def region_ranges(shape: Sequence[int], region: Sequence[slice] | Mapping[int, slice] | None) -> list[range]:
+    """One ``range`` per axis of ``shape`` for a ``region`` given as slices (see :func:`portable_noise`)."""
+    ndim = len(shape)
+    slices: list[Any] = [slice(None)] * ndim
+    if region is None:
+        pass
+    elif isinstance(region, Mapping):
+        for axis, s in region.items():
+            if not v._is_int(axis) or not -ndim <= axis < ndim:
+                raise ValueError(
+                    f"region axis must be an integer in [-{ndim}, {ndim}) for shape {tuple(shape)}, got {axis!r}"
+                )
+            slices[axis % ndim] = s
+    elif isinstance(region, slice):
+        slices[0] = region
+    elif isinstance(region, Sequence) and not isinstance(region, (str, bytes)):
+        if len(region) > ndim:
+            raise ValueError(f"region has {len(region)} slices but shape {tuple(shape)} has only {ndim} axes")
+        slices[: len(region)] = region
+    else:
+        raise TypeError(f"region must be None, a tuple of slices or a dict {{axis: slice}}, got {region!r}")
+    return [_slice_range(f"region[{axis}]", s, size) for axis, (s, size) in enumerate(zip(slices, shape))]
+
+
+def _slice_range(name: str, s: Any, size: int) -> range:
+    if not isinstance(s, slice):
+        raise TypeError(f"{name} must be a slice such as slice(0, 8) or np.s_[0:8], got {s!r}")
+    step = 1 if s.step is None else s.step
+    if not v._is_int(step) or step < 1:
+        raise ValueError(f"{name} = {s!r}: step must be a positive integer, got {s.step!r}")
+    bounds = []
+    for what, value, default in (("start", s.start, 0), ("stop", s.stop, size)):
+        if value is None:
+            value = default
+        if not v._is_int(value):
+            raise TypeError(f"{name} = {s!r}: {what} must be an integer or None, got {value!r}")
+        if not -size <= value <= size:
+            raise ValueError(f"{name} = {s!r}: {what} {value} is out of range for an axis of size {size} "
+                             f"(accepted: -{size} .. {size})")
+        bounds.append(value + size if value < 0 else value)
+    rng = range(bounds[0], bounds[1], step)
+    if len(rng) == 0:
+        raise ValueError(f"{name} = {s!r} selects no element of an axis of size {size}")
+    return rng
 
 
 # -- packing -----------------------------------------------------------------------------------------------
