@@ -1,0 +1,101 @@
+"""Numbers that say what a schedule does, and warnings about settings users regret. numpy only.
+
+Conventions (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data. A schedule stored inverted (diffusers'
+``invert_sigmas``, Mochi: values increase towards 1) is read as the noise level ``1 - t``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._validate import positive_real
+from .schedule import Schedule
+
+#: Default thresholds of :func:`diagnose`.
+FINAL_JUMP_LIMIT = 0.2
+MU_LIMIT = 3.0
+
+
+def noise_levels(schedule: Schedule) -> np.ndarray:
+    """The schedule as decreasing noise levels: ``t`` itself, or ``1 - t`` for an inverted (increasing) one."""
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+    return schedule.t if schedule.t[0] > schedule.t[-1] else 1.0 - schedule.t
+
+
+def summarize(schedule: Schedule) -> dict[str, Any]:
+    """What a schedule does, as plain numbers (JSON-ready).
+
+    Keys: ``name``, ``num_steps``, ``alpha`` (the static shift, or ``exp(mu)``/``mu`` for a mu rule; None when
+    the family has none), ``mu`` (None unless a mu rule made it), ``first_t`` (first model evaluation point),
+    ``last_t`` (last non-zero value: the last evaluation point), ``steps_above_half`` (model evaluations at
+    ``t > 0.5``), ``largest_step`` and ``largest_step_index`` (biggest ``|dt|`` and the step it is),
+    ``final_jump`` (``last_t`` minus the terminal: what the last Euler step covers), ``inverted``.
+    """
+    lv = noise_levels(schedule)
+    dt = -np.diff(lv)
+    i = int(np.argmax(dt))
+    p = schedule.params
+    nonzero = lv[lv > 0]
+    return {
+        "name": schedule.name,
+        "num_steps": schedule.num_steps,
+        "alpha": p.get("alpha"),
+        "mu": p.get("mu"),
+        "first_t": float(lv[0]),
+        "last_t": float(nonzero[-1]) if nonzero.size else 0.0,
+        "steps_above_half": int(np.count_nonzero(lv[:-1] > 0.5)),
+        "largest_step": float(dt[i]),
+        "largest_step_index": i,
+        "final_jump": float(lv[-2] - lv[-1]),
+        "inverted": bool(schedule.t[0] < schedule.t[-1]),
+    }
+
+
+def diagnose(
+    schedule: Schedule,
+    *,
+    final_jump_limit: float = FINAL_JUMP_LIMIT,
+    mu_limit: float = MU_LIMIT,
+) -> list[str]:
+    """Warnings (plain sentences) about settings that users regret; empty when nothing looks wrong.
+
+    * a final jump above ``final_jump_limit``: the last Euler step lands on ``x - t v``, the model's estimate of
+      the posterior mean ``E[x0 | x_t]`` at that noise level, which is blurred wherever the data is uncertain;
+    * ``alpha < 1`` (shifts steps towards data; typically a Flux/LTX ``mu`` passed as ``alpha``), or an
+      exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``);
+    * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243).
+    """
+    final_jump_limit = positive_real("final_jump_limit", final_jump_limit)
+    mu_limit = positive_real("mu_limit", mu_limit)
+    s = summarize(schedule)
+    p = schedule.params
+    out: list[str] = []
+    if s["final_jump"] > final_jump_limit:
+        out.append(
+            f"final jump {s['final_jump']:.3f} > {final_jump_limit:g}: the last Euler step goes from "
+            f"t={s['last_t']:.3f} straight to 0 and returns the model's posterior-mean guess E[x0 | x_t], which "
+            "is blurred; use more steps, a smaller shift, or stretch the tail (shift_terminal)"
+        )
+    mu, alpha = p.get("mu"), p.get("alpha")
+    if mu is not None and p.get("time_shift_type", "exponential") == "exponential" and mu > mu_limit:
+        out.append(
+            f"mu={mu:.4g} means alpha = e^mu = {math.exp(mu):.4g}: if {mu:.4g} was meant as a shift alpha, pass it "
+            f"as alpha (shifted:alpha={mu:.4g}) or use mu = ln({mu:.4g}) = {math.log(mu):.4g}"
+        )
+    elif mu is None and alpha is not None and alpha < 1.0:
+        out.append(
+            f"alpha={alpha:.4g} < 1 shifts the steps towards data (less time at high noise); if {alpha:.4g} is a "
+            f"Flux/LTX mu, the shift is alpha = e^mu = {math.exp(alpha):.4g}"
+        )
+    if p.get("double_shift") and alpha not in (None, 1.0):
+        single = alpha * (1 / 1000) / (1 + (alpha - 1) / 1000)
+        out.append(
+            f"double-shifted diffusers grid: the last point is t={s['last_t']:.5f} instead of {single:.5f} "
+            "(diffusers #13243); use diffusers_default(..., double_shift=False) or pass "
+            "sigmas=linspace(1, 1/N, N)"
+        )
+    return out
