@@ -484,7 +484,14 @@ def cogview4(
     else:
         mu = positive_real("mu", mu)
     base = np.floor(np.linspace(1000.0, 1.0, num_steps)) / 1000.0
-    params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "mu": mu, "alpha": mu, "clamp": clamp}
+    params = {
+        "num_steps": num_steps,
+        "image_seq_len": int(image_seq_len),
+        "mu": mu,
+        "time_shift_type": "linear",
+        "alpha": mu,
+        "clamp": clamp,
+    }
     return _schedule(_with_zero(_exp_shift(base, mu, 1.0)), "cogview4", params)
 
 
