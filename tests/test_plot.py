@@ -134,7 +134,7 @@ def test_figure_panels_order_progress_axis_and_title():
     np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), np.linspace(0, 1, 11))
     assert fig.get_suptitle() == "one"
     # a single unlabelled schedule is labelled by family, shift and step count
-    assert fig.legends[0].get_texts()[0].get_text() == "shifted alpha=3 N=10"
+    assert fig.legends[0].get_texts()[0].get_text() == "shifted alpha=3, N=10"
 
 
 def test_plot_schedules_writes_a_png_atomically(tmp_path):
@@ -178,3 +178,79 @@ def test_importing_plot_does_not_import_matplotlib_or_torch():
     code = "import sys, flowsched.plot; print('matplotlib' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_labels_name_alpha_and_mu():
+    flux = schedules.flux(28, 4096)  # Flux dev at 1024x1024: mu = 1.15, alpha = exp(1.15)
+    label = schedule_figure(flux).legends[0].get_texts()[0].get_text()
+    assert label == f"flux alpha={np.exp(1.15):.4g} (mu=1.15), N=28"
+
+
+# -- flowsched plot ------------------------------------------------------------------------------------------------
+
+
+def _cli(argv, capsys):
+    from flowsched.cli import main
+
+    status = main(argv)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def test_plot_command_compares_presets_specs_and_json_files(tmp_path, capsys):
+    import matplotlib.image
+
+    mine = tmp_path / "mine.json"
+    Schedule([1.0, 0.9, 0.6, 0.2, 0.0], name="custom").to_json(mine)
+    out = tmp_path / "cmp.png"
+    status, stdout, stderr = _cli(
+        ["plot", "opensora-2.0-256px", "shifted:alpha=3", str(mine), "--steps", "12", "--out", str(out)], capsys
+    )
+    assert status == 0, stderr
+    assert matplotlib.image.imread(out).ndim == 3
+    lines = stdout.splitlines()
+    assert lines[-1] == f"wrote {out} (3 schedule(s); panels t,logsnr,dt)"
+    # --steps reaches the preset and the family; the JSON file keeps its own 4 steps
+    alpha = (1 + 2 * (252 - 256) / 3840) * np.sqrt(33)  # Open-Sora 256px: 252 tokens, 33 latent frames
+    assert lines[0].startswith(f"opensora-2.0-256px: alpha={alpha:.4g}, N=12")
+    assert lines[1].startswith("shifted:alpha=3: alpha=3, N=12")
+    assert lines[2].startswith(f"{mine}: N=4") and "t 1.0000 -> 0.2000 -> 0" in lines[2]
+
+
+def test_plot_command_labels_panels_and_terminal(tmp_path, capsys):
+    out = tmp_path / "two.svg"
+    argv = ["plot", "linear", "shifted:alpha=7", "--steps", "8", "--label", "plain", "--label", "strong shift"]
+    status, stdout, _ = _cli([*argv, "--panels", "dt", "--x", "progress", "--terminal", "-o", str(out)], capsys)
+    assert status == 0
+    assert out.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert f"  {MARKERS[0]} plain" in stdout and f"  {MARKERS[1]} strong shift" in stdout
+    assert "► step" in stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["plot", "no-such-model"], "neither a family nor a preset"),
+        (["plot", "linear", "shifted:alpha=3", "--label", "one"], "--label was given 1 time"),
+        (["plot", "linear", "linear", "--steps", "5"], "same label"),
+        (["plot", "linear", "--panels", "t,snr"], "panels entry"),
+        (["plot", "linear", "--out", "x.gif"], "path must end in"),
+        (["plot", "shifted:alpha=-1,steps=4"], "alpha"),
+    ],
+)
+def test_plot_command_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, words):
+    monkeypatch.chdir(tmp_path)
+    status, stdout, stderr = _cli(argv, capsys)
+    assert status == 2
+    assert stderr.count("\n") == 1 and stderr.startswith("flowsched: error:") and words in stderr
+    assert "Traceback" not in stderr and list(tmp_path.iterdir()) == []
+
+
+def test_plot_command_help_teaches(capsys):
+    from flowsched.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "flowsched plot opensora-2.0-768px" in text and "log-SNR" in text

@@ -38,16 +38,28 @@ _FORMATS = ("png", "svg", "pdf")
 # -- inputs ---------------------------------------------------------------------------------------------------
 
 
-def default_label(schedule: Schedule) -> str:
-    """A short legend label: the family, its shift (``alpha``, or ``mu`` with its meaning) and ``N``."""
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def shift_summary(schedule: Schedule) -> str:
+    """``alpha=3.158 (mu=1.15), N=28``: the schedule's shift (and Flux-style ``mu`` when it has one) and ``N``."""
     params = schedule.params
-    parts = [schedule.name]
-    if isinstance(params.get("alpha"), (int, float)) and not isinstance(params.get("alpha"), bool):
-        parts.append(f"alpha={params['alpha']:.4g}")
-    elif isinstance(params.get("mu"), (int, float)) and not isinstance(params.get("mu"), bool):
+    parts = []
+    if _number(params.get("alpha")):
+        text = f"alpha={params['alpha']:.4g}"
+        if _number(params.get("mu")):
+            text += f" (mu={params['mu']:.4g})"
+        parts.append(text)
+    elif _number(params.get("mu")):
         parts.append(f"mu={params['mu']:.4g}")
     parts.append(f"N={schedule.num_steps}")
-    return " ".join(parts)
+    return ", ".join(parts)
+
+
+def default_label(schedule: Schedule) -> str:
+    """A short legend label: the family, its shift (``alpha``; ``mu`` too when the rule has one) and ``N``."""
+    return f"{schedule.name} {shift_summary(schedule)}"
 
 
 def labelled(schedules: Any, argument: str = "schedules") -> list[tuple[str, Schedule]]:

@@ -1,0 +1,105 @@
+"""``flowsched plot``: a PNG comparing schedules (t, log-SNR and step size against the step)."""
+
+from __future__ import annotations
+
+from ._common import Formatter, positive_int
+
+EPILOG = """\
+examples:
+  flowsched plot opensora-2.0-768px wan2.1-t2v-720p hunyuanvideo ltx-video --out video.png
+  flowsched plot linear shifted:alpha=3 shifted:alpha=7 --steps 30 --panels t,dt --out shifts.png
+  flowsched plot flux.1-dev mine.json --x progress --label "Flux dev" --label "my schedule" --out flux.png
+
+Each SCHEDULE is a preset name (`flowsched presets`), a spec FAMILY:key=value,... (shifted:alpha=3,
+flux:image_seq_len=4096, karras:t_min=0.002, flow_match_euler:shift=3 ...) or a JSON schedule file
+(`flowsched schedule --json > mine.json`). Presets use their default size; give another with
+PRESET:height=480,width=832,frames=81. t = 1 is noise, t = 0 is data;
+log-SNR = log((1-t)^2 / t^2).
+"""
+
+#: Steps for a family spec that names none when --steps is not given (presets and files keep their own).
+FAMILY_STEPS = 50
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "plot",
+        help="write a PNG comparing schedules: t, log-SNR and step size against the step",
+        description="Draw any number of schedules side by side (one panel per view, one line per schedule) "
+        "and write the figure as PNG (or SVG/PDF by the file suffix).",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="preset name, FAMILY:key=value spec, or JSON file")
+    p.add_argument("--out", "-o", default="schedules.png", help="image to write (.png, .svg or .pdf)")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help=f"step count N for every schedule that does not fix its own; unset: each preset's own, "
+        f"{FAMILY_STEPS} for families",
+    )
+    p.add_argument(
+        "--panels",
+        default="t,logsnr,dt",
+        help="comma-separated views to draw, in order: t (schedule), logsnr (log-SNR), dt (step size)",
+    )
+    p.add_argument(
+        "--x",
+        choices=("step", "progress"),
+        default="step",
+        help="x axis: the step index i, or the progress i/N (compares different step counts)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="TEXT",
+        help="legend label, once per SCHEDULE in order; unset: the spec with its shift and N",
+    )
+    p.add_argument("--title", help="figure title; unset: 'Sampling schedules'")
+    p.add_argument("--dpi", type=positive_int, default=110, help="resolution of the PNG")
+    p.add_argument("--terminal", action="store_true", help="also print a text plot of t against the step")
+    p.set_defaults(run=run)
+
+
+def load(specs: list[str], steps: int | None):
+    """``[(spec, Schedule)]`` for each spec, via :func:`flowsched.schedules.from_spec`."""
+    import warnings
+
+    from .. import schedules
+
+    out = []
+    for spec in specs:
+        family = spec.partition(":")[0].strip() in schedules.FAMILIES
+        n = steps if steps is not None or not family else FAMILY_STEPS
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            schedule = schedules.from_spec(spec, num_steps=n)
+        for w in caught:  # frame counts a VAE cannot decode exactly, ...: say which schedule they are about
+            from ._common import warn
+
+            warn(f"{spec}: {w.message}")
+        out.append((spec, schedule))
+    return out
+
+
+def run(args) -> int:
+    from ..plot import plot_schedules, shift_summary, terminal_plot
+
+    loaded = load(args.schedules, args.steps)
+    if args.label is not None and len(args.label) != len(loaded):
+        raise ValueError(
+            f"--label was given {len(args.label)} time(s) for {len(loaded)} schedule(s); give one per SCHEDULE or none"
+        )
+    labels = args.label or [f"{spec}: {shift_summary(s)}" for spec, s in loaded]
+    if len(set(labels)) != len(labels):
+        raise ValueError("two schedules have the same label; pass --label once per SCHEDULE to tell them apart")
+    figure = dict(zip(labels, (s for _, s in loaded)))
+    path = plot_schedules(figure, args.out, panels=args.panels, title=args.title, x=args.x, dpi=args.dpi)
+    for label, s in figure.items():
+        nonzero = s.t[s.t > 0]
+        print(f"{label:<48}  t {s.t[0]:.4f} -> {nonzero[-1]:.4f} -> {s.t[-1]:g}")
+    if args.terminal:
+        print()
+        print(terminal_plot(figure))
+    print(f"wrote {path} ({len(figure)} schedule(s); panels {args.panels})")
+    return 0
