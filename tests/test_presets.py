@@ -239,3 +239,23 @@ def test_cli_takes_the_users_geometry(capsys):
     t = json.loads(capsys.readouterr().out)["t"]
     assert t[-2] == pytest.approx(0.0454272, abs=1e-6)  # opensora_flux.md 2: Flux 768^2, 50 steps
     assert math.isclose(t[0], 1.0)
+
+
+def test_presets_command_table_and_json(capsys):
+    import json
+
+    from flowsched.cli import main
+
+    assert main(["presets", "--no-sources"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["preset", "model", "VAE"]
+    assert len(lines) == 2 + len(PRESETS)
+    flux_row = next(line for line in lines if line.startswith("flux.1-dev "))
+    assert "mu=1.15 (exp) -> alpha=3.158" in flux_row and "1024x1024" in flux_row
+    assert main(["presets", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(PRESETS)
+    assert rows["ltx-video"]["mu"] == pytest.approx(S.flux_mu(7392, 0.95, 2.05, 1024, 4096))
+    assert all(r["source"] for r in rows.values())
+    assert main(["presets"]) == 0
+    assert "sources:" in capsys.readouterr().out

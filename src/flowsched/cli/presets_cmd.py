@@ -8,6 +8,10 @@ EPILOG = """\
 examples:
   flowsched presets
   flowsched presets --json
+  flowsched presets --no-sources
+
+'alpha' is the shift alpha*t/(1+(alpha-1)*t); a 'mu' rule means alpha = e^mu (exp, Flux/LTX) or alpha = mu
+(lin, CogView4). Use a preset with `flowsched schedule --preset NAME --height H --width W --frames F --steps N`.
 """
 
 
@@ -21,7 +25,17 @@ def register(sub) -> None:
         formatter_class=Formatter,
     )
     p.add_argument("--json", action="store_true", help="print the presets as JSON")
+    p.add_argument("--no-sources", action="store_true", help="table only, without the source of each preset")
     p.set_defaults(run=run)
+
+
+def _shift_text(params) -> str:
+    """The shift a preset's rule gives at its default size: alpha, or mu with the alpha it means."""
+    alpha, mu = params.get("alpha"), params.get("mu")
+    if mu is not None:
+        kind = "lin" if params.get("time_shift_type") == "linear" else "exp"
+        return f"mu={mu:.4g} ({kind}) -> alpha={alpha:.4g}"
+    return f"alpha={alpha:.4g}" if alpha is not None else "none"
 
 
 def run(args) -> int:
@@ -44,20 +58,35 @@ def run(args) -> int:
                 "frames": p.num_frames,
                 "steps": p.num_steps,
                 "rule": p.rule,
+                "rule_params": dict(p.rule_params),
                 "alpha": s.params.get("alpha"),
+                "mu": s.params.get("mu"),
+                "shift": _shift_text(s.params),
+                "final_jump": float(s.t[-2] - s.t[-1]),
                 "source": p.source,
+                "notes": p.notes,
             }
         )
     if args.json:
         print_json(rows)
         return 0
-    head = f"{'preset':<22} {'VAE':<15} {'size':>10} {'frames':>6} {'steps':>5}  {'rule':<9} {'alpha':>7}"
-    print(head)
-    print("-" * len(head))
+    cols = [
+        ("preset", "name", "<"), ("model", "model", "<"), ("VAE", "vae", "<"), ("size (HxW)", "size", ">"),
+        ("frames", "frames", ">"), ("steps", "steps", ">"), ("rule", "rule", "<"),
+        ("shift at default size", "shift", "<"),
+    ]
+    cells = [[c[0] for c in cols]]
     for r in rows:
-        alpha = f"{r['alpha']:.3f}" if r["alpha"] is not None else "-"
-        print(
-            f"{r['name']:<22} {r['vae']:<15} {r['height']:>4}x{r['width']:<5} {r['frames']:>6} {r['steps']:>5}  "
-            f"{r['rule']:<9} {alpha:>7}"
-        )
+        r = {**r, "size": f"{r['height']}x{r['width']}"}
+        cells.append([str(r[key]) for _, key, _ in cols])
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    for k, row in enumerate(cells):
+        line = "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(row, cols, widths)).rstrip()
+        print(line)
+        if k == 0:
+            print("-" * len(line))
+    if not args.no_sources:
+        print("\nsources:")
+        for r in rows:
+            print(f"  {r['name']}: {r['source']}" + (f" [{r['notes']}]" if r["notes"] else ""))
     return 0
