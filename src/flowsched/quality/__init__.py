@@ -4,11 +4,30 @@ error of a sampler on any schedule against them.
 - :class:`GaussianField`: Gaussian data on the latent grid; Euler's error is exact, at zero sampling noise.
 - :class:`GaussianMixture`: a mixture of isotropic Gaussians; exact velocity, reference ODE solution, metrics.
 - :func:`evaluate`: one entry point for a schedule against a data model or your own velocity callable.
+- :func:`auto_shift` and :func:`optimize_schedule`: the best static shift, and the best schedule, for a model.
 
 Convention (DESIGN.md): ``x_t = (1 - t) x0 + t eps``, ``t = 1`` noise, ``t = 0`` data, ``v = eps - x0``.
 """
 
+from .autoshift import auto_shift, auto_shift_schedule
+from .evaluate import error_table, evaluate, plot_error_vs_steps, teacher_reference
 from .field import GaussianField, fit_spectrum, power_law_spectrum
 from .mixture import GaussianMixture, sliced_w2
+from .optimize import best_shift, optimize_schedule, teacher_search
 
-__all__ = ["GaussianField", "GaussianMixture", "fit_spectrum", "power_law_spectrum", "sliced_w2"]
+__all__ = [
+    "GaussianField",
+    "GaussianMixture",
+    "auto_shift",
+    "auto_shift_schedule",
+    "best_shift",
+    "error_table",
+    "evaluate",
+    "fit_spectrum",
+    "optimize_schedule",
+    "plot_error_vs_steps",
+    "power_law_spectrum",
+    "sliced_w2",
+    "teacher_reference",
+    "teacher_search",
+]

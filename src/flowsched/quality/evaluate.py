@@ -1,0 +1,225 @@
+"""One entry point to score a schedule: :func:`evaluate` against an analytic data model or your own velocity model,
+:func:`error_table` for several schedules at several step counts, :func:`plot_error_vs_steps` to draw it.
+
+Convention (DESIGN.md): ``t = 1`` noise, ``t = 0`` data; every error here is "lower is better".
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._validate import choice, positive_int
+from ..sampling import euler, heun
+from ..schedule import Schedule
+from .field import GaussianField
+from .mixture import GaussianMixture
+
+SAMPLERS = {"euler": euler, "heun": heun}
+
+#: The teacher used by :func:`evaluate` for a velocity callable when no ``reference`` is given.
+DEFAULT_TEACHER_STEPS = 100
+
+__all__ = [
+    "DEFAULT_TEACHER_STEPS",
+    "default_metric",
+    "error_table",
+    "evaluate",
+    "plot_error_vs_steps",
+    "teacher_reference",
+]
+
+
+def default_metric(model: Any) -> str:
+    """The metric :func:`evaluate` uses when none is given: ``"w2"`` for a field, ``"rmse"`` otherwise."""
+    return "w2" if isinstance(model, GaussianField) else "rmse"
+
+
+def _rmse(a: Any, b: Any) -> float:
+    """``sqrt(mean_i ||a_i - b_i||^2)``: the first axis indexes samples, the norm runs over the rest."""
+    if type(a).__module__.startswith("torch"):
+        a = a.detach().double().cpu().numpy()
+    if type(b).__module__.startswith("torch"):
+        b = b.detach().double().cpu().numpy()
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"reference has shape {b.shape} but the sampler returned {a.shape}; they must match")
+    diff = (a - b).reshape(a.shape[0], -1) if a.ndim > 1 else (a - b)[:, None]
+    return float(math.sqrt(np.mean(np.sum(diff**2, axis=1))))
+
+
+def evaluate(
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    model: GaussianField | GaussianMixture | Callable[[Any, float], Any],
+    metric: str | None = None,
+    **kw: Any,
+) -> float:
+    """The error of sampling with ``schedule``, lower is better. Dispatches on ``model``:
+
+    * :class:`GaussianField`: exact Euler error, ``metric`` ``"w2"`` (default) or ``"kl"``; no keywords.
+    * :class:`GaussianMixture`: ``metric`` ``"rmse"`` (default), ``"sliced_w2"`` or ``"modes"``; keywords
+      ``n`` (noises, default 1024), ``seed`` (0) and ``sampler`` (``"euler"`` or ``"heun"``), as in
+      :meth:`GaussianMixture.error`.
+    * a velocity callable ``v(x, t)`` (your model; see :mod:`flowsched.sampling`): the pathwise error
+      ``sqrt(mean_i ||x_i - x_ref_i||^2)`` (``metric="rmse"``, the only one; ``i`` runs over the first axis of
+      ``noise``) of ``sampler`` on ``schedule`` against a reference from the same noise. Keywords:
+
+      - ``noise`` (required): the start states at ``t = 1``, numpy array or torch tensor ``[n, ...]``;
+      - ``reference``: the "true" outputs for that noise (same shape), e.g. from a long run you saved; if
+        omitted, a teacher run computes them: ``teacher`` (a Schedule, or a step count for the linear grid;
+        default ``DEFAULT_TEACHER_STEPS`` = 100) with ``teacher_sampler`` (default ``"heun"``, 199 calls);
+      - ``sampler``: ``"euler"`` (default) or ``"heun"`` for the schedule under test.
+
+      The teacher costs model calls: pass ``reference`` when you score several schedules on the same noise
+      (or use :func:`error_table`, which computes it once).
+    """
+    if isinstance(model, GaussianField):
+        if kw:
+            raise TypeError(f"evaluate on a GaussianField takes no keywords, got {sorted(kw)}")
+        return model.error(schedule, "w2" if metric is None else metric)
+    if isinstance(model, GaussianMixture):
+        unknown = set(kw) - {"n", "seed", "sampler"}
+        if unknown:
+            raise TypeError(f"evaluate on a GaussianMixture accepts n, seed and sampler, got {sorted(unknown)}")
+        return model.error(schedule, metric="rmse" if metric is None else metric, **kw)
+    if callable(model):
+        return _evaluate_velocity(schedule, model, "rmse" if metric is None else metric, **kw)
+    raise TypeError(
+        f"model must be a GaussianField, a GaussianMixture or a velocity callable v(x, t), got {type(model).__name__}"
+    )
+
+
+def _evaluate_velocity(
+    schedule: Any,
+    velocity: Callable[[Any, float], Any],
+    metric: str,
+    *,
+    noise: Any = None,
+    reference: Any = None,
+    teacher: Schedule | int = DEFAULT_TEACHER_STEPS,
+    teacher_sampler: str = "heun",
+    sampler: str = "euler",
+) -> float:
+    choice("metric", metric, ("rmse",))
+    if noise is None:
+        raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
+    run = SAMPLERS[choice("sampler", sampler, tuple(SAMPLERS))]
+    if reference is None:
+        reference = teacher_reference(velocity, noise, teacher, teacher_sampler)
+    return _rmse(run(velocity, noise, schedule), reference)
+
+
+def teacher_reference(
+    velocity: Callable[[Any, float], Any],
+    noise: Any,
+    teacher: Schedule | int = DEFAULT_TEACHER_STEPS,
+    sampler: str = "heun",
+    *,
+    progress: bool = False,
+) -> Any:
+    """The teacher's outputs for ``noise``: ``sampler`` on ``teacher`` (a Schedule, or a step count for the
+    linear grid ``linspace(1, 0, N + 1)``)."""
+    from ..schedules import linear
+
+    if not isinstance(teacher, Schedule):
+        teacher = linear(positive_int("teacher", teacher))
+    run = SAMPLERS[choice("teacher_sampler", sampler, tuple(SAMPLERS))]
+    return run(velocity, noise, teacher, progress=progress)
+
+
+def error_table(
+    makers: Mapping[str, Callable[[int], Schedule]],
+    steps: Sequence[int],
+    model: Any,
+    metric: str | None = None,
+    *,
+    progress: bool = False,
+    **kw: Any,
+) -> dict[str, list[float]]:
+    """``{label: [error at each step count]}`` for schedules made by ``makers[label](num_steps)``.
+
+    For a velocity callable the teacher reference is computed once and reused for every cell.
+    """
+    if not isinstance(makers, Mapping) or not makers:
+        raise TypeError("makers must be a non-empty mapping {label: function(num_steps) -> Schedule}")
+    steps = [positive_int("steps entry", n) for n in steps]
+    if not steps:
+        raise ValueError("steps must hold at least one step count")
+    if not isinstance(model, (GaussianField, GaussianMixture)) and callable(model) and kw.get("reference") is None:
+        if kw.get("noise") is None:
+            raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
+        kw["reference"] = teacher_reference(
+            model,
+            kw["noise"],
+            kw.pop("teacher", DEFAULT_TEACHER_STEPS),
+            kw.pop("teacher_sampler", "heun"),
+            progress=progress,
+        )
+    cells = [(label, n) for label in makers for n in steps]
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(cells), desc="evaluate", unit="schedule", file=sys.stderr, leave=False)
+    out: dict[str, list[float]] = {label: [] for label in makers}
+    try:
+        for label, n in cells:
+            out[label].append(evaluate(makers[label](n), model, metric, **kw))
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out
+
+
+def plot_error_vs_steps(
+    results: Mapping[str, Sequence[float]],
+    steps: Sequence[int],
+    path: str | os.PathLike,
+    *,
+    ylabel: str = "error",
+    title: str | None = None,
+    floor: float | None = None,
+    dpi: int = 110,
+) -> str:
+    """Write a log-log plot of error against step count, one line per schedule (``results`` as returned by
+    :func:`error_table`). ``floor``: a horizontal line (e.g. the sliced-W2 noise floor). The suffix of ``path``
+    picks the format (.png, .svg, .pdf); written atomically. Returns ``path`` as a string."""
+    from .._io import atomic_write_bytes
+    from ..plot import _format
+
+    fmt = _format(path)
+    steps = [positive_int("steps entry", n) for n in steps]
+    for label, values in results.items():
+        if len(values) != len(steps):
+            raise ValueError(f"results[{label!r}] has {len(values)} values for {len(steps)} step counts")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.0, 4.4), layout="constrained")
+    ax = fig.subplots()
+    for label, values in results.items():
+        ax.plot(steps, values, marker="o", markersize=3.5, linewidth=1.3, label=label)
+    if floor is not None:
+        ax.axhline(floor, color="grey", linestyle="--", linewidth=1.0, label="noise floor")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(n) for n in steps])
+    ax.minorticks_off()
+    ax.set_xlabel("sampler steps N")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title(title or "Error against steps")
+    ax.legend(fontsize="small")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, dpi=positive_int("dpi", dpi))
+    atomic_write_bytes(path, buf.getvalue())
+    return os.fspath(path)

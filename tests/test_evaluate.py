@@ -1,0 +1,161 @@
+"""evaluate / error_table / plot_error_vs_steps and the `flowsched evaluate` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from flowsched import get_preset, schedules
+from flowsched.cli import main
+from flowsched.quality import GaussianField, GaussianMixture, error_table, evaluate, plot_error_vs_steps
+from flowsched.sampling import euler, heun
+
+
+@pytest.fixture(scope="module")
+def ring():
+    return GaussianMixture.ring2d()
+
+
+def test_dispatch_to_the_data_models(ring):
+    field = GaussianField((2, 8, 8))
+    s = schedules.shifted(8, 2.0)
+    assert evaluate(s, field) == field.error(s, "w2")
+    assert evaluate(s, field, "kl") == field.error(s, "kl")
+    assert evaluate(s, ring, n=64, seed=3) == ring.error(s, n=64, seed=3)
+    assert evaluate(s, ring, "modes", n=64) == ring.error(s, n=64, metric="modes")
+
+
+def test_velocity_callable_with_given_reference(ring):
+    noise = ring.noise(50, 1)
+    ref = ring.reference_solution(noise)
+    s = schedules.linear(6)
+    out = euler(ring.velocity, noise, s)
+    expected = np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1)))
+    assert evaluate(s, ring.velocity, noise=noise, reference=ref) == pytest.approx(expected, rel=1e-12)
+    # Heun on the schedule under test
+    out_h = heun(ring.velocity, noise, s)
+    expected_h = np.sqrt(np.mean(np.sum((out_h - ref) ** 2, axis=1)))
+    assert evaluate(s, ring.velocity, noise=noise, reference=ref, sampler="heun") == pytest.approx(expected_h)
+
+
+def test_velocity_callable_teacher_agrees_with_the_analytic_reference(ring):
+    # The generic path (a 100-step Heun teacher) scores like the mixture's RK4 reference path.
+    s = schedules.shifted(8, 1.5)
+    analytic = ring.error(s, n=200, seed=2)
+    generic = evaluate(s, ring.velocity, noise=ring.noise(200, 2))
+    assert generic == pytest.approx(analytic, rel=0.02)
+
+
+def test_velocity_callable_with_torch_tensors(ring):
+    noise = torch.tensor(ring.noise(20, 0))
+    value = evaluate(schedules.linear(5), ring.velocity, noise=noise, teacher=50)
+    ref = heun(ring.velocity, noise.numpy(), schedules.linear(50))
+    out = euler(ring.velocity, noise.numpy(), schedules.linear(5))
+    assert value == pytest.approx(np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1))), rel=1e-10)
+
+
+def test_error_table_runs_the_teacher_once(ring):
+    calls = []
+
+    def v(x, t):
+        calls.append(t)
+        return ring.velocity(x, t)
+
+    noise = ring.noise(16, 0)
+    table = error_table({"linear": schedules.linear, "shift2": lambda n: schedules.shifted(n, 2.0)}, [2, 4], v,
+                        noise=noise, teacher=20)
+    assert list(table) == ["linear", "shift2"] and all(len(vals) == 2 for vals in table.values())
+    # teacher: 20-step Heun = 39 calls; then 2 + 4 Euler steps for each of the 2 schedules
+    assert len(calls) == 39 + 2 * (2 + 4)
+    field = GaussianField((1, 8, 8))
+    t2 = error_table({"lin": schedules.linear}, [3, 5], field, "kl")
+    assert t2["lin"] == [field.error(schedules.linear(3), "kl"), field.error(schedules.linear(5), "kl")]
+
+
+def test_plot_error_vs_steps(tmp_path):
+    path = plot_error_vs_steps({"a": [0.1, 0.01], "b": [0.2, 0.03]}, [10, 20], tmp_path / "e.png", floor=0.005)
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="must end in one of"):
+        plot_error_vs_steps({"a": [0.1]}, [10], tmp_path / "e.txt")
+    with pytest.raises(ValueError, match=r"results\['a'\] has 1 values for 2 step counts"):
+        plot_error_vs_steps({"a": [0.1]}, [10, 20], tmp_path / "e.png")
+
+
+def test_bad_input(ring):
+    field = GaussianField((1, 4, 4))
+    s = schedules.linear(3)
+    with pytest.raises(TypeError, match="takes no keywords"):
+        evaluate(s, field, n=10)
+    with pytest.raises(TypeError, match="accepts n, seed and sampler"):
+        evaluate(s, ring, noise=1)
+    with pytest.raises(TypeError, match="model must be a GaussianField"):
+        evaluate(s, "field")
+    with pytest.raises(ValueError, match="needs noise="):
+        evaluate(s, ring.velocity)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        evaluate(s, ring.velocity, "w2", noise=ring.noise(4))
+    with pytest.raises(ValueError, match="reference has shape"):
+        evaluate(s, ring.velocity, noise=ring.noise(4), reference=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        evaluate([1.0, 0.2, 0.4, 0.0], field)
+    with pytest.raises(ValueError, match="NaN or inf at step 0"):
+        evaluate(s, lambda x, t: x * np.nan, noise=ring.noise(4), reference=np.zeros((4, 2)))
+
+
+# -- CLI ----------------------------------------------------------------------------------------------------------
+
+
+def test_cli_field_json_matches_library(capsys, tmp_path):
+    plot = tmp_path / "err.png"
+    rc = main(["evaluate", "--preset", "opensora-2.0-256px", "--steps", "10,20", "--schedule", "linear",
+               "--schedule", "rule", "--schedule", "shifted:alpha=3", "--json", "--plot", str(plot)])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    preset = get_preset("opensora-2.0-256px")
+    geo = preset.geometry()
+    field = GaussianField(geo)
+    assert doc["metric"] == "w2" and doc["steps"] == [10, 20]
+    for n, got in zip([10, 20], doc["errors"]["rule"]):
+        assert got == pytest.approx(field.error(preset.schedule(geo, n)), rel=1e-12)
+    assert doc["errors"]["shifted:alpha=3"][0] == pytest.approx(field.error(schedules.shifted(10, 3.0)), rel=1e-12)
+    assert plot.stat().st_size > 1000
+
+
+def test_cli_table_fills_geometry_for_families(capsys):
+    rc = main(["evaluate", "--preset", "opensora-2.0-256px", "--steps", "8", "--schedule", "flux",
+               "--schedule", "opensora", "--metric", "kl"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "metric  kl" in out and "flux" in out
+    geo = get_preset("opensora-2.0-256px").geometry()
+    expected = GaussianField(geo).error(schedules.opensora(8, geo.image_seq_len, geo.latent_frames), "kl")
+    row = next(line for line in out.splitlines() if line.startswith("opensora "))
+    assert float(row.split()[-1]) == pytest.approx(expected, rel=1e-3)
+
+
+def test_cli_mixture_sliced_w2_prints_floor(capsys):
+    rc = main(["evaluate", "--model", "mixture2d", "--metric", "sliced_w2", "--samples", "64", "--steps", "4,8",
+               "--schedule", "linear"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "noise floor" in out and "N=4" in out and "N=8" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--schedule", "nosuchfamily"], "neither a family nor a preset"),
+        (["--model", "field", "--sampler", "heun"], "--sampler heun is for the mixtures"),
+        (["--metric", "rmse"], "metric must be one of"),
+        (["--schedule", "[1, 0.5, 0.7, 0]"], "strictly"),
+    ],
+)
+def test_cli_errors_are_one_line(capsys, argv, message):
+    rc = main(["evaluate", "--steps", "4", *argv])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
