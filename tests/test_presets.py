@@ -74,7 +74,7 @@ def test_cogview4_matches_pipeline():
     from diffusers.pipelines.cogview4.pipeline_cogview4 import calculate_shift
 
     for hw, steps in [((1024, 1024), None), ((768, 1344), 30)]:
-        s, geo = sched("cogview4", height=hw[0], width=hw[1], steps=steps)
+        s, geo = sched("cogview4-6b", height=hw[0], width=hw[1], steps=steps)
         n = s.num_steps
         seq = (hw[0] // 8) * (hw[1] // 8) // 4
         assert geo.image_seq_len == seq
@@ -83,7 +83,7 @@ def test_cogview4_matches_pipeline():
         want = fme(n, mu=mu, sigmas=ts / 1000, use_dynamic_shifting=True, time_shift_type="linear",
                    base_shift=0.25, max_shift=0.75)
         np.testing.assert_allclose(s.t, want, atol=ATOL, rtol=0)
-    s, _ = sched("cogview4")
+    s, _ = sched("cogview4-6b")
     assert s.params["alpha"] == pytest.approx(3.25)  # peers_diffusers.md 3.7
     np.testing.assert_allclose(s.t[-3:], [0.06517, 0.00324, 0.0], atol=1e-5)
 
@@ -198,7 +198,7 @@ def test_required_presets_exist():
     for name in ["opensora-2.0-256px", "opensora-2.0-768px", "opensora-2.0-dcae", "flux.1-dev", "flux.1-schnell",
                  "sd3-medium", "sd3.5-large", "wan2.1-t2v-480p", "wan2.1-t2v-720p", "wan2.1-i2v-480p",
                  "wan2.1-i2v-720p", "wan2.2-t2v-a14b", "wan2.2-i2v-a14b", "wan2.2-ti2v-5b", "hunyuanvideo",
-                 "hunyuanvideo-1.5-480p-t2v", "hunyuanvideo-1.5-720p-t2v", "ltx-video", "mochi", "cogview4", "sana",
+                 "hunyuanvideo-1.5-480p-t2v", "hunyuanvideo-1.5-720p-t2v", "ltx-video", "mochi", "cogview4-6b", "sana",
                  "lumina2"]:
         assert name in PRESETS
 

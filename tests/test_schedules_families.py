@@ -209,6 +209,12 @@ def test_from_list_and_json_spec(tmp_path):
     assert S.from_spec("[1, 0.5, 0]").t.tolist() == [1, 0.5, 0]
 
 
+def test_family_and_preset_names_never_collide():
+    from flowsched.presets import PRESETS
+
+    assert not set(S.FAMILIES) & set(PRESETS)
+
+
 def test_from_spec_forms():
     assert S.from_spec("shifted:alpha=3,steps=30") == S.shifted(30, 3.0)
     assert S.from_spec("shifted:alpha=3", num_steps=8) == S.shifted(8, 3.0)

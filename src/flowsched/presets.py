@@ -305,7 +305,7 @@ PRESETS: dict[str, Preset] = {
             notes="diffusers stores it inverted (1 - t); the values here are in flowsched's t = 1 noise convention",
         ),
         Preset(
-            "cogview4", "CogView4-6B", "cogview4", 1024, 1024, 1, 50, "cogview4",
+            "cogview4-6b", "CogView4-6B", "cogview4", 1024, 1024, 1, 50, "cogview4",
             source="diffusers CogView4Pipeline (50 steps, timesteps int(linspace(1000, 1, N)), mu = "
             "sqrt(tokens/256)*0.75 + 0.25, time_shift_type linear)",
             notes="the model is fed the unshifted integer timesteps, not t * 1000",
