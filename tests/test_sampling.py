@@ -44,6 +44,21 @@ def test_euler_is_the_opensora_loop():
     np.testing.assert_array_equal(euler(vel, x0, sched), expected)
 
 
+def test_euler_matches_diffusers_flow_match_euler_scheduler():
+    # The peer implementation: diffusers' FlowMatchEulerDiscreteScheduler driven with our sigmas (float32 inside).
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    sched = schedules.shifted(7, 3.0)
+    peer = FlowMatchEulerDiscreteScheduler()
+    peer.set_timesteps(sigmas=sched.t[:-1].tolist())  # diffusers appends the terminal 0 itself
+    vel = lambda x, t: torch.sin(x) - t * x  # noqa: E731
+    x = torch.linspace(-2, 2, 8)
+    y = x.clone()
+    for i, timestep in enumerate(peer.timesteps):
+        y = peer.step(vel(y, float(peer.sigmas[i])), timestep, y).prev_sample
+    torch.testing.assert_close(euler(vel, x, sched), y, rtol=0, atol=2e-6)
+
+
 def test_euler_torch_matches_numpy_and_keeps_dtype():
     sched = schedules.linear(9)
     vel_np = lambda x, t: np.cos(x) - t * x  # noqa: E731
