@@ -185,3 +185,11 @@ def test_flux_equals_diffusers_flux_pipeline_path():
         mu = S.flux_mu(seq)
         want, _ = peer(n, mu=mu, sigmas=np.linspace(1, 1 / n, n), shift=3.0, use_dynamic_shifting=True)
         np.testing.assert_allclose(S.flux(n, seq).t, want, atol=ATOL, rtol=0)
+
+
+def test_schedule_is_array_like():
+    """numpy.asarray(schedule) gives the sigmas, so a Schedule compares directly with scheduler.sigmas."""
+    got = S.flow_match_euler(12, shift=3.0)
+    want, _ = peer(12, shift=3.0)
+    np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=0)
+    assert np.asarray(got, dtype=np.float32).dtype == np.float32

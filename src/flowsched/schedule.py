@@ -178,6 +178,10 @@ class Schedule:
     def __hash__(self) -> int:
         return hash((self.name, self.t.tobytes()))
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``numpy.asarray(schedule)`` is the ``N + 1`` values (a copy; ``t`` itself is read-only)."""
+        return np.array(self.t, dtype=dtype, copy=True)
+
     def __len__(self) -> int:
         """Number of values (``N + 1``), like the list Open-Sora returns."""
         return int(self.t.size)
