@@ -193,3 +193,22 @@ def test_schedule_is_array_like():
     want, _ = peer(12, shift=3.0)
     np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=0)
     assert np.asarray(got, dtype=np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("shift,dynamic", [(1.0, False), (3.0, False), (3.0, True)])
+def test_custom_timesteps(shift, dynamic):
+    """CogView4 passes integer timesteps; without sigmas diffusers derives sigmas = timesteps / T."""
+    ts = np.linspace(1000, 1.0, 30).astype(np.int64).astype(np.float32)
+    config = {"shift": shift, "use_dynamic_shifting": dynamic, "time_shift_type": "linear"}
+    mu = 3.25 if dynamic else None
+    sch = FlowMatchEulerDiscreteScheduler(**config)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sch.set_timesteps(30, mu=mu, timesteps=ts)
+    got = S.flow_match_euler(30, mu=mu, timesteps=ts, **config)
+    np.testing.assert_allclose(got.t, sch.sigmas.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_allclose(got.params["timesteps"], sch.timesteps.numpy(), atol=0)  # kept as given
+
+
+def test_num_inference_steps_alias():
+    assert S.flow_match_euler(num_inference_steps=9, shift=2.0) == S.flow_match_euler(9, shift=2.0)

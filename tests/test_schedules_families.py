@@ -260,7 +260,7 @@ def test_families_are_monotone_schedules_from_noise_to_data(n, seq, alpha):
         (lambda: S.from_list([1.0]), "at least 2"),
         (lambda: S.flow_match_euler(3, sigmas=[1, 0.2, 0.5]), r"sigmas must be strictly decreasing"),
         (lambda: S.flow_match_euler(3, sigmas=[1, 0.5, 0.0]), r"sigmas must lie in \(0, 1\]"),
-        (lambda: S.flow_match_euler(4, sigmas=[1, 0.5, 0.2]), "num_steps=4 but sigmas holds 3"),
+        (lambda: S.flow_match_euler(4, sigmas=[1, 0.5, 0.2]), "num_steps=4 but sigmas \\(or timesteps\\) hold 3"),
         (lambda: S.flow_match_euler(10, use_dynamic_shifting=True), "mu must be passed when use_dynamic_shifting"),
         (lambda: S.flow_match_euler(10, use_karras_sigmas=True, use_beta_sigmas=True),
          "use_karras_sigmas and use_beta_sigmas are mutually exclusive"),

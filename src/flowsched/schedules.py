@@ -696,6 +696,16 @@ FLOW_MATCH_EULER_CONFIG: dict[str, object] = {
 }
 
 
+def _custom_list(name: str, values) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}") from None
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a flat list of numbers, got shape {arr.shape}")
+    return arr
+
+
 def _f32_shift(t: np.float32, alpha: float) -> float:
     """diffusers' float32 static shift of one training-grid value (``sigma_min``/``sigma_max`` come from it)."""
     a = np.float32(alpha)
@@ -707,10 +717,12 @@ def flow_match_euler(
     *,
     mu: float | None = None,
     sigmas=None,
+    timesteps=None,
     **config,
 ) -> Schedule:
     """The sigmas diffusers' ``FlowMatchEulerDiscreteScheduler(**config).set_timesteps(num_steps, mu=mu,
-    sigmas=sigmas)`` produces (diffusers 0.42.1), ``N + 1`` values including the appended terminal.
+    sigmas=sigmas, timesteps=timesteps)`` produces (diffusers 0.42.1), ``N + 1`` values including the appended
+    terminal.
 
     Every config option is honoured: ``shift`` (static; applied to the default grid AND to custom ``sigmas``),
     ``use_dynamic_shifting`` with ``mu`` and ``time_shift_type`` (``"exponential"``: ``alpha = exp(mu)``;
@@ -728,9 +740,17 @@ def flow_match_euler(
         num_steps: ``num_inference_steps``; may be None when ``sigmas`` is given (then ``len(sigmas)``).
         mu: required when ``use_dynamic_shifting=True`` (ignored otherwise, as in diffusers).
         sigmas: custom model evaluation points (``N`` values, no terminal), strictly decreasing in (0, 1].
+        timesteps: custom model timesteps; without ``sigmas`` the sigmas are ``timesteps / num_train_timesteps``
+            (then shifted, as in diffusers). diffusers 0.42.1 feeds these timesteps to the model as given
+            (CogView4 relies on it); they are kept in ``params["timesteps"]``.
         **config: FlowMatchEulerDiscreteScheduler config keys (:data:`FLOW_MATCH_EULER_CONFIG`); keys starting
             with ``_`` (``_class_name``...) are ignored so a saved ``scheduler_config.json`` can be passed.
     """
+    if "num_inference_steps" in config:  # diffusers' name for num_steps
+        alias = config.pop("num_inference_steps")
+        if num_steps is not None and alias != num_steps:
+            raise ValueError(f"num_steps={num_steps} and num_inference_steps={alias} disagree; pass one of them")
+        num_steps = alias
     cfg = dict(FLOW_MATCH_EULER_CONFIG)
     for key, value in config.items():
         if key.startswith("_"):
@@ -772,18 +792,22 @@ def flow_match_euler(
             raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
 
     params: dict = {"num_train_timesteps": T}
+    if timesteps is not None:
+        custom_ts = _custom_list("timesteps", timesteps)
+        if sigmas is not None and len(np.ravel(sigmas)) != custom_ts.size:
+            raise ValueError(
+                f"sigmas and timesteps must have the same length, got {len(np.ravel(sigmas))} and {custom_ts.size}"
+            )
+        params["timesteps"] = [float(x) for x in custom_ts]
+        if sigmas is None:
+            sigmas = custom_ts.astype(np.float32) / np.float32(T)  # diffusers: float32 timesteps / T
     if sigmas is not None:
-        try:
-            base = np.array(sigmas, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"sigmas must be a list of numbers, got {sigmas!r:.80}") from None
-        if base.ndim != 1:
-            raise ValueError(f"sigmas must be a flat list of numbers, got shape {base.shape}")
+        base = _custom_list("sigmas", sigmas)
         _check_decreasing("sigmas", base, allow_zero_last=False)
         if num_steps is not None and positive_int("num_steps", num_steps) != base.size:
             raise ValueError(
-                f"num_steps={num_steps} but sigmas holds {base.size} values; they must match (or pass "
-                "num_steps=None). sigmas are the N model evaluation points, without the terminal 0"
+                f"num_steps={num_steps} but sigmas (or timesteps) hold {base.size} values; they must match (or "
+                "pass num_steps=None). They are the N model evaluation points, without the terminal"
             )
         num_steps = int(base.size)
         params["sigmas"] = [float(x) for x in base]
