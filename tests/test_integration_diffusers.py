@@ -286,6 +286,17 @@ def test_import_costs_and_missing_diffusers():
 # -- a real pipeline ----------------------------------------------------------------------------------------------
 
 
+def _record_timesteps(transformer) -> list[float]:
+    """The timestep of every transformer call (what the model was actually fed), in call order."""
+    seen: list[float] = []
+
+    def record(module, args, kwargs):
+        seen.append(float(kwargs["timestep"].reshape(-1)[0]))
+
+    transformer.register_forward_pre_hook(record, with_kwargs=True)
+    return seen
+
+
 @pytest.fixture(scope="module")
 def flux():
     """A FluxPipeline from tiny random components: 16x16 pixels -> 64 tokens of 4 channels, 1+1 blocks."""
@@ -320,12 +331,7 @@ def flux():
         "prompt_embeds": torch.randn(1, 8, 32, generator=g),
         "pooled_prompt_embeds": torch.randn(1, 32, generator=g),
     }
-    seen: list[float] = []
-
-    def record(module, args, kwargs):
-        seen.append(float(kwargs["timestep"][0]))
-
-    transformer.register_forward_pre_hook(record, with_kwargs=True)
+    seen = _record_timesteps(transformer)
 
     def run(scheduler, steps=4):
         pipe = FluxPipeline(
@@ -388,3 +394,66 @@ def test_flux_pipeline_runs_other_flowsched_schedules(flux):
         # the model saw exactly the flowsched schedule (Flux feeds timestep / 1000 = t)
         np.testing.assert_allclose(seen, _f32(expected.t[:-1]).numpy(), atol=1e-6)
         assert not torch.allclose(latents, ref_latents)  # a different schedule gives a different sample
+
+
+@pytest.fixture(scope="module")
+def wan():
+    """A WanPipeline (text-to-video) from a tiny random transformer: 5 frames of 16x16 -> latent [1, 4, 2, 2, 2].
+    It calls set_timesteps(N) with no sigmas or mu, feeds the model t * 1000 and runs classifier-free guidance."""
+    from diffusers import WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=8,
+        in_channels=4,
+        out_channels=4,
+        text_dim=16,
+        freq_dim=16,
+        ffn_dim=16,
+        num_layers=1,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+    )
+    prompt = torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(1))
+    seen = _record_timesteps(transformer)
+
+    def run(scheduler, steps=4):
+        pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=None, scheduler=scheduler, transformer=transformer)
+        pipe.set_progress_bar_config(disable=True)
+        seen.clear()
+        out = pipe(
+            prompt_embeds=prompt,
+            negative_prompt_embeds=torch.zeros_like(prompt),
+            height=16,
+            width=16,
+            num_frames=5,
+            num_inference_steps=steps,
+            guidance_scale=2.0,
+            output_type="latent",
+            generator=torch.Generator().manual_seed(0),
+        )
+        return out.frames, list(seen)
+
+    return run
+
+
+def test_wan_video_pipeline_identical_latents_and_presets(wan):
+    ref_scheduler = FlowMatchEulerDiscreteScheduler(shift=5.0)  # diffusers' default grid, as Wan's pipeline uses it
+    ref_latents, ref_seen = wan(ref_scheduler)
+    same = FlowschedScheduler(Schedule(ref_scheduler.sigmas.double().numpy()))
+    latents, seen = wan(same)
+    assert latents.shape == (1, 4, 2, 2, 2)
+    assert torch.equal(latents, ref_latents) and seen == ref_seen and len(seen) == 2 * 4
+    mirror = FlowschedScheduler.from_diffusers(ref_scheduler)  # recomputed by flowsched, double shift and all
+    latents, seen = wan(mirror)
+    torch.testing.assert_close(latents, ref_latents, atol=1e-5, rtol=1e-5)
+    for spec in ("wan2.1-t2v-480p", "mochi"):  # Wan's own grid with shift 5; Mochi's linear-quadratic rule
+        sch = FlowschedScheduler(spec)
+        latents, seen = wan(sch, steps=6)
+        assert torch.isfinite(latents).all() and not torch.allclose(latents, ref_latents)
+        expected = schedules.from_spec(spec, num_steps=6)
+        # two model calls per step (classifier-free guidance), each fed t * 1000
+        np.testing.assert_allclose(seen, np.repeat(_f32(expected.t[:-1]).numpy() * 1000, 2), rtol=1e-6)
