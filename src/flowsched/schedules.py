@@ -263,9 +263,12 @@ def diffusers_default(
 # -- warps (Schedule -> Schedule) -------------------------------------------------------------------------------
 
 
-def _warped(schedule: Schedule, t: np.ndarray, label: str, extra: dict) -> Schedule:
+def _need_schedule(schedule) -> None:
     if not isinstance(schedule, Schedule):
         raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+
+
+def _warped(schedule: Schedule, t: np.ndarray, label: str, extra: dict) -> Schedule:
     params = dict(schedule.params)
     params["warps"] = [*params.get("warps", []), label]
     params.update(extra)
@@ -284,8 +287,7 @@ def warp(schedule: Schedule, alpha: float) -> Schedule:
     """Static shift of every value: ``time_shift(t, alpha)`` (SD3's ``shift``, Wan's ``flow_shift``, Open-Sora's
     ``alpha``). ``alpha > 1`` spends more steps near noise. Source: Esser et al. 2024 (SD3), eq. 23."""
     alpha = positive_real("alpha", alpha)
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+    _need_schedule(schedule)
     return _warped(schedule, time_shift(schedule.t, alpha), f"alpha={alpha:g}", {"alpha": alpha})
 
 
@@ -309,8 +311,7 @@ def warp_mu(
     if time_shift_type == "linear" and mu <= 0:
         raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
     a = math.exp(mu) if time_shift_type == "exponential" else mu
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+    _need_schedule(schedule)
     extra = {"mu": mu, "time_shift_type": time_shift_type}
     if sigma == 1.0:
         extra["alpha"] = a
@@ -340,16 +341,14 @@ def stretch_to_terminal(schedule: Schedule, terminal: float = 0.1) -> Schedule:
     Source: Lightricks/LTX-Video ``ltx_video/schedulers/rf.py`` (``strech_shifts_to_terminal``).
     """
     terminal = _unit_open("terminal", terminal)
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+    _need_schedule(schedule)
     return _warped(schedule, _stretch(schedule.t, terminal), f"terminal={terminal:g}", {"shift_terminal": terminal})
 
 
 def invert(schedule: Schedule) -> Schedule:
     """``1 - t``: the schedule in Mochi's convention (diffusers ``invert_sigmas``: t = 0 is noise, values
     increase to 1). Source: genmo mochi ``infer.py``; diffusers FlowMatchEulerDiscreteScheduler."""
-    if not isinstance(schedule, Schedule):
-        raise TypeError(f"schedule must be a flowsched Schedule, got {type(schedule).__name__}")
+    _need_schedule(schedule)
     return _warped(schedule, 1.0 - schedule.t, "invert", {"inverted": True})
 
 
