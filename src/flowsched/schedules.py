@@ -745,6 +745,7 @@ def flow_match_euler(
         **config: FlowMatchEulerDiscreteScheduler config keys (:data:`FLOW_MATCH_EULER_CONFIG`); keys starting
             with ``_`` (``_class_name``...) are ignored so a saved ``scheduler_config.json`` can be passed.
     """
+    config.pop("device", None)  # set_timesteps' device: irrelevant to the values
     if "num_inference_steps" in config:  # diffusers' name for num_steps
         alias = config.pop("num_inference_steps")
         if num_steps is not None and alias != num_steps:
