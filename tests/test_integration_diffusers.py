@@ -59,6 +59,7 @@ def test_step_is_euler_and_scale_noise_is_the_forward_process():
     sch.set_begin_index(2)  # img2img: pipelines set the start, the timestep is not looked up
     got = sch.scale_noise(x0, sch.timesteps[2:3], noise)
     torch.testing.assert_close(got, 0.45 * noise + 0.55 * x0)
+    torch.testing.assert_close(sch.add_noise(x0, noise, sch.timesteps[2:3]), got)  # video2video's name for it
 
 
 def test_step_returns_the_model_dtype_with_diffusers_arithmetic():
@@ -170,6 +171,19 @@ def test_flow_match_euler_mode_matches_diffusers(config, call):
         assert ours.config[key] == ref.config[key]  # what pipelines read to compute mu
 
 
+def test_inverted_sigmas_for_mochi_match_diffusers_bitwise():
+    t = schedules.linear_quadratic(8).t  # Mochi's schedule; its pipeline runs diffusers with invert_sigmas=True
+    ours = FlowschedScheduler(Schedule(t), invert_sigmas=True)
+    ref = FlowMatchEulerDiscreteScheduler(invert_sigmas=True)
+    ours.set_timesteps(8)
+    ref.set_timesteps(sigmas=_f32(t[:-1]).numpy())
+    assert torch.equal(ours.sigmas, ref.sigmas) and torch.equal(ours.timesteps, ref.timesteps)
+    assert ours.sigmas[0] == 0.0 and ours.sigmas[-1] == 1.0  # 1 - t: increasing to a terminal 1
+    # a config taken from Mochi's scheduler carries invert_sigmas over
+    again = FlowschedScheduler.from_config(ref.config, schedule="mochi")
+    assert again.config["invert_sigmas"] is True
+
+
 def test_flow_match_euler_mode_requires_mu_like_diffusers():
     ours = FlowschedScheduler.from_diffusers({"use_dynamic_shifting": True})
     with pytest.raises(ValueError, match="mu must be passed"):
@@ -240,6 +254,7 @@ def test_retrieve_timesteps_introspection_accepts_sigmas_and_timesteps():
         ({"flow_match_euler": {"shfit": 3.0}}, TypeError, "Did you mean 'shift'"),
         ({"flow_match_euler": {"use_karras_sigmas": True, "use_beta_sigmas": True}}, ValueError, "mutually"),
         ({"schedule": "linear", "num_train_timesteps": 0}, ValueError, "num_train_timesteps"),
+        ({"flow_match_euler": {"stochastic_sampling": True}}, ValueError, "stochastic_sampling"),
     ],
 )
 def test_bad_construction(kwargs, exc, words):

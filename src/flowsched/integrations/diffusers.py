@@ -11,8 +11,10 @@ It speaks diffusers' scheduler protocol, the one ``FlowMatchEulerDiscreteSchedul
 (``N`` float32 values ``sigma * num_train_timesteps`` fed to the model), ``sigmas`` (``N + 1`` float32 values
 ending at the terminal), ``step`` (the Euler update ``x + (sigma[i+1] - sigma[i]) * v``), ``scale_noise`` (the
 forward process ``sigma * noise + (1 - sigma) * x``), ``order = 1``, ``init_noise_sigma = 1``,
-``set_begin_index``, and the config round trip (``from_config``, ``save_config``, ``from_pretrained``).
-flowsched's ``t`` is diffusers' ``sigma``: ``t = 1`` is noise, ``t = 0`` is data.
+``set_begin_index``, and the config round trip (``from_config``, ``save_config``, ``from_pretrained``); also
+``add_noise`` (video-to-video pipelines) and ``invert_sigmas`` (Mochi's pipeline, which wants ``1 - t``).
+flowsched's ``t`` is diffusers' ``sigma``: ``t = 1`` is noise, ``t = 0`` is data. Not supported: diffusers'
+``stochastic_sampling`` and ``per_token_timesteps`` (per-token sigmas for causal video).
 
 Two modes, chosen at construction and stored in the config:
 
@@ -105,6 +107,11 @@ def _flow_match_euler_config(config: Any, num_train_timesteps: int) -> dict:
             f"num_train_timesteps={num_train_timesteps} disagrees with flow_match_euler's "
             f"num_train_timesteps={cfg['num_train_timesteps']}; pass one value"
         )
+    if cfg.get("stochastic_sampling"):
+        raise ValueError(
+            "stochastic_sampling=True (re-noising steps) is not supported: FlowschedScheduler takes deterministic "
+            "Euler steps; mirror a scheduler with stochastic_sampling=False"
+        )
     # a trial call checks every key and value now (unknown options, karras with beta, ...)
     schedules.flow_match_euler(2, mu=0.5 if cfg.get("use_dynamic_shifting") else None, **cfg)
     return cfg
@@ -123,6 +130,9 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             rule flowsched reproduces, honouring the pipeline's ``mu`` and ``sigmas``.
         use_dynamic_shifting, base_shift, max_shift, base_image_seq_len, max_image_seq_len: read by pipelines
             to compute ``mu`` (:data:`PIPELINE_CONFIG_KEYS`); in mode 2 they are taken from ``flow_match_euler``.
+        invert_sigmas: Mochi's pipeline: ``sigmas`` and ``timesteps`` hold ``1 - t`` (increasing to a terminal 1),
+            as diffusers' ``invert_sigmas`` does; the Euler step reads them unchanged. In mode 2 it comes from
+            ``flow_match_euler``.
     """
 
     _compatibles: list[str] = []
@@ -140,8 +150,11 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         max_shift: float = 1.15,
         base_image_seq_len: int = 256,
         max_image_seq_len: int = 4096,
+        invert_sigmas: bool = False,
     ):
         num_train_timesteps = positive_int("num_train_timesteps", num_train_timesteps)
+        if not isinstance(invert_sigmas, bool):
+            raise TypeError(f"invert_sigmas must be True or False, got {invert_sigmas!r}")
         if (schedule is None) == (flow_match_euler is None):
             raise ValueError(
                 "give exactly one of schedule (a flowsched schedule or spec, e.g. 'shifted:alpha=3') and "
@@ -156,7 +169,8 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             self._register(schedule=document)
         else:
             cfg = _flow_match_euler_config(flow_match_euler, num_train_timesteps)
-            self._register(flow_match_euler=cfg, **{k: cfg.get(k, v) for k, v in PIPELINE_CONFIG_KEYS.items()})
+            pipeline_keys = {k: cfg.get(k, v) for k, v in PIPELINE_CONFIG_KEYS.items()}
+            self._register(flow_match_euler=cfg, invert_sigmas=bool(cfg.get("invert_sigmas", False)), **pipeline_keys)
         self.schedule: Schedule | None = None
         self.num_inference_steps: int | None = None
         self.sigmas: torch.Tensor | None = None
@@ -241,6 +255,8 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             sigmas = np.asarray(values, dtype=np.float32).astype(np.float64)
         schedule = self.schedule_for(n, mu=mu, sigmas=sigmas)
         t = torch.from_numpy(schedule.t.astype(np.float32)).to(device=device)
+        if self.config.invert_sigmas and self.config.get("flow_match_euler") is None:
+            t = 1.0 - t  # Mochi: in float32, as diffusers inverts (flow_match_euler has inverted already)
         self.schedule = schedule
         self.num_inference_steps = n
         self.sigmas = t
@@ -358,6 +374,10 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         while sigma.ndim < sample.ndim:
             sigma = sigma.unsqueeze(-1)
         return sigma * noise + (1.0 - sigma) * sample
+
+    def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: Any) -> torch.Tensor:
+        """:meth:`scale_noise` under the name video-to-video pipelines (Wan, CogVideoX) call."""
+        return self.scale_noise(original_samples, timesteps, noise)
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
