@@ -158,7 +158,7 @@ def test_wrong_endpoints(sampler):
         sampler(lambda x, t: x, np.ones(1), [1.0, 0.5, 0.1])
     # allowed explicitly
     sampler(lambda x, t: -x, np.ones(1), [0.9, 0.5, 0.1], allow_partial=True)
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"\[0, 1\], got t\[0\]=1\.5"):
         sampler(lambda x, t: x, np.ones(1), [1.5, 0.5, 0.0])
     with pytest.raises(ValueError, match="at least 2"):
         sampler(lambda x, t: x, np.ones(1), [1.0])

@@ -39,7 +39,7 @@ ENDPOINT_TOL = 1e-6
 Velocity = Callable[[Any, float], Any]
 Callback = Callable[[int, float, float, Any], Any]
 
-__all__ = ["ENDPOINT_TOL", "euler", "heun", "nfe", "schedule_values"]
+__all__ = ["ENDPOINT_TOL", "euler", "heun", "nfe", "progress_bar", "schedule_values"]
 
 
 def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_partial: bool = False) -> np.ndarray:
@@ -48,25 +48,12 @@ def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_
     Raises ``ValueError`` when the values are not finite, not in [0, 1], not strictly decreasing, fewer than two,
     or (unless ``allow_partial``) do not start at 1 and end at 0. The message names the offending index.
     """
-    if isinstance(schedule, Schedule):
-        t = schedule.t
-    else:
-        if isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__"):
-            raise TypeError(
-                f"schedule must be a Schedule or a sequence of N + 1 numbers, got {type(schedule).__name__}"
-            )
-        try:
-            t = np.asarray(schedule, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"schedule must be a sequence of numbers: {exc}") from None
+    t = _as_values(schedule)
     if t.ndim != 1 or t.size < 2:
         raise ValueError(f"schedule must hold at least 2 values (one step) in one dimension, got shape {t.shape}")
-    bad = np.flatnonzero(~np.isfinite(t))
+    bad = np.flatnonzero(~np.isfinite(t) | (t < 0) | (t > 1))
     if bad.size:
-        raise ValueError(f"schedule values must be finite, got t[{bad[0]}]={float(t[bad[0]])}")
-    out = np.flatnonzero((t < 0) | (t > 1))
-    if out.size:
-        raise ValueError(f"schedule values must lie in [0, 1], got t[{out[0]}]={float(t[out[0]])!r}")
+        raise ValueError(f"schedule values must be finite and lie in [0, 1], got t[{bad[0]}]={float(t[bad[0]])!r}")
     up = np.flatnonzero(np.diff(t) >= 0)
     if up.size:
         i = int(up[0])
@@ -85,6 +72,17 @@ def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_
                 f"schedule must end at t_N = 0 (data), got t_N={float(t[-1])!r}; pass allow_partial=True to stop early"
             )
     return t
+
+
+def _as_values(schedule: Any) -> np.ndarray:
+    if isinstance(schedule, Schedule):
+        return schedule.t
+    if isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__"):
+        raise TypeError(f"schedule must be a Schedule or a sequence of N + 1 numbers, got {type(schedule).__name__}")
+    try:
+        return np.asarray(schedule, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"schedule must be a sequence of numbers: {exc}") from None
 
 
 def nfe(sampler: str, num_steps: int) -> int:
@@ -132,12 +130,13 @@ def _velocity_at(velocity: Velocity, x: Any, t: float, step: int, stage: str = "
     return v
 
 
-def _progress(total: int, enabled: bool, desc: str):
+def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step"):
+    """A tqdm bar on stderr (closed by the caller), or None when ``enabled`` is false."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, leave=False)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 def _validate_callables(velocity: Any, callback: Any) -> None:
@@ -172,22 +171,11 @@ def euler(
     Returns:
         The state at ``t_N`` (the data sample when ``t_N = 0``), same type, shape and dtype as ``x``.
     """
-    _validate_callables(velocity, callback)
-    _check_state(x)
-    t = schedule_values(schedule, allow_partial=allow_partial)
-    bar = _progress(t.size - 1, progress, "euler")
-    try:
-        for i in range(t.size - 1):
-            t_cur, t_next = float(t[i]), float(t[i + 1])
-            x = x + (t_next - t_cur) * _velocity_at(velocity, x, t_cur, i)
-            if callback is not None:
-                callback(i, t_cur, t_next, x)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return x
+
+    def step(x: Any, t: float, t_next: float, i: int) -> Any:
+        return x + (t_next - t) * _velocity_at(velocity, x, t, i)
+
+    return _integrate("euler", step, velocity, x, schedule, callback, progress, allow_partial)
 
 
 def heun(
@@ -209,20 +197,29 @@ def heun(
 
     Arguments and return value as in :func:`euler`.
     """
+
+    def step(x: Any, t: float, t_next: float, i: int) -> Any:
+        h = t_next - t
+        v = _velocity_at(velocity, x, t, i)
+        if t_next == 0.0:
+            return x + h * v
+        v2 = _velocity_at(velocity, x + h * v, t_next, i, ", Heun corrector")
+        return x + (0.5 * h) * (v + v2)
+
+    return _integrate("heun", step, velocity, x, schedule, callback, progress, allow_partial)
+
+
+def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, callback: Any, progress: bool,
+               allow_partial: bool) -> Any:
+    """The loop both samplers share: checks, ``step(x, t, t_next, i)`` per step, callback, progress bar."""
     _validate_callables(velocity, callback)
     _check_state(x)
     t = schedule_values(schedule, allow_partial=allow_partial)
-    bar = _progress(t.size - 1, progress, "heun")
+    bar = progress_bar(t.size - 1, progress, name)
     try:
         for i in range(t.size - 1):
             t_cur, t_next = float(t[i]), float(t[i + 1])
-            h = t_next - t_cur
-            v = _velocity_at(velocity, x, t_cur, i)
-            if t_next == 0.0:
-                x = x + h * v
-            else:
-                v2 = _velocity_at(velocity, x + h * v, t_next, i, ", Heun corrector")
-                x = x + (0.5 * h) * (v + v2)
+            x = step(x, t_cur, t_next, i)
             if callback is not None:
                 callback(i, t_cur, t_next, x)
             if bar is not None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import choice, positive_int
-from ..sampling import euler, heun
+from ..sampling import euler, heun, progress_bar
 from ..schedule import Schedule
 from .field import GaussianField
 from .mixture import GaussianMixture
@@ -161,13 +161,7 @@ def error_table(
             progress=progress,
         )
     cells = [(label, n) for label in makers for n in steps]
-    bar = None
-    if progress:
-        import sys
-
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(cells), desc="evaluate", unit="schedule", file=sys.stderr, leave=False)
+    bar = progress_bar(len(cells), progress, "evaluate", "schedule")
     out: dict[str, list[float]] = {label: [] for label in makers}
     try:
         for label, n in cells:
