@@ -178,9 +178,12 @@ def _model_objective(model: Any, metric: str | None, num_samples: int, seed: int
 
     if isinstance(model, GaussianMixture):
         metric = "rmse" if metric is None else choice("metric", metric, ("rmse",))
-        noise = model.noise(num_samples, seed)
+        # The mixture's own pathwise RMSE, sqrt(mean ||x_hat - x_ref||^2), on its cached reference for (n, seed).
+        squared = pathwise_objective(
+            model.velocity, model.noise(num_samples, seed), model._reference(num_samples, seed)
+        )
         return (
-            pathwise_objective(model.velocity, noise, model.reference_solution(noise)),
+            lambda ts: np.sqrt(squared(ts)),
             None,
             f"{repr(model)}, {num_samples} noises, seed {seed}",
             metric,
@@ -336,9 +339,10 @@ def optimize_schedule(
     start: Any = "best-shift",
     noise: Any = None,
     teacher: int | Schedule = 100,
+    refine: bool = False,
     num_samples: int = 1024,
     seed: int = 0,
-    maxiter: int = 500,
+    maxiter: int | None = None,
     progress: bool = False,
 ) -> Schedule:
     """The ``num_steps``-step Euler schedule that minimises ``objective``.
@@ -354,14 +358,16 @@ def optimize_schedule(
             * a batched objective ``f(ts) -> errors``, ``ts`` of shape ``[S, N + 1]`` (float64, decreasing from
               ``t_0`` to ``t_N``), ``errors`` of shape ``[S]``;
             * with ``noise`` given: your velocity model ``v(x, t)`` (the :mod:`flowsched.sampling` contract);
-              the schedule comes from :func:`teacher_search` against a ``teacher``-step Euler trajectory.
+              the schedule comes from :func:`teacher_search` against a ``teacher``-step Euler trajectory
+              (``refine=True`` adds its L-BFGS-B refinement off the teacher grid).
         metric: the data model's metric (see above); recorded in the result.
         start: ``"best-shift"`` (default), ``"linear"``, a :class:`Schedule`, or a list of these; each start is
             optimised and the best result returned. Ignored for velocity models.
         noise: ``[n, ...]`` starting noise for a velocity model (numpy or torch).
         teacher: teacher steps (a linear grid) or the teacher :class:`Schedule`, for velocity models.
+        refine: for velocity models, refine the teacher search's schedule (see :func:`teacher_search`).
         num_samples, seed: the fixed noises of a mixture objective.
-        maxiter: L-BFGS-B iterations per start.
+        maxiter: L-BFGS-B iterations per start (default 500), or of the teacher refinement (default 30).
         progress: show a progress bar on stderr.
 
     Returns:
@@ -370,13 +376,21 @@ def optimize_schedule(
         after; for ``"oss"`` the teacher-matching cost). It saves with ``to_json`` and loads with ``from_json``.
     """
     num_steps = positive_int("num_steps", num_steps)
-    maxiter = positive_int("maxiter", maxiter)
     if noise is not None:
         if not callable(objective):
             raise TypeError(
                 f"with noise=, objective must be a velocity callable v(x, t), got {type(objective).__name__}"
             )
-        return teacher_search(objective, noise, num_steps, teacher=teacher, progress=progress)
+        return teacher_search(
+            objective,
+            noise,
+            num_steps,
+            teacher=teacher,
+            refine=refine,
+            maxiter=30 if maxiter is None else maxiter,
+            progress=progress,
+        )
+    maxiter = 500 if maxiter is None else positive_int("maxiter", maxiter)
     fn, value_and_grad, description, metric = _model_objective(
         objective, metric, positive_int("num_samples", num_samples), seed
     )
@@ -435,6 +449,9 @@ def teacher_search(
     num_steps: int,
     *,
     teacher: int | Schedule = 100,
+    teacher_sampler: str = "euler",
+    refine: bool = False,
+    maxiter: int = 30,
     progress: bool = False,
 ) -> Schedule:
     """Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): a ``num_steps``-step Euler schedule whose
@@ -453,15 +470,27 @@ def teacher_search(
         noise: ``[n, ...]`` starting states at ``t = 1`` (numpy or torch); one schedule is found for the batch.
         num_steps: student steps ``M`` (``1 <= M <= N_T``).
         teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0).
-        progress: progress bar over the ``M + 1`` rounds of velocity calls.
+        teacher_sampler: ``"euler"`` (OSS's choice, ``N_T`` calls) or ``"heun"`` (a more accurate teacher,
+            ``2 N_T - 1`` calls).
+        refine: after the search, move the ``M - 1`` interior values off the teacher grid with L-BFGS-B
+            (finite differences, :func:`optimize_schedule`'s parameterisation) to minimise the mean squared
+            distance to the teacher's final state. Each iteration costs about ``(2M + 1) * M`` velocity calls
+            on the batch, so ``maxiter`` bounds the extra cost; ``nfe`` counts it.
+        maxiter: L-BFGS-B iterations of the refinement.
+        progress: progress bar over the ``M + 1`` rounds of velocity calls (and the refinement's iterations).
 
     Returns:
-        ``Schedule(name="optimized")`` with params ``method="oss"``, ``teacher_steps``, ``num_samples``, ``nfe``
-        and ``value`` (mean squared distance to the teacher's final state).
+        ``Schedule(name="optimized")`` with params ``method`` (``"oss"`` or ``"oss+lbfgs"``), ``teacher_steps``,
+        ``num_samples``, ``nfe`` (velocity calls, all included) and ``value`` (mean squared distance of the
+        student's result to the teacher's final state, over samples).
     """
-    from ..sampling import _velocity_at, euler, schedule_values
+    from ..sampling import _velocity_at, euler, heun, schedule_values
 
+    sampler = {"euler": euler, "heun": heun}[choice("teacher_sampler", teacher_sampler, ("euler", "heun"))]
     num_steps = positive_int("num_steps", num_steps)
+    maxiter = positive_int("maxiter", maxiter)
+    if not isinstance(refine, bool):
+        raise TypeError(f"refine must be True or False, got {refine!r}")
     if isinstance(teacher, Schedule):
         grid = schedule_values(teacher)
         teacher_name = teacher.describe()
@@ -471,16 +500,16 @@ def teacher_search(
     n_t = grid.size - 1
     if num_steps > n_t:
         raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
-    bar = _progress_bar(num_steps + 1, progress, "teacher search", "round")
+    bar = _progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round")
     states: list[Any] = [noise]
-    euler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x))
-    nfe = n_t
-    if bar is not None:
-        bar.update(1)
     # DP tables: best student state at grid point j after m steps, and the grid point it jumped from.
     current: dict[int, Any] = {0: noise}
     parents: list[dict[int, int]] = []
     try:
+        sampler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x))
+        nfe = n_t if teacher_sampler == "euler" else 2 * n_t - 1
+        if bar is not None:
+            bar.update(1)
         for m in range(1, num_steps + 1):
             last_j = n_t - (num_steps - m)
             sources = [i for i in sorted(current) if i < last_j]
@@ -498,14 +527,25 @@ def teacher_search(
             parents.append(back)
             if bar is not None:
                 bar.update(1)
+        path = [n_t]
+        for back in reversed(parents):
+            path.append(back[path[-1]])
+        t = grid[path[::-1]]
+        value = _mean_squared_distance(current[n_t], states[n_t])
+        if refine and num_steps > 1:
+            calls = [0]
+
+            def counted(x: Any, tt: float) -> Any:
+                calls[0] += 1
+                return velocity(x, tt)
+
+            t, value = _minimize(
+                pathwise_objective(counted, noise, states[n_t]), None, t, maxiter=maxiter, fd_step=1e-4, bar=bar
+            )
+            nfe += calls[0]
     finally:
         if bar is not None:
             bar.close()
-    path = [n_t]
-    for back in reversed(parents):
-        path.append(back[path[-1]])
-    t = grid[path[::-1]]
-    value = _mean_squared_distance(current[n_t], states[n_t])
     return Schedule(
         t,
         name="optimized",
@@ -513,7 +553,8 @@ def teacher_search(
             "num_steps": num_steps,
             "objective": f"teacher trajectory ({teacher_name})",
             "metric": "teacher-mse",
-            "method": "oss",
+            "method": "oss+lbfgs" if refine else "oss",
+            "teacher_sampler": teacher_sampler,
             "teacher_steps": n_t,
             "num_samples": int(noise.shape[0]),
             "nfe": nfe,
