@@ -472,3 +472,52 @@ def test_wan_video_pipeline_identical_latents_and_presets(wan):
         expected = schedules.from_spec(spec, num_steps=6)
         # two model calls per step (classifier-free guidance), each fed t * 1000
         np.testing.assert_allclose(seen, np.repeat(_f32(expected.t[:-1]).numpy() * 1000, 2), rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:In CPU autocast:UserWarning")
+def test_mochi_video_pipeline_preset_gives_identical_latents():
+    """Mochi's pipeline passes its linear-quadratic sigmas to diffusers' scheduler with invert_sigmas=True. The
+    flowsched 'mochi' preset, with the config taken from that scheduler, reproduces it bit for bit."""
+    from diffusers import MochiPipeline, MochiTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = MochiTransformer3DModel(
+        patch_size=2,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        num_layers=1,
+        pooled_projection_dim=16,
+        in_channels=4,
+        text_embed_dim=16,
+        time_embed_dim=4,
+        max_sequence_length=16,
+    )
+    prompt = torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(1))
+    seen = _record_timesteps(transformer)
+
+    def run(scheduler):
+        pipe = MochiPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None, transformer=transformer)
+        pipe.set_progress_bar_config(disable=True)
+        seen.clear()
+        out = pipe(
+            prompt_embeds=prompt,
+            prompt_attention_mask=torch.ones(1, 6, dtype=torch.long),
+            height=16,
+            width=16,
+            num_frames=7,
+            num_inference_steps=6,
+            guidance_scale=1.0,
+            output_type="latent",
+            generator=torch.Generator().manual_seed(0),
+        )
+        return out.frames, list(seen)
+
+    ref = FlowMatchEulerDiscreteScheduler(invert_sigmas=True)
+    ref_latents, ref_seen = run(ref)
+    ours = FlowschedScheduler.from_config(ref.config, schedule="mochi")
+    latents, seen_ours = run(ours)
+    assert latents.shape == (1, 4, 2, 2, 2)
+    assert torch.equal(latents, ref_latents) and seen_ours == ref_seen and len(seen_ours) == 6
+    # the model was fed (1 - t) * 1000 for Mochi's t: 0 first (t = 1, pure noise)
+    t = schedules.linear_quadratic(6).t
+    np.testing.assert_allclose(seen_ours, (1 - t[:-1]) * 1000, atol=1e-3)
