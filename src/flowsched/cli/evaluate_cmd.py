@@ -56,7 +56,7 @@ def register(sub) -> None:
     add_geometry_options(p)
     p.add_argument("--schedule", action="append", metavar="SPEC", help="schedule to score (repeatable; default: "
                    "linear and the preset's rule)")
-    p.add_argument("--steps", type=_steps, default=[10, 20, 30, 50], help="comma-separated step counts")
+    p.add_argument("--steps", type=_steps, default="10,20,30,50", help="comma-separated step counts")
     m = p.add_argument_group("data model")
     m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
     m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
