@@ -22,13 +22,13 @@ Three ways to get one, all returning a :class:`~flowsched.schedule.Schedule` nam
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from .._validate import choice, positive_int, positive_real
+from ..sampling import _velocity_at, euler, heun, progress_bar, schedule_values
 from ..schedule import Schedule
 from ..schedules import linear, shifted, time_shift
 
@@ -153,8 +153,6 @@ def pathwise_objective(velocity: Callable[[Any, float], Any], noise: Any, refere
     :class:`~flowsched.quality.GaussianMixture`, its ``reference_solution(noise)``; for a model, a fine-step
     solve). Each schedule costs ``N`` velocity calls on the whole batch.
     """
-    from ..sampling import euler
-
     if tuple(reference.shape) != tuple(noise.shape):
         raise ValueError(f"reference must have the shape of noise, {tuple(noise.shape)}, got {tuple(reference.shape)}")
 
@@ -247,14 +245,6 @@ def best_shift(
 
 
 # -- L-BFGS-B over the step-size logits ---------------------------------------------------------------------
-
-
-def _progress_bar(total: int | None, enabled: bool, desc: str, unit: str):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 def _minimize(
@@ -395,7 +385,7 @@ def optimize_schedule(
         objective, metric, positive_int("num_samples", num_samples), seed
     )
     starts = _starts(num_steps, start, fn)
-    bar = _progress_bar(None, progress, "optimize", "iter")
+    bar = progress_bar(None, progress, "optimize", "iter")
     results = []
     try:
         for label, t0 in starts:
@@ -484,8 +474,6 @@ def teacher_search(
         ``num_samples``, ``nfe`` (velocity calls, all included) and ``value`` (mean squared distance of the
         student's result to the teacher's final state, over samples).
     """
-    from ..sampling import _velocity_at, euler, heun, schedule_values
-
     sampler = {"euler": euler, "heun": heun}[choice("teacher_sampler", teacher_sampler, ("euler", "heun"))]
     num_steps = positive_int("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
@@ -500,7 +488,7 @@ def teacher_search(
     n_t = grid.size - 1
     if num_steps > n_t:
         raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
-    bar = _progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round")
+    bar = progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round")
     states: list[Any] = [noise]
     # DP tables: best student state at grid point j after m steps, and the grid point it jumped from.
     current: dict[int, Any] = {0: noise}
