@@ -57,6 +57,15 @@ def register(sub) -> None:
     p.add_argument("--schedule", action="append", metavar="SPEC", help="schedule to score (repeatable; default: "
                    "linear and the preset's rule)")
     p.add_argument("--steps", type=_steps, default="10,20,30,50", help="comma-separated step counts")
+    add_model_options(p)
+    o = p.add_argument_group("output")
+    o.add_argument("--plot", metavar="FILE", help="write an error-against-steps plot (.png, .svg or .pdf)")
+    o.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(run=run)
+
+
+def add_model_options(p) -> None:
+    """``--model`` and its settings (shared with ``optimize``)."""
     m = p.add_argument_group("data model")
     m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
     m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
@@ -69,10 +78,6 @@ def register(sub) -> None:
     m.add_argument("--samples", type=positive_int, default=1024, help="mixtures: number of noises")
     m.add_argument("--seed", type=int, default=0, help="mixtures: seed of noises, true samples and projections")
     m.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="mixtures: sampler (field: euler)")
-    o = p.add_argument_group("output")
-    o.add_argument("--plot", metavar="FILE", help="write an error-against-steps plot (.png, .svg or .pdf)")
-    o.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.set_defaults(run=run)
 
 
 def _model(args, geometry):
