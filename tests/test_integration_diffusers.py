@@ -312,6 +312,14 @@ def _record_timesteps(transformer) -> list[float]:
     return seen
 
 
+def _latents(pipe, seen: list[float], **call) -> tuple[torch.Tensor, list[float]]:
+    """Run a pipeline on 16x16 pixels to latents with generator seed 0; return them and the timesteps it fed."""
+    pipe.set_progress_bar_config(disable=True)
+    seen.clear()
+    out = pipe(**call, height=16, width=16, output_type="latent", generator=torch.Generator().manual_seed(0))
+    return (out.images if hasattr(out, "images") else out.frames), list(seen)
+
+
 @pytest.fixture(scope="module")
 def flux():
     """A FluxPipeline from tiny random components: 16x16 pixels -> 64 tokens of 4 channels, 1+1 blocks."""
@@ -358,18 +366,7 @@ def flux():
             tokenizer_2=None,
             transformer=transformer,
         )
-        pipe.set_progress_bar_config(disable=True)
-        seen.clear()
-        out = pipe(
-            **embeds,
-            height=16,
-            width=16,
-            num_inference_steps=steps,
-            guidance_scale=3.5,
-            output_type="latent",
-            generator=torch.Generator().manual_seed(0),
-        )
-        return out.images, list(seen)
+        return _latents(pipe, seen, **embeds, num_inference_steps=steps, guidance_scale=3.5)
 
     return run
 
@@ -437,20 +434,9 @@ def wan():
 
     def run(scheduler, steps=4):
         pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=None, scheduler=scheduler, transformer=transformer)
-        pipe.set_progress_bar_config(disable=True)
-        seen.clear()
-        out = pipe(
-            prompt_embeds=prompt,
-            negative_prompt_embeds=torch.zeros_like(prompt),
-            height=16,
-            width=16,
-            num_frames=5,
-            num_inference_steps=steps,
-            guidance_scale=2.0,
-            output_type="latent",
-            generator=torch.Generator().manual_seed(0),
-        )
-        return out.frames, list(seen)
+        negative = torch.zeros_like(prompt)
+        call = {"num_frames": 5, "num_inference_steps": steps, "guidance_scale": 2.0}
+        return _latents(pipe, seen, prompt_embeds=prompt, negative_prompt_embeds=negative, **call)
 
     return run
 
@@ -497,20 +483,9 @@ def test_mochi_video_pipeline_preset_gives_identical_latents():
 
     def run(scheduler):
         pipe = MochiPipeline(scheduler=scheduler, vae=None, text_encoder=None, tokenizer=None, transformer=transformer)
-        pipe.set_progress_bar_config(disable=True)
-        seen.clear()
-        out = pipe(
-            prompt_embeds=prompt,
-            prompt_attention_mask=torch.ones(1, 6, dtype=torch.long),
-            height=16,
-            width=16,
-            num_frames=7,
-            num_inference_steps=6,
-            guidance_scale=1.0,
-            output_type="latent",
-            generator=torch.Generator().manual_seed(0),
-        )
-        return out.frames, list(seen)
+        mask = torch.ones(1, 6, dtype=torch.long)
+        call = {"num_frames": 7, "num_inference_steps": 6, "guidance_scale": 1.0}
+        return _latents(pipe, seen, prompt_embeds=prompt, prompt_attention_mask=mask, **call)
 
     ref = FlowMatchEulerDiscreteScheduler(invert_sigmas=True)
     ref_latents, ref_seen = run(ref)
