@@ -272,10 +272,19 @@ def plot_schedules(
     Returns:
         ``path`` as a string.
     """
-    fmt = _format(path)
-    dpi = positive_int("dpi", dpi)
+    fmt = _format(path)  # check the path before drawing
     fig = schedule_figure(schedules, panels=panels, title=title, x=x)
-    buf = io.BytesIO()  # render fully before touching the file: a failed draw leaves no partial image
+    return save_figure(fig, path, dpi=dpi, fmt=fmt)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, fmt: str | None = None) -> str:
+    """Write a matplotlib figure atomically: rendered to bytes first, so a failed draw leaves no partial file.
+
+    ``path``'s suffix picks the format (``.png``, ``.svg``, ``.pdf``) unless ``fmt`` names it. Returns ``path``.
+    """
+    fmt = _format(path) if fmt is None else choice("fmt", fmt, _FORMATS)
+    dpi = positive_int("dpi", dpi)
+    buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)
     from ._io import atomic_write_bytes
 
