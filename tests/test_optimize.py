@@ -3,6 +3,7 @@ starts, the best pure shift, and the teacher-trajectory dynamic programme (OSS).
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -337,3 +338,37 @@ def test_teacher_search_reaches_the_analytic_optimum_on_the_mixture(mixture, mix
     assert refined.params["method"] == "oss+lbfgs" and refined.params["nfe"] > dp_only.params["nfe"]
     assert mixture.error(dp_only, n=n) < mixture.error(schedules.linear(10), n=n)
     assert mixture.error(refined, n=n) <= 1.05 * optimum
+
+
+# -- the CLI ---------------------------------------------------------------------------------------------------
+
+
+def test_cli_optimize_writes_a_schedule_that_loads_anywhere(tmp_path, capsys):
+    from flowsched.cli import main
+    from flowsched.geometry import LatentGeometry
+
+    out = tmp_path / "opt.json"
+    argv = ["optimize", "--preset", "opensora-2.0-256px", "--frames", "1", "--steps", "6", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)  # the progress bar goes to stderr, stdout stays JSON
+    saved = Schedule.from_json(out)
+    field = GaussianField(LatentGeometry.from_pixels(192, 336, 1, "hunyuan"))
+    assert saved == optimize_schedule(6, field)
+    assert doc["errors"]["optimized"] == pytest.approx(field.error(saved), rel=1e-12)
+    assert doc["errors"]["optimized"] <= doc["errors"]["best shift"] <= doc["errors"]["linear"]
+    assert main(["evaluate", "--preset", "opensora-2.0-256px", "--frames", "1", "--schedule", str(out), "--steps", "6",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["errors"][str(out)][0] == pytest.approx(field.error(saved), rel=1e-12)
+
+
+def test_cli_optimize_refuses_what_it_cannot_optimise(tmp_path, capsys):
+    from flowsched.cli import main
+
+    assert main(["optimize", "--model", "mixture2d", "--metric", "modes", "--steps", "3"]) == 2
+    assert "use rmse" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["optimize", "--steps", "3", "--out", str(blocker / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err
