@@ -133,6 +133,9 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         invert_sigmas: Mochi's pipeline: ``sigmas`` and ``timesteps`` hold ``1 - t`` (increasing to a terminal 1),
             as diffusers' ``invert_sigmas`` does; the Euler step reads them unchanged. In mode 2 it comes from
             ``flow_match_euler``.
+
+    Attributes (after :meth:`set_timesteps`): ``schedule`` (the flowsched Schedule being walked, float64),
+    ``sigmas`` (its ``N + 1`` values, float32), ``timesteps`` (``N`` model timesteps), ``num_inference_steps``.
     """
 
     _compatibles: list[str] = []
