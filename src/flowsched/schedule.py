@@ -66,16 +66,16 @@ class Schedule:
             raise ValueError(f"t must hold at least 2 values (one step), got {arr.size}")
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
-            raise ValueError(f"t must be finite, got {arr[bad[0]]} at index {bad[0]}")
+            raise ValueError(f"t must be finite, got {float(arr[bad[0]])} at index {bad[0]}")
         out = np.flatnonzero((arr < 0) | (arr > 1))
         if out.size:
-            raise ValueError(f"t values must lie in [0, 1], got {arr[out[0]]!r} at index {out[0]}")
+            raise ValueError(f"t values must lie in [0, 1], got {float(arr[out[0]])!r} at index {out[0]}")
         d = np.diff(arr)
         if not (np.all(d < 0) or np.all(d > 0)):
             i = int(np.flatnonzero(d >= 0)[0]) if d[0] < 0 else int(np.flatnonzero(d <= 0)[0])
             raise ValueError(
-                f"t must be strictly monotone (normally decreasing from 1 to 0); t[{i}]={arr[i]!r} and "
-                f"t[{i + 1}]={arr[i + 1]!r} break the order"
+                f"t must be strictly monotone (normally decreasing from 1 to 0); t[{i}]={float(arr[i])!r} and "
+                f"t[{i + 1}]={float(arr[i + 1])!r} break the order"
             )
         arr.setflags(write=False)
         if not isinstance(self.name, str) or not self.name:
@@ -190,6 +190,8 @@ class Schedule:
         return iter(self.to_list())
 
     def __repr__(self) -> str:
-        head = ", ".join(f"{x:.4f}" for x in self.t[:3])
-        tail = ", ".join(f"{x:.4f}" for x in self.t[-2:])
-        return f"Schedule({self.describe()}: [{head}, ..., {tail}])"
+        if self.t.size <= 6:
+            values = ", ".join(f"{x:.4f}" for x in self.t)
+        else:
+            values = ", ".join(f"{x:.4f}" for x in self.t[:3]) + ", ..., " + ", ".join(f"{x:.4f}" for x in self.t[-2:])
+        return f"Schedule({self.describe()}: [{values}])"
