@@ -34,6 +34,9 @@ from ..schedules import linear, shifted, time_shift
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 
+#: Step-size logits are kept in [-LOGIT_BOUND, LOGIT_BOUND] by the optimiser.
+LOGIT_BOUND = 15.0
+
 #: Shifts :func:`best_shift` searches by default (``alpha`` in ``[lo, hi]``, log-spaced, then refined).
 SHIFT_BOUNDS = (0.02, 1000.0)
 
@@ -287,11 +290,13 @@ def _minimize(
             bar.update(1)
             bar.set_postfix(error=f"{best['f']:.6g}", refresh=False)
 
+    # Bounded logits keep every step at least e^-30 / N of the interval: t stays strictly monotone in float64.
     minimize(
         fun,
-        logits_from_schedule(t0),
+        np.clip(logits_from_schedule(t0), -LOGIT_BOUND, LOGIT_BOUND),
         jac=True,
         method="L-BFGS-B",
+        bounds=[(-LOGIT_BOUND, LOGIT_BOUND)] * n,
         callback=step,
         options={"maxiter": maxiter, "ftol": 1e-13, "gtol": 1e-10, "maxcor": 20},
     )
