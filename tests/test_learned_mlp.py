@@ -25,11 +25,9 @@ def ring_mixture(n, generator, k=6, radius=2.0, std=0.15):
     return centres + std * torch.randn(n, 2, generator=generator, dtype=torch.float64)
 
 
-@pytest.fixture(scope="module")
-def learned_velocity():
-    """Rectified-flow training (x_t = (1 - t) x0 + t eps, target eps - x0, t ~ U(0, 1)) of a 3 -> 64 -> 64 -> 2 MLP."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a tiny model: more threads only contend
+def train_velocity():
+    """Rectified-flow training (x_t = (1 - t) x0 + t eps, target eps - x0, t ~ U(0, 1)) of a 3 -> 64 -> 64 -> 2 MLP
+    for 800 Adam steps; returns the learned velocity v(x, t) for float64 torch x ``[n, 2]``."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     net = torch.nn.Sequential(
@@ -50,7 +48,14 @@ def learned_velocity():
     def velocity(x, t):
         return net(torch.cat([x, torch.full((x.shape[0], 1), t, dtype=x.dtype)], 1))
 
-    yield velocity
+    return velocity
+
+
+@pytest.fixture(scope="module")
+def learned_velocity():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only contend
+    yield train_velocity()
     torch.set_num_threads(threads)
 
 

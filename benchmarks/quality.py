@@ -1,0 +1,455 @@
+"""What a schedule costs in quality, measured on data models whose flow is known exactly.
+
+Writes ``benchmarks/results/quality.md`` and ``benchmarks/results/quality.png``:
+
+1. Errors of linear, Open-Sora 2.0's rule, Flux's rule, the best pure shift, auto-shift and the optimised schedule
+   at 10, 20, 30 and 50 Euler steps for Open-Sora 256px and 768px at 129 frames and a 1024^2 image, on the
+   Gaussian field of each latent grid (default spectrum, relative squared W2).
+2. The same comparison on the 16-D Gaussian mixture (pathwise RMSE against an RK4 reference), in and out of sample.
+3. The optimiser's goals: landing within 1% of the best value from several starts; time to optimise 10 steps on
+   the 768px field; the teacher-trajectory search (OSS) against the mixture's analytic optimum; a tiny learned
+   flow-matching MLP.
+4. Auto-shift against the Open-Sora, Flux and SD3 rules across image resolutions and frame counts.
+
+    python benchmarks/quality.py            # about two minutes on 2 cores
+    python benchmarks/quality.py --quick    # skips the mixture at 20 steps and the learned model
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from flowsched import LatentGeometry, schedules
+from flowsched.quality import GaussianField, GaussianMixture, auto_shift, optimize_schedule, teacher_search
+from flowsched.quality.optimize import FieldObjective, best_shift
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT_MD = os.path.join(HERE, "results", "quality.md")
+OUT_PNG = os.path.join(HERE, "results", "quality.png")
+STEPS = (10, 20, 30, 50)
+
+SETTINGS = {
+    "Open-Sora 256px, 129 frames": (192, 336, 129, "hunyuan"),
+    "Open-Sora 768px, 129 frames": (576, 1024, 129, "hunyuan"),
+    "1024x1024 image": (1024, 1024, 1, "flux"),
+}
+
+
+def geometry(h, w, f, vae):
+    return LatentGeometry.from_pixels(h, w, f, vae)
+
+
+def rule_alphas(geo: LatentGeometry) -> dict[str, float]:
+    """The peers' shifts at this geometry. Flux is an image model: its mu line is applied to ONE latent frame's
+    token count. SD3 ships 3.0 at 1024^2; its paper's sqrt(m/n) argument moves it with the pixel count."""
+    return {
+        "Open-Sora rule": schedules.opensora_alpha(geo.image_seq_len, geo.latent_frames),
+        "Flux rule": math.exp(schedules.flux_mu(geo.image_seq_len)),
+        "SD3 rule": 3.0 * math.sqrt(geo.padded_height * geo.padded_width / 1024**2),
+    }
+
+
+def fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+# -- 1. the field tables ------------------------------------------------------------------------------------------
+
+
+def field_tables(lines: list[str], curves: dict) -> dict:
+    lines += [
+        "## 1. Schedules on the Gaussian field of each latent grid",
+        "",
+        "Data model: `GaussianField(geometry)`, Gaussian data on the latent grid `[T', H', W']` with the default "
+        "power-law spectrum `(k_t^2 + k_y^2 + k_x^2 + 1)^-1` (gamma 2, k0 1, w_t 1), mean variance 1. "
+        "Metric: relative squared W2 of the exact Euler output (lower is better; exact, no sampling noise). "
+        "'best shift' minimises this metric over static shifts at each N; 'auto-shift' is what "
+        "`flowsched schedule --flow-shift auto` picks (the same model and metric, so the same numbers here); "
+        "'optimized' is `optimize_schedule(N, field)` started from the best shift. Flux's rule uses one latent "
+        "frame's token count (Flux is an image model); `schedules.flux` gives the same alpha.",
+        "",
+    ]
+    summary = {}
+    for label, (h, w, f, vae) in SETTINGS.items():
+        geo = geometry(h, w, f, vae)
+        field = GaussianField(geo)
+        alphas = rule_alphas(geo)
+        rows: dict[str, list[str]] = {
+            "linear": [],
+            f"Open-Sora rule (alpha {alphas['Open-Sora rule']:.3g})": [],
+            f"Flux rule (alpha {alphas['Flux rule']:.3g})": [],
+            "best shift": [],
+            "auto-shift": [],
+            "optimized": [],
+            "optimized / best shift": [],
+        }
+        errs: dict[str, list[float]] = {k: [] for k in ("linear", "Open-Sora rule", "Flux rule", "best shift",
+                                                        "optimized")}
+        for n in STEPS:
+            lin = field.error(schedules.linear(n))
+            osr = field.error(schedules.shifted(n, alphas["Open-Sora rule"]))
+            flx = field.error(schedules.flux(n, geo.image_seq_len))
+            a_best, e_best = best_shift(n, FieldObjective(field))
+            a_auto = auto_shift(geo, n)
+            e_auto = field.error(schedules.shifted(n, a_auto))
+            opt = optimize_schedule(n, field)
+            e_opt = field.error(opt)
+            for key, val in zip(rows, (lin, osr, flx, None, None, e_opt, e_opt / e_best)):
+                if val is not None:
+                    rows[key].append(fmt(val))
+            rows["best shift"].append(f"{fmt(e_best)} (alpha {a_best:.3g})")
+            rows["auto-shift"].append(f"{fmt(e_auto)} (alpha {a_auto:.3g})")
+            for key, val in zip(errs, (lin, osr, flx, e_best, e_opt)):
+                errs[key].append(val)
+        curves[label] = errs
+        summary[label] = {"ratio10": float(rows["optimized / best shift"][0]), "geo": geo}
+        lines += [
+            f"### {label}: latent grid {field.shape}, {field.num_modes:,} modes",
+            "",
+            "| schedule | " + " | ".join(f"N={n}" for n in STEPS) + " |",
+            "| --- | " + " | ".join("---:" for _ in STEPS) + " |",
+            *[f"| {k} | " + " | ".join(v) + " |" for k, v in rows.items()],
+            "",
+        ]
+    return summary
+
+
+# -- 2. the mixture -----------------------------------------------------------------------------------------------
+
+
+def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
+    mix = GaussianMixture.standard()
+    lines += [
+        "## 2. Schedules on the 16-D Gaussian mixture",
+        "",
+        f"Data model: `GaussianMixture.standard()` ({mix!r}: 8 equal-weight modes on a sphere of radius 3 in "
+        f"16-D, std 0.15). Metric: pathwise RMSE of Euler against the mixture's RK4 reference from the same noise, "
+        f"over {n} noises (lower is better). The optimiser and the best shift are fitted on the noises of seed 0 "
+        "('in sample'); 'held out' scores the same schedules on the noises of seed 1. The peers' shifts are "
+        "listed for scale only: they were never meant for this data.",
+        "",
+        "| schedule | " + " | ".join(f"N={s} in sample | N={s} held out" for s in steps) + " |",
+        "| --- | " + " | ".join("---: | ---:" for _ in steps) + " |",
+    ]
+    rows: dict[str, list[str]] = {}
+    out = {}
+    for s in steps:
+        fit = optimize_schedule(s, mix, num_samples=n, seed=0)
+        objective = lambda ts: np.array([mix.error(t, n=n, seed=0) for t in ts])  # noqa: E731
+        a_best, _ = best_shift(s, objective, grid=32)
+        cands = {
+            "linear": schedules.linear(s),
+            "SD3 shipped shift (alpha 3)": schedules.shifted(s, 3.0),
+            "Open-Sora 256px rule (alpha 5.73)": schedules.shifted(s, 5.7264),
+            "best shift": schedules.shifted(s, a_best),
+            "optimized": fit,
+        }
+        for key, sched in cands.items():
+            label = f"{key} (alpha {a_best:.3g})" if key == "best shift" else key
+            rows.setdefault(key, [label])
+            rows[key] += [fmt(mix.error(sched, n=n, seed=0)), fmt(mix.error(sched, n=n, seed=1))]
+        out[s] = {
+            "optimized": mix.error(fit, n=n, seed=0),
+            "best shift": mix.error(cands["best shift"], n=n, seed=0),
+            "held out optimized": mix.error(fit, n=n, seed=1),
+            "held out best shift": mix.error(cands["best shift"], n=n, seed=1),
+            "schedule": fit,
+        }
+    for values in rows.values():
+        lines.append("| " + " | ".join(values) + " |")
+    lines.append("")
+    return out
+
+
+# -- 3. goals -----------------------------------------------------------------------------------------------------
+
+
+def multistart(lines: list[str]) -> list[str]:
+    from flowsched import Schedule
+
+    lines += [
+        "## 3. Goals",
+        "",
+        "### 3.1 The optimiser lands within 1% of the best value found from several starts",
+        "",
+        "Gaussian field, W2. Starts: the best shift, linear, the Open-Sora rule, and 5 random schedules "
+        "(interior values uniform in (0, 1), seed 0). 'spread' is the worst start's final value over the best's.",
+        "",
+        "| setting | N | best final value | worst final value | spread |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for label, (h, w, f, vae) in SETTINGS.items():
+        geo = geometry(h, w, f, vae)
+        field = GaussianField(geo)
+        for n in (10, 50):
+            starts = ["best-shift", "linear", schedules.shifted(n, rule_alphas(geo)["Open-Sora rule"])]
+            starts += [Schedule(np.r_[1.0, np.sort(rng.uniform(0, 1, n - 1))[::-1], 0.0]) for _ in range(5)]
+            values = [optimize_schedule(n, field, start=s).params["value"] for s in starts]
+            spread = max(values) / min(values)
+            verdicts.append(spread)
+            lines.append(f"| {label} | {n} | {min(values):.6g} | {max(values):.6g} | {spread:.5f} |")
+    lines.append("")
+    return verdicts
+
+
+def timing(lines: list[str], repeats: int) -> dict:
+    geo = geometry(576, 1024, 129, "hunyuan")
+    optimize_schedule(10, GaussianField(geo))  # warm-up: imports (scipy), caches
+    walls, cpus, build, search = [], [], [], []
+    for _ in range(repeats):
+        cpu, start = time.process_time(), time.perf_counter()
+        field = GaussianField(geo)
+        t_built = time.perf_counter()
+        best_shift(10, FieldObjective(field))
+        t_searched = time.perf_counter()
+        optimize_schedule(10, field)
+        walls.append(time.perf_counter() - start)
+        cpus.append(time.process_time() - cpu)
+        build.append(t_built - start)
+        search.append(t_searched - t_built)
+    med = statistics.median(walls)
+    lines += [
+        "### 3.2 Time to optimise 10 steps on the 768px, 129-frame field",
+        "",
+        f"Latent grid (33, 72, 128) = 304,128 modes, W2, exact gradients, L-BFGS-B from the best shift. Wall time of "
+        f"building the field and calling `optimize_schedule(10, field)` (which runs its own best-shift search), "
+        f"median of {repeats} after one warm-up, {os.cpu_count()} CPU(s), load average "
+        f"{os.getloadavg()[0]:.2f} at the end.",
+        "",
+        "| part | median (s) |",
+        "| --- | ---: |",
+        f"| build the field (spectrum, distinct variances) | {statistics.median(build):.3f} |",
+        f"| one best-shift search (part of the optimiser's start) | {statistics.median(search):.3f} |",
+        f"| **total: field + optimize_schedule** | **{med:.3f}** (max {max(walls):.3f}; "
+        f"CPU {statistics.median(cpus):.3f}) |",
+        "",
+        "Goal: at most 2 s on 2 cores.",
+        "",
+    ]
+    return {"median": med, "max": max(walls)}
+
+
+def oss(lines: list[str], n: int) -> dict:
+    mix = GaussianMixture.standard()
+    noise = mix.noise(n, 0)
+    optimum = optimize_schedule(10, mix, num_samples=n, seed=0)
+    e_opt = optimum.params["value"]
+    lines += [
+        "### 3.3 Teacher-trajectory search (OSS) on the mixture's exact velocity, 10 steps",
+        "",
+        f"Same mixture and metric as section 2 ({n} noises, seed 0). The analytic optimum is "
+        f"`optimize_schedule(10, mixture)` (exact reference, RMSE {e_opt:.4g}). `teacher_search` only sees the "
+        "velocity: it runs a teacher, then the dynamic programme of Optimal Stepsize Sampling (arXiv 2503.21774) "
+        "picks 10 of the teacher's grid points; `refine=True` then moves them off the grid with L-BFGS-B against "
+        "the teacher's final state (30 iterations). NFE counts every velocity call on the batch.",
+        "",
+        "| method | teacher | RMSE | / optimum | NFE | seconds |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    out = {}
+    for refine in (False, True):
+        for teacher, sampler in ((100, "euler"), (100, "heun"), (200, "euler")):
+            if refine and teacher == 200:
+                continue
+            start = time.perf_counter()
+            s = teacher_search(mix.velocity, noise, 10, teacher=teacher, teacher_sampler=sampler, refine=refine)
+            sec = time.perf_counter() - start
+            e = mix.error(s, n=n, seed=0)
+            name = "OSS DP + L-BFGS refinement" if refine else "OSS DP"
+            lines.append(
+                f"| {name} | {sampler}, {teacher} linear steps | {e:.4g} | {e / e_opt:.3f} | {s.params['nfe']} | "
+                f"{sec:.1f} |"
+            )
+            out[(refine, teacher, sampler)] = e / e_opt
+    lines += ["", f"Linear at 10 steps: RMSE {mix.error(schedules.linear(10), n=n, seed=0):.4g}.", ""]
+    return out
+
+
+def learned(lines: list[str]) -> dict:
+    """The test's tiny flow-matching MLP, with its numbers (tests/test_learned_mlp.py asserts them)."""
+    import torch
+
+    sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+    from test_learned_mlp import objective_for, train_velocity  # the test's own model, data and reference
+
+    torch.set_num_threads(1)  # a tiny model: more threads only contend
+    velocity = train_velocity()
+    _, fit = objective_for(velocity, seed=1)
+    _, held = objective_for(velocity, seed=2)
+    lin = schedules.linear(8)
+    alpha, _ = best_shift(8, fit)
+    opt = optimize_schedule(8, fit)
+    rows = {"linear": lin, f"best shift (alpha {alpha:.3g})": schedules.shifted(8, alpha), "optimized": opt}
+    lines += [
+        "### 3.4 A tiny learned model",
+        "",
+        "The MLP of `tests/test_learned_mlp.py` (3 -> 64 -> 64 -> 2, SiLU, trained 800 Adam steps on 6 modes on a "
+        "circle of radius 2, std 0.15, seed 0). Error: mean squared distance of 8-step Euler to a 200-step Heun "
+        "solve of the same learned ODE from the same 512 noises (seed 1 fits, seed 2 is held out).",
+        "",
+        "| schedule | fitted noises | held-out noises |",
+        "| --- | ---: | ---: |",
+    ]
+    for k, s in rows.items():
+        lines.append(f"| {k} | {fit(s.t[None])[0]:.4g} | {held(s.t[None])[0]:.4g} |")
+    lines.append("")
+    return {}
+
+
+# -- 4. auto-shift against the rules ---------------------------------------------------------------------------------
+
+
+def autoshift_table(lines: list[str]) -> None:
+    cases = [
+        ("256x256 image", 256, 256, 1, "flux"),
+        ("512x512 image", 512, 512, 1, "flux"),
+        ("768x768 image", 768, 768, 1, "flux"),
+        ("1024x1024 image", 1024, 1024, 1, "flux"),
+        ("2048x2048 image", 2048, 2048, 1, "flux"),
+        ("192x336 (256px 16:9), 1 frame", 192, 336, 1, "hunyuan"),
+        ("192x336, 33 frames", 192, 336, 33, "hunyuan"),
+        ("192x336, 129 frames", 192, 336, 129, "hunyuan"),
+        ("576x1024 (768px 16:9), 1 frame", 576, 1024, 1, "hunyuan"),
+        ("576x1024, 33 frames", 576, 1024, 33, "hunyuan"),
+        ("576x1024, 65 frames", 576, 1024, 65, "hunyuan"),
+        ("576x1024, 129 frames", 576, 1024, 129, "hunyuan"),
+    ]
+    lines += [
+        "## 4. Auto-shift against the peers' rules",
+        "",
+        "alpha of each rule and the auto-shift (W2-optimal on `GaussianField(geometry)`, default spectrum) at 10, 20 "
+        "and 50 Euler steps. 'auto, static frames' uses the same spectrum with `w_t = 1e4`, so temporal "
+        "frequencies carry almost no variance (nearly identical frames), at 20 steps. Open-Sora: "
+        "`(1 + 2 (L - 256) / 3840) * sqrt(T')`, L one frame's tokens; Flux: `exp(mu)`, mu on the line "
+        "(256, 0.5)-(4096, 1.15) in L, one frame (image model); SD3: `3 * sqrt(H W / 1024^2)`, SD3's shipped 3.0 "
+        "at 1024^2 moved by its paper's sqrt(m / n) resolution argument (image model, no frame factor).",
+        "",
+        "| geometry | latent grid | Open-Sora | Flux | SD3 | auto N=10 | auto N=20 | auto N=50 | auto, static frames |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, h, w, f, vae in cases:
+        geo = geometry(h, w, f, vae)
+        r = rule_alphas(geo)
+        autos = [auto_shift(geo, n) for n in (10, 20, 50)]
+        static = auto_shift(None, 20, GaussianField(geo, w_t=1e4)) if geo.latent_frames > 1 else autos[1]
+        grid = (geo.latent_frames, geo.latent_height, geo.latent_width)
+        lines.append(
+            f"| {label} | {grid} | {r['Open-Sora rule']:.3g} | {r['Flux rule']:.3g} | {r['SD3 rule']:.3g} | "
+            + " | ".join(f"{a:.3g}" for a in autos)
+            + f" | {static:.3g} |"
+        )
+    lines.append("")
+
+
+# -- figure ---------------------------------------------------------------------------------------------------------
+
+
+def figure(curves: dict, mixture: dict) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
+
+    from flowsched.plot import save_figure
+
+    fig = Figure(figsize=(13.0, 7.6), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for ax, (label, errs) in zip(axes.ravel(), curves.items()):
+        for name, values in errs.items():
+            ax.plot(STEPS, values, marker="o", markersize=3.5, linewidth=1.3, label=name)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(STEPS, [str(s) for s in STEPS])
+        ax.set_xlabel("Euler steps N")
+        ax.set_ylabel("relative squared W2")
+        ax.set_title(f"Gaussian field: {label}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = axes[1, 1]
+    first = min(mixture)
+    i = np.arange(first + 1)
+    ax.plot(i, schedules.linear(first).t, marker=".", label="linear")
+    ax.plot(i, mixture[first]["schedule"].t, marker=".", label="optimized on the mixture (RMSE)")
+    geo = geometry(576, 1024, 129, "hunyuan")
+    ax.plot(i, optimize_schedule(first, GaussianField(geo)).t, marker=".", label="optimized on the 768px field (W2)")
+    ax.plot(i, schedules.shifted(first, rule_alphas(geo)["Open-Sora rule"]).t, marker=".",
+            label="Open-Sora 768px rule")
+    ax.set_xlabel("step i")
+    ax.set_ylabel("t (1 = noise)")
+    ax.set_title(f"{first}-step schedules", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, OUT_PNG)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="mixture at 10 steps only, no learned model")
+    ap.add_argument("--repeats", type=int, default=5, help="timing repeats")
+    args = ap.parse_args()
+    started = time.perf_counter()
+    lines = [
+        "# Quality: what a schedule costs",
+        "",
+        f"Written by `python benchmarks/quality.py{' --quick' if args.quick else ''}` "
+        f"({platform.python_implementation()} {platform.python_version()}, numpy {np.__version__}, "
+        f"{os.cpu_count()} CPU(s)). Every number is for the data model named above its table; none is a claim "
+        "about a trained video model.",
+        "",
+    ]
+    curves: dict = {}
+    summary = field_tables(lines, curves)
+    mix_n = 512
+    mixture = mixture_table(lines, (10,) if args.quick else (10, 20), mix_n)
+    spreads = multistart(lines)
+    times = timing(lines, args.repeats)
+    oss_ratios = oss(lines, mix_n)
+    if not args.quick:
+        learned(lines)
+    autoshift_table(lines)
+    figure(curves, mixture)
+    m10 = mixture[10]
+    best_oss = min(oss_ratios.values())
+    dp_only = min(v for (refine, _, _), v in oss_ratios.items() if not refine)
+    if dp_only <= 1.05:
+        oss_verdict = "yes"
+    else:
+        oss_verdict = "with the refinement only" if best_oss <= 1.05 else "no"
+    lines[4:4] = [
+        "## Goals at a glance",
+        "",
+        "| goal | measured | met |",
+        "| --- | --- | --- |",
+        f"| optimiser within 1% of the best value from several starts | worst spread {max(spreads):.5f} "
+        f"(section 3.1) | {'yes' if max(spreads) <= 1.01 else 'no'} |",
+        "| optimised 10 steps never worse than the best shift (field) | optimized / best shift at N=10: "
+        + ", ".join(f"{v['ratio10']:.3f}" for v in summary.values())
+        + f" | {'yes' if all(v['ratio10'] <= 1 for v in summary.values()) else 'no'} |",
+        f"| ... and clearly better on the mixture | RMSE {m10['optimized']:.4g} vs best shift {m10['best shift']:.4g} "
+        f"in sample ({m10['optimized'] / m10['best shift']:.3f}x); held out {m10['held out optimized']:.4g} vs "
+        f"{m10['held out best shift']:.4g} | {'yes' if m10['optimized'] < 0.9 * m10['best shift'] else 'no'} |",
+        f"| optimise 10 steps on the 768px field in at most 2 s | median {times['median']:.3f} s, max "
+        f"{times['max']:.3f} s (section 3.2) | {'yes' if times['max'] <= 2 else 'no'} |",
+        f"| teacher-trajectory search within 5% of the mixture's analytic optimum | OSS DP alone: {dp_only:.3f}x; "
+        f"with refinement: {best_oss:.3f}x (section 3.3) | {oss_verdict} |",
+        "",
+    ]
+    lines += [f"Total run time {time.perf_counter() - started:.0f} s. Figure: `quality.png`.", ""]
+    from flowsched._io import atomic_write_text
+
+    atomic_write_text(OUT_MD, "\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
