@@ -372,3 +372,15 @@ def test_cli_optimize_refuses_what_it_cannot_optimise(tmp_path, capsys):
     assert main(["optimize", "--steps", "3", "--out", str(blocker / "x.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--out" in err
+
+
+def test_random_starts_with_many_steps_stay_strictly_monotone():
+    # Regression: a line search from a random 50-step start once pushed a step below float64 resolution.
+    field = GaussianField((1, 32, 32))
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(3):
+        s = optimize_schedule(50, field, start=Schedule(random_schedule(rng, 50)))
+        assert np.all(np.diff(s.t) < 0)
+        values.append(s.params["value"])
+    assert max(values) <= 1.01 * optimize_schedule(50, field).params["value"]
