@@ -80,12 +80,12 @@ def test_optimiser_beats_linear_and_the_best_shift_on_a_learned_model(learned_ve
     assert shift_error <= linear_error
     result = optimize_schedule(8, fit)
     assert result.params["value"] == pytest.approx(fit(result.t[None])[0], rel=1e-12)
-    assert result.params["value"] < 0.97 * min(linear_error, shift_error)
+    assert result.params["value"] < 0.98 * min(linear_error, shift_error)
 
     # It is a schedule for the model, not for those 512 noises: it also wins on fresh noise.
     _, held_out = objective_for(learned_velocity, seed=2)
     errors = held_out(np.stack([schedules.linear(8).t, schedules.shifted(8, alpha).t, result.t]))
-    assert errors[2] < 0.97 * min(errors[0], errors[1])
+    assert errors[2] < 0.98 * min(errors[0], errors[1])
 
 
 def test_teacher_search_beats_linear_on_a_learned_model(learned_velocity):
