@@ -37,7 +37,7 @@ def _objective(geometry: LatentGeometry | None, model: Any, metric: str | None, 
     return _model_objective(model, metric, positive_int("num_samples", num_samples), seed)
 
 
-def auto_shift(
+def auto_shift_schedule(
     geometry: LatentGeometry | None,
     num_steps: int,
     model: Any = None,
@@ -46,8 +46,10 @@ def auto_shift(
     bounds: tuple[float, float] = SHIFT_BOUNDS,
     num_samples: int = 1024,
     seed: int = 0,
-) -> float:
-    """The shift ``alpha`` minimising ``model``'s error for a ``num_steps``-step Euler sampler.
+) -> Schedule:
+    """The static shift with the least error on ``model`` for a ``num_steps``-step Euler sampler, as a Schedule:
+    ``shifted(num_steps, alpha)`` (name ``"shifted"``) whose params add ``auto_model`` (the data model),
+    ``auto_metric`` and ``auto_value`` (its error).
 
     Args:
         geometry: the generation's :class:`~flowsched.geometry.LatentGeometry`; with ``model=None`` the data
@@ -60,28 +62,7 @@ def auto_shift(
         metric: the model's metric; ``None`` picks its default.
         bounds: the range of ``alpha`` searched (a log grid, then Brent refinement; see
             :func:`~flowsched.quality.optimize.best_shift`). A result at a bound means the optimum may lie outside.
-
-    Returns:
-        ``alpha`` as a float.
     """
-    num_steps = positive_int("num_steps", num_steps)
-    fn, _, _, _ = _objective(geometry, model, metric, num_samples, seed)
-    return best_shift(num_steps, fn, bounds=bounds)[0]
-
-
-def auto_shift_schedule(
-    geometry: LatentGeometry | None,
-    num_steps: int,
-    model: Any = None,
-    metric: str | None = None,
-    *,
-    bounds: tuple[float, float] = SHIFT_BOUNDS,
-    num_samples: int = 1024,
-    seed: int = 0,
-) -> Schedule:
-    """``shifted(num_steps, auto_shift(...))`` with the search recorded: a Schedule named ``"shifted"`` whose
-    params add ``auto_model`` (the data model), ``auto_metric`` and ``auto_value`` (its error). Arguments as in
-    :func:`auto_shift`."""
     num_steps = positive_int("num_steps", num_steps)
     fn, _, description, metric = _objective(geometry, model, metric, num_samples, seed)
     alpha, value = best_shift(num_steps, fn, bounds=bounds)
@@ -91,3 +72,10 @@ def auto_shift_schedule(
         name=base.name,
         params={**base.params, "auto_model": description, "auto_metric": metric, "auto_value": value},
     )
+
+
+def auto_shift(geometry: LatentGeometry | None, num_steps: int, model: Any = None, metric: str | None = None,
+               **options: Any) -> float:
+    """The shift ``alpha`` of :func:`auto_shift_schedule` (same arguments; ``options``: ``bounds``,
+    ``num_samples``, ``seed``), as a float."""
+    return auto_shift_schedule(geometry, num_steps, model, metric, **options).params["alpha"]
