@@ -74,7 +74,7 @@ def test_warp_mu(mu, sigma, n):
     np.testing.assert_allclose(got[:-1], expect, rtol=1e-12)
     assert got[-1] == 0
     np.testing.assert_allclose(S.warp_mu(base, mu).t, S.warp(base, math.exp(mu)).t, rtol=1e-12, atol=1e-15)
-    if mu > 0:
+    if mu > 1e-6:  # linear mu is alpha itself; a subnormal alpha collapses every t to 0 (rightly refused)
         np.testing.assert_allclose(S.warp_mu(base, mu, time_shift_type="linear").t, S.warp(base, mu).t, rtol=1e-12)
 
 
