@@ -233,6 +233,10 @@ class _NumpyBackend:
         return np.empty(n, dtype=np.float64)
 
     @staticmethod
+    def rsub(x: np.ndarray, c: float) -> np.ndarray:
+        return np.subtract(c, x, out=x)
+
+    @staticmethod
     def nonzero(mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
 
@@ -244,13 +248,27 @@ class _NumpyBackend:
     def abs(x: np.ndarray, out: np.ndarray) -> np.ndarray:
         return np.abs(x, out=out)
 
-    def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
-        nr = blk0.shape[0]
+    @staticmethod
+    def _words(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
         blk = blk0.astype(np.uint64)[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
         c2 = sample_words.astype(np.uint64)[:, None]
-        out = np.empty((nr, nb, 4), dtype=np.uint32)
-        philox_numpy(blk & np.uint64(MASK32), blk >> np.uint64(32), c2, np.uint64(stream), key, out=out)
-        return out.reshape(nr, nb * 4)
+        return _philox_rounds_numpy(blk & np.uint64(MASK32), blk >> np.uint64(32), c2, np.uint64(stream), key)
+
+    def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
+        x = self._words(blk0, nb, sample_words, stream, key)
+        out = np.empty((blk0.shape[0], nb, 4), dtype=np.uint32)
+        for j in range(4):
+            out[..., j] = x[j]
+        return out.reshape(blk0.shape[0], nb * 4)
+
+    def q_of_blocks(self, blk0, nb, sample_words, stream, key, out: np.ndarray) -> np.ndarray:
+        """``to_q`` of whole blocks, written straight from the four word arrays (no uint32 interleave pass)."""
+        x = self._words(blk0, nb, sample_words, stream, key)
+        view = out.reshape(blk0.shape[0], nb, 4)
+        for j in range(4):
+            np.add(x[j], 0.5 - 2.0**31, out=view[..., j], dtype=np.float64)
+        out *= 2.0**-32
+        return out
 
     @staticmethod
     def to_q(words: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -264,10 +282,18 @@ def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = 
     """Philox4x32-10 on numpy integer arrays holding 32-bit words (broadcast together); returns ``[..., 4]``
     ``uint32`` words. The 64-bit products are exact in ``uint64``; all work arrays are contiguous ``uint64``.
     """
+    x = _philox_rounds_numpy(c0, c1, c2, c3, key)
+    if out is None:
+        out = np.empty(x[0].shape + (4,), dtype=np.uint32)
+    for j in range(4):
+        out[..., j] = x[j]
+    return out
+
+
+def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int]) -> list[np.ndarray]:
+    """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays."""
     arrays = [np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    if out is None:
-        out = np.empty(shape + (4,), dtype=np.uint32)
     x = [np.empty(shape, np.uint64) for _ in range(4)]
     for buf, a in zip(x, arrays):
         buf[...] = a
@@ -287,9 +313,7 @@ def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = 
         x2 ^= np.uint64(k1)
         np.bitwise_and(p0, mask, out=x3)
         k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
-    for j in range(4):
-        out[..., j] = x[j]
-    return out
+    return x
 
 
 class _TorchBackend:
@@ -304,6 +328,12 @@ class _TorchBackend:
 
     def empty(self, n: int):
         return self.torch.empty(n, dtype=self.torch.float64, device=self.device)
+
+    @staticmethod
+    def rsub(x, c: float):
+        x *= -1.0
+        x += c  # (-x) + c rounds exactly like c - x: negation is exact
+        return x
 
     def nonzero(self, mask):
         return self.torch.nonzero(mask).reshape(-1)
@@ -395,8 +425,7 @@ def _normal_from_q(xp, q, scratch=None):
     else:
         r, num, den = scratch("r", n), scratch("num", n), scratch("den", n)
     xp.mul(q, q, out=r)
-    r *= -1.0
-    r += CONST1  # r = 0.180625 - q*q (negation is exact)
+    xp.rsub(r, CONST1)  # r = 0.180625 - q*q
     _horner_into(xp, AS241_A, r, num)
     _horner_into(xp, AS241_B, r, den)
     num *= q
@@ -517,6 +546,10 @@ def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: i
     uniform = bool(np.all(shift == shift[0]))
     lead = int(shift[0]) if uniform else 3
     nb = (lead + length + 3) >> 2
+    n = count * length
+    if xp.name == "numpy" and uniform and lead == 0 and length == 4 * nb:  # whole blocks: the common case
+        q = xp.q_of_blocks(blk0, nb, sample_words[batch_pos], stream, key, scratch("q", n))
+        return _normal_from_q(xp, q, scratch)
     words = xp.blocks(blk0, nb, sample_words[batch_pos], stream, key)
     if uniform:
         words = words[:, lead : lead + length]
@@ -526,7 +559,6 @@ def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: i
             words = np.take_along_axis(words, cols, axis=1)
         else:
             words = xp.torch.gather(words, 1, xp.torch.from_numpy(cols).to(words.device))
-    n = count * length
     q = xp.to_q(words, xp.empty(n) if scratch is None else scratch("q", n))
     return _normal_from_q(xp, q, scratch)
 
