@@ -349,7 +349,8 @@ class _TorchBackend:
         base = torch.from_numpy(blk0.astype(np.int64)).to(self.device)
         blk = base[:, None] + torch.arange(nb, dtype=torch.int64, device=self.device)[None, :]
         c2 = torch.from_numpy(sample_words.astype(np.int64)).to(self.device)[:, None]
-        words = philox_torch(blk & MASK32, blk >> 32, c2, stream, key)
+        c3 = torch.tensor(stream, dtype=torch.int64, device=self.device)  # keep every operand on the device
+        words = philox_torch(blk & MASK32, blk >> 32, c2, c3, key)
         return words.reshape(blk.shape[0], nb * 4)
 
     def to_q(self, words, out):
