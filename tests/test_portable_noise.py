@@ -215,3 +215,13 @@ def test_cli_portable_bad_seed_is_one_line(command, capsys):
     assert main([command, *SMALL, "--seed", "-1", "--generator", "portable"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "seed must be an integer in [0, 2**64)" in err[0]
+
+
+def test_cli_noise_portable_per_sample_seeds(capsys):
+    info = _run_json(
+        capsys,
+        ["noise", *SMALL, "--batch", "2", "--seed", "7", "--generator", "portable", "--per-sample-seeds", "--json"],
+    )
+    single = tuple([1, *info["noise_shape"][1:]])
+    expected = torch.cat([portable_noise(single, 7), portable_noise(single, 8)])
+    assert info["per_sample_seeds"] is True and info["noise_sha256"] == _sha(expected)
