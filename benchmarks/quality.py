@@ -144,7 +144,7 @@ def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
     for s in steps:
         fit = optimize_schedule(s, mix, num_samples=n, seed=0)
         objective = lambda ts: np.array([mix.error(t, n=n, seed=0) for t in ts])  # noqa: E731
-        a_best, _ = best_shift(s, objective, grid=32)
+        a_best, _ = best_shift(s, objective)  # the same search as the optimiser's start
         cands = {
             "linear": schedules.linear(s),
             "SD3 shipped shift (alpha 3)": schedules.shifted(s, 3.0),
@@ -153,9 +153,9 @@ def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
             "optimized": fit,
         }
         for key, sched in cands.items():
-            label = f"{key} (alpha {a_best:.3g})" if key == "best shift" else key
-            rows.setdefault(key, [label])
-            rows[key] += [fmt(mix.error(sched, n=n, seed=0)), fmt(mix.error(sched, n=n, seed=1))]
+            rows.setdefault(key, [key])
+            note = f" (alpha {a_best:.3g})" if key == "best shift" else ""
+            rows[key] += [fmt(mix.error(sched, n=n, seed=0)) + note, fmt(mix.error(sched, n=n, seed=1))]
         out[s] = {
             "optimized": mix.error(fit, n=n, seed=0),
             "best shift": mix.error(cands["best shift"], n=n, seed=0),
