@@ -384,3 +384,16 @@ def test_random_starts_with_many_steps_stay_strictly_monotone():
         assert np.all(np.diff(s.t) < 0)
         values.append(s.params["value"])
     assert max(values) <= 1.01 * optimize_schedule(50, field).params["value"]
+
+
+def test_optimised_schedule_runs_in_the_diffusers_adapter(tmp_path):
+    pytest.importorskip("diffusers")
+    from flowsched.integrations.diffusers import FlowschedScheduler
+
+    s = optimize_schedule(8, FieldObjective(GaussianField(variances=power_spectrum((16, 16)))))
+    path = tmp_path / "opt.json"
+    s.to_json(path)
+    for source in (s, str(path)):
+        scheduler = FlowschedScheduler(schedule=source)
+        scheduler.set_timesteps(8)
+        np.testing.assert_allclose(scheduler.sigmas.numpy(), s.t.astype(np.float32))
