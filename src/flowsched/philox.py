@@ -249,21 +249,16 @@ class _NumpyBackend:
         return np.abs(x, out=out)
 
     @staticmethod
-    def _words(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
+    def _counters(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int):
         blk = blk0.astype(np.uint64)[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
-        c2 = sample_words.astype(np.uint64)[:, None]
-        return _philox_rounds_numpy(blk & np.uint64(MASK32), blk >> np.uint64(32), c2, np.uint64(stream), key)
+        return blk & np.uint64(MASK32), blk >> np.uint64(32), sample_words.astype(np.uint64)[:, None], np.uint64(stream)
 
     def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
-        x = self._words(blk0, nb, sample_words, stream, key)
-        out = np.empty((blk0.shape[0], nb, 4), dtype=np.uint32)
-        for j in range(4):
-            out[..., j] = x[j]
-        return out.reshape(blk0.shape[0], nb * 4)
+        return philox_numpy(*self._counters(blk0, nb, sample_words, stream), key).reshape(blk0.shape[0], nb * 4)
 
     def q_of_blocks(self, blk0, nb, sample_words, stream, key, out: np.ndarray) -> np.ndarray:
         """``to_q`` of whole blocks, written straight from the four word arrays (no uint32 interleave pass)."""
-        x = self._words(blk0, nb, sample_words, stream, key)
+        x = _philox_rounds_numpy(*self._counters(blk0, nb, sample_words, stream), key)
         view = out.reshape(blk0.shape[0], nb, 4)
         for j in range(4):
             np.add(x[j], 0.5 - 2.0**31, out=view[..., j], dtype=np.float64)
