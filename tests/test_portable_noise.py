@@ -225,3 +225,12 @@ def test_cli_noise_portable_per_sample_seeds(capsys):
     single = tuple([1, *info["noise_shape"][1:]])
     expected = torch.cat([portable_noise(single, 7), portable_noise(single, 8)])
     assert info["per_sample_seeds"] is True and info["noise_sha256"] == _sha(expected)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_block_counter_high_word(backend):
+    # a region far into a huge sample: blocks cross 2**32, so the counter's second word changes inside the run
+    start = 2**34 - 10
+    x = portable_noise((1, 2**35), 5, region=(slice(None), slice(start, start + 20)), backend=backend)
+    expected = [philox.normal_scalar(5, 0, 0, i) for i in range(start, start + 20)]
+    assert x.shape == (1, 20) and x[0].tolist() == expected

@@ -250,8 +250,14 @@ class _NumpyBackend:
 
     @staticmethod
     def _counters(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int):
-        blk = blk0.astype(np.uint64)[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
-        return blk & np.uint64(MASK32), blk >> np.uint64(32), sample_words.astype(np.uint64)[:, None], np.uint64(stream)
+        blk0 = blk0.astype(np.uint64)
+        if np.all((blk0 & np.uint64(MASK32)) + np.uint64(nb) <= np.uint64(2**32)):  # no run crosses a 2**32 block
+            c0 = (blk0 & np.uint64(MASK32))[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
+            c1 = (blk0 >> np.uint64(32))[:, None]
+        else:
+            blk = blk0[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
+            c0, c1 = blk & np.uint64(MASK32), blk >> np.uint64(32)
+        return c0, c1, sample_words.astype(np.uint64)[:, None], np.uint64(stream)
 
     def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
         return philox_numpy(*self._counters(blk0, nb, sample_words, stream), key).reshape(blk0.shape[0], nb * 4)
@@ -286,17 +292,56 @@ def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = 
 
 
 def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int]) -> list[np.ndarray]:
-    """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays."""
+    """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays.
+
+    When only ``c0`` varies along the last axis (the block's low word; the others are per-run constants of shape
+    ``[..., 1]``), the first rounds mix constants into constants, and those parts are computed once per run.
+    """
     arrays = [np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    m0, m1, mask, shift = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32), np.uint64(32)
     x = [np.empty(shape, np.uint64) for _ in range(4)]
-    for buf, a in zip(x, arrays):
-        buf[...] = a
     x0, x1, x2, x3 = x
     p0, p1 = np.empty(shape, np.uint64), np.empty(shape, np.uint64)
-    m0, m1, mask, shift = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32), np.uint64(32)
     k0, k1 = key
-    for _ in range(ROUNDS):
+    first = 0
+    narrow = len(shape) > 0 and shape[-1] > 1 and all(a.ndim == 0 or a.shape[-1] == 1 for a in arrays[1:])
+    if narrow:
+        keys = [((k0 + r * PHILOX_W0) & MASK32, (k1 + r * PHILOX_W1) & MASK32) for r in range(3)]
+        c0, c1, c2, c3 = arrays
+        # round 1: the c2 product and the new words 0 and 1 are per-run constants
+        np.multiply(c0, m0, out=p0)
+        q1 = c2 * m1
+        y0 = (q1 >> shift) ^ c1 ^ np.uint64(keys[0][0])
+        y1 = q1 & mask
+        np.right_shift(p0, shift, out=x2)
+        x2 ^= c3 ^ np.uint64(keys[0][1])
+        np.bitwise_and(p0, mask, out=x3)
+        # round 2: the word-0 product is a per-run constant
+        q0 = y0 * m0
+        np.multiply(x2, m1, out=p1)
+        np.right_shift(p1, shift, out=x0)
+        x0 ^= y1 ^ np.uint64(keys[1][0])
+        np.bitwise_and(p1, mask, out=x1)
+        x2 ^= x2  # becomes hi0 ^ x3 ^ k1 below
+        np.bitwise_xor(x3, (q0 >> shift) ^ np.uint64(keys[1][1]), out=x2)
+        y3 = q0 & mask
+        # round 3: word 3 is still a per-run constant
+        np.multiply(x0, m0, out=p0)
+        np.multiply(x2, m1, out=p1)
+        np.right_shift(p1, shift, out=x0)
+        x0 ^= x1
+        x0 ^= np.uint64(keys[2][0])
+        np.bitwise_and(p1, mask, out=x1)
+        np.right_shift(p0, shift, out=x2)
+        x2 ^= y3 ^ np.uint64(keys[2][1])
+        np.bitwise_and(p0, mask, out=x3)
+        first = 3
+        k0, k1 = (k0 + 3 * PHILOX_W0) & MASK32, (k1 + 3 * PHILOX_W1) & MASK32
+    else:
+        for buf, a in zip(x, arrays):
+            buf[...] = a
+    for _ in range(first, ROUNDS):
         np.multiply(x0, m0, out=p0)
         np.multiply(x2, m1, out=p1)
         np.right_shift(p1, shift, out=x0)
