@@ -323,8 +323,7 @@ def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int]) -> list[np.ndarra
         np.right_shift(p1, shift, out=x0)
         x0 ^= y1 ^ np.uint64(keys[1][0])
         np.bitwise_and(p1, mask, out=x1)
-        x2 ^= x2  # becomes hi0 ^ x3 ^ k1 below
-        np.bitwise_xor(x3, (q0 >> shift) ^ np.uint64(keys[1][1]), out=x2)
+        np.bitwise_xor(x3, (q0 >> shift) ^ np.uint64(keys[1][1]), out=x2)  # hi0 ^ x3 ^ k1
         y3 = q0 & mask
         # round 3: word 3 is still a per-run constant
         np.multiply(x0, m0, out=p0)
