@@ -457,6 +457,18 @@ def _tail_magnitude(xp, s):
     return num
 
 
+def _central_r(u: int) -> float:
+    q = (u + 0.5) * 2.0**-32 - 0.5
+    return CONST1 - q * q
+
+
+#: Words 322122547 .. 3972844748 take the central branch (|q| <= 0.425). ``r = 0.180625 - q*q`` falls
+#: monotonically with |q| and differs between neighbouring words, so ``|q| > 0.425`` is exactly ``r`` below
+#: its value at the outermost central word: the branch test reuses ``r`` instead of a pass computing ``|q|``.
+_R_CENTRAL_MIN = _central_r(322122547)
+assert _central_r(322122546) < _R_CENTRAL_MIN == _central_r(3972844748) > _central_r(3972844749)
+
+
 def _normal_from_q(xp, q, scratch=None):
     """float64 ``z`` for float64 ``q = p - 0.5`` (1-D). ``scratch(name, n)`` lends reusable float64 buffers."""
     n = q.shape[0]
@@ -470,14 +482,14 @@ def _normal_from_q(xp, q, scratch=None):
     _horner_into(xp, AS241_B, r, den)
     num *= q
     num /= den
-    xp.abs(q, out=r)
-    tail = xp.nonzero(r > SPLIT1)
+    tail = xp.nonzero(r < _R_CENTRAL_MIN)  # the same as |q| > 0.425 (see _R_CENTRAL_MIN)
     if tail.shape[0]:
-        s = r[tail]
+        qt = q[tail]
+        s = xp.abs(qt, out=xp.empty(qt.shape[0]))
         s *= -1.0
         s += 0.5  # min(p, 1 - p) = 0.5 - |q|, exact
         # AS241 negates z when q < 0; copysign is the same exact operation.
-        num[tail] = xp.copysign(_tail_magnitude(xp, s), q[tail])
+        num[tail] = xp.copysign(_tail_magnitude(xp, s), qt)
     return num
 
 
