@@ -172,7 +172,7 @@ def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
 # -- 3. goals -----------------------------------------------------------------------------------------------------
 
 
-def multistart(lines: list[str]) -> list[str]:
+def multistart(lines: list[str]) -> tuple[list[float], float]:
     from flowsched import Schedule
 
     lines += [
@@ -198,8 +198,26 @@ def multistart(lines: list[str]) -> list[str]:
             spread = max(values) / min(values)
             verdicts.append(spread)
             lines.append(f"| {label} | {n} | {min(values):.6g} | {max(values):.6g} | {spread:.5f} |")
-    lines.append("")
-    return verdicts
+    mix = GaussianMixture.standard()
+    starts = ["best-shift", "linear", schedules.shifted(10, 5.7264)]
+    starts += [Schedule(np.r_[1.0, np.sort(rng.uniform(0, 1, 9))[::-1], 0.0]) for _ in range(3)]
+    results = [optimize_schedule(10, mix, num_samples=512, start=s) for s in starts]
+    values = [r.params["value"] for r in results]
+    mixture_spread = max(values) / min(values)
+    best, worst = results[int(np.argmin(values))], results[int(np.argmax(values))]
+    path = [mix.error((1 - lam) * worst.t + lam * best.t, n=512) for lam in np.linspace(0, 1, 6)]
+    lines += [
+        f"| 16-D mixture, RMSE, 512 noises (starts: best shift, linear, alpha 5.73, 3 random) | 10 | "
+        f"{min(values):.6g} | {max(values):.6g} | {mixture_spread:.5f} |",
+        "",
+        "Final value per start on the mixture (in the order above): " + ", ".join(f"{v:.4g}" for v in values) + ". "
+        "Along the straight line from the worst final schedule to the best (6 points) the error is "
+        + ", ".join(f"{v:.4g}" for v in path)
+        + ": where it rises before it falls, the two are separate local minima, and the start decides which one "
+        "L-BFGS-B reaches.",
+        "",
+    ]
+    return verdicts, mixture_spread
 
 
 def timing(lines: list[str], repeats: int) -> dict:
@@ -410,7 +428,7 @@ def main() -> int:
     summary = field_tables(lines, curves)
     mix_n = 512
     mixture = mixture_table(lines, (10,) if args.quick else (10, 20), mix_n)
-    spreads = multistart(lines)
+    spreads, mixture_spread = multistart(lines)
     times = timing(lines, args.repeats)
     oss_ratios = oss(lines, mix_n)
     if not args.quick:
@@ -429,8 +447,9 @@ def main() -> int:
         "",
         "| goal | measured | met |",
         "| --- | --- | --- |",
-        f"| optimiser within 1% of the best value from several starts | worst spread {max(spreads):.5f} "
-        f"(section 3.1) | {'yes' if max(spreads) <= 1.01 else 'no'} |",
+        f"| optimiser within 1% of the best value from several starts | field: worst spread {max(spreads):.5f}; "
+        f"mixture: {mixture_spread:.4f} (section 3.1) | field {'yes' if max(spreads) <= 1.01 else 'no'}, mixture "
+        f"{'yes' if mixture_spread <= 1.01 else 'no'} |",
         "| optimised 10 steps never worse than the best shift (field) | optimized / best shift at N=10: "
         + ", ".join(f"{v['ratio10']:.3f}" for v in summary.values())
         + f" | {'yes' if all(v['ratio10'] <= 1 for v in summary.values()) else 'no'} |",
