@@ -56,6 +56,17 @@ def test_default_spectrum_matches_loops():
     assert field.counts.sum() == field.num_modes == 60
 
 
+@pytest.mark.parametrize("w_t, low, high", [(0.0, -0.05, 0.05), (1e4, 0.99, 1.0)])
+def test_w_t_large_makes_frames_alike_and_zero_makes_them_independent(w_t, low, high):
+    # Draw real fields with the spectrum (filter white noise in Fourier space) and correlate neighbouring frames.
+    field = GaussianField((8, 16, 16), w_t=w_t)
+    lam = field.variances.reshape(8, 16, 16)
+    white = np.random.default_rng(0).standard_normal((64, 8, 16, 16))
+    x = np.fft.ifftn(np.sqrt(lam) * np.fft.fftn(white, axes=(1, 2, 3)), axes=(1, 2, 3)).real
+    a, b = x[:, :-1].ravel(), x[:, 1:].ravel()
+    assert low < np.corrcoef(a, b)[0, 1] < high
+
+
 @pytest.mark.parametrize("metric", ["w2", "kl"])
 def test_agrees_with_euler_run_on_each_mode(metric):
     # Independent: run the sampler on the diagonal linear ODE of every mode (300k modes, 50 steps) and compute

@@ -71,7 +71,8 @@ def add_model_options(p) -> None:
     m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
     m.add_argument("--gamma", type=float, default=2.0, help="field: spectral slope, variance ~ |k|^-gamma")
     m.add_argument("--k0", type=positive_float, default=1.0, help="field: low-frequency roll-off")
-    m.add_argument("--w-t", type=float, default=1.0, help="field: weight of temporal frequency (small = frames alike)")
+    m.add_argument("--w-t", type=float, default=1.0,
+                   help="field: weight of temporal frequency (large = frames nearly identical, 0 = independent)")
     m.add_argument("--latents", metavar="FILE", help="field: fit the spectrum to latents in a .safetensors file "
                    "([..., T', H', W']; the field then has their grid)")
     m.add_argument("--latents-key", help="tensor name in --latents when it holds several")
@@ -126,8 +127,9 @@ def run(args) -> int:
 
     from ..quality import GaussianField, error_table, plot_error_vs_steps
     from ..quality.evaluate import default_metric
-    from ._common import resolve_geometry
+    from ._common import check_writable, resolve_geometry
 
+    check_writable(args.plot, "--plot")
     preset, geometry = resolve_geometry(args)
     for w in geometry.warnings:
         warn(w)

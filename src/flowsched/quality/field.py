@@ -74,8 +74,10 @@ def power_law_spectrum(
     """The default spectrum ``(w_t k_t^2 + k_y^2 + k_x^2 + k0^2)^(-gamma / 2)`` on ``grid``, mean 1.
 
     Returns a float64 array of shape ``(T', H', W')`` in ``numpy.fft.fftn`` order. ``gamma = 2`` is the 1/f^2
-    power law of natural images; ``w_t`` weighs temporal against spatial frequency (small ``w_t``: frames more
-    alike); ``k0`` rounds the spectrum off at the lowest frequencies.
+    power law of natural images; ``w_t`` weighs temporal against spatial frequency: a large ``w_t`` leaves little
+    variance at temporal frequencies other than zero, so frames are nearly identical (``w_t = 1e4``: neighbouring
+    frames correlate at 0.999), while ``w_t = 0`` makes the spectrum constant along ``k_t``, so frames are
+    independent; ``k0`` rounds the spectrum off at the lowest frequencies.
     """
     shape = _grid(grid)
     gamma = real("gamma", gamma)
