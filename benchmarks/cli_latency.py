@@ -19,7 +19,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMMANDS = {
     "flowsched schedule --preset opensora-2.0-768px": [
-        sys.executable, "-m", "flowsched", "schedule", "--preset", "opensora-2.0-768px",
+        sys.executable,
+        "-m",
+        "flowsched",
+        "schedule",
+        "--preset",
+        "opensora-2.0-768px",
     ],
     'python -c "import torch"': [sys.executable, "-c", "import torch"],
     'python -c "pass" (interpreter start)': [sys.executable, "-c", "pass"],
@@ -39,7 +44,7 @@ def main() -> int:
     args = ap.parse_args()
     repeats = 5 if args.quick else args.repeats
     times: dict[str, list[float]] = {k: [] for k in COMMANDS}
-    for name, cmd in COMMANDS.items():  # warm the page cache once
+    for cmd in COMMANDS.values():  # warm the page cache once
         time_once(cmd)
     for _ in range(repeats):
         for name, cmd in COMMANDS.items():

@@ -26,8 +26,16 @@ def test_plan_json_contract(capsys):
     code, out, _ = run(capsys, "plan", "--preset", "opensora-2.0-256px", "--steps", "30", "--seed", "7", "--json")
     assert code == 0
     plan = json.loads(out)
-    for key in ("noise_shape", "image_seq_len", "latent_frames", "padded_height", "padded_width", "alpha",
-                "timesteps", "noise_sha256"):
+    for key in (
+        "noise_shape",
+        "image_seq_len",
+        "latent_frames",
+        "padded_height",
+        "padded_width",
+        "alpha",
+        "timesteps",
+        "noise_sha256",
+    ):
         assert key in plan
     # 192x336, 129 frames with the Hunyuan VAE: T' = 33, latent 24x42, 12*21 = 252 tokens per frame.
     assert plan["noise_shape"] == [1, 16, 33, 24, 42]
@@ -42,8 +50,24 @@ def test_plan_writes_safetensors_and_png(capsys, tmp_path):
     from safetensors.torch import load_file
 
     out, png = tmp_path / "a" / "plan.safetensors", tmp_path / "schedule.png"
-    code, text, _ = run(capsys, "plan", "--height", "256", "--width", "256", "--frames", "17", "--steps", "10",
-                        "--batch", "2", "--out", str(out), "--plot", str(png))
+    code, text, _ = run(
+        capsys,
+        "plan",
+        "--height",
+        "256",
+        "--width",
+        "256",
+        "--frames",
+        "17",
+        "--steps",
+        "10",
+        "--batch",
+        "2",
+        "--out",
+        str(out),
+        "--plot",
+        str(png),
+    )
     assert code == 0 and "sha256" in text and "●" in text
     tensors = load_file(str(out))
     assert tuple(tensors["noise"].shape) == (2, 16, 5, 32, 32)
@@ -82,8 +106,22 @@ def test_shape_reports_decoded_frames_and_warns(capsys):
 
 
 def test_noise_command_per_sample(capsys, tmp_path):
-    code, out, _ = run(capsys, "noise", "--height", "64", "--width", "64", "--frames", "5", "--batch", "3",
-                       "--per-sample-seeds", "--seed", "11", "--json")
+    code, out, _ = run(
+        capsys,
+        "noise",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--frames",
+        "5",
+        "--batch",
+        "3",
+        "--per-sample-seeds",
+        "--seed",
+        "11",
+        "--json",
+    )
     info = json.loads(out)
     assert info["noise_shape"] == [3, 16, 2, 8, 8]
     z = torch.cat([torch.randn(1, 16, 2, 8, 8, generator=torch.Generator().manual_seed(11 + i)) for i in range(3)])
@@ -94,8 +132,10 @@ def test_noise_command_per_sample(capsys, tmp_path):
     "argv,needle",
     [
         (["plan", "--preset", "opensora-2.0-786px"], "Did you mean 'opensora-2.0-768px'"),
-        (["plan", "--height", "768", "--width", "768", "--frames", "129", "--batch", "64", "--max-bytes", "1000"],
-         "bytes"),
+        (
+            ["plan", "--height", "768", "--width", "768", "--frames", "129", "--batch", "64", "--max-bytes", "1000"],
+            "bytes",
+        ),
         (["plan", "--seed", str(2**64)], "seed"),
         (["plan", "--device", "cuda:0"] if not torch.cuda.is_available() else ["plan", "--device", "nope"], "device"),
         (["shape", "--vae", "hunyan"], "Did you mean 'hunyuan'"),
@@ -108,8 +148,16 @@ def test_errors_are_one_line_exit_2(capsys, argv, needle):
 
 
 @pytest.mark.parametrize(
-    "argv", [["plan", "--height", "0"], ["plan", "--frames", "-3"], ["plan", "--steps", "0"], ["plan", "--batch", "2.5"],
-             ["schedule", "--flow-shift", "nan"], ["schedule", "--flow-shift", "-1"], ["plan", "--seed", "abc"]],
+    "argv",
+    [
+        ["plan", "--height", "0"],
+        ["plan", "--frames", "-3"],
+        ["plan", "--steps", "0"],
+        ["plan", "--batch", "2.5"],
+        ["schedule", "--flow-shift", "nan"],
+        ["schedule", "--flow-shift", "-1"],
+        ["plan", "--seed", "abc"],
+    ],
 )
 def test_argument_errors_exit_2(capsys, argv):
     with pytest.raises(SystemExit) as exc:
@@ -130,8 +178,9 @@ def test_unwritable_out_leaves_nothing(capsys, tmp_path):
             out = target / "plan.safetensors"
         else:
             out = locked / "plan.safetensors"
-        code, _, err = run(capsys, "plan", "--steps", "2", "--height", "64", "--width", "64", "--frames", "1",
-                           "--out", str(out))
+        code, _, err = run(
+            capsys, "plan", "--steps", "2", "--height", "64", "--width", "64", "--frames", "1", "--out", str(out)
+        )
         assert code == 2 and "--out" in err or "cannot" in err
         assert not out.exists()
     finally:

@@ -26,7 +26,13 @@ SPECS = [
 @pytest.mark.parametrize("name,s,r,causal,c,p", SPECS)
 def test_named_vae_specs(name, s, r, causal, c, p):
     v = get_vae(name)
-    assert (v.spatial_compression, v.temporal_compression, v.causal, v.latent_channels, v.patch_size) == (s, r, causal, c, p)
+    assert (v.spatial_compression, v.temporal_compression, v.causal, v.latent_channels, v.patch_size) == (
+        s,
+        r,
+        causal,
+        c,
+        p,
+    )
     assert v.source
 
 
@@ -74,7 +80,9 @@ def test_image_vae_rejects_frames():
 
 
 @pytest.mark.parametrize("arg", ["height", "width", "num_frames", "num_samples"])
-@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-5, ValueError), (2.5, TypeError), ("8", TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "bad,exc", [(0, ValueError), (-5, ValueError), (2.5, TypeError), ("8", TypeError), (None, TypeError)]
+)
 def test_bad_sizes(arg, bad, exc):
     kwargs = dict(height=64, width=64, num_frames=1, num_samples=1)
     kwargs[arg] = bad

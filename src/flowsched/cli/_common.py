@@ -96,7 +96,61 @@ def resolve_geometry(args: argparse.Namespace):
     return preset, geometry
 
 
+# -- schedules given on the command line -------------------------------------------------------------------
+
+#: Steps for a family spec that names none when --steps is not given (presets and files keep their own).
+FAMILY_STEPS = 50
+
+
+def load_specs(specs: list[str], steps: int | None) -> list[tuple[str, Any]]:
+    """``[(spec, Schedule)]`` via :func:`flowsched.schedules.from_spec`; every spec is built before anything is
+    printed, so a bad one fails first. Family specs without a step count get ``steps`` or :data:`FAMILY_STEPS`.
+    Warnings (a frame count the VAE cannot decode exactly, ...) are printed with the spec they are about."""
+    import warnings as _warnings
+
+    from .. import schedules
+
+    out = []
+    for spec in specs:
+        family = spec.partition(":")[0].strip() in schedules.FAMILIES
+        n = steps if steps is not None or not family else FAMILY_STEPS
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            schedule = schedules.from_spec(spec, num_steps=n)
+        for w in caught:
+            warn(f"{spec}: {w.message}")
+        out.append((spec, schedule))
+    return out
+
+
 # -- output ---------------------------------------------------------------------------------------------------
+
+
+def check_writable(path: str | None, flag: str) -> None:
+    """Fail before any work when ``path`` (an output file named by ``flag``) cannot be written.
+
+    The nearest existing folder on the way to ``path`` must accept a new file (probed for real, so read-only
+    mounts and special file systems are caught too); missing folders below it are created at write time.
+    """
+    import os
+    import tempfile
+
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise ValueError(f"{flag} {path!r} is a folder; give a file name")
+    probe = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"{flag} {path!r} cannot be written: {probe!r} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{flag} {path!r} cannot be written: {probe!r} does not accept files ({exc.strerror})"
+        ) from None
 
 
 def print_json(obj: Any) -> None:

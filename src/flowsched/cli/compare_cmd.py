@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, positive_float, positive_int, print_json, warn
+from ._common import FAMILY_STEPS, Formatter, load_specs, positive_float, positive_int, print_json, warn
 
 EPILOG = """\
 examples:
@@ -42,7 +42,12 @@ def register(sub) -> None:
         formatter_class=Formatter,
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="schedules to compare (see below)")
-    p.add_argument("--steps", type=positive_int, help="step count for specs that do not give one")
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help=f"step count N for every schedule that does not fix its own; unset: each preset's own, "
+        f"{FAMILY_STEPS} for families",
+    )
     p.add_argument(
         "--final-jump-limit",
         type=positive_float,
@@ -62,16 +67,10 @@ def _shift_text(s: dict) -> str:
 
 def rows_for(specs: list[str], steps: int | None, final_jump_limit: float) -> list[dict]:
     """Build every schedule first, so a bad spec fails before anything is printed."""
-    import warnings
-
     from ..diagnostics import diagnose, summarize
-    from ..schedules import from_spec
 
     rows = []
-    for spec in specs:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # frame-count notes belong to `flowsched shape`
-            schedule = from_spec(spec, num_steps=steps)
+    for spec, schedule in load_specs(specs, steps):
         rows.append(
             {
                 "spec": spec,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._common import (
     Formatter,
     add_geometry_options,
+    check_writable,
     integer,
     positive_int,
     print_json,
@@ -29,14 +30,24 @@ def add_noise_options(p) -> None:
     """Seed, generator, dtype, device and size limit (shared with ``plan``)."""
     g = p.add_argument_group("noise")
     g.add_argument("--seed", type=integer, default=42, help="random seed (Open-Sora's configs use 42)")
-    g.add_argument("--generator", choices=("torch", "portable"), default="torch",
-                   help="torch: Open-Sora's recipe (device-dependent); portable: the same bits everywhere")
-    g.add_argument("--per-sample-seeds", action="store_true",
-                   help="sample i uses seed+i, drawn alone in float32 (independent of --batch and --dtype)")
+    g.add_argument(
+        "--generator",
+        choices=("torch", "portable"),
+        default="torch",
+        help="torch: Open-Sora's recipe (device-dependent); portable: the same bits everywhere",
+    )
+    g.add_argument(
+        "--per-sample-seeds",
+        action="store_true",
+        help="sample i uses seed+i, drawn alone in float32 (independent of --batch and --dtype)",
+    )
     g.add_argument("--dtype", choices=DTYPES, default="float32", help="noise dtype")
     g.add_argument("--device", default="cpu", help="torch device to draw on (cpu, cuda, cuda:1, ...)")
-    g.add_argument("--max-bytes", type=positive_int,
-                   help="refuse noise larger than this many bytes (default 8 GiB or $FLOWSCHED_MAX_BYTES)")
+    g.add_argument(
+        "--max-bytes",
+        type=positive_int,
+        help="refuse noise larger than this many bytes (default 8 GiB or $FLOWSCHED_MAX_BYTES)",
+    )
 
 
 def draw(args, geometry):
@@ -73,8 +84,31 @@ def save_safetensors(path: str, tensors: dict, metadata: dict) -> None:
 
     from .._io import atomic_write_bytes
 
-    data = save({k: t.contiguous().cpu() for k, t in tensors.items()}, metadata={k: str(v) for k, v in metadata.items()})
+    data = save(
+        {k: t.contiguous().cpu() for k, t in tensors.items()}, metadata={k: str(v) for k, v in metadata.items()}
+    )
     atomic_write_bytes(path, data)
+
+
+def describe_noise(shape: list[int], stats: dict, args) -> list[str]:
+    """Human-readable lines for drawn noise (shared with ``plan``)."""
+    lines = [
+        f"noise          {shape} {args.dtype} on {args.device}, generator={args.generator}, seed={args.seed}"
+        + (" (seed+i per sample)" if args.per_sample_seeds else ""),
+        f"statistics     mean {stats['mean']:+.5f}  std {stats['std']:.5f}  "
+        f"min {stats['min']:+.3f}  max {stats['max']:+.3f}",
+        f"sha256         {stats['sha256']}",
+    ]
+    if args.generator == "torch":
+        lines.append(
+            f"note           torch {torch_device_type(args.device)} noise: the same seed gives other values on other "
+            "device types (and on other GPU models above ~270k values); --generator portable is the same everywhere"
+        )
+    return lines
+
+
+def torch_device_type(device: str) -> str:
+    return "CUDA" if device.startswith("cuda") else device.split(":")[0].upper()
 
 
 def register(sub) -> None:
@@ -96,6 +130,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..noise import noise_stats
 
+    check_writable(args.out, "--out")
     _, geometry = resolve_geometry(args)
     check_device(args.device)
     x = draw(args, geometry)
@@ -119,9 +154,7 @@ def run(args) -> int:
         return 0
     for w in geometry.warnings:
         warn(w)
-    print(f"noise          {list(x.shape)} {args.dtype} on {args.device}, generator={args.generator}, seed={args.seed}")
-    print(f"statistics     mean {stats['mean']:+.5f}  std {stats['std']:.5f}  min {stats['min']:+.3f}  max {stats['max']:+.3f}")
-    print(f"sha256         {stats['sha256']}")
+    print("\n".join(describe_noise(list(x.shape), stats, args)))
     if args.out:
         print(f"wrote          {args.out}")
     return 0

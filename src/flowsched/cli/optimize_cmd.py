@@ -70,12 +70,11 @@ def run(args) -> int:
     from ..quality import auto_shift_schedule, evaluate, optimize_schedule
     from ..quality.evaluate import default_metric
     from ..quality.field import GaussianField
-    from ._common import resolve_geometry
+    from ._common import check_writable, resolve_geometry
     from .evaluate_cmd import _model
-    from .plan_cmd import _check_writable
 
-    _check_writable(args.out, "--out")
-    _check_writable(args.plot, "--plot")
+    check_writable(args.out, "--out")
+    check_writable(args.plot, "--plot")
     preset, geometry = resolve_geometry(args)
     for w in geometry.warnings:
         warn(w)

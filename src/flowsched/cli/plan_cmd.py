@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 
-from ._common import Formatter, add_geometry_options, print_json, resolve_geometry, warn
-from .noise_cmd import add_noise_options, check_device, draw, save_safetensors
+from ._common import Formatter, add_geometry_options, check_writable, print_json, resolve_geometry, warn
+from .noise_cmd import add_noise_options, check_device, describe_noise, draw, save_safetensors
 from .schedule_cmd import add_schedule_options, build_schedule, summary
 from .shape_cmd import describe
 
@@ -41,25 +40,11 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _check_writable(path: str | None, flag: str) -> None:
-    """Fail before any work when an output folder cannot be written."""
-    if not path:
-        return
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    probe = folder
-    while not os.path.exists(probe):
-        probe = os.path.dirname(probe)
-    if os.path.isdir(path):
-        raise ValueError(f"{flag} {path!r} is a folder; give a file name")
-    if not os.path.isdir(probe) or not os.access(probe, os.W_OK):
-        raise ValueError(f"{flag} {path!r} cannot be written: {probe!r} is not a writable folder")
-
-
 def run(args) -> int:
     from ..noise import noise_stats
 
-    _check_writable(args.out, "--out")
-    _check_writable(args.plot, "--plot")
+    check_writable(args.out, "--out")
+    check_writable(args.plot, "--plot")
     preset, geometry = resolve_geometry(args)
     schedule = build_schedule(args, preset, geometry)
     check_device(args.device)
@@ -122,17 +107,7 @@ def _print_text(preset, geometry, schedule, stats, args, written) -> None:
     print()
     print(terminal_plot(schedule))
     print()
-    print(
-        f"noise          {list(geometry.noise_shape)} {args.dtype} on {args.device}, "
-        f"generator={args.generator}, seed={args.seed}"
-    )
-    print(
-        f"statistics     mean {stats['mean']:+.5f}  std {stats['std']:.5f}  "
-        f"min {stats['min']:+.3f}  max {stats['max']:+.3f}"
-    )
-    print(f"sha256         {stats['sha256']}")
-    if args.generator == "torch" and args.device == "cpu":
-        print("note           torch CPU noise; the same seed on CUDA gives different values (use --generator portable)")
+    print("\n".join(describe_noise(list(geometry.noise_shape), stats, args)))
     for w in geometry.warnings:
         warn(w)
     for path in written:

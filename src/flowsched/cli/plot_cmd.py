@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, positive_int
+from ._common import FAMILY_STEPS, Formatter, check_writable, load_specs, positive_int
 
 EPILOG = """\
 examples:
@@ -16,10 +16,6 @@ flux:image_seq_len=4096, karras:t_min=0.002, flow_match_euler:shift=3 ...) or a 
 PRESET:height=480,width=832,frames=81. t = 1 is noise, t = 0 is data;
 log-SNR = log((1-t)^2 / t^2).
 """
-
-#: Steps for a family spec that names none when --steps is not given (presets and files keep their own).
-FAMILY_STEPS = 50
-
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -61,31 +57,11 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def load(specs: list[str], steps: int | None):
-    """``[(spec, Schedule)]`` for each spec, via :func:`flowsched.schedules.from_spec`."""
-    import warnings
-
-    from .. import schedules
-
-    out = []
-    for spec in specs:
-        family = spec.partition(":")[0].strip() in schedules.FAMILIES
-        n = steps if steps is not None or not family else FAMILY_STEPS
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            schedule = schedules.from_spec(spec, num_steps=n)
-        for w in caught:  # frame counts a VAE cannot decode exactly, ...: say which schedule they are about
-            from ._common import warn
-
-            warn(f"{spec}: {w.message}")
-        out.append((spec, schedule))
-    return out
-
-
 def run(args) -> int:
     from ..plot import plot_schedules, shift_summary, terminal_plot
 
-    loaded = load(args.schedules, args.steps)
+    check_writable(args.out, "--out")
+    loaded = load_specs(args.schedules, args.steps)
     if args.label is not None and len(args.label) != len(loaded):
         raise ValueError(
             f"--label was given {len(args.label)} time(s) for {len(loaded)} schedule(s); give one per SCHEDULE or none"

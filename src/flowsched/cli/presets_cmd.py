@@ -71,8 +71,13 @@ def run(args) -> int:
         print_json(rows)
         return 0
     cols = [
-        ("preset", "name", "<"), ("model", "model", "<"), ("VAE", "vae", "<"), ("size (HxW)", "size", ">"),
-        ("frames", "frames", ">"), ("steps", "steps", ">"), ("rule", "rule", "<"),
+        ("preset", "name", "<"),
+        ("model", "model", "<"),
+        ("VAE", "vae", "<"),
+        ("size (HxW)", "size", ">"),
+        ("frames", "frames", ">"),
+        ("steps", "steps", ">"),
+        ("rule", "rule", "<"),
         ("shift at default size", "shift", "<"),
     ]
     cells = [[c[0] for c in cols]]

@@ -78,7 +78,9 @@ def register(sub) -> None:
     add_geometry_options(p)
     add_schedule_options(p)
     out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="print the schedule as JSON (loadable with Schedule.from_json)")
+    out.add_argument(
+        "--json", action="store_true", help="print the schedule as JSON (loadable with Schedule.from_json)"
+    )
     out.add_argument("--csv", action="store_true", help="print step,t,timestep,dt as CSV")
     p.add_argument("--no-plot", action="store_true", help="table only, no terminal plot")
     p.set_defaults(run=run)
@@ -121,14 +123,15 @@ def run(args) -> int:
         t = schedule.t
         for i, ti in enumerate(t):
             last = i + 1 == t.size
-            w.writerow([i, repr(float(ti)), "" if last else repr(float(ti * 1000)), "" if last else repr(float(t[i + 1] - ti))])
+            w.writerow(
+                [i, repr(float(ti)), "" if last else repr(float(ti * 1000)), "" if last else repr(float(t[i + 1] - ti))]
+            )
         print(buf.getvalue(), end="")
         return 0
     print(f"preset         {preset.name} ({preset.model})")
-    print(
-        f"geometry       {geometry.height}x{geometry.width}, {geometry.num_frames} frame(s) -> T'={geometry.latent_frames}, "
-        f"image_seq_len={geometry.image_seq_len}"
-    )
+    g = geometry
+    print(f"geometry       {g.height}x{g.width}, {g.num_frames} frame(s) -> T'={g.latent_frames}, ", end="")
+    print(f"image_seq_len={g.image_seq_len}")
     print(summary(schedule))
     print()
     print(table(schedule))
