@@ -356,8 +356,8 @@ def flux():
     }
     seen = _record_timesteps(transformer)
 
-    def run(scheduler, steps=4):
-        pipe = FluxPipeline(
+    def make(scheduler):
+        return FluxPipeline(
             scheduler=scheduler,
             vae=vae,
             text_encoder=None,
@@ -366,9 +366,27 @@ def flux():
             tokenizer_2=None,
             transformer=transformer,
         )
+
+    def run(scheduler, steps=4, pipe=None):
+        pipe = make(scheduler) if pipe is None else pipe
         return _latents(pipe, seen, **embeds, num_inference_steps=steps, guidance_scale=3.5)
 
+    run.make = make
     return run
+
+
+def test_pipeline_save_and_load_keeps_the_flowsched_scheduler(flux, tmp_path):
+    """save_pretrained records the adapter's module; from_pretrained rebuilds it and samples identically."""
+    from diffusers import FluxPipeline
+
+    pipe = flux.make(FlowschedScheduler("shifted:alpha=3"))
+    pipe.save_pretrained(tmp_path)
+    none = dict.fromkeys(("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"))
+    loaded = FluxPipeline.from_pretrained(tmp_path, **none)
+    assert type(loaded.scheduler) is FlowschedScheduler
+    a, seen_a = flux(None, pipe=pipe)
+    b, seen_b = flux(None, pipe=loaded)
+    assert seen_a == seen_b and torch.equal(a, b)
 
 
 def test_flux_pipeline_identical_latents_when_configured_like_diffusers(flux):
