@@ -54,6 +54,9 @@ def test_diagnose_mu_alpha_confusion():
     (w,) = diagnose(S.warp_mu(S.linear(20), 5.0), final_jump_limit=0.99)
     assert "mu=5" in w and f"{math.exp(5):.4g}" in w
     assert diagnose(S.warp_mu(S.linear(20), 1.15)) == []
+    # a mu that LTX's own rule extrapolated to (7392 tokens > 4096) is not a mu/alpha mix-up
+    (w,) = diagnose(S.ltx(50, 7392), final_jump_limit=0.99)
+    assert "7392 tokens" in w and "clamp=True" in w and "meant as a shift alpha" not in w
     # linear (CogView4) mu is alpha itself: no exponential warning even above 3
     assert diagnose(S.cogview4(50, 4096)) == []
 

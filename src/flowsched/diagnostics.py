@@ -66,7 +66,8 @@ def diagnose(
     * a final jump above ``final_jump_limit``: the last Euler step lands on ``x - t v``, the model's estimate of
       the posterior mean ``E[x0 | x_t]`` at that noise level, which is blurred wherever the data is uncertain;
     * ``alpha < 1`` (shifts steps towards data; typically a Flux/LTX ``mu`` passed as ``alpha``), or an
-      exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``);
+      exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``; when a
+      resolution rule computed that ``mu`` from a token count, the warning says the rule extrapolated);
     * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243).
     """
     final_jump_limit = positive_real("final_jump_limit", final_jump_limit)
@@ -81,7 +82,16 @@ def diagnose(
             "is blurred; use more steps, a smaller shift, or stretch the tail (shift_terminal)"
         )
     mu, alpha = p.get("mu"), p.get("alpha")
-    if mu is not None and p.get("time_shift_type", "exponential") == "exponential" and mu > mu_limit:
+    tokens = p.get("seq_len", p.get("image_seq_len"))
+    exponential = p.get("time_shift_type", "exponential") == "exponential"
+    if mu is not None and exponential and mu > mu_limit and tokens is not None:
+        # A resolution rule computed this mu from the token count: the rule, not the user, extrapolated.
+        out.append(
+            f"mu={mu:.4g} (alpha = e^mu = {math.exp(mu):.4g}) comes from the rule's straight line at {tokens} "
+            f"tokens, beyond the range it was fitted on; the shift grows exponentially with the token count "
+            f"there. Pass clamp=True to hold the token count in range, or set the shift yourself"
+        )
+    elif mu is not None and exponential and mu > mu_limit:
         out.append(
             f"mu={mu:.4g} means alpha = e^mu = {math.exp(mu):.4g}: if {mu:.4g} was meant as a shift alpha, pass it "
             f"as alpha (shifted:alpha={mu:.4g}) or use mu = ln({mu:.4g}) = {math.log(mu):.4g}"
