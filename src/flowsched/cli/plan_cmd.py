@@ -6,7 +6,7 @@ import json
 
 from ._common import Formatter, add_geometry_options, check_writable, print_json, resolve_geometry, warn
 from .noise_cmd import add_noise_options, check_device, describe_noise, draw, save_safetensors
-from .schedule_cmd import add_schedule_options, build_schedule, summary
+from .schedule_cmd import add_schedule_options, build_schedule, summary, text_plot
 from .shape_cmd import describe
 
 EPILOG = """\
@@ -96,8 +96,6 @@ def run(args) -> int:
 
 
 def _print_text(preset, geometry, schedule, stats, args, written) -> None:
-    from ..plot import terminal_plot
-
     print(f"plan           {preset.name} ({preset.model})")
     print("\n".join(describe(geometry)))
     print(summary(schedule))
@@ -105,7 +103,7 @@ def _print_text(preset, geometry, schedule, stats, args, written) -> None:
     print(f"first 5 t      {', '.join(f'{v:.6f}' for v in t[:5])}")
     print(f"last 5 t       {', '.join(f'{v:.6f}' for v in t[-5:])}")
     print()
-    print(terminal_plot(schedule))
+    print(text_plot(schedule))
     print()
     print("\n".join(describe_noise(list(geometry.noise_shape), stats, args)))
     for w in geometry.warnings:

@@ -97,6 +97,15 @@ def table(schedule) -> str:
     return "\n".join(lines)
 
 
+def text_plot(schedule) -> str:
+    """The terminal plot with one column per step when that fits (no gaps between markers, like the seed's)."""
+    from ..plot import terminal_plot
+
+    n = schedule.num_steps
+    width = n * max(1, 40 // n) + 1 if n <= 59 else 60
+    return terminal_plot(schedule, width=max(width, 10))
+
+
 def summary(schedule) -> str:
     p = schedule.params
     alpha = p.get("alpha")
@@ -136,8 +145,6 @@ def run(args) -> int:
     print()
     print(table(schedule))
     if not args.no_plot:
-        from ..plot import terminal_plot
-
         print()
-        print(terminal_plot(schedule))
+        print(text_plot(schedule))
     return 0
