@@ -125,17 +125,23 @@ class GaussianMixture:
         return f"GaussianMixture(K={self.num_components}, d={self.dim}, stds={np.unique(self.stds).tolist()})"
 
     # -- the flow ------------------------------------------------------------------------------------------------
-    def _coefficients(self, t: float, like: Any) -> tuple:
-        """Per-t matrices, in x's array type: logits = x @ B + c - sq * r, v = x * (w @ coef) + w @ M."""
+    def _coefficient_rows(self, t: np.ndarray) -> tuple:
+        """Per-t matrices for times ``t`` of shape ``[S]``: logits = x @ B + c - sq * r, v = x * (w @ coef) + w @ M,
+        as ``B [S, d, K]``, ``c [S, K]``, ``r [S, K]`` and ``[coef | M]`` ``[S, K, 1 + d]``."""
+        t = np.asarray(t, dtype=np.float64)[:, None]
         u = 1.0 - t
         s2 = self.stds**2
-        S = u * u * s2 + t * t
-        B = (u / S)[None, :] * self.means.T  # [d, K]
+        S = u * u * s2 + t * t  # [S, K]
+        B = (u / S)[:, None, :] * self.means.T[None]
         c = self._log_pi - 0.5 * self.dim * np.log(S) - 0.5 * u * u * (self.means**2).sum(-1) / S
         r = 0.5 / S
-        coef = ((t - u * s2) / S)[:, None]  # [K, 1]
-        M = -t * self.means / S[:, None]  # [K, d]
-        mats = (B, c, r, np.concatenate([coef, M], axis=1))
+        coef = ((t - u * s2) / S)[..., None]
+        M = -t[..., None] * self.means[None] / S[..., None]
+        return B, c, r, np.concatenate([coef, M], axis=-1)
+
+    def _coefficients(self, t: float, like: Any) -> tuple:
+        """:meth:`_coefficient_rows` at one ``t``, in x's array type (``like``; ``None`` for numpy)."""
+        mats = tuple(a[0] for a in self._coefficient_rows(np.array([t])))
         if like is None:
             return mats
         import torch
@@ -160,6 +166,21 @@ class GaussianMixture:
         w, out = self._weights(x, self._check_t(t), self._check_x(x))
         y = w @ out  # [..., 1 + d]
         return x * y[..., :1] + y[..., 1:]
+
+    def _euler_rows(self, noise: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Euler from ``noise [n, d]`` along each of the schedules ``ts [S, N + 1]`` at once: ``[S, n, d]``.
+
+        The same steps as :func:`flowsched.sampling.euler` with :meth:`velocity`, batched over schedules (one
+        set of array operations per step for all ``S``), for optimisers that score many schedules.
+        """
+        ts = np.asarray(ts, dtype=np.float64)
+        x = np.repeat(np.asarray(noise, dtype=np.float64)[None], ts.shape[0], axis=0)
+        for i in range(ts.shape[1] - 1):
+            B, c, r, out = self._coefficient_rows(ts[:, i])
+            sq = (x * x).sum(-1)[..., None]
+            y = _softmax(x @ B + c[:, None, :] - sq * r[:, None, :], "numpy") @ out
+            x = x + (ts[:, i + 1] - ts[:, i])[:, None, None] * (x * y[..., :1] + y[..., 1:])
+        return x
 
     def posterior_mean(self, x: Any, t: float) -> Any:
         """``E[x0 | x_t = x] = x - t * v(x, t)`` (the MMSE denoiser; what an Euler step to ``t = 0`` returns)."""
