@@ -23,6 +23,7 @@ This module needs numpy; torch is imported only by the torch backend.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -224,35 +225,13 @@ def normal_scalar(seed: int, sample_index: int, stream: int, index: int) -> floa
 class _NumpyBackend:
     name = "numpy"
 
-    def __init__(self) -> None:
-        self.mul, self.add, self.div, self.sqrt = np.multiply, np.add, np.divide, np.sqrt
-        self.where, self.frexp, self.copysign = np.where, np.frexp, np.copysign
-
     @staticmethod
-    def empty(n: int) -> np.ndarray:
-        return np.empty(n, dtype=np.float64)
-
-    @staticmethod
-    def rsub(x: np.ndarray, c: float) -> np.ndarray:
-        return np.subtract(c, x, out=x)
-
-    @staticmethod
-    def nonzero(mask: np.ndarray) -> np.ndarray:
-        return np.flatnonzero(mask)
-
-    @staticmethod
-    def to_f64(x: np.ndarray) -> np.ndarray:
-        return x.astype(np.float64)
-
-    @staticmethod
-    def abs(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return np.abs(x, out=out)
-
-    @staticmethod
-    def _counters(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int):
+    def _counters(blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, work: _Workspace):
+        """Counter words of blocks ``blk0[r] .. blk0[r] + nb - 1``: ``c0`` is ``[R, nb]``, the others per run."""
         blk0 = blk0.astype(np.uint64)
-        if np.all((blk0 & np.uint64(MASK32)) + np.uint64(nb) <= np.uint64(2**32)):  # no run crosses a 2**32 block
-            c0 = (blk0 & np.uint64(MASK32))[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
+        low = blk0 & np.uint64(MASK32)
+        if np.all(low + np.uint64(nb) <= np.uint64(2**32)):  # no run crosses a 2**32 block
+            c0 = np.add(low[:, None], work.arange(nb), out=work.array("c0", (blk0.shape[0], nb), np.uint64))
             c1 = (blk0 >> np.uint64(32))[:, None]
         else:
             blk = blk0[:, None] + np.arange(nb, dtype=np.uint64)[None, :]
@@ -260,16 +239,8 @@ class _NumpyBackend:
         return c0, c1, sample_words.astype(np.uint64)[:, None], np.uint64(stream)
 
     def blocks(self, blk0: np.ndarray, nb: int, sample_words: np.ndarray, stream: int, key: tuple[int, int]):
-        return philox_numpy(*self._counters(blk0, nb, sample_words, stream), key).reshape(blk0.shape[0], nb * 4)
-
-    def q_of_blocks(self, blk0, nb, sample_words, stream, key, out: np.ndarray) -> np.ndarray:
-        """``to_q`` of whole blocks, written straight from the four word arrays (no uint32 interleave pass)."""
-        x = _philox_rounds_numpy(*self._counters(blk0, nb, sample_words, stream), key)
-        view = out.reshape(blk0.shape[0], nb, 4)
-        for j in range(4):
-            np.add(x[j], 0.5 - 2.0**31, out=view[..., j], dtype=np.float64)
-        out *= 2.0**-32
-        return out
+        counters = self._counters(blk0, nb, sample_words, stream, _Workspace())
+        return philox_numpy(*counters, key).reshape(blk0.shape[0], nb * 4)
 
     @staticmethod
     def to_q(words: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -283,7 +254,7 @@ def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = 
     """Philox4x32-10 on numpy integer arrays holding 32-bit words (broadcast together); returns ``[..., 4]``
     ``uint32`` words. The 64-bit products are exact in ``uint64``; all work arrays are contiguous ``uint64``.
     """
-    x = _philox_rounds_numpy(c0, c1, c2, c3, key)
+    x = _philox_rounds_numpy(c0, c1, c2, c3, key, _Workspace())
     if out is None:
         out = np.empty(x[0].shape + (4,), dtype=np.uint32)
     for j in range(4):
@@ -291,68 +262,78 @@ def philox_numpy(c0, c1, c2, c3, key: tuple[int, int], out: np.ndarray | None = 
     return out
 
 
-def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int]) -> list[np.ndarray]:
-    """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays.
+_M0, _M1 = np.array(PHILOX_M0, np.uint64), np.array(PHILOX_M1, np.uint64)
+_LOW, _SHIFT = np.array(MASK32, np.uint64), np.array(32, np.uint64)
+
+
+@functools.lru_cache(maxsize=32)
+def _round_keys(key: tuple[int, int]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """The key of each round as 0-d ``uint64`` arrays (numpy dispatches those faster than scalars)."""
+    k0, k1 = key
+    return tuple(
+        (np.array((k0 + r * PHILOX_W0) & MASK32, np.uint64), np.array((k1 + r * PHILOX_W1) & MASK32, np.uint64))
+        for r in range(ROUNDS)
+    )
+
+
+def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int], work: _Workspace) -> list[np.ndarray]:
+    """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays (``work`` buffers).
 
     When only ``c0`` varies along the last axis (the block's low word; the others are per-run constants of shape
     ``[..., 1]``), the first rounds mix constants into constants, and those parts are computed once per run.
+    Every full-size operation writes into a preallocated buffer (positional ``out``: the cheapest numpy call).
     """
+    mul, shr, band, bxor = np.multiply, np.right_shift, np.bitwise_and, np.bitwise_xor
     arrays = [np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    m0, m1, mask, shift = np.uint64(PHILOX_M0), np.uint64(PHILOX_M1), np.uint64(MASK32), np.uint64(32)
-    x = [np.empty(shape, np.uint64) for _ in range(4)]
-    x0, x1, x2, x3 = x
-    p0, p1 = np.empty(shape, np.uint64), np.empty(shape, np.uint64)
-    k0, k1 = key
+    x0, x1, x2, x3, p0, p1 = (work.array(f"philox{i}", shape, np.uint64) for i in range(6))
+    keys = _round_keys(key)
     first = 0
     narrow = len(shape) > 0 and shape[-1] > 1 and all(a.ndim == 0 or a.shape[-1] == 1 for a in arrays[1:])
     if narrow:
-        keys = [((k0 + r * PHILOX_W0) & MASK32, (k1 + r * PHILOX_W1) & MASK32) for r in range(3)]
         c0, c1, c2, c3 = arrays
         # round 1: the c2 product and the new words 0 and 1 are per-run constants
-        np.multiply(c0, m0, out=p0)
-        q1 = c2 * m1
-        y0 = (q1 >> shift) ^ c1 ^ np.uint64(keys[0][0])
-        y1 = q1 & mask
-        np.right_shift(p0, shift, out=x2)
-        x2 ^= c3 ^ np.uint64(keys[0][1])
-        np.bitwise_and(p0, mask, out=x3)
+        mul(c0, _M0, p0)
+        q1 = c2 * _M1
+        y0 = (q1 >> _SHIFT) ^ c1 ^ keys[0][0]
+        y1 = q1 & _LOW
+        shr(p0, _SHIFT, x2)
+        bxor(x2, c3 ^ keys[0][1], x2)
+        band(p0, _LOW, x3)
         # round 2: the word-0 product is a per-run constant
-        q0 = y0 * m0
-        np.multiply(x2, m1, out=p1)
-        np.right_shift(p1, shift, out=x0)
-        x0 ^= y1 ^ np.uint64(keys[1][0])
-        np.bitwise_and(p1, mask, out=x1)
-        np.bitwise_xor(x3, (q0 >> shift) ^ np.uint64(keys[1][1]), out=x2)  # hi0 ^ x3 ^ k1
-        y3 = q0 & mask
+        q0 = y0 * _M0
+        mul(x2, _M1, p1)
+        shr(p1, _SHIFT, x0)
+        bxor(x0, y1 ^ keys[1][0], x0)
+        band(p1, _LOW, x1)
+        bxor(x3, (q0 >> _SHIFT) ^ keys[1][1], x2)  # hi0 ^ x3 ^ k1
+        y3 = q0 & _LOW
         # round 3: word 3 is still a per-run constant
-        np.multiply(x0, m0, out=p0)
-        np.multiply(x2, m1, out=p1)
-        np.right_shift(p1, shift, out=x0)
-        x0 ^= x1
-        x0 ^= np.uint64(keys[2][0])
-        np.bitwise_and(p1, mask, out=x1)
-        np.right_shift(p0, shift, out=x2)
-        x2 ^= y3 ^ np.uint64(keys[2][1])
-        np.bitwise_and(p0, mask, out=x3)
+        mul(x0, _M0, p0)
+        mul(x2, _M1, p1)
+        shr(p1, _SHIFT, x0)
+        bxor(x0, x1, x0)
+        bxor(x0, keys[2][0], x0)
+        band(p1, _LOW, x1)
+        shr(p0, _SHIFT, x2)
+        bxor(x2, y3 ^ keys[2][1], x2)
+        band(p0, _LOW, x3)
         first = 3
-        k0, k1 = (k0 + 3 * PHILOX_W0) & MASK32, (k1 + 3 * PHILOX_W1) & MASK32
     else:
-        for buf, a in zip(x, arrays):
+        for buf, a in zip((x0, x1, x2, x3), arrays):
             buf[...] = a
-    for _ in range(first, ROUNDS):
-        np.multiply(x0, m0, out=p0)
-        np.multiply(x2, m1, out=p1)
-        np.right_shift(p1, shift, out=x0)
-        x0 ^= x1
-        x0 ^= np.uint64(k0)
-        np.bitwise_and(p1, mask, out=x1)
-        np.right_shift(p0, shift, out=x2)
-        x2 ^= x3
-        x2 ^= np.uint64(k1)
-        np.bitwise_and(p0, mask, out=x3)
-        k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
-    return x
+    for k0, k1 in keys[first:]:
+        mul(x0, _M0, p0)
+        mul(x2, _M1, p1)
+        shr(p1, _SHIFT, x0)
+        bxor(x0, x1, x0)
+        bxor(x0, k0, x0)
+        band(p1, _LOW, x1)
+        shr(p0, _SHIFT, x2)
+        bxor(x2, x3, x2)
+        bxor(x2, k1, x2)
+        band(p0, _LOW, x3)
+    return [x0, x1, x2, x3]
 
 
 class _TorchBackend:
@@ -469,13 +450,10 @@ _R_CENTRAL_MIN = _central_r(322122547)
 assert _central_r(322122546) < _R_CENTRAL_MIN == _central_r(3972844748) > _central_r(3972844749)
 
 
-def _normal_from_q(xp, q, scratch=None):
-    """float64 ``z`` for float64 ``q = p - 0.5`` (1-D). ``scratch(name, n)`` lends reusable float64 buffers."""
+def _normal_from_q(xp, q):
+    """float64 ``z`` for float64 ``q = p - 0.5`` (1-D), torch backend (numpy: :func:`_normal_from_q_numpy`)."""
     n = q.shape[0]
-    if scratch is None:
-        r, num, den = xp.empty(n), xp.empty(n), xp.empty(n)
-    else:
-        r, num, den = scratch("r", n), scratch("num", n), scratch("den", n)
+    r, num, den = xp.empty(n), xp.empty(n), xp.empty(n)
     xp.mul(q, q, out=r)
     xp.rsub(r, CONST1)  # r = 0.180625 - q*q
     _horner_into(xp, AS241_A, r, num)
@@ -493,12 +471,78 @@ def _normal_from_q(xp, q, scratch=None):
     return num
 
 
+def _horner_numpy(coefficients: Sequence[float], x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    mul, add = np.multiply, np.add
+    mul(x, coefficients[0], out)
+    add(out, coefficients[1], out)
+    for c in coefficients[2:]:
+        mul(out, x, out)
+        add(out, c, out)
+    return out
+
+
+#: float64 bit pattern of SQRT_HALF: ``bits(x) - _SQRT_HALF_BITS >> 52`` is the exponent ``e`` of the log split.
+_SQRT_HALF_BITS = int(np.float64(SQRT_HALF).view(np.int64))
+
+
+def _normal_from_q_numpy(q: np.ndarray, work: _Workspace) -> np.ndarray:
+    """float64 ``z`` for float64 ``q = p - 0.5`` (1-D), numpy backend; the operations and their order are those
+    of :func:`ppnd16`. Returns a ``work`` buffer; ``q`` is overwritten (it holds ``B(r)`` at the end).
+
+    Every full-length step writes into one of three buffers (``q``, ``r``, ``num``), so a chunk's float64 data
+    stays in a core's cache; the tail branch runs on the gathered tail elements only.
+    """
+    n = q.shape[0]
+    r, num = work.array("r", n), work.array("num", n)
+    np.multiply(q, q, r)
+    np.subtract(CONST1, r, r)  # r = 0.180625 - q*q
+    _horner_numpy(AS241_A, r, num)
+    np.multiply(num, q, num)  # q * A(r)
+    tail = np.flatnonzero(np.less(r, _R_CENTRAL_MIN, work.array("tail", n, np.bool_)))  # |q| > 0.425
+    qt = np.take(q, tail, out=work.array("tail_q", tail.shape[0]))
+    np.divide(num, _horner_numpy(AS241_B, r, q), num)
+    if tail.shape[0]:
+        num[tail] = _tail_numpy(qt, work)
+    return num
+
+
+def _tail_numpy(qt: np.ndarray, work: _Workspace) -> np.ndarray:
+    """The tail branch of :func:`ppnd16` for the tail elements' ``q`` (numpy; rewrites of spec section 1.6).
+
+    The exponent/mantissa split of ``s = 0.5 - |q|`` (a positive normal float64) comes from its bits: with
+    ``d = bits(s) - bits(SQRT_HALF)``, ``e = d >> 52`` and ``m = s * 2**-e`` (``bits(s) - (e << 52)``) is the
+    ``m, e`` of :func:`exact_log` after its ``m < SQRT_HALF`` step. ``-L(s)`` is ``(-e) * LN2 - t * P``.
+    """
+    t = qt.shape[0]
+    s = np.abs(qt, out=work.array("tail_s", t))
+    np.subtract(0.5, s, s)  # min(p, 1 - p), exact
+    bits = s.view(np.int64)
+    e = np.subtract(bits, _SQRT_HALF_BITS, out=work.array("tail_e", t, np.int64))
+    np.right_shift(e, 52, e)
+    m = np.left_shift(e, 52, out=work.array("tail_m", t, np.int64))
+    np.subtract(bits, m, m)
+    m = m.view(np.float64)
+    np.negative(e, e)
+    neg_log = np.multiply(e, LN2, out=s, dtype=np.float64)  # (-e) * LN2
+    x = np.subtract(m, 1.0, out=work.array("tail_x", t))
+    np.add(m, 1.0, m)
+    np.divide(x, m, x)  # (m - 1) / (m + 1)
+    series = _horner_numpy(LOG_SERIES, np.multiply(x, x, m), work.array("tail_p", t))
+    np.multiply(series, x, series)
+    np.subtract(neg_log, series, neg_log)  # -L(s)
+    r = np.sqrt(neg_log, neg_log)
+    np.subtract(r, CONST2, r)
+    num = _horner_numpy(AS241_C, r, series)
+    np.divide(num, _horner_numpy(AS241_D, r, x), num)
+    return np.copysign(num, qt, num)
+
+
 def normal_from_words_numpy(words: np.ndarray) -> np.ndarray:
     """float32 normals for an array of 32-bit words (numpy backend)."""
     words = np.asarray(words)
     q = _NumpyBackend.to_q(words.reshape(-1), np.empty(words.size))
     with np.errstate(all="ignore"):  # the central formula is also evaluated (and discarded) on tail elements
-        return _normal_from_q(_NUMPY, q).astype(np.float32).reshape(words.shape)
+        return _normal_from_q_numpy(q, _Workspace()).astype(np.float32).reshape(words.shape)
 
 
 def normal_from_words_torch(words, device: Any = None):
@@ -590,7 +634,9 @@ def _work_items(layout: Layout, chunk: int) -> list[tuple[int, int, int, int]]:
     return items
 
 
-def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: int, key: tuple[int, int], scratch):
+def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: int, key: tuple[int, int], work):
+    """float64 (numpy) or float32 (torch) values of one work item, and the ``(R, nb)`` shape when the numpy values
+    come word-major (all words 0 of the item's ``R * nb`` blocks, then words 1, ...) instead of element order."""
     first, count, offset, length = item
     batch_pos, starts = layout.runs(first, count)
     starts = starts + offset
@@ -600,8 +646,15 @@ def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: i
     nb = (lead + length + 3) >> 2
     n = count * length
     if xp.name == "numpy" and uniform and lead == 0 and length == 4 * nb:  # whole blocks: the common case
-        q = xp.q_of_blocks(blk0, nb, sample_words[batch_pos], stream, key, scratch("q", n))
-        return _normal_from_q(xp, q, scratch)
+        # Word-major: each word array converts to q contiguously; the strided interleave happens once, in the
+        # float32 output copy. Exact: q = (u + 0.5 - 2**31) * 2**-32 (u < 2**32, so the int64 view is u).
+        x = _philox_rounds_numpy(*xp._counters(blk0, nb, sample_words[batch_pos], stream, work), key, work)
+        q = work.array("q", n)
+        m = count * nb
+        for j in range(4):
+            np.add(x[j].reshape(-1).view(np.int64), 0.5 - 2.0**31, q[j * m : (j + 1) * m])
+        np.multiply(q, 2.0**-32, q)
+        return _normal_from_q_numpy(q, work), (count, nb)
     words = xp.blocks(blk0, nb, sample_words[batch_pos], stream, key)
     if uniform:
         words = words[:, lead : lead + length]
@@ -611,18 +664,29 @@ def _generate_item(xp, layout: Layout, item, sample_words: np.ndarray, stream: i
             words = np.take_along_axis(words, cols, axis=1)
         else:
             words = xp.torch.gather(words, 1, xp.torch.from_numpy(cols).to(words.device))
-    q = xp.to_q(words, xp.empty(n) if scratch is None else scratch("q", n))
-    return _normal_from_q(xp, q, scratch)
+    if xp.name == "numpy":
+        return _normal_from_q_numpy(xp.to_q(words, work.array("q", n)), work), None
+    return _normal_from_q(xp, xp.to_q(words, xp.empty(n))).to(xp.torch.float32), None
 
 
-class _Scratch(threading.local):
-    """Per-thread float64 buffers reused across work items: fresh large arrays cost page faults every time."""
+class _Workspace(threading.local):
+    """Per-thread arrays reused across work items: fresh large arrays cost page faults and allocator work every
+    time. ``array(name, shape, dtype)`` lends the buffer ``name`` (grown when needed); one name, one use at a time.
+    """
 
-    def __call__(self, name: str, n: int) -> np.ndarray:
+    def array(self, name: str, shape: int | tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+        n = math.prod(shape) if isinstance(shape, tuple) else shape
         buffers = self.__dict__.setdefault("buffers", {})
         buf = buffers.get(name)
+        if buf is None or buf.dtype != dtype or buf.shape[0] < n:
+            buf = buffers[name] = np.empty(max(n, 1), dtype=dtype)
+        return buf[:n].reshape(shape)
+
+    def arange(self, n: int) -> np.ndarray:
+        """``0 .. n - 1`` as ``uint64``."""
+        buf = self.__dict__.get("_arange")
         if buf is None or buf.shape[0] < n:
-            buf = buffers[name] = np.empty(n, dtype=np.float64)
+            buf = self.__dict__["_arange"] = np.arange(max(n, 1), dtype=np.uint64)
         return buf[:n]
 
 
@@ -678,19 +742,27 @@ def generate(
     items = _work_items(layout, chunk)
     length = layout.run_length
     out_np = out.numpy() if backend == "numpy" and out.dtype == torch.float32 else None
-    scratch = _Scratch() if backend == "numpy" else None
+    work_arrays = _Workspace()
 
     def work(item) -> int:
         first, count, offset, n = item
         with np.errstate(all="ignore"):  # discarded central-branch values on tail elements may overflow
-            z = _generate_item(xp, layout, item, sample_words, stream, key, scratch)
+            z, word_major = _generate_item(xp, layout, item, sample_words, stream, key, work_arrays)
         lo = first * length + offset
-        if out_np is not None:
-            np.copyto(out_np[lo : lo + count * n], z, casting="same_kind")
-        elif backend == "numpy":
-            out[lo : lo + count * n].copy_(torch.from_numpy(z.astype(np.float32)))
-        else:
-            out[lo : lo + count * n].copy_(z.to(torch.float32))
+        if backend != "numpy":
+            out[lo : lo + count * n].copy_(z)
+            return count * n
+        dest = out_np[lo : lo + count * n] if out_np is not None else work_arrays.array("f32", count * n, np.float32)
+        if word_major is None:
+            np.copyto(dest, z, casting="same_kind")
+        else:  # z holds word j of every block at z[j * m : (j + 1) * m]
+            runs, nb = word_major
+            m = runs * nb
+            view = dest.reshape(runs, nb, 4)
+            for j in range(4):
+                np.copyto(view[..., j], z[j * m : (j + 1) * m].reshape(runs, nb), casting="same_kind")
+        if out_np is None:
+            out[lo : lo + count * n].copy_(torch.from_numpy(dest))
         return count * n
 
     nthreads = 1 if backend != "numpy" else (threads or default_threads())
