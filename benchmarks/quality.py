@@ -11,7 +11,7 @@ Writes ``benchmarks/results/quality.md`` and ``benchmarks/results/quality.png``:
    flow-matching MLP.
 4. Auto-shift against the Open-Sora, Flux and SD3 rules across image resolutions and frame counts.
 
-    python benchmarks/quality.py            # about two minutes on 2 cores
+    python benchmarks/quality.py            # about three minutes on 2 cores
     python benchmarks/quality.py --quick    # skips the mixture at 20 steps and the learned model
 """
 
