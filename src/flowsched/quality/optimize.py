@@ -16,7 +16,10 @@ Three ways to get one, all returning a :class:`~flowsched.schedule.Schedule` nam
   then pick the ``M`` student steps among the teacher's grid points so the student's states stay closest to the
   teacher's. It costs about ``(M + 1) * N_T`` velocity evaluations.
 * The starting point is by default the best pure shift for the same objective (:func:`best_shift`), so the
-  optimised schedule is never worse than any static shift the search can find.
+  optimised schedule is never worse than any static shift the search can find. Objectives without an exact
+  gradient (the mixture's pathwise error has several local minima) also get a global phase: about 400 schedules
+  scored in batches, the best distinct ones added as restarts (``restarts=``), so any start lands on the same
+  optimum.
 """
 
 from __future__ import annotations
@@ -478,9 +481,11 @@ def optimize_schedule(
     if restarts is None:
         restarts = 0 if value_and_grad is not None else DEFAULT_RESTARTS
     restarts = nonnegative_int("restarts", restarts)
+    if num_steps == 1:  # the only schedule is (1, 0): nothing to search
+        restarts = 0
     counted = _Counted(fn)
     starts = _starts(num_steps, start, counted)
-    if restarts and num_steps > 1:
+    if restarts:
         given = start if isinstance(start, (list, tuple)) else [start]
         named = {g for g in given if isinstance(g, str)}
         standard = [name for name in ("best-shift", "linear") if name not in named]
