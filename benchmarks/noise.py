@@ -7,6 +7,7 @@ just before the call), as a multiple of the output's size. Writes ``benchmarks/r
 
     python benchmarks/noise.py            # 7 repeats
     python benchmarks/noise.py --quick    # 3 repeats, no torch-backend CPU row
+    python benchmarks/noise.py --stages   # only: where one thread's time goes, stage by stage
 """
 
 from __future__ import annotations
@@ -69,6 +70,49 @@ def cpu_rows(repeats: int, quick: bool) -> list[tuple]:
             ratios = (base_wall / med, med_cpu / n * 1e9, base_cpu / med_cpu)
             rows.append((label, name, med * 1e3, min(wall) * 1e3, *ratios))
     return rows
+
+
+def stage_rows(repeats: int) -> list[tuple[str, float]]:
+    """Where one thread's time goes: each stage of one 65,536-value work item (the default chunk), best of
+    ``repeats`` interleaved runs, in ns per value of the item. The central branch is the transform minus the tail."""
+    import numpy as np
+
+    from flowsched import philox
+
+    n = philox.CPU_CHUNK
+    nb, work = n // 4, philox._Workspace()
+    blk0, words, key = np.array([12345]), np.array([0]), philox.key_from_seed(SEED)
+    x = philox._philox_rounds_numpy(*philox._NUMPY._counters(blk0, nb, words, 0, work), key, work)
+    u = np.concatenate([a.reshape(-1) for a in x]).view(np.int64)
+    q = (u + (0.5 - 2.0**31)) * 2.0**-32
+    tail = np.flatnonzero(np.abs(q) > philox.SPLIT1)
+    scratch, dest = np.empty(n), np.empty(n, np.float32)
+
+    def transform():
+        np.copyto(scratch, q)  # the transform overwrites q; this copy is subtracted below
+        philox._normal_from_q_numpy(scratch, work)
+
+    stages = {
+        "counters and Philox4x32-10 rounds": lambda: philox._philox_rounds_numpy(
+            *philox._NUMPY._counters(blk0, nb, words, 0, work), key, work),
+        "words to q = p - 0.5 (float64)": lambda: np.multiply(np.add(u, 0.5 - 2.0**31, scratch), 2.0**-32, scratch),
+        "AS241 transform (central + tail)": transform,
+        "copy of q (subtracted)": lambda: np.copyto(scratch, q),
+        "tail branch alone (15% of values)": lambda: philox._tail_numpy(q[tail], work),
+        "float32 interleaving copy": lambda: [
+            np.copyto(dest.reshape(nb, 4)[:, j], q[j * nb : (j + 1) * nb], casting="same_kind") for j in range(4)],
+        "whole work item, before the float32 copy": lambda: philox._generate_item(
+            philox._NUMPY, philox.Layout((1, n), [range(1), range(n)]), (0, 1, 0, n), words, 0, key, work),
+    }
+    best = dict.fromkeys(stages, float("inf"))
+    with np.errstate(all="ignore"):
+        for _ in range(repeats):
+            for name, fn in stages.items():
+                start = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+    best["AS241 transform (central + tail)"] -= best.pop("copy of q (subtracted)")
+    return [(name, t / n * 1e9) for name, t in best.items()]
 
 
 MEMORY_SCRIPT = """
@@ -151,6 +195,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats and no torch-backend CPU row")
+    ap.add_argument("--stages", action="store_true", help="only print where one thread's time goes, per stage")
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
     import numpy as np
@@ -159,6 +204,10 @@ def main() -> int:
     from flowsched.philox import default_threads
 
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    if args.stages:
+        print("| stage (one 65,536-value work item, best of 200) | ns per value |\n| --- | ---: |")
+        print("\n".join(f"| {name} | {ns:.2f} |" for name, ns in stage_rows(200)))
+        return 0
     rows = cpu_rows(repeats, args.quick)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     mem = memory_rows()
