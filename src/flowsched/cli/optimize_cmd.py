@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 
@@ -51,16 +52,30 @@ def register(sub) -> None:
     g.add_argument("--maxiter", type=positive_int, default=500, help="L-BFGS-B iterations per start")
     g.add_argument(
         "--restarts",
-        type=int,
+        type=restarts_count,
+        default="auto",
         metavar="K",
-        help="extra starts from a global search over ~400 schedules (default: 0 on the field, which has one "
-        "basin; 3 on the mixtures, whose error has local minima); 0 = only --start",
+        help="extra starts from a global search over ~400 schedules; auto: 0 on the field (one basin), 3 on the "
+        "mixtures (their error has local minima); 0 = only --start",
     )
     o = p.add_argument_group("output")
     o.add_argument("--out", metavar="FILE.json", help="write the optimised schedule here")
     o.add_argument("--json", action="store_true", help="print the comparison and the schedule as JSON")
     o.add_argument("--plot", metavar="FILE", help="write a plot of the compared schedules (.png, .svg or .pdf)")
     p.set_defaults(run=run)
+
+
+def restarts_count(text: str) -> int | None:
+    """``--restarts``: ``auto`` (None: the optimiser's default for the model) or an integer >= 0."""
+    if text == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {value}")
+    return value
 
 
 def _starts(args, num_steps: int) -> list:
