@@ -276,6 +276,15 @@ def _round_keys(key: tuple[int, int]) -> tuple[tuple[np.ndarray, np.ndarray], ..
     )
 
 
+_STACKED_M = np.array([PHILOX_M0, PHILOX_M1], np.uint64)
+
+
+@functools.lru_cache(maxsize=32)
+def _round_keys_stacked(key: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """The key of each round as a ``uint64`` pair ``(k0, k1)``."""
+    return tuple(np.array([k0, k1], np.uint64) for k0, k1 in _round_keys(key))
+
+
 def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int], work: _Workspace) -> list[np.ndarray]:
     """The four output words of Philox4x32-10 as separate contiguous ``uint64`` arrays (``work`` buffers).
 
@@ -286,7 +295,10 @@ def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int], work: _Workspace)
     mul, shr, band, bxor = np.multiply, np.right_shift, np.bitwise_and, np.bitwise_xor
     arrays = [np.asarray(c, dtype=np.uint64) for c in (c0, c1, c2, c3)]
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    x0, x1, x2, x3, p0, p1 = (work.array(f"philox{i}", shape, np.uint64) for i in range(6))
+    # Words 0 and 2 live stacked in xs, words 1 and 3 in ys, the products (p1, p0) in ps: the later rounds then
+    # treat both halves of a round in one call per operation (half the calls, and measurably faster).
+    xs, ys, ps = (work.array(name, (2, *shape), np.uint64) for name in ("philox_x", "philox_y", "philox_p"))
+    (x0, x2), (x1, x3), (p1, p0) = xs, ys, ps
     keys = _round_keys(key)
     first = 0
     narrow = len(shape) > 0 and shape[-1] > 1 and all(a.ndim == 0 or a.shape[-1] == 1 for a in arrays[1:])
@@ -322,17 +334,14 @@ def _philox_rounds_numpy(c0, c1, c2, c3, key: tuple[int, int], work: _Workspace)
     else:
         for buf, a in zip((x0, x1, x2, x3), arrays):
             buf[...] = a
-    for k0, k1 in keys[first:]:
-        mul(x0, _M0, p0)
-        mul(x2, _M1, p1)
-        shr(p1, _SHIFT, x0)
-        bxor(x0, x1, x0)
-        bxor(x0, k0, x0)
-        band(p1, _LOW, x1)
-        shr(p0, _SHIFT, x2)
-        bxor(x2, x3, x2)
-        bxor(x2, k1, x2)
-        band(p0, _LOW, x3)
+    column = (2,) + (1,) * len(shape)
+    multipliers, reversed_ps = _STACKED_M.reshape(column), ps[::-1]
+    for k in _round_keys_stacked(key)[first:]:
+        mul(xs, multipliers, reversed_ps)  # (p0, p1) = (M0 * x0, M1 * x2), stored as ps = (p1, p0)
+        shr(ps, _SHIFT, xs)  # (hi1, hi0)
+        bxor(xs, ys, xs)  # (hi1 ^ x1, hi0 ^ x3)
+        bxor(xs, k.reshape(column), xs)  # new (x0, x2)
+        band(ps, _LOW, ys)  # new (x1, x3) = (lo1, lo0)
     return [x0, x1, x2, x3]
 
 
