@@ -8,6 +8,7 @@ just before the call), as a multiple of the output's size. Writes ``benchmarks/r
     python benchmarks/noise.py            # 7 repeats
     python benchmarks/noise.py --quick    # 3 repeats, no torch-backend CPU row
     python benchmarks/noise.py --stages   # only: where one thread's time goes, stage by stage
+    python benchmarks/noise.py --scaling  # only: 1 thread vs 2 threads vs 2 processes (is the GIL the limit?)
 """
 
 from __future__ import annotations
@@ -115,6 +116,37 @@ def stage_rows(repeats: int) -> list[tuple[str, float]]:
     return [(name, t / n * 1e9) for name, t in best.items()]
 
 
+SCALING_SCRIPT = """
+import sys, time, numpy as np
+from flowsched.noise import portable_noise
+shape, threads, repeats = (1, 16, 8, 96, 96), int(sys.argv[1]), int(sys.argv[2])
+portable_noise(shape, 1024, threads=threads)
+wall, cpu = time.perf_counter(), time.process_time()
+for _ in range(repeats):
+    portable_noise(shape, 1024, threads=threads)
+n = repeats * int(np.prod(shape))
+print((time.perf_counter() - wall) / n * 1e9, (time.process_time() - cpu) / n * 1e9)
+"""
+
+
+def scaling_rows(repeats: int = 10) -> list[tuple[str, float, float]]:
+    """Do two cores help? One thread; two threads in one process; two one-thread processes at once (no shared
+    GIL). Wall and CPU ns per value of ``[1, 16, 8, 96, 96]``, per process."""
+
+    def launch(threads: int) -> subprocess.Popen:
+        cmd = [sys.executable, "-c", SCALING_SCRIPT, str(threads), str(repeats * threads)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+    def result(proc: subprocess.Popen) -> tuple[float, float]:
+        wall, cpu = map(float, proc.communicate()[0].split())
+        return wall, cpu
+
+    rows = [("1 thread", *result(launch(1))), ("2 threads, one process", *result(launch(2)))]
+    pair = [launch(1), launch(1)]
+    rows += [(f"one of 2 one-thread processes at once ({i + 1})", *result(p)) for i, p in enumerate(pair)]
+    return rows
+
+
 MEMORY_SCRIPT = """
 import json, sys, torch
 from flowsched.noise import portable_noise
@@ -196,6 +228,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="3 repeats and no torch-backend CPU row")
     ap.add_argument("--stages", action="store_true", help="only print where one thread's time goes, per stage")
+    ap.add_argument("--scaling", action="store_true", help="only compare 1 thread, 2 threads and 2 processes")
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
     import numpy as np
@@ -207,6 +240,10 @@ def main() -> int:
     if args.stages:
         print("| stage (one 65,536-value work item, best of 200) | ns per value |\n| --- | ---: |")
         print("\n".join(f"| {name} | {ns:.2f} |" for name, ns in stage_rows(200)))
+        return 0
+    if args.scaling:
+        print("| run ([1, 16, 8, 96, 96]) | wall ns/value | CPU ns/value |\n| --- | ---: | ---: |")
+        print("\n".join(f"| {name} | {wall:.1f} | {cpu:.1f} |" for name, wall, cpu in scaling_rows()))
         return 0
     rows = cpu_rows(repeats, args.quick)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
