@@ -716,6 +716,9 @@ def default_threads() -> int:
 
 #: Elements per work item: small enough that the float64 scratch stays in a core's L2 cache on CPU.
 CPU_CHUNK = 2**16
+#: Elements per work item with several numpy threads: twice as many numpy calls per GIL hand-over pay for the
+#: extra cache misses (measured: 2 threads about 12% faster than with CPU_CHUNK, 1 thread about 10% slower).
+CPU_THREADED_CHUNK = 2**17
 TORCH_CPU_CHUNK = 2**18
 GPU_CHUNK = 2**22
 
@@ -742,9 +745,10 @@ def generate(
 
     key = key_from_seed(seed)
     sample_words = np.asarray(sample_words, dtype=np.int64)
+    nthreads = 1 if backend != "numpy" else (threads or default_threads())
     if backend == "numpy":
         xp = _NUMPY
-        chunk = chunk or CPU_CHUNK
+        chunk = chunk or (CPU_CHUNK if nthreads == 1 else CPU_THREADED_CHUNK)
     else:
         xp = _TorchBackend(out.device)
         chunk = chunk or (TORCH_CPU_CHUNK if out.device.type == "cpu" else GPU_CHUNK)
@@ -774,7 +778,6 @@ def generate(
             out[lo : lo + count * n].copy_(torch.from_numpy(dest))
         return count * n
 
-    nthreads = 1 if backend != "numpy" else (threads or default_threads())
     if nthreads <= 1 or len(items) <= 1:
         for item in items:
             done = work(item)
