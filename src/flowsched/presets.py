@@ -339,6 +339,5 @@ def get_preset(name: str | Preset) -> Preset:
         hint = closest(name, list(PRESETS))
         did = f" Did you mean {hint!r}?" if hint else ""
         raise ValueError(
-            f"preset {name!r} is unknown.{did} Run `flowsched presets` to list them "
-            f"({', '.join(sorted(PRESETS))})"
+            f"preset {name!r} is unknown.{did} Run `flowsched presets` to list the {len(PRESETS)} presets"
         ) from None
