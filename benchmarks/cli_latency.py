@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from _report import write_report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMMANDS = {
     "flowsched schedule --preset opensora-2.0-768px": [
@@ -64,11 +66,7 @@ def main() -> int:
         f"**Ratio** schedule / import torch: **{ratio:.3f}** (goal: at most 0.25)",
         "",
     ]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "cli_latency.md"), "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_report("cli_latency.md", "\n".join(lines))
     return 0
 
 

@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from _report import write_report
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LATENT = (1, 16, 33, 96, 96)
 BATCH8 = (8, 16, 33, 96, 96)
@@ -279,11 +281,7 @@ def main() -> int:
         ]
     gpu = gpu_rows(repeats)
     lines += gpu or ["No CUDA device in this run: GPU timings and the GPU bit-identity check were skipped.", ""]
-    text = "\n".join(lines)
-    print(text)
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "noise.md"), "w", encoding="utf-8") as fh:
-        fh.write(text)
+    write_report("noise.md", "\n".join(lines))
     return 0
 
 

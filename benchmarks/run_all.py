@@ -12,7 +12,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def main() -> int:
     quick = "--quick" in sys.argv[1:]
-    scripts = sorted(p for p in glob.glob(os.path.join(HERE, "*.py")) if os.path.basename(p) != "run_all.py")
+    names = sorted(glob.glob(os.path.join(HERE, "*.py")))
+    scripts = [p for p in names if not os.path.basename(p).startswith("_") and os.path.basename(p) != "run_all.py"]
     failed = []
     for path in scripts:
         name = os.path.basename(path)
