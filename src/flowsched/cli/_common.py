@@ -102,6 +102,16 @@ def resolve_geometry(args: argparse.Namespace):
 FAMILY_STEPS = 50
 
 
+def add_steps_option(p: argparse.ArgumentParser) -> None:
+    """``--steps`` for commands that take schedule specs (see :func:`load_specs`)."""
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        help=f"step count N for every schedule that does not fix its own; unset: each preset's own, "
+        f"{FAMILY_STEPS} for families",
+    )
+
+
 def load_specs(specs: list[str], steps: int | None) -> list[tuple[str, Any]]:
     """``[(spec, Schedule)]`` via :func:`flowsched.schedules.from_spec`; every spec is built before anything is
     printed, so a bad one fails first. Family specs without a step count get ``steps`` or :data:`FAMILY_STEPS`.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import FAMILY_STEPS, Formatter, load_specs, positive_float, positive_int, print_json, warn
+from ._common import Formatter, add_steps_option, load_specs, positive_float, print_json, warn
 
 EPILOG = """\
 examples:
@@ -42,12 +42,7 @@ def register(sub) -> None:
         formatter_class=Formatter,
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="schedules to compare (see below)")
-    p.add_argument(
-        "--steps",
-        type=positive_int,
-        help=f"step count N for every schedule that does not fix its own; unset: each preset's own, "
-        f"{FAMILY_STEPS} for families",
-    )
+    add_steps_option(p)
     p.add_argument(
         "--final-jump-limit",
         type=positive_float,

@@ -81,6 +81,19 @@ def add_model_options(p) -> None:
     m.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="mixtures: sampler (field: euler)")
 
 
+def setup(args):
+    """``(preset, geometry, model, metric)`` from the geometry and data-model options (shared with ``optimize``);
+    frame-count warnings are printed here."""
+    from ..quality.evaluate import default_metric
+    from ._common import resolve_geometry
+
+    preset, geometry = resolve_geometry(args)
+    for w in geometry.warnings:
+        warn(w)
+    model = _model(args, geometry)
+    return preset, geometry, model, args.metric or default_metric(model)
+
+
 def _model(args, geometry):
     from ..quality import GaussianField, GaussianMixture
 
@@ -126,15 +139,10 @@ def run(args) -> int:
     import warnings
 
     from ..quality import GaussianField, error_table, plot_error_vs_steps
-    from ..quality.evaluate import default_metric
-    from ._common import check_writable, resolve_geometry
+    from ._common import check_writable
 
     check_writable(args.plot, "--plot")
-    preset, geometry = resolve_geometry(args)
-    for w in geometry.warnings:
-        warn(w)
-    model = _model(args, geometry)
-    metric = args.metric or default_metric(model)
+    preset, geometry, model, metric = setup(args)
     specs = args.schedule or ["linear", preset.name]
     makers = {spec: _maker(spec, args, preset, geometry, model, metric) for spec in specs}
     kw = {} if isinstance(model, GaussianField) else {"n": args.samples, "seed": args.seed, "sampler": args.sampler}

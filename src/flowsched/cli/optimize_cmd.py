@@ -6,7 +6,7 @@ import argparse
 import json
 import time
 
-from ._common import Formatter, add_geometry_options, positive_int, warn
+from ._common import Formatter, add_geometry_options, positive_int
 from .evaluate_cmd import add_model_options
 
 EPILOG = """\
@@ -92,18 +92,13 @@ def _starts(args, num_steps: int) -> list:
 
 def run(args) -> int:
     from ..quality import auto_shift_schedule, evaluate, optimize_schedule
-    from ..quality.evaluate import default_metric
     from ..quality.field import GaussianField
-    from ._common import check_writable, resolve_geometry
-    from .evaluate_cmd import _model
+    from ._common import check_writable
+    from .evaluate_cmd import setup
 
     check_writable(args.out, "--out")
     check_writable(args.plot, "--plot")
-    preset, geometry = resolve_geometry(args)
-    for w in geometry.warnings:
-        warn(w)
-    model = _model(args, geometry)
-    metric = args.metric or default_metric(model)
+    preset, geometry, model, metric = setup(args)
     is_field = isinstance(model, GaussianField)
     if not is_field:
         if metric != "rmse":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import FAMILY_STEPS, Formatter, check_writable, load_specs, positive_int
+from ._common import Formatter, add_steps_option, check_writable, load_specs, positive_int
 
 EPILOG = """\
 examples:
@@ -28,12 +28,7 @@ def register(sub) -> None:
     )
     p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="preset name, FAMILY:key=value spec, or JSON file")
     p.add_argument("--out", "-o", default="schedules.png", help="image to write (.png, .svg or .pdf)")
-    p.add_argument(
-        "--steps",
-        type=positive_int,
-        help=f"step count N for every schedule that does not fix its own; unset: each preset's own, "
-        f"{FAMILY_STEPS} for families",
-    )
+    add_steps_option(p)
     p.add_argument(
         "--panels",
         default="t,logsnr,dt",
