@@ -18,15 +18,12 @@ from flowsched import schedules as S
 diffusers = pytest.importorskip("diffusers")
 from diffusers import FlowMatchEulerDiscreteScheduler  # noqa: E402
 
+from _peers import diffusers_fme  # noqa: E402
+
 ATOL = 1e-6
 
 
-def peer(num_steps, mu=None, sigmas=None, **config):
-    sch = FlowMatchEulerDiscreteScheduler(**config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sch.set_timesteps(num_steps, mu=mu, sigmas=sigmas)
-    return sch.sigmas.numpy().astype(np.float64), sch.timesteps.numpy().astype(np.float64)
+peer = diffusers_fme
 
 
 def check(num_steps, mu=None, sigmas=None, **config):

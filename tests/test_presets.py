@@ -17,19 +17,16 @@ from flowsched.presets import PRESETS, RULES, get_preset
 pytest.importorskip("diffusers")
 from diffusers import (  # noqa: E402
     DPMSolverMultistepScheduler,
-    FlowMatchEulerDiscreteScheduler,
     UniPCMultistepScheduler,
 )
+
+from _peers import diffusers_fme  # noqa: E402
 
 ATOL = 1e-6
 
 
 def fme(num_steps, mu=None, sigmas=None, **config):
-    sch = FlowMatchEulerDiscreteScheduler(**config)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sch.set_timesteps(num_steps, mu=mu, sigmas=sigmas)
-    return sch.sigmas.numpy().astype(np.float64)
+    return diffusers_fme(num_steps, mu=mu, sigmas=sigmas, **config)[0]
 
 
 def sched(name, **kw):
