@@ -30,9 +30,11 @@ def add_noise_options(p) -> None:
     """Seed, generator, dtype, device and size limit (shared with ``plan``)."""
     g = p.add_argument_group("noise")
     g.add_argument("--seed", type=integer, default=42, help="random seed (Open-Sora's configs use 42)")
+    from ..noise import GENERATORS  # noise.py imports torch only inside its functions
+
     g.add_argument(
         "--generator",
-        choices=("torch", "portable"),
+        choices=GENERATORS,
         default="torch",
         help="torch: Open-Sora's recipe (device-dependent); portable: the same bits everywhere",
     )
