@@ -16,14 +16,14 @@ TORCH_SEED_MIN = -(2**63)
 TORCH_SEED_MAX = 2**64 - 1
 
 
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass; True as a size or a seed is always a mistake.
+def is_int(value: Any) -> bool:
+    """True for an integer (Python or numpy) that is not a bool: True as a size or a seed is always a mistake."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def positive_int(name: str, value: Any) -> int:
     """Return ``value`` as an ``int`` if it is an integer >= 1, else raise naming ``name``."""
-    if not _is_int(value):
+    if not is_int(value):
         if isinstance(value, float) and value.is_integer() and value >= 1:
             raise TypeError(f"{name} must be a positive integer, got the float {value!r}; pass {int(value)}")
         raise TypeError(f"{name} must be a positive integer, got {value!r} ({type(value).__name__})")
@@ -34,7 +34,7 @@ def positive_int(name: str, value: Any) -> int:
 
 def nonnegative_int(name: str, value: Any) -> int:
     """Return ``value`` as an ``int`` if it is an integer >= 0, else raise naming ``name``."""
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__})")
     if value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value}")
@@ -61,7 +61,7 @@ def positive_real(name: str, value: Any) -> float:
 
 def torch_seed(name: str, value: Any) -> int:
     """Return ``value`` if ``torch.Generator.manual_seed`` accepts it: an integer in [-2**63, 2**64)."""
-    if not _is_int(value):
+    if not is_int(value):
         raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
     if not TORCH_SEED_MIN <= value <= TORCH_SEED_MAX:
         raise ValueError(

@@ -53,7 +53,7 @@ def _resolve_dim(dim: int | str, ndim: int) -> int:
                 f"this shape has {ndim} axes, pass an integer"
             )
         return AXES[dim]
-    if not v._is_int(dim) or not -ndim <= dim < ndim:
+    if not v.is_int(dim) or not -ndim <= dim < ndim:
         raise ValueError(f"dim must be an integer in [-{ndim}, {ndim}) or an axis name, got {dim!r}")
     return dim % ndim
 

@@ -249,7 +249,7 @@ def portable_noise(
 def _sample_words(sample_index: int | Sequence[int] | None, batch: int) -> list[int]:
     if sample_index is None:
         words = list(range(batch))
-    elif v._is_int(sample_index):
+    elif v.is_int(sample_index):
         first = philox.check_word("sample_index", sample_index)
         words = [first + b for b in range(batch)]
     elif isinstance(sample_index, Sequence) and not isinstance(sample_index, (str, bytes)):
@@ -273,7 +273,7 @@ def region_ranges(shape: Sequence[int], region: Sequence[slice] | Mapping[int, s
         pass
     elif isinstance(region, Mapping):
         for axis, s in region.items():
-            if not v._is_int(axis) or not -ndim <= axis < ndim:
+            if not v.is_int(axis) or not -ndim <= axis < ndim:
                 raise ValueError(
                     f"region axis must be an integer in [-{ndim}, {ndim}) for shape {tuple(shape)}, got {axis!r}"
                 )
@@ -293,13 +293,13 @@ def _slice_range(name: str, s: Any, size: int) -> range:
     if not isinstance(s, slice):
         raise TypeError(f"{name} must be a slice such as slice(0, 8) or np.s_[0:8], got {s!r}")
     step = 1 if s.step is None else s.step
-    if not v._is_int(step) or step < 1:
+    if not v.is_int(step) or step < 1:
         raise ValueError(f"{name} = {s!r}: step must be a positive integer, got {s.step!r}")
     bounds = []
     for what, value, default in (("start", s.start, 0), ("stop", s.stop, size)):
         if value is None:
             value = default
-        if not v._is_int(value):
+        if not v.is_int(value):
             raise TypeError(f"{name} = {s!r}: {what} must be an integer or None, got {value!r}")
         if not -size <= value <= size:
             raise ValueError(f"{name} = {s!r}: {what} {value} is out of range for an axis of size {size} "

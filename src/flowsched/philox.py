@@ -164,7 +164,7 @@ def philox4x32_10(counter: Sequence[int], key: Sequence[int], rounds: int = ROUN
 
 def check_seed(name: str, seed: Any) -> int:
     """A portable-noise seed: an integer in ``[0, 2**64)`` (it becomes the 64-bit Philox key)."""
-    if not v._is_int(seed):
+    if not v.is_int(seed):
         raise TypeError(f"{name} must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__})")
     if not 0 <= seed < SEED_LIMIT:
         raise ValueError(
