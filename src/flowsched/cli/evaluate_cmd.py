@@ -163,7 +163,7 @@ def run(args) -> int:
         for label, values in results.items():
             print(f"{label:<{width}}  " + "  ".join(_cell(v) for v in values))
         if fixed:
-            print(f"-       {', '.join(fixed)}: fixed step count, scored at its own N only")
+            print(f"note    {', '.join(fixed)}: fixed step count, scored at its own N only ('-' elsewhere)")
     if args.plot:
         title = f"{metric} error on {args.model}" + (f", {preset.name} grid" if args.model == "field" else "")
         plot_error_vs_steps(results, columns, args.plot, ylabel=metric, title=title, floor=floor)
