@@ -12,7 +12,6 @@ from several threads cannot race on it.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 
 #: Temporary files are named ``.flowsched-<random>.tmp`` in the target's folder (same file system: atomic rename).
@@ -56,7 +55,7 @@ def resolve_target(path: str | os.PathLike) -> tuple[str, os.stat_result | None]
 def _create_temp(folder: str) -> tuple[int, str]:
     """A new, empty temporary file in ``folder``, created ``0o666`` minus the umask by the kernel."""
     for _ in range(100):
-        tmp = os.path.join(folder, f"{TEMP_PREFIX}{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(folder, f"{TEMP_PREFIX}{os.urandom(6).hex()}.tmp")  # O_EXCL below: no reuse
         try:
             return os.open(tmp, _OPEN_FLAGS, 0o666), tmp
         except FileExistsError:

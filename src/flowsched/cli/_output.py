@@ -53,8 +53,6 @@ def _probe_folder(path: str, flag: str) -> None:
 def check_output(out: Output) -> str | None:
     """Fail before any work when ``out`` cannot be written; return the real file it will replace (symbolic links
     followed), ``"-"`` for standard output, or None when the option is unset."""
-    from .._io import resolve_target
-
     path, flag = out.path, out.flag
     if path is None:
         return None
@@ -66,6 +64,8 @@ def check_output(out: Output) -> str | None:
         raise CliError(f"{flag} needs a file name, got {path!r}")
     if out.suffixes is not None and os.path.splitext(path)[1].lower() not in out.suffixes:
         raise CliError(f"{flag} must end in one of {', '.join(out.suffixes)} (the file format), got {path!r}")
+    from .._io import resolve_target
+
     try:
         target, _ = resolve_target(path)
     except ValueError as exc:
