@@ -370,6 +370,11 @@ def test_evaluate_takes_families_that_need_several_steps(capsys):
         assert got == pytest.approx(field.error(schedules.linear_quadratic(n)), rel=1e-12)
     for n, got in zip((4, 8), errors["ltx"]):
         assert got == pytest.approx(field.error(schedules.ltx(n, seq_len=geometry.seq_len)), rel=1e-12)
+    # a key that merely ends in seq_len does not count as giving seq_len
+    code, out, err = run(capsys, "evaluate", *SMALL, "--schedule", "ltx:base_seq_len=512", "--steps", "4", "--json")
+    assert code == 0, err
+    expected = field.error(schedules.ltx(4, seq_len=geometry.seq_len, base_seq_len=512))
+    assert json.loads(out)["errors"]["ltx:base_seq_len=512"] == [pytest.approx(expected, rel=1e-12)]
 
 
 def test_evaluate_scores_a_fixed_length_schedule_once_at_its_own_n(capsys):

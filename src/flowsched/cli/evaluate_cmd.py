@@ -76,7 +76,9 @@ def _fill_geometry(spec: str, geometry) -> str:
         return spec
     params = inspect.signature(family).parameters
     extra = {"image_seq_len": geometry.image_seq_len, "num_frames": geometry.latent_frames, "seq_len": geometry.seq_len}
-    fill = [f"{k}={v}" for k, v in extra.items() if k in params and f"{k}=" not in given]
+    # The keys the spec gives (base_seq_len=1024 gives base_seq_len, not seq_len); the spec language splits on ','.
+    keys = {part.partition("=")[0].strip() for part in given.split(",")}
+    fill = [f"{k}={v}" for k, v in extra.items() if k in params and k not in keys]
     return f"{head.strip()}:{','.join(filter(None, [given.strip(), *fill]))}" if fill else spec
 
 
