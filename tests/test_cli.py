@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import stat
 import subprocess
 import sys
 
@@ -151,20 +152,47 @@ def test_errors_are_one_line_exit_2(capsys, argv, needle):
     "argv",
     [
         ["plan", "--height", "0"],
+        ["plan", "--height", "-5"],
         ["plan", "--frames", "-3"],
         ["plan", "--steps", "0"],
         ["plan", "--batch", "2.5"],
         ["schedule", "--flow-shift", "nan"],
         ["schedule", "--flow-shift", "-1"],
         ["plan", "--seed", "abc"],
+        ["evaluate", "--steps", "10,x"],
+        ["evaluate", "--step-counts", "0"],
+        ["optimize", "--restarts", "-1"],
     ],
 )
-def test_argument_errors_exit_2(capsys, argv):
+def test_argument_errors_are_one_line_without_usage(capsys, argv):
+    # argparse's own errors too: one line naming the problem (and where --help is), never the usage block
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.startswith("flowsched: error: ") and err.count("\n") == 1
+    assert "expected" in err and "usage:" not in err and "Traceback" not in err
+    assert f"flowsched {argv[0]} --help" in err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        (["plan", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["compare"], "the following arguments are required: SPEC"),
+        (["schedule", "--json", "--csv"], "not allowed with argument"),
+    ],
+)
+def test_parser_errors_are_one_line(capsys, argv, needle):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and needle in err and err.count("\n") == 1 and "usage:" not in err
+
+
+def test_help_still_prints_the_usage(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert "expected" in err and "Traceback" not in err
+        main(["plan", "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: flowsched plan")
+    assert main([]) == 0 and "usage: flowsched" in capsys.readouterr().out
 
 
 def test_unwritable_out_leaves_nothing(capsys, tmp_path):
@@ -191,3 +219,229 @@ def test_unwritable_out_leaves_nothing(capsys, tmp_path):
 def test_cli_entry_point_help():
     res = subprocess.run([sys.executable, "-m", "flowsched", "plan", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "examples:" in res.stdout and "--flow-shift" in res.stdout
+
+
+# -- refused invocations write nothing; outputs are checked before any work ------------------------------------
+
+SMALL = ["--preset", "opensora-2.0-256px", "--frames", "1"]  # 192x336, one frame: a tiny grid and noise
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["plan", *SMALL, "--out", "{d}/p.safetensors", "--plot", "{d}/p.jpg"], "--plot must end in one of .png"),
+        (["plan", *SMALL, "--out", "{d}/p.safetensors", "--no-shift", "--flow-shift", "3"], "--no-shift"),
+        (["plan", *SMALL, "--out", "{d}/p.safetensors", "--device", "nope"], "--device"),
+        (["plan", *SMALL, "--out", "{d}/p.safetensors", "--max-bytes", "10"], "bytes"),
+        (["plan", *SMALL, "--out", "{d}/same.png", "--plot", "{d}/same.png"], "both write to"),
+        (["plan", *SMALL, "--out", "-"], "only for text outputs"),
+        (["noise", *SMALL, "--out", "{d}/n.safetensors", "--seed", str(2**64)], "seed"),
+        (["noise", *SMALL, "--out", "{d}/n.safetensors", "--preset", "nope"], "unknown"),
+        (["schedule", "--out", "{d}/s.json", "--no-shift", "--flow-shift", "auto"], "--no-shift"),
+        (["schedule", "--out", "{d}/s.json", "--vae", "nope"], "nope"),
+        (["plot", "linear", "--out", "{d}/p.jpg"], "--out must end in one of .png"),
+        (["plot", "linear", "nosuchfamily", "--out", "{d}/p.png"], "neither a family nor a preset"),
+        (["plot", "linear", "--panels", "t,snr", "--out", "{d}/p.png"], "--panels"),
+        (["evaluate", *SMALL, "--steps", "4", "--plot", "{d}/e.png", "--schedule", "nosuch"], "neither a family"),
+        (["evaluate", *SMALL, "--steps", "4", "--plot", "{d}/e.png", "--sampler", "heun"], "heun"),
+        (["evaluate", *SMALL, "--steps", "4", "--plot", "{d}/e.png", "--schedule", "linear", "--schedule", "linear"],
+         "more than once"),
+        (["evaluate", *SMALL, "--steps", "4", "--plot", "{d}/e.png", "--model", "mixture", "--latents", "x"],
+         "--latents"),
+        (["optimize", *SMALL, "--steps", "3", "--out", "{d}/o.json", "--plot", "{d}/o.jpg"], "--plot must end in"),
+        (["optimize", *SMALL, "--steps", "3", "--out", "{d}/o.json", "--start", "nosuchfamily"], "neither a family"),
+        (["optimize", "--model", "mixture2d", "--metric", "modes", "--steps", "3", "--out", "{d}/o.json"], "use rmse"),
+        (["optimize", *SMALL, "--steps", "3", "--out", "-", "--json"], "both print to standard output"),
+    ],
+)
+def test_refused_invocations_write_nothing(capsys, tmp_path, argv, needle):
+    argv = [a.replace("{d}", str(tmp_path / "out")) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+# (command line, the flag whose value is the output path, a suffix the option accepts)
+WRITERS = [
+    (["plan", *SMALL, "--steps", "2"], "--out", ".safetensors"),
+    (["plan", *SMALL, "--steps", "2"], "--plot", ".png"),
+    (["noise", *SMALL], "--out", ".safetensors"),
+    (["schedule", "--steps", "2"], "--out", ".json"),
+    (["plot", "linear"], "--out", ".png"),
+    (["evaluate", *SMALL, "--steps", "2", "--schedule", "linear"], "--plot", ".png"),
+    (["optimize", *SMALL, "--steps", "2"], "--out", ".json"),
+    (["optimize", *SMALL, "--steps", "2"], "--plot", ".png"),
+]
+
+
+@pytest.mark.parametrize("argv, flag, suffix", WRITERS)
+def test_outputs_that_are_not_regular_files_are_refused(capsys, tmp_path, argv, flag, suffix):
+    # os.replace would swap a FIFO, a device node or a symlinked FIFO for a regular file: refuse, touch nothing
+    fifo = tmp_path / f"fifo{suffix}"
+    os.mkfifo(fifo)
+    folder = tmp_path / f"folder{suffix}"
+    folder.mkdir()
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(fifo)
+    for target, kind in ((fifo, "a FIFO"), (folder, "a folder"), (link, "a FIFO")):
+        code, _, err = run(capsys, *argv, flag, str(target))
+        assert code == 2 and kind in err and err.count("\n") == 1, err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.path.isdir(folder) and os.path.islink(link)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fifo.name, folder.name, link.name])
+
+
+def test_a_device_is_refused_before_anything_is_opened():
+    from flowsched._io import resolve_target
+
+    if not os.path.exists("/dev/null"):
+        pytest.skip("no /dev/null here")
+    with pytest.raises(ValueError, match="is a device, not a regular file"):
+        resolve_target("/dev/null")
+
+
+def test_schedule_out_writes_json_csv_or_stdout(capsys, tmp_path):
+    from flowsched import Schedule
+
+    code, printed, _ = run(capsys, "schedule", "--steps", "5", "--json")
+    expected = Schedule.from_json(printed)
+    code, out, _ = run(capsys, "schedule", "--steps", "5", "--out", str(tmp_path / "a" / "s.json"))
+    assert code == 0 and out == f"wrote {tmp_path / 'a' / 's.json'} (json, 5 steps)\n"
+    assert Schedule.from_json(tmp_path / "a" / "s.json") == expected
+    code, csv_printed, _ = run(capsys, "schedule", "--steps", "5", "--csv")
+    assert run(capsys, "schedule", "--steps", "5", "--out", str(tmp_path / "s.csv"))[0] == 0
+    assert (tmp_path / "s.csv").read_text() == csv_printed
+    code, out, _ = run(capsys, "schedule", "--steps", "5", "--out", "-")
+    assert code == 0 and Schedule.from_json(out) == expected  # standard output holds the JSON and nothing else
+    code, out, _ = run(capsys, "schedule", "--steps", "5", "--csv", "--out", "-")
+    assert out == csv_printed
+
+
+def test_out_through_a_symlink_replaces_the_file_it_points_to(capsys, tmp_path):
+    real = tmp_path / "real.json"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert run(capsys, "schedule", "--steps", "3", "--out", str(link))[0] == 0
+    assert os.path.islink(link) and json.loads(real.read_text())["num_steps"] == 3
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_optimize_out_dash_prints_only_the_schedule(capsys):
+    from flowsched import Schedule
+
+    code, out, err = run(capsys, "optimize", *SMALL, "--steps", "3", "--out", "-")
+    assert code == 0
+    s = Schedule.from_json(out)  # stdout is the schedule JSON alone; the report went to stderr
+    assert s.num_steps == 3 and s.name == "optimized"
+    assert "best shift" in err and "wrote" not in err
+
+
+def test_plan_refuses_no_shift_with_flow_shift(capsys):
+    for value in ("3", "auto"):
+        code, _, err = run(capsys, "plan", *SMALL, "--no-shift", "--flow-shift", value)
+        assert code == 2 and f"--flow-shift {value}" in err and "--no-shift" in err
+    code, out, _ = run(capsys, "plan", *SMALL, "--steps", "4", "--no-shift", "--json")
+    assert code == 0 and json.loads(out)["timesteps"] == [1.0, 0.75, 0.5, 0.25, 0.0]
+
+
+# -- evaluate ------------------------------------------------------------------------------------------------------
+
+
+def _field(preset="opensora-2.0-256px", frames=1):
+    from flowsched.presets import get_preset
+    from flowsched.quality import GaussianField
+
+    preset = get_preset(preset)
+    geometry = preset.geometry(num_frames=frames) if frames is not None else preset.geometry()
+    return geometry, GaussianField(geometry)
+
+
+def test_evaluate_takes_families_that_need_several_steps(capsys):
+    # ltx and linear_quadratic (Mochi) need N >= 2: the spec is checked at the first asked N, not at N = 1
+    from flowsched import schedules
+
+    code, out, err = run(capsys, "evaluate", *SMALL, "--schedule", "ltx", "--schedule", "linear_quadratic",
+                         "--steps", "4,8", "--json")
+    assert code == 0, err
+    errors = json.loads(out)["errors"]
+    geometry, field = _field()
+    for n, got in zip((4, 8), errors["linear_quadratic"]):
+        assert got == pytest.approx(field.error(schedules.linear_quadratic(n)), rel=1e-12)
+    for n, got in zip((4, 8), errors["ltx"]):
+        assert got == pytest.approx(field.error(schedules.ltx(n, seq_len=geometry.seq_len)), rel=1e-12)
+    # a key that merely ends in seq_len does not count as giving seq_len
+    code, out, err = run(capsys, "evaluate", *SMALL, "--schedule", "ltx:base_seq_len=512", "--steps", "4", "--json")
+    assert code == 0, err
+    expected = field.error(schedules.ltx(4, seq_len=geometry.seq_len, base_seq_len=512))
+    assert json.loads(out)["errors"]["ltx:base_seq_len=512"] == [pytest.approx(expected, rel=1e-12)]
+
+
+def test_evaluate_scores_a_fixed_length_schedule_once_at_its_own_n(capsys):
+    from flowsched import Schedule, schedules
+
+    code, out, _ = run(capsys, "evaluate", *SMALL, "--schedule", "[1,0.5,0.2,0]", "--schedule",
+                       "shifted:alpha=3,steps=6", "--schedule", "linear", "--steps", "4,10", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    _, field = _field()
+    assert doc["steps"] == [3, 4, 6, 10]  # the asked counts plus each fixed schedule's own N
+    assert doc["errors"]["[1,0.5,0.2,0]"] == [pytest.approx(field.error(Schedule([1, 0.5, 0.2, 0]))), None, None, None]
+    assert doc["errors"]["shifted:alpha=3,steps=6"] == [None, None, pytest.approx(field.error(schedules.shifted(6, 3))),
+                                                       None]
+    assert doc["errors"]["linear"] == [pytest.approx(field.error(schedules.linear(n))) for n in (3, 4, 6, 10)]
+    code, out, _ = run(capsys, "evaluate", *SMALL, "--schedule", "[1,0.5,0.2,0]", "--steps", "3,5")
+    row = next(line for line in out.splitlines() if line.startswith("[1,0.5,0.2,0]"))
+    assert row.split()[1:] == [f"{field.error(Schedule([1, 0.5, 0.2, 0])):.4g}", "-"]
+
+
+def test_evaluate_step_counts_option_and_its_old_spelling_agree(capsys):
+    a = run(capsys, "evaluate", *SMALL, "--schedule", "linear", "--step-counts", "3,5", "--json")[1]
+    b = run(capsys, "evaluate", *SMALL, "--schedule", "linear", "--steps", "3,5", "--json")[1]
+    assert a == b and json.loads(a)["steps"] == [3, 5]
+
+
+def test_evaluate_plot_with_one_step_count_is_a_labelled_bar_chart():
+    from flowsched.quality.evaluate import _error_figure
+
+    results = {"linear": [0.03], "rule": [0.15], "auto": [0.025]}
+    ax = _error_figure(results, [10], ylabel="w2").axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(results)
+    assert [round(p.get_width(), 6) for p in ax.patches] == [0.03, 0.15, 0.025]
+    assert {t.get_text() for t in ax.texts} == {"0.03", "0.15", "0.025"}
+    assert ax.get_xscale() == "linear" and "N = 10" in ax.get_xlabel()
+    several = _error_figure({"linear": [0.1, None, 0.01], "fixed": [None, 0.05, None]}, [4, 8, 16]).axes[0]
+    assert several.get_xscale() == "log" and [len(line.get_xdata()) for line in several.lines] == [2, 1]
+
+
+# -- the CLI's structure ----------------------------------------------------------------------------------------
+
+
+def test_commands_import_only_shared_modules_below_them():
+    import ast
+    import pathlib
+
+    import flowsched.cli as cli
+
+    folder = pathlib.Path(cli.__file__).parent
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                assert not (node.module or "").endswith("_cmd"), f"{path.name} imports the command {node.module}"
+                if path.name.startswith("_") and node.module is None:
+                    raise AssertionError(f"{path.name} imports command modules")
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+                raise AssertionError(f"{path.name} calls __import__")
+
+
+def test_every_command_is_registered_through_add_command():
+    from flowsched.cli import COMMANDS, build_parser
+    from flowsched.cli._common import Formatter, Parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert list(commands) == list(COMMANDS)
+    for name, sub in commands.items():
+        assert isinstance(sub, Parser) and sub.formatter_class is Formatter, name
+        assert "examples:" in sub.epilog, name

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -75,16 +74,15 @@ def test_even_split_accepted_when_divisible():
 # -- real process groups --------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# The ranks meet through a file store in the test's own folder, not a TCP port: choosing a "free" port (bind,
+# close, reuse) races with anything else on the machine, other test runs included. gloo's own connections
+# between the ranks bind to ports the kernel assigns.
 
 
-def _worker(rank: int, world: int, port: int, folder: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+def _worker(rank: int, world: int, folder: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+    store = os.path.join(folder, "rendezvous")  # created by the first rank; unique to this test
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         for dim in ("frames", "height"):
             shard = sharded_noise(SHAPE, 2024, dim)  # rank and size from the default group
@@ -100,7 +98,7 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
     [(2, "fork"), (3, "fork"), pytest.param(2, "spawn", marks=pytest.mark.slow)],
 )
 def test_gloo_group_shards_equal_slices_of_the_whole(world, method, tmp_path):
-    mp.start_processes(_worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, start_method=method)
+    mp.start_processes(_worker, args=(world, str(tmp_path)), nprocs=world, start_method=method)
     whole = portable_noise(SHAPE, 2024).numpy()
     for dim, axis in (("frames", 2), ("height", 3)):
         shards = [np.load(tmp_path / f"{dim}-{rank}.npy") for rank in range(world)]

@@ -11,7 +11,7 @@ import pytest
 
 from flowsched import schedules
 from flowsched.quality.optimize import best_shift, optimize_schedule, pathwise_objective, teacher_search
-from flowsched.sampling import heun
+from flowsched.sampling import euler, heun
 
 torch = pytest.importorskip("torch")
 
@@ -59,11 +59,35 @@ def learned_velocity():
     torch.set_num_threads(threads)
 
 
+def fresh_noise(seed):
+    return torch.randn(512, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
 def objective_for(velocity, seed):
     """8-step error against a 200-step Heun solve of the same learned ODE from the same 512 noises."""
-    noise = torch.randn(512, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    noise = fresh_noise(seed)
     reference = heun(velocity, noise, schedules.linear(200))
     return noise, pathwise_objective(velocity, noise, reference)
+
+
+def per_sample_errors(velocity, seed, ts):
+    """``[len(ts), 512]``: each schedule's squared error per noise against the 200-step Heun reference (their mean
+    is what :func:`pathwise_objective` returns)."""
+    noise = fresh_noise(seed)
+    reference = heun(velocity, noise, schedules.linear(200))
+    return np.stack([((euler(velocity, noise, t) - reference) ** 2).sum(1).numpy() for t in ts])
+
+
+def paired_z(worse, better):
+    """How many standard errors the mean per-noise improvement ``worse - better`` is above zero.
+
+    The errors are measured on the same noises, so the difference is paired; its standard error is the sample
+    standard deviation of the differences over sqrt(512). A learned model differs slightly between machines
+    (BLAS, threads), so the tests ask for a clear improvement in these units (z > 3, about a 1-in-700 chance for
+    no real improvement under a normal approximation), not for a ratio fitted to one machine's training run.
+    """
+    d = np.asarray(worse) - np.asarray(better)
+    return float(d.mean() / (d.std(ddof=1) / math.sqrt(d.size)))
 
 
 def test_reference_solution_is_converged(learned_velocity):
@@ -80,12 +104,14 @@ def test_optimiser_beats_linear_and_the_best_shift_on_a_learned_model(learned_ve
     assert shift_error <= linear_error
     result = optimize_schedule(8, fit)
     assert result.params["value"] == pytest.approx(fit(result.t[None])[0], rel=1e-12)
-    assert result.params["value"] < 0.98 * min(linear_error, shift_error)
+    assert result.params["value"] < min(linear_error, shift_error)
 
-    # It is a schedule for the model, not for those 512 noises: it also wins on fresh noise.
-    _, held_out = objective_for(learned_velocity, seed=2)
-    errors = held_out(np.stack([schedules.linear(8).t, schedules.shifted(8, alpha).t, result.t]))
-    assert errors[2] < 0.98 * min(errors[0], errors[1])
+    # Not a hair below the starts, and a schedule for the model rather than for those 512 noises: the per-noise
+    # improvement over linear and over the best shift is clear on the fitted noises and on fresh ones.
+    candidates = [schedules.linear(8).t, schedules.shifted(8, alpha).t, result.t]
+    for seed in (1, 2):
+        linear, shift, optimized = per_sample_errors(learned_velocity, seed, candidates)
+        assert paired_z(linear, optimized) > 3 and paired_z(shift, optimized) > 3, seed
 
 
 def test_teacher_search_beats_linear_on_a_learned_model(learned_velocity):

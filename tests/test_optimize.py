@@ -243,16 +243,36 @@ def test_teacher_search_with_every_teacher_step_returns_the_teacher():
     assert result.params["value"] == 0.0
 
 
-def test_teacher_search_on_torch_matches_numpy():
+def test_teacher_search_on_torch_matches_numpy(monkeypatch):
     torch = pytest.importorskip("torch")
+    from flowsched.quality import optimize as optimize_module
+
     noise = np.random.default_rng(7).normal(size=(32, 1))
 
     def v_torch(x, t):
         return torch.from_numpy(two_blob_velocity(x.numpy(), t))
 
+    # The velocity and the Euler updates are elementwise, hence identical in numpy and torch; only the sums of
+    # squared distances that pick each step differ, by the order of summation: at most (32 - 1) * 2**-53 relative
+    # for 32 non-negative terms. So the two searches must make the same choices wherever the best candidate wins
+    # by more than that. Record the margins of the numpy run to make sure this data has no closer call.
+    gaps = []
+    scores = optimize_module._sq_dist_per_candidate
+
+    def recording(cands, target):
+        d = scores(cands, target)
+        if d.size > 1:
+            best, second = np.sort(d)[:2]
+            gaps.append((second - best) / second)
+        return d
+
+    monkeypatch.setattr(optimize_module, "_sq_dist_per_candidate", recording)
     a = teacher_search(two_blob_velocity, noise, 4, teacher=30)
+    monkeypatch.setattr(optimize_module, "_sq_dist_per_candidate", scores)
+    assert gaps and min(gaps) > 1e-9  # a million times the summation-order bound
     b = teacher_search(v_torch, torch.from_numpy(noise), 4, teacher=30)
     np.testing.assert_array_equal(a.t, b.t)
+    assert b.params["value"] == pytest.approx(a.params["value"], rel=1e-12)
 
 
 def test_teacher_search_lowers_the_error_against_the_teacher():
@@ -335,18 +355,20 @@ def mixture_starts(n, count, seed=12):
     ]
 
 
-def test_mixture_has_local_minima_and_restarts_land_on_the_best_from_any_start(mixture):
-    # The pathwise error has several basins: plain L-BFGS-B ends more than 1% apart depending on the start. With
-    # the global phase (default for mixtures) every start lands within 1% of the best value any run found.
+def test_restarts_land_on_the_best_from_any_start_and_never_lose_to_a_plain_run(mixture):
+    # The pathwise error can have several basins, so plain L-BFGS-B may end in different places from different
+    # starts (whether it does for a given start depends on the line search, so that is not asserted). What the
+    # global phase (default for mixtures) promises, and what is asserted: every start lands within 1% of the best
+    # value any run found, and never above a plain run from the same start (that start is among its own starts).
     n, steps = 64, 6
     starts = mixture_starts(steps, 1)
     plain = [optimize_schedule(steps, mixture, num_samples=n, start=s, restarts=0) for s in starts]
     robust = [optimize_schedule(steps, mixture, num_samples=n, start=s) for s in starts]
     best = min(r.params["value"] for r in plain + robust)
-    assert max(r.params["value"] for r in plain) > 1.01 * best
-    for r in robust:
+    for p, r in zip(plain, robust):
         assert r.params["restarts"] == 3 and r.params["evaluations"] > 300
         assert r.params["value"] <= 1.01 * best
+        assert r.params["value"] <= p.params["value"] * (1 + 1e-12)
         assert r.params["value"] == pytest.approx(mixture.error(r, n=n), rel=1e-12)  # via the sampler
 
 
@@ -420,9 +442,10 @@ def test_cli_optimize_refuses_what_it_cannot_optimise(tmp_path, capsys):
 
     assert main(["optimize", "--model", "mixture2d", "--metric", "modes", "--steps", "3"]) == 2
     assert "use rmse" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:  # argparse rejects it before any work: usage + one error line
-        main(["optimize", "--model", "mixture2d", "--steps", "3", "--restarts", "-1"])
-    assert exc.value.code == 2 and "--restarts: expected 'auto' or an integer >= 0" in capsys.readouterr().err
+    # argparse rejects it before any work, in one line too
+    assert main(["optimize", "--model", "mixture2d", "--steps", "3", "--restarts", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--restarts: expected 'auto' or an integer >= 0" in err
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert main(["optimize", "--steps", "3", "--out", str(blocker / "x.json")]) == 2

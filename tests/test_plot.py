@@ -234,7 +234,7 @@ def test_plot_command_labels_panels_and_terminal(tmp_path, capsys):
         (["plot", "linear", "shifted:alpha=3", "--label", "one"], "--label was given 1 time"),
         (["plot", "linear", "linear", "--steps", "5"], "same label"),
         (["plot", "linear", "--panels", "t,snr"], "panels entry"),
-        (["plot", "linear", "--out", "x.gif"], "path must end in"),
+        (["plot", "linear", "--out", "x.gif"], "--out must end in one of .png, .svg, .pdf"),
         (["plot", "shifted:alpha=-1,steps=4"], "alpha"),
     ],
 )

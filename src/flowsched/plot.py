@@ -223,10 +223,9 @@ def schedule_figure(
     choice("x", x, X_AXES)
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {type(title).__name__}")
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - matplotlib is a declared extra
-        raise ImportError("plotting needs matplotlib: pip install 'flowsched[plot]'") from None
+    from ._optional import require
+
+    Figure = require("matplotlib.figure", "plotting").Figure
 
     fig = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]

@@ -134,8 +134,9 @@ def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step"
     """A tqdm bar on stderr (closed by the caller), or None when ``enabled`` is false."""
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from ._optional import require
 
+    tqdm = require("tqdm.auto", "a progress bar").tqdm
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 

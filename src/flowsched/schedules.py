@@ -529,14 +529,13 @@ def exponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sch
 def beta(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, a: float = 0.6, b: float = 0.6) -> Schedule:
     """Beta-quantile points ``t_min + F^-1(1 - linspace(0, 1, N)) (t_max - t_min)`` with ``F`` the Beta(a, b)
     CDF, then 0. Source: Lee et al. 2024, "Beta Sampling is All You Need" (arXiv 2407.12173); diffusers
-    ``use_beta_sigmas``. Needs scipy (``pip install scipy``)."""
+    ``use_beta_sigmas``. Needs scipy (``pip install 'flowsched[quality]'``)."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     a, b = positive_real("a", a), positive_real("b", b)
-    try:
-        from scipy.special import betaincinv
-    except ImportError:  # pragma: no cover - scipy is in the dev environment
-        raise ImportError("the beta schedule needs scipy: pip install scipy") from None
+    from ._optional import require
+
+    betaincinv = require("scipy.special", "the beta schedule").betaincinv
     q = betaincinv(a, b, 1.0 - np.linspace(0.0, 1.0, num_steps))
     params = {"num_steps": num_steps, "t_max": t_max, "t_min": t_min, "a": a, "b": b}
     return _schedule(_with_zero(_pin_ends(t_min + q * (t_max - t_min), t_max, t_min)), "beta", params)

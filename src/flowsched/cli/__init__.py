@@ -1,8 +1,13 @@
 """The ``flowsched`` command line. Thin: parse, call the library, print or write.
 
 Each command lives in its own module with ``register(subparsers)`` (adds its parser; must import nothing
-heavy) and ``run(args) -> int``. Library errors (``ValueError``/``TypeError``) become one-line messages and
-exit status 2; a traceback is a bug.
+heavy) and ``run(args) -> int``. Commands never import each other: what several share lives in the modules below
+them (``_common``: errors, parser, argument types; ``_output``: output files; ``_geometry``, ``_schedules``,
+``_noise``, ``_quality``: the options of one concern each).
+
+Every refusal is one line on stderr, ``flowsched: error: ...``, with exit status 2: argument errors, library
+errors (``ValueError``/``TypeError``), a missing optional package (an ``ImportError`` naming the extra that
+installs it) and file-system errors. ``--help`` prints the usage. A traceback is a bug.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ Start with `flowsched plan` (the whole Open-Sora 2.0 plan for a 768px, 129-frame
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
+    from ._common import Parser
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="flowsched",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,18 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     from ._common import CliError, fail
 
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return 0
         return int(args.run(args) or 0)
-    except (CliError, ValueError, TypeError) as exc:
+    except (CliError, ValueError, TypeError, ImportError) as exc:
         return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted", status=130)
     except BrokenPipeError:  # `flowsched ... | head`
         return 0
+    except OSError as exc:  # a file-system error the checks before the work could not foresee (disk full, ...)
+        where = f" ({exc.filename})" if exc.filename else ""
+        return fail(f"{exc.strerror or exc}{where}")
+    except KeyboardInterrupt:
+        return fail("interrupted", status=130)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, add_steps_option, load_specs, positive_float, print_json, warn
+from ._common import add_command, positive_float, print_json, warn
+from ._schedules import add_spec_steps_option, load_specs
 
 EPILOG = """\
 examples:
@@ -31,7 +32,8 @@ COLUMNS = (
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "compare",
         help="compare schedules: shift, end points, steps above t=0.5, largest step, final jump, warnings",
         description="Print one row per schedule -- its shift (alpha, or mu with the alpha it means), first and "
@@ -39,10 +41,9 @@ def register(sub) -> None:
         "jump to t = 0 -- and warn about settings users regret (a huge final jump, mu passed as alpha or the "
         "reverse, diffusers' double-shifted grid).",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     p.add_argument("specs", nargs="+", metavar="SPEC", help="schedules to compare (see below)")
-    add_steps_option(p)
+    add_spec_steps_option(p)
     p.add_argument(
         "--final-jump-limit",
         type=positive_float,

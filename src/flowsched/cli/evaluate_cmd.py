@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ._common import Formatter, add_geometry_options, positive_float, positive_int, warn
+from ._common import CliError, add_command, need, step_counts
+from ._geometry import add_geometry_options
+from ._output import Output, check_outputs, image_suffixes
+from ._quality import add_model_options, check_model_options, setup, show_progress
 
 EPILOG = """\
 examples:
@@ -24,39 +27,35 @@ data models (--model):
              (fraction of samples landing in a different mode than the reference).
 
 schedules (--schedule, repeatable): a family or preset spec as in `flowsched compare` (linear,
-shifted:alpha=3, flux, karras:t_min=0.002, wan2.1-t2v-480p, a JSON file ...) built at each --steps; 'rule' (or
-the --preset name) is the preset's own rule at the chosen size; 'auto' is the shift with the least error on the
-chosen model and metric. Families that need image_seq_len, num_frames or seq_len get them from the geometry.
+shifted:alpha=3, flux, karras:t_min=0.002, wan2.1-t2v-480p, a JSON file ...) built at each step count; 'rule'
+(or the --preset name) is the preset's own rule at the chosen size; 'auto' is the shift with the least error on
+the chosen model and metric (needs scipy). Families that need image_seq_len, num_frames or seq_len get them from
+the geometry. A schedule with a fixed step count (a JSON file or list, a spec with steps=..) is scored once, at
+its own N: its row shows '-' under the other step counts, and its N is added to the columns.
 """
-
-MODELS = ("field", "mixture", "mixture2d")
-
-
-def _steps(text: str) -> list[int]:
-    import argparse
-
-    try:
-        values = [positive_int(x) for x in text.split(",") if x.strip()]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected step counts like 10,20,30,50, got {text!r}") from None
-    if not values:
-        raise argparse.ArgumentTypeError(f"expected at least one step count, got {text!r}")
-    return values
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "evaluate",
         help="error of schedules against steps on an analytic data model (table + plot)",
         description="Measure what a schedule costs in quality: run each schedule at each step count on a data "
         "model whose flow is known exactly and print the error (lower is better).",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     add_geometry_options(p)
     p.add_argument("--schedule", action="append", metavar="SPEC", help="schedule to score (repeatable; default: "
                    "linear and the preset's rule)")
-    p.add_argument("--steps", type=_steps, default="10,20,30,50", help="comma-separated step counts")
+    p.add_argument(
+        "--step-counts",
+        "--steps",
+        dest="steps",
+        type=step_counts,
+        default="10,20,30,50",
+        metavar="N,N,...",
+        help="the step counts N to score every schedule at, comma-separated (--steps is the same option)",
+    )
     add_model_options(p)
     o = p.add_argument_group("output")
     o.add_argument("--plot", metavar="FILE", help="write an error-against-steps plot (.png, .svg or .pdf)")
@@ -64,97 +63,97 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def add_model_options(p) -> None:
-    """``--model`` and its settings (shared with ``optimize``)."""
-    m = p.add_argument_group("data model")
-    m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
-    m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
-    m.add_argument("--gamma", type=float, default=2.0, help="field: spectral slope, variance ~ |k|^-gamma")
-    m.add_argument("--k0", type=positive_float, default=1.0, help="field: low-frequency roll-off")
-    m.add_argument("--w-t", type=float, default=1.0,
-                   help="field: weight of temporal frequency (large = frames nearly identical, 0 = independent)")
-    m.add_argument("--latents", metavar="FILE", help="field: fit the spectrum to latents in a .safetensors file "
-                   "([..., T', H', W']; the field then has their grid)")
-    m.add_argument("--latents-key", help="tensor name in --latents when it holds several")
-    m.add_argument("--samples", type=positive_int, default=1024, help="mixtures: number of noises")
-    m.add_argument("--seed", type=int, default=0, help="mixtures: seed of noises, true samples and projections")
-    m.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="mixtures: sampler (field: euler)")
+def _fill_geometry(spec: str, geometry) -> str:
+    """A family spec with the geometry's image_seq_len, num_frames and seq_len added where the family takes them
+    and the spec does not give them."""
+    import inspect
+
+    from .. import schedules
+
+    head, _, given = spec.partition(":")
+    family = schedules.FAMILIES.get(head.strip())
+    if family is None:
+        return spec
+    params = inspect.signature(family).parameters
+    extra = {"image_seq_len": geometry.image_seq_len, "num_frames": geometry.latent_frames, "seq_len": geometry.seq_len}
+    # The keys the spec gives (base_seq_len=1024 gives base_seq_len, not seq_len); the spec language splits on ','.
+    keys = {part.partition("=")[0].strip() for part in given.split(",")}
+    fill = [f"{k}={v}" for k, v in extra.items() if k in params and k not in keys]
+    return f"{head.strip()}:{','.join(filter(None, [given.strip(), *fill]))}" if fill else spec
 
 
-def setup(args):
-    """``(preset, geometry, model, metric)`` from the geometry and data-model options (shared with ``optimize``);
-    frame-count warnings are printed here."""
-    from ..quality.evaluate import default_metric
-    from ._common import resolve_geometry
-
-    preset, geometry = resolve_geometry(args)
-    for w in geometry.warnings:
-        warn(w)
-    model = _model(args, geometry)
-    return preset, geometry, model, args.metric or default_metric(model)
-
-
-def _model(args, geometry):
-    from ..quality import GaussianField, GaussianMixture
-
-    if args.model == "field":
-        if args.sampler != "euler":
-            raise ValueError("--sampler heun is for the mixtures; the field's closed form is Euler's")
-        if args.latents:
-            return GaussianField.from_latents(args.latents, key=args.latents_key)
-        return GaussianField(geometry, gamma=args.gamma, k0=args.k0, w_t=args.w_t)
-    return GaussianMixture.standard() if args.model == "mixture" else GaussianMixture.ring2d()
-
-
-def _maker(spec: str, args, preset, geometry, model, metric):
-    """A function num_steps -> Schedule for one --schedule value."""
+def _row(spec: str, args, preset, geometry, model, metric, first_n: int):
+    """One --schedule value: ``(maker, None)`` with a function num_steps -> Schedule, or ``(None, schedule)`` for a
+    schedule whose step count is fixed (it ignores the asked N). A bad spec fails here, before any scoring."""
     from .. import schedules
 
     if spec in ("rule", preset.name):
-        return lambda n: preset.schedule(geometry, n)
+        return (lambda n: preset.schedule(geometry, n)), None
     if spec == "auto":
         from ..quality import auto_shift_schedule
 
-        return lambda n: auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed)
-    head = spec.partition(":")[0].strip()
-    family = schedules.FAMILIES.get(head)
-    if family is not None:
-        import inspect
+        def auto(n):
+            return auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed)
 
-        params = inspect.signature(family).parameters
-        given = spec.partition(":")[2]
-        extra = {
-            "image_seq_len": geometry.image_seq_len,
-            "num_frames": geometry.latent_frames,
-            "seq_len": geometry.seq_len,
-        }
-        fill = [f"{k}={v}" for k, v in extra.items() if k in params and f"{k}=" not in given]
-        if fill:
-            spec = f"{head}:{','.join(filter(None, [given.strip(), *fill]))}"
-    schedules.from_spec(spec, num_steps=1)  # fail fast on a bad spec, before any work
-    return lambda n: schedules.from_spec(spec, num_steps=n)
+        return auto, None
+    spec = _fill_geometry(spec, geometry)
+    built = schedules.from_spec(spec, num_steps=first_n)  # at a step count that is used anyway
+    if built.num_steps != first_n or schedules.from_spec(spec, num_steps=first_n + 1).num_steps != first_n + 1:
+        return None, built  # it keeps its own N whatever is asked
+    return (lambda n: schedules.from_spec(spec, num_steps=n)), None
+
+
+def _columns(steps: list[int], fixed: list[int]) -> list[int]:
+    """The asked step counts, plus the own N of each fixed-length schedule (kept sorted when the asked were)."""
+    extra = [n for n in dict.fromkeys(fixed) if n not in steps]
+    if not extra:
+        return list(steps)
+    return sorted(steps + extra) if steps == sorted(steps) else steps + sorted(extra)
+
+
+def _cell(value) -> str:
+    return f"{'-':>10}" if value is None else f"{value:10.4g}"
 
 
 def run(args) -> int:
     import warnings
 
-    from ..quality import GaussianField, error_table, plot_error_vs_steps
-    from ._common import check_writable
+    from ..quality import GaussianField, error_table, evaluate, plot_error_vs_steps
 
-    check_writable(args.plot, "--plot")
+    # Refused here, before any work: outputs, option contradictions, missing packages, repeated schedules.
+    check_outputs(Output(args.plot, "--plot", image_suffixes()))
+    check_model_options(args)
+    specs = list(args.schedule or ["linear", "rule"])
+    repeated = sorted({s for s in specs if specs.count(s) > 1})
+    if repeated:
+        raise CliError(f"--schedule {repeated[0]} is given more than once; give each schedule once")
+    if args.plot:
+        need("matplotlib", "--plot")
+    if "auto" in specs:
+        need("scipy", "--schedule auto (the shift search)")
     preset, geometry, model, metric = setup(args)
-    specs = args.schedule or ["linear", preset.name]
-    makers = {spec: _maker(spec, args, preset, geometry, model, metric) for spec in specs}
-    kw = {} if isinstance(model, GaussianField) else {"n": args.samples, "seed": args.seed, "sampler": args.sampler}
+    if args.schedule is None:
+        specs = ["linear", preset.name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = error_table(makers, args.steps, model, metric, progress=True, **kw)
+        rows = {spec: _row(spec, args, preset, geometry, model, metric, args.steps[0]) for spec in specs}
+    fixed = {spec: s for spec, (_, s) in rows.items() if s is not None}
+    columns = _columns(args.steps, [s.num_steps for s in fixed.values()])
+    kw = {} if isinstance(model, GaussianField) else {"n": args.samples, "seed": args.seed, "sampler": args.sampler}
+    makers = {spec: maker for spec, (maker, _) in rows.items() if maker is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scored = error_table(makers, columns, model, metric, progress=show_progress(), **kw) if makers else {}
+        for spec, s in fixed.items():
+            value = evaluate(s, model, metric, **kw)
+            scored[spec] = [value if n == s.num_steps else None for n in columns]
+    results = {spec: scored[spec] for spec in specs}
     floor = None
     if metric == "sliced_w2":
         floor = model.noise_floor(args.samples, args.seed)
     where = f"latent grid {model.shape}" if isinstance(model, GaussianField) else f"{args.samples} noises"
     if args.json:
-        doc = {"model": repr(model), "metric": metric, "steps": args.steps, "errors": results}
+        doc = {"model": repr(model), "metric": metric, "steps": columns, "errors": results}
         if floor is not None:
             doc["noise_floor"] = floor
         print(json.dumps(doc, indent=2))
@@ -162,12 +161,14 @@ def run(args) -> int:
         print(f"model   {model!r}, {where}")
         print(f"metric  {metric} (lower is better){'' if metric != 'sliced_w2' else f'; noise floor {floor:.4g}'}")
         width = max(len("schedule"), *(len(s) for s in results))
-        print(f"{'schedule':<{width}}  " + "  ".join(f"{f'N={n}':>10}" for n in args.steps))
+        print(f"{'schedule':<{width}}  " + "  ".join(f"{f'N={n}':>10}" for n in columns))
         for label, values in results.items():
-            print(f"{label:<{width}}  " + "  ".join(f"{v:10.4g}" for v in values))
+            print(f"{label:<{width}}  " + "  ".join(_cell(v) for v in values))
+        if fixed:
+            print(f"note    {', '.join(fixed)}: fixed step count, scored at its own N only ('-' elsewhere)")
     if args.plot:
         title = f"{metric} error on {args.model}" + (f", {preset.name} grid" if args.model == "field" else "")
-        plot_error_vs_steps(results, args.steps, args.plot, ylabel=metric, title=title, floor=floor)
+        plot_error_vs_steps(results, columns, args.plot, ylabel=metric, title=title, floor=floor)
         if not args.json:
             print(f"plot    {args.plot}")
     return 0

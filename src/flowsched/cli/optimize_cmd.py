@@ -6,8 +6,10 @@ import argparse
 import json
 import time
 
-from ._common import Formatter, add_geometry_options, positive_int
-from .evaluate_cmd import add_model_options
+from ._common import CliError, add_command, need, positive_int
+from ._geometry import add_geometry_options
+from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
+from ._quality import add_model_options, check_model_options, setup, show_progress
 
 EPILOG = """\
 examples:
@@ -29,17 +31,19 @@ there a global phase first scores about 400 schedules and adds the 3 best distin
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "optimize",
         help="the N-step schedule with the least error on a data model, saved as JSON",
         description="Find the N + 1 values of t that minimise a data model's error for an Euler sampler, compare "
         "it with the linear schedule, the preset's rule and the best pure shift, and write it as a schedule "
         "JSON.",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     add_geometry_options(p)
-    p.add_argument("--steps", type=positive_int, default=10, help="sampler steps N")
+    p.add_argument(
+        "--steps", type=positive_int, default=10, metavar="N", help="sampler steps N of the schedule to find"
+    )
     add_model_options(p)
     g = p.add_argument_group("optimiser")
     g.add_argument(
@@ -59,7 +63,11 @@ def register(sub) -> None:
         "mixtures (their error has local minima); 0 = only --start",
     )
     o = p.add_argument_group("output")
-    o.add_argument("--out", metavar="FILE.json", help="write the optimised schedule here")
+    o.add_argument(
+        "--out",
+        metavar="FILE.json",
+        help="write the optimised schedule here (`-`: print it to standard output; the report then goes to stderr)",
+    )
     o.add_argument("--json", action="store_true", help="print the comparison and the schedule as JSON")
     o.add_argument("--plot", metavar="FILE", help="write a plot of the compared schedules (.png, .svg or .pdf)")
     p.set_defaults(run=run)
@@ -90,33 +98,45 @@ def _starts(args, num_steps: int) -> list:
     return out
 
 
-def run(args) -> int:
-    from ..quality import auto_shift_schedule, evaluate, optimize_schedule
-    from ..quality.field import GaussianField
-    from ._common import check_writable
-    from .evaluate_cmd import setup
-
-    check_writable(args.out, "--out")
-    check_writable(args.plot, "--plot")
-    preset, geometry, model, metric = setup(args)
-    is_field = isinstance(model, GaussianField)
-    if not is_field:
+def check(args) -> None:
+    """Everything that can be refused, before any work."""
+    check_outputs(Output(args.out, "--out", text=True), Output(args.plot, "--plot", image_suffixes()))
+    if args.out == STDOUT and args.json:
+        raise CliError("--out - and --json would both print to standard output; give --out a file name")
+    check_model_options(args)
+    if args.model != "field":
+        metric = args.metric or "rmse"
         if metric != "rmse":
-            raise ValueError(
+            raise CliError(
                 f"--metric {metric} cannot be optimised on a mixture (sliced_w2 is noisy, modes is a count); use rmse"
             )
         if args.sampler != "euler":
-            raise ValueError("optimize finds Euler schedules; --sampler heun is for `flowsched evaluate`")
+            raise CliError("optimize finds Euler schedules; --sampler heun is for `flowsched evaluate`")
+    need("scipy", "flowsched optimize (L-BFGS-B)")
+    if args.plot:
+        need("matplotlib", "--plot")
+
+
+def run(args) -> int:
+    import contextlib
+    import sys
+
+    from .. import schedules
+    from ..quality import auto_shift_schedule, evaluate, optimize_schedule
+    from ..quality.field import GaussianField
+
+    check(args)
+    preset, geometry, model, metric = setup(args)
+    is_field = isinstance(model, GaussianField)
     n = args.steps
+    starts = _starts(args, n)  # a bad --start fails here, before the search
     kw = {} if is_field else {"n": args.samples, "seed": args.seed}
     started = time.perf_counter()
     result = optimize_schedule(
-        n, model, metric=metric, start=_starts(args, n), num_samples=args.samples, seed=args.seed,
-        maxiter=args.maxiter, restarts=args.restarts, progress=True,
+        n, model, metric=metric, start=starts, num_samples=args.samples, seed=args.seed,
+        maxiter=args.maxiter, restarts=args.restarts, progress=show_progress(),
     )
     seconds = time.perf_counter() - started
-    from .. import schedules
-
     rows = {
         "linear": schedules.linear(n),
         f"{preset.name} rule": preset.schedule(geometry, n),
@@ -124,12 +144,17 @@ def run(args) -> int:
         "optimized": result,
     }
     errors = {label: evaluate(s, model, metric, **kw) for label, s in rows.items()}
-    if args.out:
-        result.to_json(args.out, indent=2)
-    if args.plot:
-        from ..plot import plot_schedules
+    figure = None
+    if args.plot:  # drawn before anything is written: a failed draw leaves neither file
+        from ..plot import schedule_figure
 
-        plot_schedules(rows, args.plot)
+        figure = schedule_figure(rows)
+    if args.out:
+        write_text(args.out, result.to_json(indent=2) + "\n")
+    if figure is not None:
+        from ..plot import save_figure
+
+        save_figure(figure, args.plot)
     if args.json:
         doc = {
             "model": repr(model),
@@ -143,6 +168,13 @@ def run(args) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
+    # With --out - the schedule JSON owns standard output; the report goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.out == STDOUT else contextlib.nullcontext():
+        _report(args, model, metric, n, seconds, result, rows, errors, is_field)
+    return 0
+
+
+def _report(args, model, metric, n, seconds, result, rows, errors, is_field) -> None:
     where = f"latent grid {model.shape}" if is_field else f"{args.samples} noises, seed {args.seed}"
     print(f"model      {model!r}, {where}")
     print(f"metric     {metric} (lower is better), Euler, N = {n}")
@@ -158,6 +190,5 @@ def run(args) -> int:
     print()
     print("t  " + ", ".join(f"{v:.4f}" for v in result.t))
     for path, what in ((args.out, "schedule"), (args.plot, "plot")):
-        if path:
+        if path and path != STDOUT:
             print(f"wrote {what:<8} {path}")
-    return 0

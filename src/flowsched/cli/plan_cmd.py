@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from ._common import Formatter, add_geometry_options, check_writable, print_json, resolve_geometry, warn
-from .noise_cmd import add_noise_options, check_device, describe_noise, draw, save_safetensors
-from .schedule_cmd import add_schedule_options, build_schedule, summary, text_plot
-from .shape_cmd import describe
+from ._common import add_command, need, print_json, warn
+from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
+from ._noise import add_noise_options, check_device, describe_noise, draw
+from ._output import Output, check_outputs, image_suffixes, save_safetensors
+from ._schedules import add_schedule_options, build_schedule, check_schedule_options, schedule_summary, text_plot
 
 EPILOG = """\
 examples:
@@ -21,14 +22,14 @@ plus the plan as JSON metadata under the key 'flowsched'.
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "plan",
         help="geometry + schedule + noise for one generation (the main job)",
         description="Plan the first stage of a flow-matching sampler exactly as Open-Sora 2.0 does it: the "
         "latent geometry for your size and frame count, the shift alpha and the N+1 timesteps, and the "
         "seeded initial noise with its statistics and sha256.",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     add_geometry_options(p, batch=True)
     add_schedule_options(p)
@@ -36,15 +37,20 @@ def register(sub) -> None:
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print one JSON object (keys listed in the README)")
     o.add_argument("--out", metavar="FILE.safetensors", help="write noise + timesteps + metadata here")
-    o.add_argument("--plot", metavar="FILE.png", help="write a PNG of the schedule (needs matplotlib)")
+    o.add_argument(
+        "--plot", metavar="FILE.png", help="write a figure of the schedule (.png, .svg or .pdf; needs matplotlib)"
+    )
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
     from ..noise import noise_stats
 
-    check_writable(args.out, "--out")
-    check_writable(args.plot, "--plot")
+    # Everything that can be refused is refused here, before the noise is drawn or anything is written.
+    check_outputs(Output(args.out, "--out"), Output(args.plot, "--plot", image_suffixes()))
+    check_schedule_options(args)
+    if args.plot:
+        need("matplotlib", "--plot")
     preset, geometry = resolve_geometry(args)
     schedule = build_schedule(args, preset, geometry)
     check_device(args.device)
@@ -69,6 +75,13 @@ def run(args) -> int:
         "noise_max": stats["max"],
         "noise_sha256": stats["sha256"],
     }
+    figure = None
+    if args.plot:  # drawn before anything is written: a failed draw leaves neither file
+        from ..plot import schedule_figure
+
+        alpha = schedule.params.get("alpha")
+        label = f"{preset.name}, {schedule.name}" + (f", alpha={alpha:.4g}" if alpha is not None else "")
+        figure = schedule_figure({label: schedule})
     written = []
     if args.out:
         import torch
@@ -80,12 +93,10 @@ def run(args) -> int:
             {"flowsched": json.dumps(meta), "schedule": schedule.to_json()},
         )
         written.append(args.out)
-    if args.plot:
-        from ..plot import plot_schedules
+    if figure is not None:
+        from ..plot import save_figure
 
-        alpha = schedule.params.get("alpha")
-        label = f"{preset.name}, {schedule.name}" + (f", alpha={alpha:.4g}" if alpha is not None else "")
-        plot_schedules({label: schedule}, args.plot)
+        save_figure(figure, args.plot)
         written.append(args.plot)
     if args.json:
         plan["files"] = written
@@ -97,8 +108,8 @@ def run(args) -> int:
 
 def _print_text(preset, geometry, schedule, stats, args, written) -> None:
     print(f"plan           {preset.name} ({preset.model})")
-    print("\n".join(describe(geometry)))
-    print(summary(schedule))
+    print("\n".join(describe_geometry(geometry)))
+    print(schedule_summary(schedule))
     t = schedule.t
     print(f"first 5 t      {', '.join(f'{v:.6f}' for v in t[:5])}")
     print(f"last 5 t       {', '.join(f'{v:.6f}' for v in t[-5:])}")

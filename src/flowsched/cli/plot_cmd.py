@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, add_steps_option, check_writable, load_specs, positive_int
+from ._common import add_command, need, positive_int
+from ._output import Output, check_outputs, image_suffixes
+from ._schedules import add_spec_steps_option, load_specs
 
 EPILOG = """\
 examples:
@@ -12,23 +14,24 @@ examples:
 
 Each SCHEDULE is a preset name (`flowsched presets`), a spec FAMILY:key=value,... (shifted:alpha=3,
 flux:image_seq_len=4096, karras:t_min=0.002, flow_match_euler:shift=3 ...) or a JSON schedule file
-(`flowsched schedule --json > mine.json`). Presets use their default size; give another with
+(`flowsched schedule --out mine.json`). Presets use their default size; give another with
 PRESET:height=480,width=832,frames=81. t = 1 is noise, t = 0 is data;
 log-SNR = log((1-t)^2 / t^2).
 """
 
+
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "plot",
         help="write a PNG comparing schedules: t, log-SNR and step size against the step",
         description="Draw any number of schedules side by side (one panel per view, one line per schedule) "
         "and write the figure as PNG (or SVG/PDF by the file suffix).",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     p.add_argument("schedules", nargs="+", metavar="SCHEDULE", help="preset name, FAMILY:key=value spec, or JSON file")
     p.add_argument("--out", "-o", default="schedules.png", help="image to write (.png, .svg or .pdf)")
-    add_steps_option(p)
+    add_spec_steps_option(p)
     p.add_argument(
         "--panels",
         default="t,logsnr,dt",
@@ -53,14 +56,20 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..plot import plot_schedules, shift_summary, terminal_plot
+    from ..plot import _panels, plot_schedules, shift_summary, terminal_plot
 
-    check_writable(args.out, "--out")
-    loaded = load_specs(args.schedules, args.steps)
-    if args.label is not None and len(args.label) != len(loaded):
+    check_outputs(Output(args.out, "--out", image_suffixes()))
+    try:
+        _panels(args.panels)
+    except ValueError as exc:
+        raise ValueError(f"--panels: {exc}") from None
+    if args.label is not None and len(args.label) != len(args.schedules):
         raise ValueError(
-            f"--label was given {len(args.label)} time(s) for {len(loaded)} schedule(s); give one per SCHEDULE or none"
+            f"--label was given {len(args.label)} time(s) for {len(args.schedules)} schedule(s); "
+            "give one per SCHEDULE or none"
         )
+    need("matplotlib", "flowsched plot")
+    loaded = load_specs(args.schedules, args.steps)
     labels = args.label or [f"{spec}: {shift_summary(s)}" for spec, s in loaded]
     if len(set(labels)) != len(labels):
         raise ValueError("two schedules have the same label; pass --label once per SCHEDULE to tell them apart")

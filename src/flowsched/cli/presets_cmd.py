@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, print_json
+from ._common import add_command, print_json
 
 EPILOG = """\
 examples:
@@ -16,13 +16,13 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "presets",
         help="list model presets (VAE, default size, frames, steps, schedule rule, source)",
         description="List the model presets usable with --preset: each model's VAE, default resolution, "
         "frames and steps, its schedule rule and the shift at its default size.",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     p.add_argument("--json", action="store_true", help="print the presets as JSON")
     p.add_argument("--no-sources", action="store_true", help="table only, without the source of each preset")

@@ -4,85 +4,48 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
-from ._common import (
-    Formatter,
-    add_geometry_options,
-    positive_float,
-    positive_int,
-    resolve_geometry,
-    warn,
-)
+from ._common import add_command, warn
+from ._geometry import add_geometry_options, resolve_geometry
+from ._output import STDOUT, Output, check_outputs, write_text
+from ._schedules import add_schedule_options, build_schedule, check_schedule_options, schedule_summary, text_plot
 
 EPILOG = """\
 examples:
   flowsched schedule                                    # Open-Sora 2.0 768px, 129 frames, 50 steps
   flowsched schedule --preset opensora-2.0-256px --steps 30 --csv > schedule.csv
-  flowsched schedule --flow-shift 5 --steps 20 --json   # a static shift alpha=5 instead of the rule
+  flowsched schedule --flow-shift 5 --steps 20 --out out/shift5.json   # a static shift alpha=5, saved as JSON
   flowsched schedule --flow-shift auto --steps 10        # the W2-optimal shift for a Gaussian-field model
 
 t = 1 is pure noise, t = 0 is data; the model is fed t * 1000 (the 'timestep' column).
 """
 
 
-def add_schedule_options(p) -> None:
-    """``--steps``, ``--shift/--no-shift``, ``--flow-shift`` (shared with ``plan``)."""
-    g = p.add_argument_group("schedule")
-    g.add_argument("--steps", type=positive_int, help="sampler steps N (default: the preset's)")
-    g.add_argument(
-        "--shift",
-        action=argparse_bool(),
-        default=True,
-        help="apply the model's time shift (--no-shift: plain linspace(1, 0, N+1))",
-    )
-    g.add_argument(
-        "--flow-shift",
-        type=shift_value,
-        metavar="ALPHA|auto",
-        help="use this shift alpha instead of the preset's rule (Open-Sora's flow_shift; not Flux's mu); "
-        "'auto': the alpha with the least W2 error on a Gaussian field with a 1/f^2 spectrum on the latent grid "
-        "(flowsched.quality.auto_shift; `flowsched optimize` for other data models)",
-    )
-
-
-def shift_value(text: str):
-    """``auto`` or a positive number."""
-    return "auto" if text.strip().lower() == "auto" else positive_float(text)
-
-
-def argparse_bool():
-    import argparse
-
-    return argparse.BooleanOptionalAction
-
-
-def build_schedule(args, preset, geometry):
-    if args.flow_shift == "auto":
-        if not args.shift:
-            raise ValueError("--flow-shift auto chooses a shift; it cannot be combined with --no-shift")
-        from ..quality.autoshift import auto_shift_schedule
-
-        return auto_shift_schedule(geometry, args.steps or preset.num_steps)
-    return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
-
-
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "schedule",
         help="the N+1 values of t a sampler visits, as a table, JSON, CSV or terminal plot",
         description="Print the schedule a model uses at your resolution, length and step count: each "
         "step's t (the diffusers 'sigma'), the model timestep t*1000 and the step size.",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     add_geometry_options(p)
     add_schedule_options(p)
-    out = p.add_mutually_exclusive_group()
-    out.add_argument(
+    o = p.add_argument_group("output")
+    fmt = o.add_mutually_exclusive_group()
+    fmt.add_argument(
         "--json", action="store_true", help="print the schedule as JSON (loadable with Schedule.from_json)"
     )
-    out.add_argument("--csv", action="store_true", help="print step,t,timestep,dt as CSV")
-    p.add_argument("--no-plot", action="store_true", help="table only, no terminal plot")
+    fmt.add_argument("--csv", action="store_true", help="print step,t,timestep,dt as CSV")
+    o.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the schedule to FILE instead of printing it: CSV with --csv or a .csv name, else JSON "
+        "(`-`: standard output)",
+    )
+    o.add_argument("--no-plot", action="store_true", help="table only, no terminal plot")
     p.set_defaults(run=run)
 
 
@@ -97,51 +60,53 @@ def table(schedule) -> str:
     return "\n".join(lines)
 
 
-def text_plot(schedule) -> str:
-    """The terminal plot with one column per step when that fits (no gaps between markers, like the seed's)."""
-    from ..plot import terminal_plot
+def to_csv(schedule) -> str:
+    """``step,t,timestep,dt`` rows; floats as ``repr`` (they round-trip exactly)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["step", "t", "timestep", "dt"])
+    t = schedule.t
+    for i, ti in enumerate(t):
+        last = i + 1 == t.size
+        w.writerow(
+            [i, repr(float(ti)), "" if last else repr(float(ti * 1000)), "" if last else repr(float(t[i + 1] - ti))]
+        )
+    return buf.getvalue()
 
-    n = schedule.num_steps
-    width = n * max(1, 40 // n) + 1 if n <= 59 else 60
-    return terminal_plot(schedule, width=max(width, 10))
 
-
-def summary(schedule) -> str:
-    p = schedule.params
-    alpha = p.get("alpha")
-    head = f"schedule       {schedule.name}, {schedule.num_steps} steps"
-    if alpha is not None:
-        head += f", shift alpha = {alpha:.6g}"
-    if "auto_metric" in p:
-        head += f" (auto: least {p['auto_metric']} error on {p['auto_model']})"
-    return head
+def file_format(args) -> str:
+    """``csv`` or ``json``: what ``--out`` writes."""
+    if args.csv:
+        return "csv"
+    if args.json or args.out in (None, STDOUT):
+        return "json"
+    return "csv" if os.path.splitext(args.out)[1].lower() == ".csv" else "json"
 
 
 def run(args) -> int:
+    check_outputs(Output(args.out, "--out", text=True))
+    check_schedule_options(args)
     preset, geometry = resolve_geometry(args)
     schedule = build_schedule(args, preset, geometry)
     for w in geometry.warnings:
         warn(w)
+    if args.out is not None:
+        text = to_csv(schedule) if file_format(args) == "csv" else schedule.to_json(indent=2) + "\n"
+        write_text(args.out, text)
+        if args.out != STDOUT:
+            print(f"wrote {args.out} ({file_format(args)}, {schedule.num_steps} steps)")
+        return 0
     if args.json:
         print(schedule.to_json(indent=2))
         return 0
     if args.csv:
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["step", "t", "timestep", "dt"])
-        t = schedule.t
-        for i, ti in enumerate(t):
-            last = i + 1 == t.size
-            w.writerow(
-                [i, repr(float(ti)), "" if last else repr(float(ti * 1000)), "" if last else repr(float(t[i + 1] - ti))]
-            )
-        print(buf.getvalue(), end="")
+        print(to_csv(schedule), end="")
         return 0
     print(f"preset         {preset.name} ({preset.model})")
     g = geometry
-    print(f"geometry       {g.height}x{g.width}, {g.num_frames} frame(s) -> T'={g.latent_frames}, ", end="")
-    print(f"image_seq_len={g.image_seq_len}")
-    print(summary(schedule))
+    print(f"geometry       {g.height}x{g.width}, {g.num_frames} frame(s) -> T'={g.latent_frames}, "
+          f"image_seq_len={g.image_seq_len}")
+    print(schedule_summary(schedule))
     print()
     print(table(schedule))
     if not args.no_plot:

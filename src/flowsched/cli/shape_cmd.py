@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ._common import Formatter, add_geometry_options, print_json, resolve_geometry, warn
+from ._common import add_command, print_json, warn
+from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
 
 EPILOG = """\
 examples:
@@ -13,36 +14,18 @@ examples:
 
 
 def register(sub) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "shape",
         help="latent noise shape, token counts and padding for a video or image",
         description="Show the latent geometry Open-Sora 2.0's rounding gives: padded pixel size, latent "
         "frames (and how many frames the VAE will decode), the noise shape [B, C, T', H, W], tokens per "
         "frame (image_seq_len) and the packed token shape.",
         epilog=EPILOG,
-        formatter_class=Formatter,
     )
     add_geometry_options(p, batch=True)
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(run=run)
-
-
-def describe(geometry) -> list[str]:
-    """Human-readable lines for a geometry (shared with ``plan``)."""
-    g = geometry
-    pad_h, pad_w = g.padding
-    v = g.vae
-    return [
-        f"VAE            {v.name}: {v.spatial_compression}x spatial, {v.temporal_compression}x temporal"
-        f"{' causal' if v.causal else ''}, {v.latent_channels} channels, patch {v.patch_size}"
-        f" ({v.pixels_per_token} px per token)",
-        f"pixels         {g.height} x {g.width}, {g.num_frames} frame(s)"
-        + (f" -> padded to {g.padded_height} x {g.padded_width}" if pad_h or pad_w else ""),
-        f"latent frames  T' = {g.latent_frames} (decodes to {g.decoded_frames} frame(s))",
-        f"noise shape    [B, C, T', H, W] = {list(g.noise_shape)}  ({g.num_elements:,} values)",
-        f"tokens         {g.image_seq_len} per latent frame (image_seq_len), {g.seq_len} per sample",
-        f"packed shape   [B, L, C*p*p] = {list(g.packed_shape)}",
-    ]
 
 
 def run(args) -> int:
@@ -50,7 +33,7 @@ def run(args) -> int:
     if args.json:
         print_json(geometry.to_dict())
         return 0
-    print("\n".join(describe(geometry)))
+    print("\n".join(describe_geometry(geometry)))
     for w in geometry.warnings:
         warn(w)
     return 0

@@ -175,7 +175,7 @@ def error_table(
 
 
 def plot_error_vs_steps(
-    results: Mapping[str, Sequence[float]],
+    results: Mapping[str, Sequence[float | None]],
     steps: Sequence[int],
     path: str | os.PathLike,
     *,
@@ -184,36 +184,93 @@ def plot_error_vs_steps(
     floor: float | None = None,
     dpi: int = 110,
 ) -> str:
-    """Write a log-log plot of error against step count, one line per schedule (``results`` as returned by
-    :func:`error_table`). ``floor``: a horizontal line (e.g. the sliced-W2 noise floor). The suffix of ``path``
-    picks the format (.png, .svg, .pdf); written atomically. Returns ``path`` as a string."""
+    """Write a plot of error against step count (``results`` as returned by :func:`error_table`; ``None`` marks a
+    cell that was not scored, e.g. a fixed-length schedule at another N).
+
+    Several step counts: a log-log line per schedule. One step count: a horizontal bar per schedule with its value
+    written on it (a log axis over one point has no ticks to read). ``floor``: a reference line (e.g. the
+    sliced-W2 noise floor). The suffix of ``path`` picks the format (.png, .svg, .pdf); written atomically.
+    Returns ``path`` as a string."""
     from .._io import atomic_write_bytes
     from ..plot import _format
 
-    fmt = _format(path)
-    steps = [positive_int("steps entry", n) for n in steps]
-    for label, values in results.items():
-        if len(values) != len(steps):
-            raise ValueError(f"results[{label!r}] has {len(values)} values for {len(steps)} step counts")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.0, 4.4), layout="constrained")
-    ax = fig.subplots()
-    for label, values in results.items():
-        ax.plot(steps, values, marker="o", markersize=3.5, linewidth=1.3, label=label)
-    if floor is not None:
-        ax.axhline(floor, color="grey", linestyle="--", linewidth=1.0, label="noise floor")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xticks(steps)
-    ax.set_xticklabels([str(n) for n in steps])
-    ax.minorticks_off()
-    ax.set_xlabel("sampler steps N")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.set_title(title or "Error against steps")
-    ax.legend(fontsize="small")
+    fmt = _format(path)  # check the path before drawing
+    fig = _error_figure(results, steps, ylabel=ylabel, title=title, floor=floor)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=positive_int("dpi", dpi))
     atomic_write_bytes(path, buf.getvalue())
     return os.fspath(path)
+
+
+def _error_figure(
+    results: Mapping[str, Sequence[float | None]],
+    steps: Sequence[int],
+    *,
+    ylabel: str = "error",
+    title: str | None = None,
+    floor: float | None = None,
+) -> Any:
+    """The matplotlib Figure :func:`plot_error_vs_steps` writes."""
+    from .._optional import require
+
+    steps = [positive_int("steps entry", n) for n in steps]
+    if not steps:
+        raise ValueError("steps must hold at least one step count")
+    if not isinstance(results, Mapping) or not results:
+        raise TypeError("results must be a non-empty mapping {label: [error at each step count]}")
+    for label, values in results.items():
+        if len(values) != len(steps):
+            raise ValueError(f"results[{label!r}] has {len(values)} values for {len(steps)} step counts")
+        for v in values:
+            if v is not None and not (isinstance(v, (int, float, np.floating)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"results[{label!r}] must hold finite errors >= 0 or None, got {v!r}")
+    Figure = require("matplotlib.figure", "plotting").Figure
+
+    if len(steps) == 1:
+        fig = _bar_chart(Figure, results, steps[0], ylabel, floor)
+    else:
+        fig = Figure(figsize=(6.0, 4.4), layout="constrained")
+        ax = fig.subplots()
+        for label, values in results.items():
+            xs = [n for n, v in zip(steps, values) if v is not None]
+            ys = [v for v in values if v is not None]
+            ax.plot(xs, ys, marker="o", markersize=3.5, linewidth=1.3, label=label)
+        if floor is not None:
+            ax.axhline(floor, color="grey", linestyle="--", linewidth=1.0, label="noise floor")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xticks(sorted(set(steps)))
+        ax.set_xticklabels([str(n) for n in sorted(set(steps))])
+        # No minor ticks on the step axis (the step counts are labelled); the error axis keeps them, so a span
+        # under one decade still has labelled ticks.
+        ax.xaxis.set_minor_locator(require("matplotlib.ticker", "plotting").NullLocator())
+        ax.set_xlabel("sampler steps N")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.axes[0].set_title(title or "Error against steps")
+    return fig
+
+
+def _bar_chart(Figure: Any, results: Mapping[str, Sequence[float | None]], n: int, xlabel: str, floor: float | None):
+    """One horizontal bar per scored schedule at a single step count ``n``, its value written at the bar's end."""
+    scored = [(label, float(values[0])) for label, values in results.items() if values[0] is not None]
+    fig = Figure(figsize=(6.0, 1.2 + 0.45 * max(len(scored), 1)), layout="constrained")
+    ax = fig.subplots()
+    labels = [label for label, _ in scored]
+    values = [v for _, v in scored]
+    ys = np.arange(len(scored))
+    ax.barh(ys, values, height=0.6, color="C0")
+    ax.set_yticks(ys)
+    ax.set_yticklabels(labels)
+    ax.invert_yaxis()  # first schedule on top, as in the table
+    top = max(values + ([floor] if floor is not None else []) + [0.0])
+    for y, v in zip(ys, values):
+        ax.text(v + 0.01 * top, y, f"{v:.4g}", va="center", fontsize="small")
+    if floor is not None:
+        ax.axvline(floor, color="grey", linestyle="--", linewidth=1.0, label="noise floor")
+        ax.legend(fontsize="small", loc="lower right")
+    ax.set_xlim(0, 1.15 * top if top > 0 else 1.0)
+    ax.set_xlabel(f"{xlabel} at N = {n} (lower is better)")
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig

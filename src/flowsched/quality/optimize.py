@@ -242,7 +242,9 @@ def best_shift(
     refined by a bounded Brent search on ``log(alpha)`` between its neighbours (relative tolerance ~1e-5).
     A result at a bound means the optimum may lie outside it.
     """
-    from scipy.optimize import minimize_scalar
+    from .._optional import require
+
+    minimize_scalar = require("scipy.optimize", "the shift search (best_shift, auto_shift)").minimize_scalar
 
     num_steps = positive_int("num_steps", num_steps)
     lo, hi = (positive_real("bounds[0]", bounds[0]), positive_real("bounds[1]", bounds[1]))
@@ -278,7 +280,9 @@ def _minimize(
     bar: Any,
 ) -> tuple[np.ndarray, float]:
     """Run L-BFGS-B from ``t0``; returns the best (t, value) seen, never worse than ``t0``."""
-    from scipy.optimize import minimize
+    from .._optional import require
+
+    minimize = require("scipy.optimize", "the schedule optimiser (L-BFGS-B)").minimize
 
     t_start, t_end = float(t0[0]), float(t0[-1])
     n = t0.size - 1

@@ -1,0 +1,116 @@
+"""Schedules on the command line: the preset's schedule with ``--steps``/``--shift``/``--flow-shift``
+(``schedule``, ``plan``) and schedule specs (``compare``, ``plot``). numpy only: no torch."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._common import CliError, need, positive_float, positive_int, warn
+
+# -- the preset's schedule: `schedule` and `plan` -----------------------------------------------------------
+
+
+def shift_value(text: str):
+    """``auto`` or a positive number."""
+    return "auto" if text.strip().lower() == "auto" else positive_float(text)
+
+
+def add_schedule_options(p: argparse.ArgumentParser) -> None:
+    """``--steps``, ``--shift/--no-shift``, ``--flow-shift``."""
+    g = p.add_argument_group("schedule")
+    g.add_argument("--steps", type=positive_int, metavar="N", help="sampler steps N (default: the preset's)")
+    g.add_argument(
+        "--shift",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="apply the model's time shift (--no-shift: plain linspace(1, 0, N+1); cannot be combined with "
+        "--flow-shift)",
+    )
+    g.add_argument(
+        "--flow-shift",
+        type=shift_value,
+        metavar="ALPHA|auto",
+        help="use this shift alpha instead of the preset's rule (Open-Sora's flow_shift; not Flux's mu); "
+        "'auto': the alpha with the least W2 error on a Gaussian field with a 1/f^2 spectrum on the latent grid "
+        "(flowsched.quality.auto_shift, needs scipy; `flowsched optimize` for other data models)",
+    )
+
+
+def check_schedule_options(args: argparse.Namespace) -> None:
+    """Refuse contradictions and missing packages before any work."""
+    if args.flow_shift is not None and not args.shift:
+        given = "auto" if args.flow_shift == "auto" else f"{args.flow_shift:g}"
+        raise CliError(
+            f"--no-shift asks for the unshifted schedule and --flow-shift {given} for a shifted one; give one of them"
+        )
+    if args.flow_shift == "auto":
+        need("scipy", "--flow-shift auto (the shift search)")
+
+
+def build_schedule(args: argparse.Namespace, preset, geometry):
+    """The schedule the options ask for: the preset's rule, a fixed ``--flow-shift``, ``auto``, or no shift."""
+    if args.flow_shift == "auto":
+        from ..quality.autoshift import auto_shift_schedule
+
+        return auto_shift_schedule(geometry, args.steps or preset.num_steps)
+    return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
+
+
+def schedule_summary(schedule) -> str:
+    """``schedule  NAME, N steps, shift alpha = A`` (and where an auto shift came from)."""
+    p = schedule.params
+    alpha = p.get("alpha")
+    head = f"schedule       {schedule.name}, {schedule.num_steps} steps"
+    if alpha is not None:
+        head += f", shift alpha = {alpha:.6g}"
+    if "auto_metric" in p:
+        head += f" (auto: least {p['auto_metric']} error on {p['auto_model']})"
+    return head
+
+
+def text_plot(schedule) -> str:
+    """The terminal plot with one column per step when that fits (no gaps between markers, like the seed's)."""
+    from ..plot import terminal_plot
+
+    n = schedule.num_steps
+    width = n * max(1, 40 // n) + 1 if n <= 59 else 60
+    return terminal_plot(schedule, width=max(width, 10))
+
+
+# -- schedule specs: `compare` and `plot` --------------------------------------------------------------------
+
+#: Steps for a family spec that names none when --steps is not given (presets and files keep their own).
+FAMILY_STEPS = 50
+
+
+def add_spec_steps_option(p: argparse.ArgumentParser) -> None:
+    """``--steps`` for commands that take schedule specs (see :func:`load_specs`)."""
+    p.add_argument(
+        "--steps",
+        type=positive_int,
+        metavar="N",
+        help="step count N for every SPEC that does not fix its own with steps=..; unset: each preset's own "
+        f"count, {FAMILY_STEPS} for families (JSON files and lists always keep theirs)",
+    )
+
+
+def load_specs(specs: list[str], steps: int | None) -> list[tuple[str, Any]]:
+    """``[(spec, Schedule)]`` via :func:`flowsched.schedules.from_spec`; every spec is built before anything is
+    printed, so a bad one fails first. Family specs without a step count get ``steps`` or :data:`FAMILY_STEPS`.
+    Warnings (a frame count the VAE cannot decode exactly, ...) are printed with the spec they are about."""
+    import warnings as _warnings
+
+    from .. import schedules
+
+    out = []
+    for spec in specs:
+        family = spec.partition(":")[0].strip() in schedules.FAMILIES
+        n = steps if steps is not None or not family else FAMILY_STEPS
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            schedule = schedules.from_spec(spec, num_steps=n)
+        for w in caught:
+            warn(f"{spec}: {w.message}")
+        out.append((spec, schedule))
+    return out
