@@ -431,3 +431,20 @@ def test_schedule_mode_warns_once_when_the_pipelines_mu_is_ignored():
         FlowschedScheduler("flux:image_seq_len=4096").set_timesteps(4, mu=schedules.flux_mu(4096))
     with pytest.warns(UserWarning, match="uses mu=1.15"):
         FlowschedScheduler("flux:image_seq_len=4096").set_timesteps(4, mu=0.6)
+
+
+def test_a_schedule_with_its_own_model_timesteps_feeds_them(monkeypatch):
+    """Schedules whose model timesteps are not t * scale (CogView4's unshifted integer grid, Wan's int64 ones)
+    report them through Schedule.model_timesteps; the "schedule" mode feeds those instead of float32(t) * T.
+    Simulated here by a model_timesteps that truncates to integers, as Wan's sampler does."""
+    from flowsched.schedule import Schedule
+
+    plain = FlowschedScheduler("shifted:alpha=3")
+    plain.set_timesteps(6)
+    assert torch.equal(plain.timesteps, plain.sigmas[:-1] * 1000)  # diffusers' arithmetic: float32(t) * T
+    monkeypatch.setattr(Schedule, "model_timesteps", lambda self, scale=1000.0: np.floor(self.t[:-1] * scale))
+    own = FlowschedScheduler("shifted:alpha=3")
+    own.set_timesteps(6)
+    t = np.linspace(1, 0, 7)[:-1]
+    assert own.timesteps.tolist() == np.floor(3 * t / (1 + 2 * t) * 1000).tolist()
+    assert torch.equal(own.sigmas, plain.sigmas)  # the walk itself is unchanged
