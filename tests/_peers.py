@@ -16,3 +16,45 @@ def diffusers_fme(num_steps, mu=None, sigmas=None, **config) -> tuple[np.ndarray
         warnings.simplefilter("ignore")
         sch.set_timesteps(num_steps, mu=mu, sigmas=sigmas)
     return sch.sigmas.numpy().astype(np.float64), sch.timesteps.numpy().astype(np.float64)
+
+
+class StepLog:
+    """What a pipeline did with its scheduler: the ``set_timesteps`` arguments, whether it called
+    ``set_begin_index``, and every ``step`` as ``(model_output, timestep, sample, prev_sample)`` (copies)."""
+
+    def __init__(self, scheduler):
+        self.calls: list[dict] = []
+        self.begin: list[int] = []
+        self.steps: list[tuple] = []
+        set_timesteps, set_begin_index, step = scheduler.set_timesteps, scheduler.set_begin_index, scheduler.step
+
+        # the signature pipelines inspect (retrieve_timesteps); only what was passed is forwarded (UniPC and
+        # DPM-Solver take fewer arguments)
+        def record_set_timesteps(num_inference_steps=None, device=None, sigmas=None, mu=None, timesteps=None):
+            given = {"sigmas": sigmas, "mu": mu, "timesteps": timesteps}
+            kwargs = {k: v for k, v in given.items() if v is not None}
+            self.calls.append({"num_inference_steps": num_inference_steps, **kwargs})
+            self.begin.clear()
+            self.steps.clear()
+            return set_timesteps(num_inference_steps, device, **kwargs)
+
+        def record_begin(begin_index=0):
+            self.begin.append(begin_index)
+            return set_begin_index(begin_index)
+
+        def record_step(model_output, timestep, sample, *args, **kwargs):
+            out = step(model_output, timestep, sample, *args, **kwargs)
+            prev = out[0] if isinstance(out, tuple) else out.prev_sample
+            self.steps.append((model_output.clone(), timestep, sample.clone(), prev.clone()))
+            return out
+
+        scheduler.set_timesteps = record_set_timesteps
+        scheduler.set_begin_index = record_begin
+        scheduler.step = record_step
+
+    def replay(self, scheduler) -> list:
+        """Drive ``scheduler`` with the recorded calls and model outputs; return its ``prev_sample`` per step."""
+        scheduler.set_timesteps(**self.calls[-1])
+        for begin in self.begin:
+            scheduler.set_begin_index(begin)
+        return [scheduler.step(v, t, x, return_dict=False)[0] for v, t, x, _ in self.steps]

@@ -1,46 +1,50 @@
-"""``FlowschedScheduler``: run any flowsched schedule as ``pipe.scheduler`` in a diffusers flow-matching pipeline.
+"""``FlowschedScheduler``: a stand-in for diffusers' ``FlowMatchEulerDiscreteScheduler`` that can also walk any
+flowsched schedule inside a diffusers flow-matching pipeline.
 
     >>> from flowsched.integrations.diffusers import FlowschedScheduler
-    >>> pipe.scheduler = FlowschedScheduler("shifted:alpha=5")               # doctest: +SKIP
-    >>> pipe.scheduler = FlowschedScheduler("opensora-2.0-768px")            # a preset's rule  # doctest: +SKIP
-    >>> pipe.scheduler = FlowschedScheduler(flowsched.schedules.karras(30))  # any Schedule  # doctest: +SKIP
-    >>> pipe.scheduler = FlowschedScheduler.from_diffusers(pipe.scheduler)   # diffusers' own rule  # doctest: +SKIP
+    >>> pipe.scheduler = FlowschedScheduler.from_config(pipe.scheduler.config)  # diffusers' rule  # doctest: +SKIP
+    >>> pipe.scheduler = FlowschedScheduler("shifted:alpha=5")  # a flowsched schedule  # doctest: +SKIP
+    >>> pipe.scheduler = FlowMatchEulerDiscreteScheduler.from_config(pipe.scheduler.config)  # back  # doctest: +SKIP
 
-It speaks diffusers' scheduler protocol, the one ``FlowMatchEulerDiscreteScheduler`` implements (diffusers 0.42.1):
-``set_timesteps(num_inference_steps=None, device=None, sigmas=None, mu=None, timesteps=None)``, ``timesteps``
-(``N`` float32 values ``sigma * num_train_timesteps`` fed to the model), ``sigmas`` (``N + 1`` float32 values
-ending at the terminal), ``step`` (the Euler update ``x + (sigma[i+1] - sigma[i]) * v``), ``scale_noise`` (the
-forward process ``sigma * noise + (1 - sigma) * x``), ``order = 1``, ``init_noise_sigma = 1``,
-``set_begin_index``, and the config round trip (``from_config``, ``save_config``, ``from_pretrained``); also
-``add_noise`` (video-to-video pipelines) and ``invert_sigmas`` (Mochi's pipeline, which wants ``1 - t``).
-flowsched's ``t`` is diffusers' ``sigma``: ``t = 1`` is noise, ``t = 0`` is data. Not supported: diffusers'
-``stochastic_sampling`` and ``per_token_timesteps`` (per-token sigmas for causal video).
+It implements ``FlowMatchEulerDiscreteScheduler``'s interface (diffusers 0.42.1): the training schedule built at
+construction (``timesteps`` and ``sigmas`` of ``num_train_timesteps`` values, ``sigma_min``, ``sigma_max``, so
+``scale_noise`` works before ``set_timesteps``, as training scripts use it); ``set_timesteps(num_inference_steps,
+device, sigmas, mu, timesteps)``; ``step`` (the Euler update ``x + (sigma[i+1] - sigma[i]) * v`` in diffusers'
+arithmetic); ``scale_noise`` (``sigma * noise + (1 - sigma) * x``) and ``add_noise``; ``index_for_timestep``
+(exact match, the second of two); ``set_begin_index``, ``step_index``, ``shift``/``set_shift``, ``order = 1``,
+``init_noise_sigma = 1``; and every ``FlowMatchEulerDiscreteScheduler`` config key at the top level of
+``scheduler.config``, so ``FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)`` and
+``save_pretrained`` swap back to diffusers' class. ``t`` (flowsched) is ``sigma`` (diffusers): 1 is noise.
+Not supported yet: ``stochastic_sampling=True`` (refused) and ``step(per_token_timesteps=...)``.
 
-Two modes, chosen at construction and stored in the config:
+Two modes (:attr:`FlowschedScheduler.mode`), told apart by the config:
 
-* ``schedule=...`` (a spec string, a :class:`~flowsched.Schedule`, its JSON document, a list of ``t`` values, or a
-  JSON file): **the flowsched schedule decides**. The ``mu``, ``sigmas`` and ``timesteps`` a pipeline passes
-  only tell the step count ``N`` (Flux-style pipelines pass ``sigmas=linspace(1, 1/N, N)`` plus ``mu``; SD3 and
-  Wan pass only ``N``); their values are not used. A spec string is evaluated at ``N`` steps
-  (:func:`flowsched.schedules.from_spec` with ``num_steps=N``; a preset applies its model's rule at the preset's
-  default size); a fixed list, or a spec that pins ``steps``, is resampled to ``N`` steps by
-  :func:`flowsched.schedules.loglinear_interp` when ``N`` differs (the end points are kept).
-  A resolution rule is therefore applied at the size the spec names, not at the size the pipeline renders:
-  give the size in the spec (``opensora-2.0-768px:height=480,width=832``) or build the Schedule yourself.
-* ``flow_match_euler={...}`` (a ``FlowMatchEulerDiscreteScheduler`` config; :meth:`from_diffusers`):
-  **diffusers' rule, computed by flowsched**. ``mu`` and ``sigmas`` from the pipeline are honoured exactly as
-  diffusers does (:func:`flowsched.schedules.flow_match_euler`); ``timesteps`` without ``sigmas`` are read as
-  ``sigmas = timesteps / num_train_timesteps``. The values are computed in float64 and rounded once to float32,
-  so they can differ from diffusers' float32 arithmetic in the last bit.
+* ``"diffusers"`` (no ``schedule`` key): **diffusers' rule, computed by flowsched** in the dtypes diffusers
+  uses, so ``sigmas`` and ``timesteps`` equal diffusers' bit for bit, for every config option and every
+  ``set_timesteps`` call (``mu``, custom ``sigmas``, custom ``timesteps`` fed to the model as given, as CogView4
+  needs). The ``rule`` key says whose rule: ``FlowMatchEulerDiscreteScheduler`` (default; also for its
+  FlowMatch* relatives), or ``UniPCMultistepScheduler`` / ``DPMSolverMultistepScheduler`` with
+  ``use_flow_sigmas`` (Wan, Sana): their sigma grid and their integer-truncated model timesteps, walked with
+  Euler steps instead of their multistep solver (a one-time warning says so). One exception to diffusers 0.42.1:
+  ``shift_terminal`` with one step (or custom sigmas ending at 1) gives ``[1, 0]`` where diffusers returns NaN.
+* ``"schedule"`` (``schedule=...``: a spec string, a :class:`~flowsched.Schedule`, its JSON document, a list of
+  ``t`` values or a JSON file): **the flowsched schedule decides**. The pipeline's ``sigmas``, ``mu`` and
+  ``timesteps`` only give the step count ``N``; a spec is evaluated at ``N`` steps
+  (:func:`flowsched.schedules.from_spec`), a fixed list or a spec that pins ``steps`` is resampled to ``N`` by
+  :func:`flowsched.schedules.loglinear_interp`. A resolution rule is applied at the size the spec names: when a
+  pipeline passes a ``mu`` (its render size) that the schedule does not use, a one-time warning says so. The
+  training schedule is the schedule evaluated at ``num_train_timesteps`` steps, terminal dropped (for
+  ``shifted:alpha=a`` that is diffusers' training grid with ``shift=a``).
 
-The model is always fed ``timesteps = float32(sigma) * num_train_timesteps``, computed like diffusers does.
-
-Needs diffusers (``pip install 'flowsched[diffusers]'``); ``import flowsched`` never imports it.
+The facts each computation relies on are in ``docs/diffusers.md``. Needs diffusers (``pip install
+'flowsched[diffusers]'``); ``import flowsched`` never imports it.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,7 +52,7 @@ import numpy as np
 
 try:
     import torch
-    from diffusers.configuration_utils import ConfigMixin, register_to_config
+    from diffusers.configuration_utils import ConfigMixin, FrozenDict, register_to_config
     from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
@@ -57,20 +61,31 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
     ) from exc
 
 from .. import schedules
-from .._validate import nonnegative_int, positive_int
+from .._validate import closest, nonnegative_int, positive_int, positive_real, real
 from ..schedule import Schedule
+from . import _diffusers_rules as rules
 
-__all__ = ["FlowschedScheduler", "PIPELINE_CONFIG_KEYS"]
+__all__ = ["FlowschedScheduler", "TimestepNotFoundError", "PIPELINE_CONFIG_KEYS", "FLOW_MATCH_EULER_KEYS"]
+
+#: ``FlowMatchEulerDiscreteScheduler``'s config keys (diffusers 0.42.1), all kept at the top of the config.
+FLOW_MATCH_EULER_KEYS: tuple[str, ...] = tuple(schedules.FLOW_MATCH_EULER_CONFIG)
 
 #: Config keys that diffusers pipelines read from ``scheduler.config`` to compute ``mu`` (Flux, SD3, LTX ...),
-#: with FlowMatchEulerDiscreteScheduler's defaults. Only the ``flow_match_euler`` mode uses ``mu``.
+#: with FlowMatchEulerDiscreteScheduler's defaults.
 PIPELINE_CONFIG_KEYS: dict[str, Any] = {
-    "use_dynamic_shifting": False,
-    "base_shift": 0.5,
-    "max_shift": 1.15,
-    "base_image_seq_len": 256,
-    "max_image_seq_len": 4096,
+    k: schedules.FLOW_MATCH_EULER_CONFIG[k]
+    for k in ("use_dynamic_shifting", "base_shift", "max_shift", "base_image_seq_len", "max_image_seq_len")
 }
+
+_SPACINGS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
+
+
+class TimestepNotFoundError(IndexError, ValueError):
+    """A timestep that is not one of the scheduler's. An ``IndexError``, as diffusers raises (it indexes an empty
+    list of matches), and a ``ValueError``, as flowsched's argument checks raise."""
+
+
+# -- config checks -------------------------------------------------------------------------------------------
 
 
 def _schedule_document(schedule: Any) -> str | dict:
@@ -96,49 +111,121 @@ def _schedule_document(schedule: Any) -> str | dict:
     )
 
 
-def _flow_match_euler_config(config: Any, num_train_timesteps: int) -> dict:
-    """A validated FlowMatchEulerDiscreteScheduler config (private ``_`` keys dropped)."""
-    if not isinstance(config, Mapping):
-        raise TypeError(f"flow_match_euler must be a FlowMatchEulerDiscreteScheduler config (a dict), got {config!r}")
-    cfg = {str(k): v for k, v in config.items() if not str(k).startswith("_")}
-    cfg.setdefault("num_train_timesteps", num_train_timesteps)
-    if cfg["num_train_timesteps"] != num_train_timesteps:
+def _flag(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_config(cfg: Mapping) -> None:
+    """Validate FlowMatchEulerDiscreteScheduler's keys (and ``rule``) as diffusers would use them."""
+    positive_int("num_train_timesteps", cfg["num_train_timesteps"])
+    positive_real("shift", cfg["shift"])
+    for key in ("use_dynamic_shifting", "invert_sigmas", *_SPACINGS, "stochastic_sampling"):
+        _flag(key, cfg[key])
+    for key in ("base_shift", "max_shift"):
+        if cfg[key] is not None:
+            real(key, cfg[key])
+    for key in ("base_image_seq_len", "max_image_seq_len"):
+        positive_real(key, cfg[key])
+    terminal = cfg["shift_terminal"]
+    if terminal is not None and terminal != 0 and not 0 < real("shift_terminal", terminal) < 1:
+        raise ValueError(f"shift_terminal must be None or lie strictly between 0 and 1, got {terminal}")
+    if cfg["time_shift_type"] not in ("exponential", "linear"):
+        raise ValueError(f"time_shift_type must be 'exponential' or 'linear', got {cfg['time_shift_type']!r}")
+    on = [k for k in _SPACINGS if cfg[k]]
+    if len(on) > 1:
+        raise ValueError(f"{' and '.join(on)} are mutually exclusive: set at most one of {', '.join(_SPACINGS)}")
+    if cfg["use_beta_sigmas"]:
+        try:
+            import scipy.stats  # noqa: F401
+        except ImportError as exc:
+            raise ImportError("use_beta_sigmas=True needs scipy (as in diffusers): pip install scipy") from exc
+    if cfg["stochastic_sampling"]:
         raise ValueError(
-            f"num_train_timesteps={num_train_timesteps} disagrees with flow_match_euler's "
-            f"num_train_timesteps={cfg['num_train_timesteps']}; pass one value"
+            "stochastic_sampling=True (re-noising steps) is not supported yet: FlowschedScheduler takes "
+            "deterministic Euler steps; mirror a scheduler with stochastic_sampling=False"
         )
-    if cfg.get("stochastic_sampling"):
-        raise ValueError(
-            "stochastic_sampling=True (re-noising steps) is not supported: FlowschedScheduler takes deterministic "
-            "Euler steps; mirror a scheduler with stochastic_sampling=False"
-        )
-    # a trial call checks every key and value now (unknown options, karras with beta, ...)
-    schedules.flow_match_euler(2, mu=0.5 if cfg.get("use_dynamic_shifting") else None, **cfg)
-    return cfg
+    rule = cfg["rule"]
+    if rule not in rules.RULES:
+        hint = closest(str(rule), list(rules.RULES))
+        raise ValueError(f"rule must be one of {', '.join(rules.RULES)}, got {rule!r}" + (f"; did you mean {hint!r}?"
+                                                                                            if hint else ""))
+    if rule != rules.FME and (cfg["invert_sigmas"] or on):
+        bad = "invert_sigmas" if cfg["invert_sigmas"] else on[0]
+        raise ValueError(f"{bad}=True is a FlowMatchEulerDiscreteScheduler option; rule={rule!r} has no such option")
+
+
+def _merge_legacy(values: dict, explicit: set, nested: Any, schedule: Any) -> dict:
+    """Configs saved before the keys moved to the top level nest diffusers' keys under ``flow_match_euler``:
+    the nested keys, checked, that replace ``values``."""
+    if schedule is not None:
+        raise ValueError("give schedule or flow_match_euler (the old nested form of diffusers' keys), not both")
+    if not isinstance(nested, Mapping):
+        raise TypeError(f"flow_match_euler must be a FlowMatchEulerDiscreteScheduler config (a dict), got {nested!r}")
+    out = {}
+    for key, value in nested.items():
+        key = str(key)
+        if key.startswith("_"):
+            continue
+        if key not in FLOW_MATCH_EULER_KEYS:
+            hint = closest(key, list(FLOW_MATCH_EULER_KEYS))
+            raise TypeError(f"{key!r} is not a FlowMatchEulerDiscreteScheduler config option."
+                            + (f" Did you mean {hint!r}?" if hint else ""))
+        if key in explicit and values[key] != value:
+            raise ValueError(
+                f"{key} is given twice: {values[key]!r} at the top level and {value!r} in flow_match_euler; pass one"
+            )
+        out[key] = value
+    return out
+
+
+def _custom_values(name: str, values: Any) -> np.ndarray:
+    """A custom ``sigmas``/``timesteps`` list as a 1-D numeric array in the dtype it came in (rules cast it as
+    diffusers does)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}") from None
+    if arr.dtype.kind not in "fiu" or arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty flat list of numbers, got {values!r:.80}")
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if bad.size:
+        raise ValueError(f"{name} must be finite, got {arr[bad[0]]} at index {bad[0]}")
+    return arr
+
+
+# -- the scheduler -------------------------------------------------------------------------------------------
 
 
 class FlowschedScheduler(SchedulerMixin, ConfigMixin):
-    """A diffusers scheduler that walks a flowsched schedule with Euler steps (see the module docstring).
+    """A diffusers scheduler that walks diffusers' rule or a flowsched schedule with Euler steps (see the module
+    docstring).
 
     Args:
-        schedule: the schedule (mode 1): a spec string for :func:`flowsched.schedules.from_spec`
-            (``"shifted:alpha=3"``, ``"flux:image_seq_len=4096"``, a preset name ...), a
-            :class:`~flowsched.Schedule`, its JSON document, a list of ``N + 1`` ``t`` values, or a JSON file.
-            Schedules and files are stored by value in the config.
-        num_train_timesteps: the scale between ``t`` and the model timestep (``timestep = t * scale``).
-        flow_match_euler: instead of ``schedule`` (mode 2), a ``FlowMatchEulerDiscreteScheduler`` config whose
-            rule flowsched reproduces, honouring the pipeline's ``mu`` and ``sigmas``.
-        use_dynamic_shifting, base_shift, max_shift, base_image_seq_len, max_image_seq_len: read by pipelines
-            to compute ``mu`` (:data:`PIPELINE_CONFIG_KEYS`); in mode 2 they are taken from ``flow_match_euler``.
-        invert_sigmas: Mochi's pipeline: ``sigmas`` and ``timesteps`` hold ``1 - t`` (increasing to a terminal 1),
-            as diffusers' ``invert_sigmas`` does; the Euler step reads them unchanged. In mode 2 it comes from
-            ``flow_match_euler``.
+        schedule: the ``"schedule"`` mode: a spec string for :func:`flowsched.schedules.from_spec`
+            (``"shifted:alpha=3"``, a preset name ...), a :class:`~flowsched.Schedule`, its JSON document, a list
+            of ``N + 1`` ``t`` values, or a JSON file (stored by value). None (default): the ``"diffusers"`` mode.
+        num_train_timesteps, shift, use_dynamic_shifting, base_shift, max_shift, base_image_seq_len,
+            max_image_seq_len, invert_sigmas, shift_terminal, use_karras_sigmas, use_exponential_sigmas,
+            use_beta_sigmas, time_shift_type, stochastic_sampling: ``FlowMatchEulerDiscreteScheduler``'s config,
+            with its defaults and meaning. In the ``"schedule"`` mode only ``num_train_timesteps`` (the model
+            timestep is ``t * num_train_timesteps``) and ``invert_sigmas`` (Mochi: ``1 - t``) act; the others are
+            kept for pipelines to read and for swapping back.
+        rule: whose rule the ``"diffusers"`` mode computes: ``"FlowMatchEulerDiscreteScheduler"`` (default),
+            ``"UniPCMultistepScheduler"`` or ``"DPMSolverMultistepScheduler"`` (their ``use_flow_sigmas`` grid,
+            ``shift`` being their ``flow_shift``). ``from_config`` sets it from such a scheduler's config.
+        flow_match_euler: the layout of configs saved by earlier versions (diffusers' keys nested under this
+            key); read into the top-level keys and not stored.
 
-    Attributes (after :meth:`set_timesteps`): ``schedule`` (the flowsched Schedule being walked, float64),
-    ``sigmas`` (its ``N + 1`` values, float32), ``timesteps`` (``N`` model timesteps), ``num_inference_steps``.
+    Attributes: ``timesteps`` (``N`` float32 model timesteps) and ``sigmas`` (``N + 1`` float32 values with
+    the terminal) after :meth:`set_timesteps`, the training schedule (``num_train_timesteps`` values each)
+    before; ``sigma_min``/``sigma_max`` (ends of the training schedule); ``schedule`` (the flowsched
+    :class:`~flowsched.Schedule` being walked, float64 copy of ``sigmas``); ``num_inference_steps``.
     """
 
-    _compatibles: list[str] = []
+    _compatibles = list(rules.FLOW_MATCH_FAMILY)
     order = 1
     init_noise_sigma = 1.0
 
@@ -147,78 +234,229 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         self,
         schedule: str | Schedule | Mapping | Sequence[float] | None = None,
         num_train_timesteps: int = 1000,
-        flow_match_euler: Mapping | None = None,
+        shift: float = 1.0,
         use_dynamic_shifting: bool = False,
-        base_shift: float = 0.5,
-        max_shift: float = 1.15,
+        base_shift: float | None = 0.5,
+        max_shift: float | None = 1.15,
         base_image_seq_len: int = 256,
         max_image_seq_len: int = 4096,
         invert_sigmas: bool = False,
+        shift_terminal: float | None = None,
+        use_karras_sigmas: bool = False,
+        use_exponential_sigmas: bool = False,
+        use_beta_sigmas: bool = False,
+        time_shift_type: str = "exponential",
+        stochastic_sampling: bool = False,
+        rule: str = rules.FME,
+        flow_match_euler: Mapping | None = None,
     ):
-        num_train_timesteps = positive_int("num_train_timesteps", num_train_timesteps)
-        if not isinstance(invert_sigmas, bool):
-            raise TypeError(f"invert_sigmas must be True or False, got {invert_sigmas!r}")
-        if (schedule is None) == (flow_match_euler is None):
-            raise ValueError(
-                "give exactly one of schedule (a flowsched schedule or spec, e.g. 'shifted:alpha=3') and "
-                "flow_match_euler (a FlowMatchEulerDiscreteScheduler config; see FlowschedScheduler.from_diffusers)"
-                + ("; got both" if schedule is not None else "; got neither")
-            )
-        self._base: Schedule | None = None
-        if schedule is not None:
-            document = _schedule_document(schedule)
-            if isinstance(document, dict):
-                self._base = Schedule.from_dict(document)
-            self._register(schedule=document)
-        else:
-            cfg = _flow_match_euler_config(flow_match_euler, num_train_timesteps)
-            pipeline_keys = {k: cfg.get(k, v) for k, v in PIPELINE_CONFIG_KEYS.items()}
-            self._register(flow_match_euler=cfg, invert_sigmas=bool(cfg.get("invert_sigmas", False)), **pipeline_keys)
+        values = {
+            "num_train_timesteps": num_train_timesteps,
+            "shift": shift,
+            "use_dynamic_shifting": use_dynamic_shifting,
+            "base_shift": base_shift,
+            "max_shift": max_shift,
+            "base_image_seq_len": base_image_seq_len,
+            "max_image_seq_len": max_image_seq_len,
+            "invert_sigmas": invert_sigmas,
+            "shift_terminal": shift_terminal,
+            "use_karras_sigmas": use_karras_sigmas,
+            "use_exponential_sigmas": use_exponential_sigmas,
+            "use_beta_sigmas": use_beta_sigmas,
+            "time_shift_type": time_shift_type,
+            "stochastic_sampling": stochastic_sampling,
+            "rule": rule,
+        }
+        defaults = set(self.config.get("_use_default_values", []))
+        changed: dict = {}
+        if flow_match_euler is not None:
+            changed = _merge_legacy(values, set(values) - defaults, flow_match_euler, schedule)
+            values.update(changed)
+        _check_config(values)
+        document = _schedule_document(schedule) if schedule is not None else None
+        self._base: Schedule | None = Schedule.from_dict(document) if isinstance(document, dict) else None
+        self._store_config(changed, document, values["rule"], defaults)
+
+        self._shift = values["shift"]
+        self._mu_warned = False
         self.schedule: Schedule | None = None
         self.num_inference_steps: int | None = None
-        self.sigmas: torch.Tensor | None = None
-        self.timesteps: torch.Tensor | None = None
         self._step_index: int | None = None
         self._begin_index: int | None = None
+        self.sigmas, self.timesteps = self._training_schedule()
+        self.sigma_min: float = self.sigmas[-1].item()
+        self.sigma_max: float = self.sigmas[0].item()
 
-    def _register(self, **values: Any) -> None:
-        """Store normalised values in the config. diffusers lists positional arguments as "default values" and
-        drops those keys in ``from_config(scheduler.config)``; keys set here are never defaults."""
-        defaults = [k for k in self.config.get("_use_default_values", []) if k not in values and k != "schedule"]
-        self.register_to_config(**values, _use_default_values=defaults)
+    def _store_config(self, changed: dict, document: Any, rule: str, defaults: set) -> None:
+        """Keep diffusers' keys at the top level, add ``schedule``/``rule`` only where they say something (so a
+        ``"diffusers"``-mode config is exactly a FlowMatchEulerDiscreteScheduler config), drop the legacy key.
+        diffusers lists keys left at their default in ``_use_default_values`` (``from_config`` skips them);
+        keys set here are not defaults, and an empty list is not stored (a reloaded config equals the saved)."""
+        cfg = {k: v for k, v in self.config.items() if k not in ("_use_default_values", "flow_match_euler")}
+        cfg.update(changed)
+        if document is None:
+            cfg.pop("schedule", None)
+        else:
+            cfg["schedule"] = document
+        if rule == rules.FME:
+            cfg.pop("rule", None)
+        # diffusers also lists arguments passed by position (FlowschedScheduler("spec")) as defaults: keep only
+        # the keys that really hold their default
+        signature = inspect.signature(type(self).__init__).parameters
+        kept = sorted(k for k in defaults if k in cfg and k not in changed and cfg[k] == signature[k].default)
+        if kept:
+            cfg["_use_default_values"] = kept
+        self._internal_dict = FrozenDict(cfg)
 
-    # -- construction -------------------------------------------------------------------------------------------
+    # -- construction from diffusers --------------------------------------------------------------------------
     @classmethod
-    def from_diffusers(cls, scheduler_or_config: Any) -> FlowschedScheduler:
-        """Mirror a ``FlowMatchEulerDiscreteScheduler`` (or its config): same sigmas for every pipeline call,
-        computed by :func:`flowsched.schedules.flow_match_euler` (agrees with diffusers to float32 rounding)."""
+    def extract_init_dict(cls, config_dict: Mapping, **kwargs: Any) -> tuple:
+        """``from_config``/``from_pretrained`` hook: a UniPC or DPM-Solver++ flow config becomes ``rule`` plus
+        ``shift`` (its ``flow_shift``) and keeps its own keys (so it swaps back); a config of a scheduler this
+        adapter cannot mirror is refused instead of silently read as default FlowMatchEuler."""
+        config_dict, source = rules.adapter_config(config_dict)
+        if source is not None:
+            rules.sampler_warning(source)
+        return super().extract_init_dict(config_dict, **kwargs)
+
+    @classmethod
+    def from_diffusers(cls, scheduler_or_config: Any, **kwargs: Any) -> FlowschedScheduler:
+        """``from_config(scheduler.config, **kwargs)``: a ``FlowMatchEulerDiscreteScheduler`` (or FlowMatch*
+        relative), or a ``UniPCMultistepScheduler``/``DPMSolverMultistepScheduler`` with ``use_flow_sigmas``,
+        or its config. Without ``schedule=`` in ``kwargs`` the result computes that scheduler's rule."""
         config = getattr(scheduler_or_config, "config", scheduler_or_config)
         if not isinstance(config, Mapping):
             raise TypeError(
-                "scheduler_or_config must be a FlowMatchEulerDiscreteScheduler or its config, "
+                "scheduler_or_config must be a diffusers scheduler or its config, "
                 f"got {type(scheduler_or_config).__name__}"
             )
-        name = config.get("_class_name", "FlowMatchEulerDiscreteScheduler")
-        if name != "FlowMatchEulerDiscreteScheduler":
-            raise ValueError(
-                f"from_diffusers mirrors FlowMatchEulerDiscreteScheduler only, got a {name} config; "
-                "pass schedule=... to run a flowsched schedule instead"
-            )
-        return cls(flow_match_euler=dict(config), num_train_timesteps=config.get("num_train_timesteps", 1000))
+        if "_class_name" not in config and not isinstance(scheduler_or_config, Mapping):
+            config = {**config, "_class_name": type(scheduler_or_config).__name__}  # a live config lacks it
+        return cls.from_config(config, **kwargs)
 
-    # -- the schedule -------------------------------------------------------------------------------------------
-    def schedule_for(self, num_steps: int, *, mu: float | None = None, sigmas: Any = None) -> Schedule:
-        """The flowsched :class:`~flowsched.Schedule` this scheduler walks for ``num_steps`` steps
-        (``mu`` and ``sigmas`` matter in the ``flow_match_euler`` mode only)."""
-        num_steps = positive_int("num_steps", num_steps)
-        fme = self.config.get("flow_match_euler")
-        if fme is not None:
-            return schedules.flow_match_euler(None if sigmas is not None else num_steps, mu=mu, sigmas=sigmas, **fme)
+    # -- mode, shift ------------------------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """``"schedule"`` when a flowsched schedule decides the sigmas, ``"diffusers"`` when the config's
+        diffusers rule does (``config["rule"]``, FlowMatchEulerDiscreteScheduler by default)."""
+        return "schedule" if self.config.get("schedule") is not None else "diffusers"
+
+    @property
+    def rule(self) -> str:
+        """The diffusers scheduler whose rule the ``"diffusers"`` mode computes."""
+        return self.config.get("rule", rules.FME)
+
+    @property
+    def shift(self) -> float:
+        """The static shift ``set_timesteps`` applies in the ``"diffusers"`` mode (config ``shift``, or
+        :meth:`set_shift`'s value)."""
+        return self._shift
+
+    def set_shift(self, shift: float) -> None:
+        """Change the static shift for later :meth:`set_timesteps` calls, as diffusers' ``set_shift`` does (the
+        config, ``sigma_min`` and ``sigma_max`` keep their values, as in diffusers)."""
+        positive_real("shift", shift)
+        if self.mode == "schedule":
+            raise ValueError(
+                "set_shift changes diffusers' static shift, which the 'schedule' mode does not use; put the shift "
+                f"in the schedule instead (e.g. 'shifted:alpha={shift}')"
+            )
+        self._shift = shift
+
+    # -- schedules --------------------------------------------------------------------------------------------
+    def _rule_config(self) -> dict:
+        cfg = {k: self.config[k] for k in FLOW_MATCH_EULER_KEYS}
+        cfg["rule"] = self.rule
+        return cfg
+
+    def _training_schedule(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``num_train_timesteps`` sigmas and timesteps, no terminal: diffusers' ``__init__`` grid (also for the
+        UniPC/DPM rules, with their ``flow_shift``), or the flowsched schedule at ``num_train_timesteps`` steps."""
+        T = self.config.num_train_timesteps
+        if self.mode == "diffusers":
+            return rules.training_grid(T, self._shift, self.config.use_dynamic_shifting)
+        sigmas, timesteps = self._schedule_tensors(self._flowsched_schedule(T))
+        return sigmas[:-1], timesteps
+
+    def _flowsched_schedule(self, num_steps: int) -> Schedule:
         spec = self.config.schedule
         base = schedules.from_spec(spec, num_steps=num_steps) if isinstance(spec, str) else self._base
         if base.num_steps != num_steps:
             base = schedules.loglinear_interp(base, num_steps)
         return base
+
+    def _schedule_tensors(self, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
+        """float32 sigmas (``N + 1``) and model timesteps (``N``) of a flowsched schedule. The timesteps are
+        ``float32(t) * scale`` in float32, as diffusers computes ``sigmas * num_train_timesteps``, unless the
+        schedule carries model timesteps of its own (then those, rounded once to float32)."""
+        T = self.config.num_train_timesteps
+        t = torch.from_numpy(schedule.t.astype(np.float32))
+        if self.config.invert_sigmas:
+            t = 1.0 - t  # Mochi: in float32, as diffusers inverts
+            return t, t[:-1] * T
+        fed = np.asarray(schedule.model_timesteps(T), dtype=np.float64)
+        if np.array_equal(fed, schedule.t[:-1] * float(T)):
+            return t, t[:-1] * T
+        return t, torch.from_numpy(fed.astype(np.float32))
+
+    def _diffusers_walk(self, n: int, sigmas: Any, mu: Any, timesteps: Any) -> tuple[torch.Tensor, ...]:
+        cfg = self._rule_config()
+        rule = cfg["rule"]
+        if mu is not None:
+            real("mu", mu)
+            if cfg["use_dynamic_shifting"] and cfg["time_shift_type"] == "linear" and mu <= 0:
+                raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
+        if rule == rules.DPM:
+            if sigmas is not None or timesteps is not None:
+                raise ValueError("DPMSolverMultistepScheduler's flow rule takes no custom sigmas or timesteps; pass N")
+            if mu is not None and not (cfg["use_dynamic_shifting"] and cfg["time_shift_type"] == "exponential"):
+                raise ValueError(
+                    "mu needs use_dynamic_shifting=True and time_shift_type='exponential' with the DPM-Solver rule "
+                    f"(it replaces flow_shift by exp(mu)); got mu={mu}"
+                )
+            return rules.dpmsolver_flow(cfg, n, shift=self._shift, mu=mu)
+        if cfg["use_dynamic_shifting"] and mu is None:
+            raise ValueError(
+                "mu must be passed when use_dynamic_shifting=True (diffusers raises too): pipelines compute it "
+                "from the token count, e.g. mu=flowsched.schedules.flux_mu(image_seq_len)"
+            )
+        if sigmas is not None:
+            sigmas = _custom_values("sigmas", sigmas)
+        if timesteps is not None:
+            timesteps = _custom_values("timesteps", timesteps)
+        if rule == rules.UNIPC:
+            if timesteps is not None:
+                raise ValueError("UniPCMultistepScheduler's flow rule takes no custom timesteps; pass sigmas or N")
+            return rules.unipc_flow(cfg, n, shift=self._shift, sigmas=sigmas, mu=mu)
+        return rules.flow_match_euler(
+            cfg, n, shift=self._shift, sigma_max=self.sigma_max, sigma_min=self.sigma_min,
+            sigmas=sigmas, mu=mu, timesteps=timesteps,
+        )
+
+    def _walk(self, n: int, sigmas: Any = None, mu: Any = None, timesteps: Any = None) -> tuple:
+        """``(sigmas, timesteps, schedule)`` for an ``N``-step call."""
+        if self.mode == "schedule":
+            schedule = self._flowsched_schedule(n)
+            return (*self._schedule_tensors(schedule), schedule)
+        sig, ts = self._diffusers_walk(n, sigmas, mu, timesteps)
+        params: dict = {"num_steps": n, "rule": self.rule}
+        if mu is not None:
+            params["mu"] = float(mu)
+        try:
+            schedule = Schedule(sig.double().numpy(), name="diffusers", params=params)
+        except ValueError as exc:
+            raise ValueError(
+                f"{self.rule}'s rule with this config and these arguments gives unusable sigmas ({exc}); diffusers "
+                "would walk them anyway. Check shift, sigmas and timesteps"
+            ) from None
+        return sig, ts, schedule
+
+    def schedule_for(
+        self, num_steps: int, *, mu: float | None = None, sigmas: Any = None, timesteps: Any = None
+    ) -> Schedule:
+        """The flowsched :class:`~flowsched.Schedule` that :meth:`set_timesteps` would walk for these arguments
+        (``mu``, ``sigmas`` and ``timesteps`` shape it in the ``"diffusers"`` mode only)."""
+        return self._walk(positive_int("num_steps", num_steps), sigmas, mu, timesteps)[2]
 
     def set_timesteps(
         self,
@@ -228,14 +466,14 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         mu: float | None = None,
         timesteps: Sequence[float] | np.ndarray | None = None,
     ) -> None:
-        """Set the ``N`` steps to run (call before the denoising loop; pipelines do).
+        """Set the ``N`` steps to run (pipelines call it before the denoising loop).
 
         Args:
             num_inference_steps: ``N``; may be None when ``sigmas`` or ``timesteps`` is given (their length).
             device: where ``sigmas`` and ``timesteps`` live.
-            sigmas, mu, timesteps: what the pipeline asks for. In the ``schedule`` mode only their length is
-                used; in the ``flow_match_euler`` mode ``mu`` and ``sigmas`` (or ``timesteps / scale``) shape
-                the schedule as in diffusers.
+            sigmas, mu, timesteps: what the pipeline asks for: in the ``"diffusers"`` mode exactly what
+                diffusers does with them; in the ``"schedule"`` mode only their length counts (a ``mu`` the
+                schedule does not use is reported once).
         """
         lengths = {k: len(v) for k, v in (("sigmas", sigmas), ("timesteps", timesteps)) if v is not None}
         if num_inference_steps is not None:
@@ -250,28 +488,37 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
                     f"{key} holds {length} values but num_inference_steps={n}; they must match "
                     "(diffusers' sigmas/timesteps are the N model evaluation points, without the terminal)"
                 )
-        if self.config.get("flow_match_euler") is not None and sigmas is None and timesteps is not None:
-            sigmas = np.asarray(timesteps, dtype=np.float64) / self.config.num_train_timesteps
-        if sigmas is not None and self.config.get("flow_match_euler") is not None:
-            # diffusers casts custom sigmas to float32 before shifting them; so do we
-            values = sigmas.cpu().numpy() if isinstance(sigmas, torch.Tensor) else sigmas
-            sigmas = np.asarray(values, dtype=np.float32).astype(np.float64)
-        schedule = self.schedule_for(n, mu=mu, sigmas=sigmas)
-        t = torch.from_numpy(schedule.t.astype(np.float32)).to(device=device)
-        if self.config.invert_sigmas and self.config.get("flow_match_euler") is None:
-            t = 1.0 - t  # Mochi: in float32, as diffusers inverts (flow_match_euler has inverted already)
+        sig, ts, schedule = self._walk(n, sigmas, mu, timesteps)
+        if self.mode == "schedule" and mu is not None:
+            self._warn_fixed_schedule(mu, schedule)
         self.schedule = schedule
         self.num_inference_steps = n
-        self.sigmas = t
-        # as diffusers does: float32 sigmas times the scale, the terminal never fed to the model
-        self.timesteps = t[:-1] * self.config.num_train_timesteps
+        self.sigmas = sig.to(device=device)
+        self.timesteps = ts.to(device=device)
         self._step_index = None
         self._begin_index = None
 
-    # -- step bookkeeping ---------------------------------------------------------------------------------------
+    def _warn_fixed_schedule(self, mu: Any, schedule: Schedule) -> None:
+        own = schedule.params.get("mu")
+        if self._mu_warned or (own is not None and abs(float(own) - float(mu)) <= 1e-6):
+            return
+        self._mu_warned = True
+        spec = self.config.schedule
+        walks = repr(spec) if isinstance(spec, str) else "a fixed Schedule"
+        uses = f"uses mu={float(own):.4g}" if own is not None else "has no mu"
+        warnings.warn(
+            f"the pipeline passed mu={float(mu):.4g} (from the size it renders) but this FlowschedScheduler walks "
+            f"{walks}, which {uses}: the render size is ignored. To follow it, name the size in the spec (a preset: "
+            "'NAME:height=H,width=W') or use FlowschedScheduler.from_config(pipe.scheduler.config) for diffusers' "
+            "rule with the pipeline's mu. (Warned once per scheduler.)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+    # -- step bookkeeping -------------------------------------------------------------------------------------
     @property
     def step_index(self) -> int | None:
-        """Index of the next step (None until the first ``step`` or ``scale_noise`` after ``set_timesteps``)."""
+        """Index of the next step (None until the first ``step`` after ``set_timesteps``)."""
         return self._step_index
 
     @property
@@ -283,24 +530,24 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         """Start at step ``begin_index`` (pipelines call this so the index need not be looked up)."""
         self._begin_index = nonnegative_int("begin_index", begin_index)
 
-    def _require_timesteps(self) -> None:
-        if self.sigmas is None:
-            raise ValueError("call set_timesteps(num_inference_steps) before step() or scale_noise()")
-
     def index_for_timestep(self, timestep: float | torch.Tensor, schedule_timesteps: torch.Tensor | None = None) -> int:
-        """The step whose model timestep is ``timestep``: the closest one, which must lie within
-        ``1e-4 * num_train_timesteps`` (diffusers demands exact float equality, which bf16 timesteps break)."""
-        self._require_timesteps()
+        """The step whose model timestep equals ``timestep`` exactly, as diffusers finds it: the second match when
+        there are several (an img2img start then does not skip a sigma). Raises :class:`TimestepNotFoundError`
+        (an ``IndexError``, like diffusers, and a ``ValueError``) for a timestep that is not in the schedule."""
         ts = self.timesteps if schedule_timesteps is None else schedule_timesteps
-        value = float(timestep.item() if isinstance(timestep, torch.Tensor) else timestep)
-        dist = (ts.detach().to("cpu", torch.float64) - value).abs()
-        i = int(torch.argmin(dist))
-        if not float(dist[i]) <= 1e-4 * self.config.num_train_timesteps:
-            raise ValueError(
-                f"timestep {value!r} is not one of this scheduler's timesteps (closest: {float(ts[i])!r} at step {i}); "
-                "pass a value from scheduler.timesteps"
+        if isinstance(timestep, torch.Tensor):
+            if timestep.numel() != 1:
+                raise ValueError(f"timestep must be one value, got a tensor of shape {tuple(timestep.shape)}")
+            timestep = timestep.to(ts.device)
+        matches = (ts == timestep).nonzero()
+        if len(matches) == 0:
+            value = float(timestep)
+            near = int(torch.argmin((ts.detach().to("cpu", torch.float64) - value).abs()))
+            raise TimestepNotFoundError(
+                f"timestep {value!r} is not one of this scheduler's timesteps (closest: {float(ts[near])!r} at "
+                f"step {near}); pass a value taken from scheduler.timesteps (the match is exact, as in diffusers)"
             )
-        return i
+        return matches[1 if len(matches) > 1 else 0].item()
 
     def _init_step_index(self, timestep: Any) -> None:
         self._step_index = self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep)
@@ -308,8 +555,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
     @staticmethod
     def _check_timestep(timestep: Any) -> None:
         if (
-            isinstance(timestep, bool)
-            or isinstance(timestep, int)
+            isinstance(timestep, (bool, int, np.integer))
             or (isinstance(timestep, torch.Tensor) and not torch.is_floating_point(timestep))
         ):
             raise ValueError(
@@ -317,38 +563,47 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
                 "integer step indices (from enumerate) are not timesteps"
             )
 
-    # -- the sampler ----------------------------------------------------------------------------------------------
+    # -- the sampler ------------------------------------------------------------------------------------------
     def scale_model_input(self, sample: torch.Tensor, timestep: Any = None) -> torch.Tensor:
         """Flow matching feeds the model ``x_t`` as it is."""
         return sample
+
+    def _euler(self, sample: torch.Tensor, model_output: torch.Tensor, i: int) -> torch.Tensor:
+        """``x + (sigma[i+1] - sigma[i]) * v``: diffusers' expression and dtypes (float32 ``sample``, 0-d float32
+        ``dt``, so ``dt * v`` keeps ``v``'s dtype before the float32 sum)."""
+        dt = self.sigmas[i + 1] - self.sigmas[i]
+        return sample + dt * model_output
 
     def step(
         self,
         model_output: torch.Tensor,
         timestep: float | torch.Tensor,
         sample: torch.Tensor,
+        s_churn: float = 0.0,
+        s_tmin: float = 0.0,
+        s_tmax: float = float("inf"),
+        s_noise: float = 1.0,
         generator: torch.Generator | None = None,
+        per_token_timesteps: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> SchedulerOutput | tuple:
         """One Euler step ``x <- x + (sigma[i+1] - sigma[i]) * v`` with ``v = model_output`` (the velocity
-        ``eps - x0``), returned in ``model_output``'s dtype. The arithmetic is diffusers' own: ``sample`` is upcast
-        to float32, the float32 ``dt`` times ``v`` takes ``v``'s dtype (torch's promotion of a 0-d tensor).
-
-        ``generator`` is accepted for pipeline compatibility and unused (the step is deterministic).
+        ``eps - x0``), returned in ``model_output``'s dtype, with diffusers' arithmetic. The signature is
+        diffusers'; ``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise`` and ``generator`` have no effect (as in
+        ``FlowMatchEulerDiscreteScheduler`` without ``stochastic_sampling``).
         """
-        self._require_timesteps()
         self._check_timestep(timestep)
+        if per_token_timesteps is not None:
+            raise ValueError("per_token_timesteps (per-token sigmas for causal video) is not supported yet")
         if self._step_index is None:
             self._init_step_index(timestep)
         i = self._step_index
-        if i >= self.num_inference_steps:
+        if i + 1 >= len(self.sigmas):
             raise ValueError(
-                f"the schedule has {self.num_inference_steps} steps and all were taken; call set_timesteps() to "
-                "start again"
+                f"the schedule has {len(self.sigmas) - 1} steps and all were taken; call set_timesteps() to start "
+                "again"
             )
-        sample = sample.to(torch.float32)
-        dt = self.sigmas[i + 1] - self.sigmas[i]
-        prev_sample = (sample + dt * model_output).to(model_output.dtype)
+        prev_sample = self._euler(sample.to(torch.float32), model_output, i).to(model_output.dtype)
         self._step_index = i + 1
         if not return_dict:
             return (prev_sample,)
@@ -360,20 +615,20 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         timestep: float | torch.Tensor,
         noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The forward process at the step of ``timestep``: ``sigma * noise + (1 - sigma) * sample`` (img2img).
-
-        The step is ``step_index`` once stepping has begun, else ``begin_index`` when a pipeline set it, else
-        looked up from ``timestep`` (one value per sample, like diffusers).
-        """
-        self._require_timesteps()
+        """The forward process ``sigma * noise + (1 - sigma) * sample`` at the step of ``timestep`` (one value
+        per sample), computed as diffusers does: the step is ``step_index`` once stepping has begun, else
+        ``begin_index`` when a pipeline set it, else looked up with :meth:`index_for_timestep`. Works on the
+        training schedule before any ``set_timesteps`` (training scripts)."""
         if noise is None:
             raise ValueError("noise is required: scale_noise returns sigma * noise + (1 - sigma) * sample")
-        ts = torch.as_tensor(timestep).reshape(-1)
+        sigmas = self.sigmas.to(device=sample.device, dtype=sample.dtype)
+        ts = torch.as_tensor(timestep).reshape(-1).to(sample.device)
         if self._begin_index is None:
-            indices = [self.index_for_timestep(t) for t in ts]
+            schedule_timesteps = self.timesteps.to(sample.device)
+            indices = [self.index_for_timestep(t, schedule_timesteps) for t in ts]
         else:
             indices = [self._step_index if self._step_index is not None else self._begin_index] * ts.numel()
-        sigma = self.sigmas.to(device=sample.device, dtype=sample.dtype)[indices].flatten()
+        sigma = sigmas[indices].flatten()
         while sigma.ndim < sample.ndim:
             sigma = sigma.unsqueeze(-1)
         return sigma * noise + (1.0 - sigma) * sample
