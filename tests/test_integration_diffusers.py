@@ -18,6 +18,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from flowsched import Schedule, schedules
 from flowsched.integrations.diffusers import FlowschedScheduler
+from flowsched.spec import from_spec
 
 
 def _f32(values) -> torch.Tensor:
@@ -420,7 +421,7 @@ def test_flux_pipeline_runs_other_flowsched_schedules(flux):
         latents, seen = flux(sch, steps=steps)
         assert latents.shape == ref_latents.shape and torch.isfinite(latents).all()
         assert len(seen) == steps
-        expected = schedules.from_spec(spec, num_steps=steps)
+        expected = from_spec(spec, num_steps=steps)
         if expected.num_steps != steps:  # the spec pins 3 steps: resampled to what the pipeline asked for
             expected = schedules.loglinear_interp(expected, steps)
         # the model saw exactly the flowsched schedule (Flux feeds timestep / 1000 = t)
@@ -475,7 +476,7 @@ def test_wan_video_pipeline_identical_latents_and_presets(wan):
         sch = FlowschedScheduler(spec)
         latents, seen = wan(sch, steps=6)
         assert torch.isfinite(latents).all() and not torch.allclose(latents, ref_latents)
-        expected = schedules.from_spec(spec, num_steps=6)
+        expected = from_spec(spec, num_steps=6)
         # two model calls per step (classifier-free guidance), each fed t * 1000
         np.testing.assert_allclose(seen, np.repeat(_f32(expected.t[:-1]).numpy() * 1000, 2), rtol=1e-6)
 

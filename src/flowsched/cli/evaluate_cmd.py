@@ -108,7 +108,7 @@ def _model(args, geometry):
 
 def _maker(spec: str, args, preset, geometry, model, metric):
     """A function num_steps -> Schedule for one --schedule value."""
-    from .. import schedules
+    from ..spec import FAMILIES, from_spec
 
     if spec in ("rule", preset.name):
         return lambda n: preset.schedule(geometry, n)
@@ -117,7 +117,7 @@ def _maker(spec: str, args, preset, geometry, model, metric):
 
         return lambda n: auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed)
     head = spec.partition(":")[0].strip()
-    family = schedules.FAMILIES.get(head)
+    family = FAMILIES.get(head)
     if family is not None:
         import inspect
 
@@ -131,8 +131,8 @@ def _maker(spec: str, args, preset, geometry, model, metric):
         fill = [f"{k}={v}" for k, v in extra.items() if k in params and f"{k}=" not in given]
         if fill:
             spec = f"{head}:{','.join(filter(None, [given.strip(), *fill]))}"
-    schedules.from_spec(spec, num_steps=1)  # fail fast on a bad spec, before any work
-    return lambda n: schedules.from_spec(spec, num_steps=n)
+    from_spec(spec, num_steps=1)  # fail fast on a bad spec, before any work
+    return lambda n: from_spec(spec, num_steps=n)
 
 
 def run(args) -> int:

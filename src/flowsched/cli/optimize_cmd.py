@@ -79,14 +79,14 @@ def restarts_count(text: str) -> int | None:
 
 
 def _starts(args, num_steps: int) -> list:
-    from .. import schedules
+    from ..spec import from_spec
 
     out = []
     for spec in args.start or ["best-shift"]:
         if spec in ("best-shift", "linear"):
             out.append(spec)
         else:
-            out.append(schedules.from_spec(spec, num_steps=num_steps))
+            out.append(from_spec(spec, num_steps=num_steps))
     return out
 
 

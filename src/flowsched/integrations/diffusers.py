@@ -22,14 +22,14 @@ Two modes, chosen at construction and stored in the config:
   JSON file): **the flowsched schedule decides**. The ``mu``, ``sigmas`` and ``timesteps`` a pipeline passes
   only tell the step count ``N`` (Flux-style pipelines pass ``sigmas=linspace(1, 1/N, N)`` plus ``mu``; SD3 and
   Wan pass only ``N``); their values are not used. A spec string is evaluated at ``N`` steps
-  (:func:`flowsched.schedules.from_spec` with ``num_steps=N``; a preset applies its model's rule at the preset's
+  (:func:`flowsched.spec.from_spec` with ``num_steps=N``; a preset applies its model's rule at the preset's
   default size); a fixed list, or a spec that pins ``steps``, is resampled to ``N`` steps by
   :func:`flowsched.schedules.loglinear_interp` when ``N`` differs (the end points are kept).
   A resolution rule is therefore applied at the size the spec names, not at the size the pipeline renders:
   give the size in the spec (``opensora-2.0-768px:height=480,width=832``) or build the Schedule yourself.
 * ``flow_match_euler={...}`` (a ``FlowMatchEulerDiscreteScheduler`` config; :meth:`from_diffusers`):
   **diffusers' rule, computed by flowsched**. ``mu`` and ``sigmas`` from the pipeline are honoured exactly as
-  diffusers does (:func:`flowsched.schedules.flow_match_euler`); ``timesteps`` without ``sigmas`` are read as
+  diffusers does (:func:`flowsched.diffusers_rules.flow_match_euler`); ``timesteps`` without ``sigmas`` are read as
   ``sigmas = timesteps / num_train_timesteps``. The values are computed in float64 and rounded once to float32,
   so they can differ from diffusers' float32 arithmetic in the last bit.
 
@@ -58,7 +58,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .. import schedules
 from .._validate import nonnegative_int, positive_int
+from ..diffusers_rules import flow_match_euler
 from ..schedule import Schedule
+from ..spec import from_spec
 
 __all__ = ["FlowschedScheduler", "PIPELINE_CONFIG_KEYS"]
 
@@ -80,11 +82,11 @@ def _schedule_document(schedule: Any) -> str | dict:
     if isinstance(schedule, str):
         text = schedule.strip()
         if not text:
-            raise ValueError("schedule must be a non-empty spec string (see flowsched.schedules.from_spec)")
+            raise ValueError("schedule must be a non-empty spec string (see flowsched.spec.from_spec)")
         if text[0] in "[{" or text.lower().endswith(".json") or os.path.isfile(text):
             # inline JSON or a file: keep the values themselves so the saved config is self-contained
             return Schedule.from_json(text).to_dict()
-        schedules.from_spec(text, num_steps=2)  # fail now, naming the spec, rather than inside a pipeline
+        from_spec(text, num_steps=2)  # fail now, naming the spec, rather than inside a pipeline
         return text
     if isinstance(schedule, Mapping):
         return Schedule.from_dict(schedule).to_dict()
@@ -113,7 +115,7 @@ def _flow_match_euler_config(config: Any, num_train_timesteps: int) -> dict:
             "Euler steps; mirror a scheduler with stochastic_sampling=False"
         )
     # a trial call checks every key and value now (unknown options, karras with beta, ...)
-    schedules.flow_match_euler(2, mu=0.5 if cfg.get("use_dynamic_shifting") else None, **cfg)
+    flow_match_euler(2, mu=0.5 if cfg.get("use_dynamic_shifting") else None, **cfg)
     return cfg
 
 
@@ -121,7 +123,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
     """A diffusers scheduler that walks a flowsched schedule with Euler steps (see the module docstring).
 
     Args:
-        schedule: the schedule (mode 1): a spec string for :func:`flowsched.schedules.from_spec`
+        schedule: the schedule (mode 1): a spec string for :func:`flowsched.spec.from_spec`
             (``"shifted:alpha=3"``, ``"flux:image_seq_len=4096"``, a preset name ...), a
             :class:`~flowsched.Schedule`, its JSON document, a list of ``N + 1`` ``t`` values, or a JSON file.
             Schedules and files are stored by value in the config.
@@ -191,7 +193,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
     @classmethod
     def from_diffusers(cls, scheduler_or_config: Any) -> FlowschedScheduler:
         """Mirror a ``FlowMatchEulerDiscreteScheduler`` (or its config): same sigmas for every pipeline call,
-        computed by :func:`flowsched.schedules.flow_match_euler` (agrees with diffusers to float32 rounding)."""
+        computed by :func:`flowsched.diffusers_rules.flow_match_euler` (agrees with diffusers to float32 rounding)."""
         config = getattr(scheduler_or_config, "config", scheduler_or_config)
         if not isinstance(config, Mapping):
             raise TypeError(
@@ -213,9 +215,9 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         num_steps = positive_int("num_steps", num_steps)
         fme = self.config.get("flow_match_euler")
         if fme is not None:
-            return schedules.flow_match_euler(None if sigmas is not None else num_steps, mu=mu, sigmas=sigmas, **fme)
+            return flow_match_euler(None if sigmas is not None else num_steps, mu=mu, sigmas=sigmas, **fme)
         spec = self.config.schedule
-        base = schedules.from_spec(spec, num_steps=num_steps) if isinstance(spec, str) else self._base
+        base = from_spec(spec, num_steps=num_steps) if isinstance(spec, str) else self._base
         if base.num_steps != num_steps:
             base = schedules.loglinear_interp(base, num_steps)
         return base
