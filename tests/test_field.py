@@ -231,9 +231,9 @@ def test_non_positive_variances(bad):
 
 def test_bad_schedules_and_arguments():
     field = GaussianField((1, 4, 4))
-    with pytest.raises(ValueError, match=r"strictly decreasing.*row 0 has t\[1\]=0\.3 and t\[2\]=0\.6"):
+    with pytest.raises(ValueError, match=r"strictly decreasing.*schedule\[1\]=0\.3 is followed by schedule\[2\]=0\.6"):
         field.error([1.0, 0.3, 0.6, 0.0])
-    with pytest.raises(ValueError, match=r"row 1 has"):
+    with pytest.raises(ValueError, match=r"ts\[1, 0\]=0\.0 is followed by ts\[1, 1\]=0\.5"):
         field.error_batch([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]])
     with pytest.raises(ValueError, match="end at t_N = 0"):
         field.error([1.0, 0.5, 0.1])

@@ -145,10 +145,11 @@ def run(args) -> int:
     preset, geometry, model, metric = setup(args)
     specs = args.schedule or ["linear", preset.name]
     makers = {spec: _maker(spec, args, preset, geometry, model, metric) for spec in specs}
-    kw = {} if isinstance(model, GaussianField) else {"n": args.samples, "seed": args.seed, "sampler": args.sampler}
+    kw = {} if isinstance(model, GaussianField) else {"num_samples": args.samples, "seed": args.seed,
+                                                        "sampler": args.sampler}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        results = error_table(makers, args.steps, model, metric, progress=True, **kw)
+        results = error_table(makers, args.steps, lambda s: model.error(s, metric=metric, **kw), progress=True)
     floor = None
     if metric == "sliced_w2":
         floor = model.noise_floor(args.samples, args.seed)

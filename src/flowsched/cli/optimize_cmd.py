@@ -91,7 +91,7 @@ def _starts(args, num_steps: int) -> list:
 
 
 def run(args) -> int:
-    from ..quality import auto_shift_schedule, evaluate, optimize_schedule
+    from ..quality import auto_shift_schedule, optimize_schedule
     from ..quality.field import GaussianField
     from ._common import check_writable
     from .evaluate_cmd import setup
@@ -108,7 +108,7 @@ def run(args) -> int:
         if args.sampler != "euler":
             raise ValueError("optimize finds Euler schedules; --sampler heun is for `flowsched evaluate`")
     n = args.steps
-    kw = {} if is_field else {"n": args.samples, "seed": args.seed}
+    kw = {} if is_field else {"num_samples": args.samples, "seed": args.seed}
     started = time.perf_counter()
     result = optimize_schedule(
         n, model, metric=metric, start=_starts(args, n), num_samples=args.samples, seed=args.seed,
@@ -123,7 +123,7 @@ def run(args) -> int:
         "best shift": auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed),
         "optimized": result,
     }
-    errors = {label: evaluate(s, model, metric, **kw) for label, s in rows.items()}
+    errors = {label: model.error(s, metric=metric, **kw) for label, s in rows.items()}
     if args.out:
         result.to_json(args.out, indent=2)
     if args.plot:
