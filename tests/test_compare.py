@@ -15,7 +15,7 @@ from flowsched.diagnostics import diagnose, summarize
 
 
 def test_summary_numbers_from_first_principles():
-    # Open-Sora 2.0 768px: alpha 11.8721, t values from opensora_flux.md 1.12(b)
+    # Open-Sora 2.0 768px: alpha 11.8721, last t 0.19503347 (docs/schedules.md, "Reference numbers")
     s = S.opensora(50, 2304, 33)
     got = summarize(s)
     t = np.linspace(1, 0, 51)

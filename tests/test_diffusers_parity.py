@@ -1,6 +1,6 @@
 """flow_match_euler and flux against the real peers: diffusers' FlowMatchEulerDiscreteScheduler (pinned 0.42.1 in
 requirements-dev.txt) over a grid of configurations, and an independent float32 re-derivation of BFL's
-``get_schedule`` plus the numbers in the reference notes."""
+``get_schedule`` plus the reference numbers of docs/schedules.md."""
 
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def test_full_saved_config_round_trip():
 
 
 def test_reference_note_numbers():
-    """peers_diffusers.md section 5 (a), (b1), (b2): the double-shifted default tail and the Flux paths."""
+    """docs/schedules.md "Reference numbers": the double-shifted default tail and the Flux paths (diffusers 0.42.1)."""
     a = D.flow_match_euler(50, shift=3.0)
     np.testing.assert_allclose(a.t[:5], [1.0, 0.993124, 0.986057, 0.97879, 0.971314], atol=1e-6)
     np.testing.assert_allclose(a.t[-5:], [0.170296, 0.120533, 0.0669, 0.008929, 0.0], atol=1e-6)
@@ -167,7 +167,7 @@ def test_flux_matches_bfl_float32(num_steps, seq, shift):
 
 
 def test_flux_reference_numbers():
-    """opensora_flux.md section 2 table (50 steps)."""
+    """docs/schedules.md "Reference numbers": BFL get_schedule, 50 steps."""
     f = S.flux(50, 4096)
     assert f.params["mu"] == pytest.approx(1.15)
     np.testing.assert_allclose(f.t[:5], [1, 0.9935795, 0.9869786, 0.9801895, 0.9732042], atol=1e-6)

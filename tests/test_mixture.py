@@ -14,7 +14,7 @@ from flowsched.sampling import euler
 
 
 def velocity_first_form(m: GaussianMixture, x: np.ndarray, t: float) -> np.ndarray:
-    """v = (x - E[x0 | x_t]) / t, with the posterior mean summed over components (quality_rng.md 2.1), written with
+    """v = (x - E[x0 | x_t]) / t, with the posterior mean summed over components (docs/quality-models.md), written with
     explicit per-component Gaussian densities (no shared algebra with the library's affine form)."""
     u = 1 - t
     d = x.shape[-1]
@@ -62,7 +62,7 @@ def test_velocity_limits_and_torch(uneven):
 
 
 def test_single_gaussian_reference_matches_exact_flow():
-    # One component: the ODE is linear and x_t = (1 - t) mu + sqrt((1 - t)^2 s^2 + t^2) eps (quality_rng.md 2.1).
+    # One component: the ODE is linear and x_t = (1 - t) mu + sqrt((1 - t)^2 s^2 + t^2) eps (docs/quality-models.md).
     mu, s = np.array([[0.5, -1.0]]), 0.3
     m = GaussianMixture(mu, s)
     eps = np.random.default_rng(2).standard_normal((50, 2))
@@ -96,7 +96,7 @@ def test_reference_error_estimate_is_honest():
 
 
 def test_euler_on_mixture_converges_and_reproduces_the_reference_lesson():
-    # quality_rng.md 2.3: on this well-separated mixture, alpha ~ 1-2 is best and alpha = 12 clearly worse.
+    # docs/quality-models.md (standard mixture): alpha ~ 1-2 is best and alpha = 12 clearly worse.
     m = GaussianMixture.standard()
     n = 256
     lin = [m.error(schedules.linear(N), num_samples=n) for N in (4, 8, 16, 32)]

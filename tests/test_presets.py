@@ -1,6 +1,6 @@
 """Every preset against an independent source: diffusers' own scheduler driven the way the model's pipeline
 drives it (config, sigmas, and the pipeline's own mu function), a re-derivation of the original repository's
-formula, or numbers from the reference notes. Plus the preset API and the CLI path."""
+formula, or the reference numbers of docs/schedules.md. Plus the preset API and the CLI path."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_cogview4_matches_pipeline():
                    base_shift=0.25, max_shift=0.75)
         np.testing.assert_allclose(s.t, want, atol=ATOL, rtol=0)
     s, _ = sched("cogview4-6b")
-    assert s.params["alpha"] == pytest.approx(3.25)  # peers_diffusers.md 3.7
+    assert s.params["alpha"] == pytest.approx(3.25)  # docs/schedules.md, reference numbers
     np.testing.assert_allclose(s.t[-3:], [0.06517, 0.00324, 0.0], atol=1e-5)
 
 
@@ -208,7 +208,7 @@ def test_ltx_matches_pipeline():
         mu = calculate_shift(seq, 1024, 4096, 0.95, 2.05)
         np.testing.assert_allclose(s.t, fme(n, mu=mu, sigmas=np.linspace(1, 1 / n, n), **config), atol=ATOL, rtol=0)
     s, _ = sched("ltx-video")
-    assert s.params["mu"] == pytest.approx(3.2302, abs=1e-4)  # peers_diffusers.md 5
+    assert s.params["mu"] == pytest.approx(3.2302, abs=1e-4)  # docs/schedules.md, reference numbers
     np.testing.assert_allclose(s.t[-5:], [0.57344, 0.47802, 0.33558, 0.1, 0.0], atol=1e-5)
 
 
@@ -286,7 +286,7 @@ def test_cli_takes_the_users_geometry(capsys):
     assert main(["schedule", "--preset", "flux.1-dev", "--height", "768", "--width", "768", "--steps", "50",
                  "--json"]) == 0
     t = json.loads(capsys.readouterr().out)["t"]
-    assert t[-2] == pytest.approx(0.0454272, abs=1e-6)  # opensora_flux.md 2: Flux 768^2, 50 steps
+    assert t[-2] == pytest.approx(0.0454272, abs=1e-6)  # docs/schedules.md: BFL Flux at 2304 tokens, 50 steps
     assert math.isclose(t[0], 1.0)
 
 

@@ -15,7 +15,7 @@ from flowsched.sampling import euler, heun, nfe, schedule_values
 
 
 def gaussian_velocity(mu: float, s: float):
-    """Exact velocity for 1-D data N(mu, s^2), written from the posterior mean (quality_rng.md 2.1, first form):
+    """Exact velocity for 1-D data N(mu, s^2), written from the posterior mean (docs/quality-models.md, first form):
     v = (x - E[x0 | x_t]) / t with E[x0 | x_t] = mu + (1 - t) s^2 (x - (1 - t) mu) / ((1 - t)^2 s^2 + t^2)."""
 
     def v(x, t):
@@ -90,7 +90,7 @@ def test_euler_first_order_heun_second_order_on_exact_gaussian_flow():
 
 
 def test_final_euler_step_returns_posterior_mean():
-    # From t to 0 an Euler step gives x - t v = E[x0 | x_t] exactly (quality_rng.md 1.0).
+    # From t to 0 an Euler step gives x - t v = E[x0 | x_t] exactly (docs/conventions.md).
     mu, s, t1 = 0.3, 0.5, 0.2
     v = gaussian_velocity(mu, s)
     x = np.array([0.1, -0.4])

@@ -42,7 +42,7 @@ def test_diffusers_default_single_and_double_shift():
     single = D.diffusers_default(50, 3.0)
     double = D.diffusers_default(50, 3.0, double_shift=True)
     shift = lambda t, a: a * t / (1 + (a - 1) * t)  # noqa: E731
-    assert single.t[-2] == pytest.approx(shift(0.001, 3.0))  # 0.002994, peers_diffusers.md 5(a)
+    assert single.t[-2] == pytest.approx(shift(0.001, 3.0))  # 0.002994, docs/schedules.md reference numbers
     assert single.t[-2] == pytest.approx(0.002994, abs=1e-6)
     assert double.t[-2] == pytest.approx(shift(shift(0.001, 3.0), 3.0))  # 0.008929
     assert double.t[-2] == pytest.approx(0.008929, abs=1e-6)
@@ -106,7 +106,7 @@ def test_flux_mu_line_and_clamp():
     assert S.flux_mu(16384) == pytest.approx(3.23, abs=0.01)
     assert S.flux_mu(16384, clamp=True) == pytest.approx(1.15)
     assert S.flux_mu(64, clamp=True) == pytest.approx(0.5)
-    # LTX uses the same line over F'*H'*W' (peers_diffusers.md 5: 7392 tokens -> mu 3.2302)
+    # LTX uses the same line over F'*H'*W' (docs/schedules.md: 7392 tokens -> mu 3.2302)
     assert S.flux_mu(7392, 0.95, 2.05, 1024, 4096) == pytest.approx(3.2302, abs=1e-4)
 
 

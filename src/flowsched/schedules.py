@@ -217,8 +217,8 @@ def grid(
     ``kind`` picks the defaults from :data:`GRIDS` (``linear``: BFL/Open-Sora/HunyuanVideo; ``wan``: Wan's
     original UniPC and diffusers' DPM-Solver++ flow grid; ``unipc``: diffusers' UniPC flow grid; ``diffusers``:
     FlowMatchEulerDiscreteScheduler's default grid). ``start``/``stop``/``endpoint`` override them.
-    Shift the result with :func:`warp` or :func:`warp_mu`. Sources: the peers' ``set_timesteps`` as summarised
-    in the reference notes (diffusers 0.42.1, Wan2.1 ``fm_solvers_unipc.py``).
+    Shift the result with :func:`warp` or :func:`warp_mu`. Sources: the peers' ``set_timesteps`` (diffusers 0.42.1,
+    Wan2.1 ``fm_solvers_unipc.py``; docs/schedules.md).
     """
     num_steps = positive_int("num_steps", num_steps)
     if kind not in GRIDS:
