@@ -155,6 +155,18 @@ def test_progress_bar_is_a_context_manager_that_closes():
     assert bar.disable or bar.n == 0  # closed: tqdm sets disable on close
 
 
+def test_progress_bar_without_with_and_moved_sampler_tables():
+    bar = progress_bar(2, False, "off")  # the older call style still works: a bar with update and close
+    bar.update(1)
+    bar.close()
+    import importlib
+
+    for name in ("flowsched.quality.evaluate", "flowsched.quality.mixture"):
+        module = importlib.import_module(name)
+        with pytest.warns(DeprecationWarning, match="moved to flowsched.sampling.SAMPLERS"):
+            assert module.SAMPLERS is SAMPLERS
+
+
 def test_image_format():
     assert image_format("a/b.PNG") == "png" and image_format("x.svg") == "svg"
     with pytest.raises(ValueError, match="must end in one of .png, .svg, .pdf"):

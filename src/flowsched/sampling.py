@@ -31,8 +31,7 @@ the tensor).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -129,21 +128,22 @@ class _NoBar:
     def close(self) -> None:
         pass
 
+    def __enter__(self) -> _NoBar:
+        return self
 
-@contextmanager
-def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step") -> Iterator[Any]:
-    """``with progress_bar(total, enabled, desc) as bar: ... bar.update(1)``: a tqdm bar on stderr, closed on the way
-    out (exceptions included), or a bar that does nothing when ``enabled`` is false."""
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step") -> Any:
+    """A tqdm bar on stderr, or a bar that does nothing when ``enabled`` is false. Use it as a context manager,
+    ``with progress_bar(total, enabled, desc) as bar: ... bar.update(1)``, which closes it on the way out
+    (exceptions included); ``update``, ``set_postfix`` and ``close`` also work without ``with``."""
     if not enabled:
-        yield _NoBar()
-        return
+        return _NoBar()
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
-    try:
-        yield bar
-    finally:
-        bar.close()
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 def euler(

@@ -282,3 +282,10 @@ def plot_error_vs_steps(
     fig.savefig(buf, format=fmt, dpi=positive_int("dpi", dpi))
     atomic_write_bytes(path, buf.getvalue())
     return os.fspath(path)
+
+
+def __getattr__(name: str):
+    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
+    from .._validate import deprecated_module_attribute
+
+    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)

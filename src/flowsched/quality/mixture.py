@@ -333,3 +333,10 @@ def _softmax(logits: Any, xp: str) -> Any:
         return torch.softmax(logits, dim=-1)
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def __getattr__(name: str):
+    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
+    from .._validate import deprecated_module_attribute
+
+    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)

@@ -549,15 +549,9 @@ def teacher_search(
     check: str = "first",
 ) -> Schedule:
     """Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): a ``num_steps``-step Euler schedule whose
-    states track a fine teacher trajectory of the same velocity model, found by dynamic programming.
-
-    The teacher walks ``teacher`` (a Schedule, or a step count ``N_T`` for ``linspace(1, 0, N_T + 1)``) with Euler
-    from ``noise``, recording its states ``x_j`` at every grid point. The student may only stop at teacher grid
-    points. For each student step count ``m`` and grid point ``j`` the search keeps the single best student state
-    reaching ``j`` in ``m`` steps: the Euler jump from some earlier state ``z_{m-1,i}`` that lands closest (squared
-    L2, summed over the batch) to ``x_j``. The velocity at each kept state is evaluated once per step, so the whole
-    search costs ``N_T + 1 + (M - 1) * (N_T - M + 1)`` velocity calls, at most ``(M + 1) * N_T``; memory holds
-    ``N_T + 1`` states of the batch. The schedule is read back from the best chain ending at ``t = 0``.
+    states track a fine teacher trajectory of the same velocity model, found by dynamic programming over the
+    teacher's grid points (method and cost: docs/quality-models.md). Costs ``N_T + 1 + (M - 1)(N_T - M + 1)``
+    velocity calls, at most ``(M + 1) N_T``; memory holds ``N_T + 1`` states of the batch.
 
     Args:
         velocity: ``v(x, t)`` with ``t`` a Python float (:mod:`flowsched.sampling` contract; checked each call).
@@ -566,10 +560,8 @@ def teacher_search(
         teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0).
         teacher_sampler: ``"euler"`` (OSS's choice, ``N_T`` calls) or ``"heun"`` (a more accurate teacher,
             ``2 N_T - 1`` calls).
-        refine: after the search, move the ``M - 1`` interior values off the teacher grid with L-BFGS-B
-            (finite differences, :func:`optimize_schedule`'s parameterisation) to minimise the mean squared
-            distance to the teacher's final state. Each iteration costs about ``(2M + 1) * M`` velocity calls
-            on the batch, so ``maxiter`` bounds the extra cost; ``nfe`` counts it.
+        refine: then move the ``M - 1`` interior values off the teacher grid with L-BFGS-B against the teacher's
+            final state; about ``(2M + 1) * M`` velocity calls per iteration, counted in ``nfe``.
         maxiter: L-BFGS-B iterations of the refinement.
         progress: progress bar over the ``M + 1`` rounds of velocity calls (and the refinement's iterations).
         check: NaN/inf checks of the velocity, as in :func:`flowsched.sampling.euler` (``"first"``: the teacher's
