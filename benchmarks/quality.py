@@ -143,7 +143,7 @@ def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
     out = {}
     for s in steps:
         fit = optimize_schedule(s, mix, num_samples=n, seed=0)
-        objective = lambda ts: np.array([mix.error(t, n=n, seed=0) for t in ts])  # noqa: E731
+        objective = lambda ts: np.array([mix.error(t, num_samples=n, seed=0) for t in ts])  # noqa: E731
         a_best, _ = best_shift(s, objective)  # the same search as the optimiser's start
         cands = {
             "linear": schedules.linear(s),
@@ -155,12 +155,14 @@ def mixture_table(lines: list[str], steps: tuple[int, ...], n: int) -> dict:
         for key, sched in cands.items():
             rows.setdefault(key, [key])
             note = f" (alpha {a_best:.3g})" if key == "best shift" else ""
-            rows[key] += [fmt(mix.error(sched, n=n, seed=0)) + note, fmt(mix.error(sched, n=n, seed=1))]
+            rows[key] += [
+                fmt(mix.error(sched, num_samples=n, seed=0)) + note, fmt(mix.error(sched, num_samples=n, seed=1))
+            ]
         out[s] = {
-            "optimized": mix.error(fit, n=n, seed=0),
-            "best shift": mix.error(cands["best shift"], n=n, seed=0),
-            "held out optimized": mix.error(fit, n=n, seed=1),
-            "held out best shift": mix.error(cands["best shift"], n=n, seed=1),
+            "optimized": mix.error(fit, num_samples=n, seed=0),
+            "best shift": mix.error(cands["best shift"], num_samples=n, seed=0),
+            "held out optimized": mix.error(fit, num_samples=n, seed=1),
+            "held out best shift": mix.error(cands["best shift"], num_samples=n, seed=1),
             "schedule": fit,
         }
     for values in rows.values():
@@ -213,7 +215,7 @@ def multistart(lines: list[str]) -> tuple[list[float], float]:
     best_all = min(plain_v + robust_v)
     mixture_spread = max(robust_v) / best_all
     best, worst = plain[int(np.argmin(plain_v))], plain[int(np.argmax(plain_v))]
-    path = [mix.error((1 - lam) * worst.t + lam * best.t, n=512) for lam in np.linspace(0, 1, 6)]
+    path = [mix.error((1 - lam) * worst.t + lam * best.t, num_samples=512) for lam in np.linspace(0, 1, 6)]
     evals = [r.params["evaluations"] for r in robust]
     plain_evals = [r.params["evaluations"] for r in plain]
     lines += [
@@ -291,7 +293,7 @@ def oss(lines: list[str], n: int) -> dict:
         "velocity: it runs a teacher, then the dynamic programme of Optimal Stepsize Sampling (arXiv 2503.21774) "
         "picks 10 of the teacher's grid points; `refine=True` then moves them off the grid with L-BFGS-B against "
         "the teacher's final state (`maxiter` iterations). NFE counts every velocity call on the batch. "
-        "`optimize_schedule(10, velocity, noise=...)` refines by default with 30 iterations (the 30-iteration rows): "
+        "`teacher_search(velocity, noise, 10, refine=True)` with 30 iterations (the 30-iteration rows): "
         "the DP alone stays about 20% above the optimum.",
         "",
         "| method | teacher | RMSE | / optimum | NFE | seconds |",
@@ -306,7 +308,7 @@ def oss(lines: list[str], n: int) -> dict:
             mix.velocity, noise, 10, teacher=teacher, teacher_sampler=sampler, refine=refine, maxiter=maxiter or 30
         )
         sec = time.perf_counter() - start
-        e = mix.error(s, n=n, seed=0)
+        e = mix.error(s, num_samples=n, seed=0)
         name = f"OSS DP + L-BFGS refinement ({maxiter} iterations)" if refine else "OSS DP"
         lines.append(
             f"| {name} | {sampler}, {teacher} linear steps | {e:.4g} | {e / e_opt:.3f} | {s.params['nfe']} | "
@@ -314,10 +316,11 @@ def oss(lines: list[str], n: int) -> dict:
         )
         out[(refine, teacher, sampler, maxiter)] = (e / e_opt, s.params["nfe"])
     rounded = np.round(optimum.t * 100) / 100  # the optimum moved to the nearest points of the 100-step grid
-    e_round = mix.error(rounded, n=n, seed=0)
+    e_round = mix.error(rounded, num_samples=n, seed=0)
     lines += [
         "",
-        f"Linear at 10 steps: RMSE {mix.error(schedules.linear(10), n=n, seed=0):.4g}. The analytic optimum moved "
+        f"Linear at 10 steps: RMSE {mix.error(schedules.linear(10), num_samples=n, seed=0):.4g}. "
+        "The analytic optimum moved "
         f"to the nearest points of the 100-step linear teacher grid scores {e_round:.4g} ({e_round / e_opt:.3f}x): "
         "the grid holds a near-optimal chain, and what the DP alone misses is lost in its pruning (it keeps one "
         "student state per step count and grid point, the one closest to the teacher there, which is not the "

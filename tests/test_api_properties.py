@@ -1,5 +1,8 @@
-"""Property tests over the public API: valid input never gives NaN or inf; invalid input only ever raises
-ValueError/TypeError with a message."""
+"""Property tests over the public API: valid input (built valid by construction) never gives NaN, inf or a broken
+invariant; invalid input (one argument broken by construction) always raises ValueError/TypeError naming it.
+
+Each property runs inside a plain test that counts the examples reaching each branch and asserts the counts, so a
+strategy that stops producing valid (or invalid) input makes the test fail instead of passing vacuously."""
 
 from __future__ import annotations
 
@@ -7,65 +10,266 @@ import math
 import warnings
 
 import numpy as np
+import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowsched import LatentGeometry, opensora, schedules
-from flowsched.geometry import VAES
+from flowsched.geometry import VAES, FrameCountWarning
 from flowsched.noise import noise
+from flowsched.spec import FAMILIES, from_spec
 
-anything = st.one_of(
-    st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.none(),
-    st.booleans(),
-    st.text(max_size=3),
-)
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Values that are wrong for a positive-integer argument, each for a reason a user could hit.
+BAD_COUNTS = st.sampled_from([0, -1, -(2**40), 2.0, 1.5, True, False, None, "8", float("nan"), float("inf")])
+# Values that are wrong for a shift alpha (must be a finite real > 0).
+BAD_ALPHAS = st.sampled_from([0.0, -2.0, float("nan"), float("inf"), -float("inf"), "3", True])
 
 
-def _raises_cleanly(fn, *args, **kwargs):
-    """Call fn; it may succeed or raise ValueError/TypeError with a non-empty message, nothing else."""
+def _raises_naming(call, name: str) -> None:
+    """``call()`` must raise ValueError or TypeError whose message names ``name``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return True, fn(*args, **kwargs)
+            call()
     except (ValueError, TypeError) as exc:
-        assert str(exc).strip(), f"{type(exc).__name__} without a message"
-        return False, None
+        assert name in str(exc), f"{type(exc).__name__} does not name {name!r}: {exc}"
+    else:
+        raise AssertionError(f"no error for a bad {name}")
 
 
-@settings(max_examples=150, deadline=None)
-@given(n=anything, seq=anything, frames=anything, alpha=st.one_of(st.none(), anything), shift=anything)
-def test_get_schedule_any_input(n, seq, frames, alpha, shift):
-    if isinstance(n, int) and not isinstance(n, bool) and n > 2000:
-        n = n % 2000  # keep valid inputs fast
-    ok, out = _raises_cleanly(opensora.get_schedule, n, seq, frames, shift_alpha=alpha, shift=shift)
-    if ok:
+# -- Open-Sora's schedule: valid by construction -----------------------------------------------------------------
+
+
+@st.composite
+def opensora_args(draw) -> dict:
+    """Arguments Open-Sora accepts and whose rule gives a positive shift: base/max shift in [0.5, 5] keep the
+    line positive for every token count up to 4096 (at 1 token it is at least 0.5 - 255/3840 * 4.5 > 0.2)."""
+    args = {
+        "num_steps": draw(st.integers(1, 400)),
+        "image_seq_len": draw(st.integers(1, 4096)),
+        "num_frames": draw(st.integers(1, 200)),
+    }
+    kind = draw(st.sampled_from(["rule", "line", "alpha", "off"]))
+    if kind == "line":
+        args["base_shift"] = draw(st.floats(0.5, 5.0))
+        args["max_shift"] = draw(st.floats(0.5, 5.0))
+    elif kind == "alpha":
+        args["shift_alpha"] = draw(st.floats(1e-3, 1e3))
+    elif kind == "off":
+        args["shift"] = False
+        args["shift_alpha"] = draw(st.one_of(st.none(), st.floats(1e-3, 1e3)))
+    return args
+
+
+def test_opensora_schedules_on_valid_input_are_finite_and_ordered():
+    count = {"valid": 0}
+
+    @SETTINGS
+    @given(args=opensora_args())
+    def check(args):
+        n = args["num_steps"]
+        out = opensora.get_schedule(**args)
         assert len(out) == n + 1 and all(math.isfinite(x) for x in out)
-    ok, sched = _raises_cleanly(schedules.opensora, n, seq, frames, shift_alpha=alpha, shift=shift)
-    if ok:
-        assert np.all(np.isfinite(sched.t))
+        assert abs(out[0] - 1.0) <= 2.4e-7 and out[-1] == 0.0
+        assert all(a >= b for a, b in zip(out, out[1:]))  # float32: neighbours near 1 may round equal
+        sched = schedules.opensora(**args)
+        assert np.all(np.isfinite(sched.t)) and np.all(np.diff(sched.t) < 0)
+        assert sched.t[0] == 1.0 and sched.t[-1] == 0.0
+        np.testing.assert_allclose(sched.t, out, atol=3e-7, rtol=0)  # the float64 family agrees
+        count["valid"] += 1
+
+    check()
+    assert count["valid"] == 120
 
 
-@settings(max_examples=150, deadline=None)
-@given(h=anything, w=anything, f=anything, b=anything, vae=st.sampled_from(sorted(VAES) + ["nope"]))
-def test_geometry_any_input(h, w, f, b, vae):
-    for value in (h, w, f):
-        if isinstance(value, int) and not isinstance(value, bool) and value > 10**6:
-            return  # valid but irrelevant: geometry is pure arithmetic
-    ok, g = _raises_cleanly(LatentGeometry.from_pixels, h, w, f, vae, b)
-    if ok:
+@st.composite
+def broken_opensora_args(draw) -> tuple[dict, str]:
+    """Valid arguments with exactly one broken: (arguments, the name the error must mention)."""
+    args = draw(opensora_args())
+    name = draw(st.sampled_from(["num_steps", "image_seq_len", "num_frames", "shift_alpha", "shift"]))
+    if name == "shift_alpha":
+        args.pop("shift", None)
+        args["shift_alpha"] = draw(BAD_ALPHAS)
+    elif name == "shift":
+        args["shift"] = draw(st.sampled_from([1, 0, "yes", None]))
+    else:
+        args[name] = draw(BAD_COUNTS)
+    return args, name
+
+
+def test_opensora_schedules_on_invalid_input_raise_naming_the_argument():
+    count = {"invalid": 0}
+
+    @SETTINGS
+    @given(case=broken_opensora_args())
+    def check(case):
+        args, name = case
+        _raises_naming(lambda: opensora.get_schedule(**args), name)
+        _raises_naming(lambda: schedules.opensora(**args), name)
+        count["invalid"] += 1
+
+    check()
+    assert count["invalid"] == 120
+
+
+# -- every family reachable from a spec -------------------------------------------------------------------------
+
+
+@st.composite
+def family_spec(draw) -> tuple[str, dict]:
+    """(family, keyword arguments) valid for that family by construction."""
+    name = draw(st.sampled_from(sorted(FAMILIES)))
+    n = draw(st.integers(2, 120))
+    tokens = draw(st.integers(256, 16384))
+    kw: dict = {"num_steps": n}
+    if name == "shifted":
+        kw["alpha"] = draw(st.floats(0.05, 50.0))
+    elif name in ("opensora",):
+        kw.update(image_seq_len=tokens, num_frames=draw(st.integers(1, 64)))
+    elif name in ("flux", "cogview4"):
+        kw["image_seq_len"] = tokens
+    elif name == "ltx":
+        kw["seq_len"] = draw(st.integers(1024, 40000))
+    elif name in ("karras", "exponential", "beta", "kl_optimal"):
+        lo = draw(st.floats(1e-4, 0.2))
+        kw.update(t_min=lo, t_max=draw(st.floats(0.5, 1.0)))
+    elif name == "grid":
+        kw["kind"] = draw(st.sampled_from(["linear", "wan", "unipc", "diffusers"]))
+    elif name in ("diffusers_default", "flow_sigmas"):
+        kw["alpha" if name == "diffusers_default" else "flow_shift"] = draw(st.floats(0.2, 20.0))
+    elif name == "flow_match_euler":
+        kw["shift"] = draw(st.floats(0.2, 20.0))
+        if draw(st.booleans()):
+            kw.update(use_dynamic_shifting=True, mu=draw(st.floats(-1.0, 3.0)))
+    elif name == "linear_quadratic":
+        kw["threshold_noise"] = draw(st.floats(0.005, 0.2))
+    return name, kw
+
+
+def test_every_family_on_valid_input_gives_a_finite_decreasing_schedule():
+    count: dict[str, int] = {}
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(case=family_spec())
+    def check(case):
+        name, kw = case
+        s = FAMILIES[name](**kw)
+        assert s.num_steps == kw["num_steps"]
+        assert np.all(np.isfinite(s.t)) and np.all(np.diff(s.t) < 0) and s.t[-1] == 0.0 and s.t[0] <= 1.0
+        fed = s.model_timesteps()
+        assert fed.shape == (s.num_steps,) and np.all(np.isfinite(fed)) and np.all(fed >= 0)
+        text = f"{name}:" + ",".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in kw.items())
+        assert from_spec(text.replace("'", "")) == s  # the spec language builds the same value
+        count[name] = count.get(name, 0) + 1
+
+    check()
+    assert sum(count.values()) == 300
+    assert set(count) == set(FAMILIES), f"families never drawn: {set(FAMILIES) - set(count)}"
+
+
+# -- geometry ---------------------------------------------------------------------------------------------------
+
+
+@st.composite
+def geometry_args(draw) -> dict:
+    vae = draw(st.sampled_from(sorted(VAES)))
+    spec = VAES[vae]
+    frames = 1 if spec.is_image_only else draw(st.integers(1, 400))
+    return {
+        "height": draw(st.integers(1, 8192)),
+        "width": draw(st.integers(1, 8192)),
+        "num_frames": frames,
+        "vae": vae,
+        "num_samples": draw(st.integers(1, 64)),
+    }
+
+
+def test_geometry_on_valid_input():
+    count = {"valid": 0, "warned": 0}
+
+    @SETTINGS
+    @given(args=geometry_args())
+    def check(args):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = LatentGeometry.from_pixels(**args)
+        count["warned"] += any(issubclass(w.category, FrameCountWarning) for w in caught)
         assert all(isinstance(s, int) and s > 0 for s in g.noise_shape)
+        assert g.padded_height >= args["height"] and g.padded_width >= args["width"]
+        assert g.padded_height % g.vae.pixels_per_token == 0 and g.padded_width % g.vae.pixels_per_token == 0
+        assert g.seq_len == g.latent_frames * g.image_seq_len and g.noise_shape[0] == args["num_samples"]
+        assert (g.decoded_frames == args["num_frames"]) == (not g.warnings)
+        count["valid"] += 1
+
+    check()
+    assert count["valid"] == 120
+    assert 0 < count["warned"] < 120  # both frame-count branches were reached
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    shape=st.lists(st.integers(-2, 6), min_size=1, max_size=4),
-    seed=st.one_of(st.integers(-(2**64), 2**65), st.floats(), st.none()),
-    per_sample=st.sampled_from([None, True]),
-)
-def test_noise_any_input(shape, seed, per_sample):
-    ok, x = _raises_cleanly(noise, tuple(shape), seed, per_sample_seeds=per_sample)
-    if ok:
+def test_geometry_on_invalid_input_raises_naming_the_argument():
+    count = {"invalid": 0}
+
+    @SETTINGS
+    @given(args=geometry_args(), name=st.sampled_from(["height", "width", "num_frames", "num_samples", "vae"]),
+           bad=BAD_COUNTS)
+    def check(args, name, bad):
+        args[name] = "no-such-vae" if name == "vae" else bad
+        _raises_naming(lambda: LatentGeometry.from_pixels(**args), name if name != "vae" else "no-such-vae")
+        count["invalid"] += 1
+
+    check()
+    assert count["invalid"] == 120
+
+
+# -- noise -------------------------------------------------------------------------------------------------------
+
+
+def test_noise_on_valid_input_is_finite_with_the_asked_shape():
+    count = {"valid": 0}
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+        seed=st.integers(-(2**63), 2**64 - 1),
+        per_sample=st.sampled_from([None, True]),
+    )
+    def check(shape, seed, per_sample):
+        if per_sample and seed + shape[0] - 1 > 2**64 - 1:
+            seed -= shape[0]  # per-sample seeds seed + i must stay in range: keep the input valid
+        if per_sample and len(shape) == 1:
+            shape = [*shape, 1]  # a 1-D shape with per-sample seeds fails today: see the xfail test below
+        x = noise(tuple(shape), seed, per_sample_seeds=per_sample)
         assert tuple(x.shape) == tuple(shape) and bool(torch.isfinite(x).all())
+        count["valid"] += 1
+
+    check()
+    assert count["valid"] == 60
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason="noise((B,), seed, per_sample_seeds=True) calls "
+                   "torch.randn() with no size for each sample (found by the property test above)")
+def test_noise_per_sample_seeds_on_a_1d_shape():
+    assert tuple(noise((3,), 0, per_sample_seeds=True).shape) == (3,)
+
+
+def test_noise_on_invalid_input_raises():
+    count = {"invalid": 0}
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        which=st.sampled_from(["shape", "seed"]),
+        bad_shape=st.lists(st.integers(-3, 0), min_size=1, max_size=4),
+        bad_seed=st.one_of(st.integers(2**64, 2**70), st.integers(-(2**70), -(2**63) - 1), st.floats(), st.none()),
+    )
+    def check(which, bad_shape, bad_seed):
+        if which == "shape":
+            _raises_naming(lambda: noise(tuple(bad_shape), 0), "shape")
+        else:
+            _raises_naming(lambda: noise((1, 2), bad_seed), "seed")
+        count["invalid"] += 1
+
+    check()
+    assert count["invalid"] == 60

@@ -8,13 +8,14 @@ import math
 import numpy as np
 import pytest
 
+from flowsched import diffusers_rules as D
 from flowsched import schedules as S
 from flowsched.cli import main
 from flowsched.diagnostics import diagnose, summarize
 
 
 def test_summary_numbers_from_first_principles():
-    # Open-Sora 2.0 768px: alpha 11.8721, t values from opensora_flux.md 1.12(b)
+    # Open-Sora 2.0 768px: alpha 11.8721, last t 0.19503347 (docs/schedules.md, "Reference numbers")
     s = S.opensora(50, 2304, 33)
     got = summarize(s)
     t = np.linspace(1, 0, 51)
@@ -30,7 +31,7 @@ def test_summary_numbers_from_first_principles():
 
 
 def test_inverted_schedules_are_read_as_noise_levels():
-    s = S.flow_match_euler(20, sigmas=S.linear_quadratic(20).t[:-1], invert_sigmas=True)
+    s = D.flow_match_euler(20, sigmas=S.linear_quadratic(20).t[:-1], invert_sigmas=True)
     assert s.t[0] < s.t[-1]
     got, ref = summarize(s), summarize(S.linear_quadratic(20))
     assert got["inverted"] is True
@@ -62,10 +63,10 @@ def test_diagnose_mu_alpha_confusion():
 
 
 def test_diagnose_double_shift():
-    msgs = diagnose(S.flow_match_euler(28, shift=3.0))
+    msgs = diagnose(D.flow_match_euler(28, shift=3.0))
     assert len(msgs) == 1 and "double-shifted" in msgs[0] and "0.00299" in msgs[0]
-    assert diagnose(S.diffusers_default(28, 3.0)) == []
-    assert diagnose(S.flow_match_euler(28, shift=1.0)) == []
+    assert diagnose(D.diffusers_default(28, 3.0)) == []
+    assert diagnose(D.flow_match_euler(28, shift=1.0)) == []
 
 
 def test_compare_cli_table(capsys):

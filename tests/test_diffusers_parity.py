@@ -1,6 +1,6 @@
 """flow_match_euler and flux against the real peers: diffusers' FlowMatchEulerDiscreteScheduler (pinned 0.42.1 in
 requirements-dev.txt) over a grid of configurations, and an independent float32 re-derivation of BFL's
-``get_schedule`` plus the numbers in the reference notes."""
+``get_schedule`` plus the reference numbers of docs/schedules.md."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flowsched import diffusers_rules as D
 from flowsched import schedules as S
 
 diffusers = pytest.importorskip("diffusers")
@@ -28,7 +29,7 @@ peer = diffusers_fme
 
 def check(num_steps, mu=None, sigmas=None, **config):
     want_sigmas, want_timesteps = peer(num_steps, mu=mu, sigmas=sigmas, **config)
-    got = S.flow_match_euler(num_steps, mu=mu, sigmas=sigmas, **config)
+    got = D.flow_match_euler(num_steps, mu=mu, sigmas=sigmas, **config)
     assert got.t.shape == want_sigmas.shape
     np.testing.assert_allclose(got.t, want_sigmas, rtol=0, atol=ATOL)
     scale = config.get("num_train_timesteps", 1000)
@@ -122,20 +123,20 @@ def test_random_configurations(n, shift, dynamic, mu, kind, terminal, spacing, i
 def test_full_saved_config_round_trip():
     """A scheduler's own config (with its private keys) can be splatted in."""
     sch = FlowMatchEulerDiscreteScheduler(shift=3.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=1.15)
-    got = S.flow_match_euler(28, mu=0.9, **dict(sch.config))
+    got = D.flow_match_euler(28, mu=0.9, **dict(sch.config))
     want, _ = peer(28, mu=0.9, **{k: v for k, v in sch.config.items() if not k.startswith("_")})
     np.testing.assert_allclose(got.t, want, atol=ATOL, rtol=0)
 
 
 def test_reference_note_numbers():
-    """peers_diffusers.md section 5 (a), (b1), (b2): the double-shifted default tail and the Flux paths."""
-    a = S.flow_match_euler(50, shift=3.0)
+    """docs/schedules.md "Reference numbers": the double-shifted default tail and the Flux paths (diffusers 0.42.1)."""
+    a = D.flow_match_euler(50, shift=3.0)
     np.testing.assert_allclose(a.t[:5], [1.0, 0.993124, 0.986057, 0.97879, 0.971314], atol=1e-6)
     np.testing.assert_allclose(a.t[-5:], [0.170296, 0.120533, 0.0669, 0.008929, 0.0], atol=1e-6)
     assert a.params["double_shift"] is True
-    b1 = S.flow_match_euler(50, mu=1.15, shift=3.0, use_dynamic_shifting=True)
+    b1 = D.flow_match_euler(50, mu=1.15, shift=3.0, use_dynamic_shifting=True)
     np.testing.assert_allclose(b1.t[-5:], [0.1731, 0.121024, 0.064566, 0.003151, 0.0], atol=1e-6)
-    b2 = S.flow_match_euler(50, mu=1.15, sigmas=np.linspace(1, 1 / 50, 50), use_dynamic_shifting=True)
+    b2 = D.flow_match_euler(50, mu=1.15, sigmas=np.linspace(1, 1 / 50, 50), use_dynamic_shifting=True)
     np.testing.assert_allclose(b2.t[-5:], [0.215456, 0.167767, 0.116289, 0.06055, 0.0], atol=1e-6)
 
 
@@ -166,7 +167,7 @@ def test_flux_matches_bfl_float32(num_steps, seq, shift):
 
 
 def test_flux_reference_numbers():
-    """opensora_flux.md section 2 table (50 steps)."""
+    """docs/schedules.md "Reference numbers": BFL get_schedule, 50 steps."""
     f = S.flux(50, 4096)
     assert f.params["mu"] == pytest.approx(1.15)
     np.testing.assert_allclose(f.t[:5], [1, 0.9935795, 0.9869786, 0.9801895, 0.9732042], atol=1e-6)
@@ -186,7 +187,7 @@ def test_flux_equals_diffusers_flux_pipeline_path():
 
 def test_schedule_is_array_like():
     """numpy.asarray(schedule) gives the sigmas, so a Schedule compares directly with scheduler.sigmas."""
-    got = S.flow_match_euler(12, shift=3.0)
+    got = D.flow_match_euler(12, shift=3.0)
     want, _ = peer(12, shift=3.0)
     np.testing.assert_allclose(np.asarray(got), want, atol=ATOL, rtol=0)
     assert np.asarray(got, dtype=np.float32).dtype == np.float32
@@ -202,10 +203,12 @@ def test_custom_timesteps(shift, dynamic):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sch.set_timesteps(30, mu=mu, timesteps=ts)
-    got = S.flow_match_euler(30, mu=mu, timesteps=ts, **config)
+    got = D.flow_match_euler(30, mu=mu, timesteps=ts, **config)
     np.testing.assert_allclose(got.t, sch.sigmas.numpy(), atol=ATOL, rtol=0)
-    np.testing.assert_allclose(got.params["timesteps"], sch.timesteps.numpy(), atol=0)  # kept as given
+    # fed to the model as given (float32), bit for bit
+    np.testing.assert_array_equal(got.model_timesteps(), sch.timesteps.numpy().astype(np.float64))
+    assert got.to_dict()["timesteps"] == [float(x) for x in sch.timesteps.numpy()]
 
 
 def test_num_inference_steps_alias():
-    assert S.flow_match_euler(num_inference_steps=9, shift=2.0) == S.flow_match_euler(9, shift=2.0)
+    assert D.flow_match_euler(num_inference_steps=9, shift=2.0) == D.flow_match_euler(9, shift=2.0)

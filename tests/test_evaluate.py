@@ -1,4 +1,5 @@
-"""evaluate / error_table / plot_error_vs_steps and the `flowsched evaluate` command."""
+"""Scoring schedules: the models' error methods, VelocityModel, error_table, plot_error_vs_steps, the deprecated
+evaluate entry point, and the `flowsched evaluate` command."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import torch
 
 from flowsched import get_preset, schedules
 from flowsched.cli import main
-from flowsched.quality import GaussianField, GaussianMixture, error_table, evaluate, plot_error_vs_steps
+from flowsched.quality import (
+    GaussianField,
+    GaussianMixture,
+    VelocityModel,
+    error_table,
+    evaluate,
+    plot_error_vs_steps,
+)
 from flowsched.sampling import euler, heun
 
 
@@ -19,42 +27,34 @@ def ring():
     return GaussianMixture.ring2d()
 
 
-def test_dispatch_to_the_data_models(ring):
-    field = GaussianField((2, 8, 8))
-    s = schedules.shifted(8, 2.0)
-    assert evaluate(s, field) == field.error(s, "w2")
-    assert evaluate(s, field, "kl") == field.error(s, "kl")
-    assert evaluate(s, ring, n=64, seed=3) == ring.error(s, n=64, seed=3)
-    assert evaluate(s, ring, "modes", n=64) == ring.error(s, n=64, metric="modes")
+def _rmse(out, ref):
+    return np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1)))
 
 
-def test_velocity_callable_with_given_reference(ring):
+def test_velocity_model_with_given_reference(ring):
     noise = ring.noise(50, 1)
     ref = ring.reference_solution(noise)
     s = schedules.linear(6)
-    out = euler(ring.velocity, noise, s)
-    expected = np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1)))
-    assert evaluate(s, ring.velocity, noise=noise, reference=ref) == pytest.approx(expected, rel=1e-12)
+    model = VelocityModel(ring.velocity, noise, reference=ref)
+    assert model.error(s) == pytest.approx(_rmse(euler(ring.velocity, noise, s), ref), rel=1e-12)
     # Heun on the schedule under test
-    out_h = heun(ring.velocity, noise, s)
-    expected_h = np.sqrt(np.mean(np.sum((out_h - ref) ** 2, axis=1)))
-    assert evaluate(s, ring.velocity, noise=noise, reference=ref, sampler="heun") == pytest.approx(expected_h)
+    assert model.error(s, sampler="heun") == pytest.approx(_rmse(heun(ring.velocity, noise, s), ref))
 
 
-def test_velocity_callable_teacher_agrees_with_the_analytic_reference(ring):
+def test_velocity_model_teacher_agrees_with_the_analytic_reference(ring):
     # The generic path (a 100-step Heun teacher) scores like the mixture's RK4 reference path.
     s = schedules.shifted(8, 1.5)
-    analytic = ring.error(s, n=200, seed=2)
-    generic = evaluate(s, ring.velocity, noise=ring.noise(200, 2))
+    analytic = ring.error(s, num_samples=200, seed=2)
+    generic = VelocityModel(ring.velocity, ring.noise(200, 2)).error(s)
     assert generic == pytest.approx(analytic, rel=0.02)
 
 
-def test_velocity_callable_with_torch_tensors(ring):
+def test_velocity_model_with_torch_tensors(ring):
     noise = torch.tensor(ring.noise(20, 0))
-    value = evaluate(schedules.linear(5), ring.velocity, noise=noise, teacher=50)
+    value = VelocityModel(ring.velocity, noise, teacher=50).error(schedules.linear(5))
     ref = heun(ring.velocity, noise.numpy(), schedules.linear(50))
     out = euler(ring.velocity, noise.numpy(), schedules.linear(5))
-    assert value == pytest.approx(np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1))), rel=1e-10)
+    assert value == pytest.approx(_rmse(out, ref), rel=1e-10)
 
 
 def test_error_table_runs_the_teacher_once(ring):
@@ -64,15 +64,49 @@ def test_error_table_runs_the_teacher_once(ring):
         calls.append(t)
         return ring.velocity(x, t)
 
-    noise = ring.noise(16, 0)
-    table = error_table({"linear": schedules.linear, "shift2": lambda n: schedules.shifted(n, 2.0)}, [2, 4], v,
-                        noise=noise, teacher=20)
+    model = VelocityModel(v, ring.noise(16, 0), teacher=20)
+    table = error_table({"linear": schedules.linear, "shift2": lambda n: schedules.shifted(n, 2.0)}, [2, 4], model)
     assert list(table) == ["linear", "shift2"] and all(len(vals) == 2 for vals in table.values())
     # teacher: 20-step Heun = 39 calls; then 2 + 4 Euler steps for each of the 2 schedules
     assert len(calls) == 39 + 2 * (2 + 4)
     field = GaussianField((1, 8, 8))
-    t2 = error_table({"lin": schedules.linear}, [3, 5], field, "kl")
+    t2 = error_table({"lin": schedules.linear}, [3, 5], lambda s: field.error(s, "kl"))
     assert t2["lin"] == [field.error(schedules.linear(3), "kl"), field.error(schedules.linear(5), "kl")]
+    t3 = error_table({"lin": schedules.linear}, [3], field)  # a data model: its error with its default metric
+    assert t3["lin"] == [field.error(schedules.linear(3), "w2")]
+
+
+def test_deprecated_evaluate_still_dispatches(ring):
+    """evaluate(schedule, model, metric, **kw) and the old error_table call keep working, with a warning."""
+    field = GaussianField((2, 8, 8))
+    s = schedules.shifted(8, 2.0)
+    with pytest.warns(DeprecationWarning, match="model.error"):
+        assert evaluate(s, field) == field.error(s, "w2")
+    with pytest.warns(DeprecationWarning):
+        assert evaluate(s, field, "kl") == field.error(s, "kl")
+    with pytest.warns(DeprecationWarning):
+        assert evaluate(s, ring, n=64, seed=3) == ring.error(s, num_samples=64, seed=3)
+    with pytest.warns(DeprecationWarning):
+        assert evaluate(s, ring, "modes", num_samples=64) == ring.error(s, num_samples=64, metric="modes")
+    noise = ring.noise(8, 0)
+    ref = ring.reference_solution(noise)
+    with pytest.warns(DeprecationWarning):
+        got = evaluate(s, ring.velocity, noise=noise, reference=ref, sampler="heun")
+    assert got == VelocityModel(ring.velocity, noise, reference=ref).error(s, sampler="heun")
+    with pytest.warns(DeprecationWarning, match="error_table"):
+        old = error_table({"lin": schedules.linear}, [3], field, "kl")
+    assert old["lin"] == [field.error(schedules.linear(3), "kl")]
+
+
+def test_renamed_sample_count_keyword(ring):
+    s = schedules.linear(4)
+    with pytest.warns(DeprecationWarning, match=r"error\(n=...\) is deprecated; use num_samples="):
+        old = ring.error(s, n=32)
+    assert old == ring.error(s, num_samples=32)
+    with pytest.raises(TypeError, match="both n= and num_samples="):
+        ring.error(s, n=32, num_samples=32)
+    with pytest.warns(DeprecationWarning):
+        assert np.array_equal(ring.noise(n=5), ring.noise(5))
 
 
 def test_plot_error_vs_steps(tmp_path):
@@ -88,22 +122,28 @@ def test_plot_error_vs_steps(tmp_path):
 def test_bad_input(ring):
     field = GaussianField((1, 4, 4))
     s = schedules.linear(3)
-    with pytest.raises(TypeError, match="takes no keywords"):
+    with pytest.raises(TypeError, match="takes no keywords"), pytest.warns(DeprecationWarning):
         evaluate(s, field, n=10)
-    with pytest.raises(TypeError, match="accepts n, seed and sampler"):
+    with pytest.raises(TypeError, match="accepts num_samples, seed and sampler"), pytest.warns(DeprecationWarning):
         evaluate(s, ring, noise=1)
-    with pytest.raises(TypeError, match="model must be a GaussianField"):
+    with pytest.raises(TypeError, match="model must be a GaussianField"), pytest.warns(DeprecationWarning):
         evaluate(s, "field")
-    with pytest.raises(ValueError, match="needs noise="):
+    with pytest.raises(ValueError, match="needs noise="), pytest.warns(DeprecationWarning):
         evaluate(s, ring.velocity)
+    with pytest.raises(TypeError, match="noise must be the start states"):
+        VelocityModel(ring.velocity, None)
     with pytest.raises(ValueError, match="metric must be one of"):
-        evaluate(s, ring.velocity, "w2", noise=ring.noise(4))
+        VelocityModel(ring.velocity, ring.noise(4)).error(s, metric="w2")
     with pytest.raises(ValueError, match="reference has shape"):
-        evaluate(s, ring.velocity, noise=ring.noise(4), reference=np.zeros((5, 2)))
+        VelocityModel(ring.velocity, ring.noise(4), reference=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="teacher_sampler must be one of"):
+        VelocityModel(ring.velocity, ring.noise(4), teacher_sampler="rk4")
     with pytest.raises(ValueError, match="strictly decreasing"):
-        evaluate([1.0, 0.2, 0.4, 0.0], field)
+        field.error([1.0, 0.2, 0.4, 0.0])
     with pytest.raises(ValueError, match="NaN or inf at step 0"):
-        evaluate(s, lambda x, t: x * np.nan, noise=ring.noise(4), reference=np.zeros((4, 2)))
+        VelocityModel(lambda x, t: x * np.nan, ring.noise(4), reference=np.zeros((4, 2))).error(s)
+    with pytest.raises(TypeError, match="score must be"):
+        error_table({"lin": schedules.linear}, [3], "field")
 
 
 # -- CLI ----------------------------------------------------------------------------------------------------------

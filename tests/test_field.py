@@ -40,7 +40,7 @@ def metrics_from_gains(g, lam):
 
 
 def diagonal_velocity(lam):
-    """Exact velocity of each Fourier mode, from the posterior mean (quality_rng.md 2.1, first form):
+    """Exact velocity of each Fourier mode, from the posterior mean (docs/quality-models.md, first form):
     v = (x - E[x0 | x_t]) / t,  E[x0 | x_t] = (1 - t) lam x / ((1 - t)^2 lam + t^2)."""
 
     def v(x, t):
@@ -131,8 +131,8 @@ def test_exact_flow_limit_and_monotone_convergence():
 
 @pytest.mark.parametrize(
     "res, alpha_star, rel_w2_lin, rel_w2_star, alpha_kl",
-    # quality_rng.md 2.4 (measured independently, 2-D field 1/(|k|^2 + 1), N = 25; relW2 there is the square
-    # root of our squared "w2")
+    # docs/quality-models.md, Gaussian field reference values (2-D field 1/(|k|^2 + 1), N = 25; relW2 is the
+    # square root of our squared "w2")
     [(16, 1.43, 0.060, 0.057, 0.80), (64, 2.24, 0.096, 0.071, 0.69), (256, 3.85, 0.206, 0.100, 0.62)],
 )
 def test_reproduces_reference_measurements(res, alpha_star, rel_w2_lin, rel_w2_star, alpha_kl):
@@ -231,9 +231,9 @@ def test_non_positive_variances(bad):
 
 def test_bad_schedules_and_arguments():
     field = GaussianField((1, 4, 4))
-    with pytest.raises(ValueError, match=r"strictly decreasing.*row 0 has t\[1\]=0\.3 and t\[2\]=0\.6"):
+    with pytest.raises(ValueError, match=r"strictly decreasing.*schedule\[1\]=0\.3 is followed by schedule\[2\]=0\.6"):
         field.error([1.0, 0.3, 0.6, 0.0])
-    with pytest.raises(ValueError, match=r"row 1 has"):
+    with pytest.raises(ValueError, match=r"ts\[1, 0\]=0\.0 is followed by ts\[1, 1\]=0\.5"):
         field.error_batch([[1.0, 0.5, 0.0], [0.0, 0.5, 1.0]])
     with pytest.raises(ValueError, match="end at t_N = 0"):
         field.error([1.0, 0.5, 0.1])

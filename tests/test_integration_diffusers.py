@@ -26,6 +26,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from _peers import StepLog
 from flowsched import Schedule, schedules
+from flowsched.spec import from_spec
 from flowsched.integrations.diffusers import FlowschedScheduler, TimestepNotFoundError
 
 #: Whole-pipeline latents (values of order 1) after a handful of tiny-transformer forwards: see the module docstring.
@@ -393,7 +394,7 @@ def test_flux_pipeline_runs_flowsched_schedules(flux):
     for spec, steps in (("opensora-2.0-256px", 5), ("shifted:alpha=3,steps=3", 6), ("karras:t_min=0.01", 4)):
         run = flux(FlowschedScheduler(spec), steps=steps)
         assert run.latents.shape == ref.latents.shape and torch.isfinite(run.latents).all()
-        expected = schedules.from_spec(spec, num_steps=steps)
+        expected = from_spec(spec, num_steps=steps)
         if expected.num_steps != steps:  # the spec pins 3 steps: resampled to what the pipeline asked for
             expected = schedules.loglinear_interp(expected, steps)
         # the model saw exactly the flowsched schedule (Flux feeds timestep / 1000 = t)
@@ -467,9 +468,11 @@ def test_wan_pipeline_diffusers_mode_and_presets(wan):
     for spec in ("wan2.1-t2v-480p", "mochi"):  # Wan's own grid with shift 5; Mochi's linear-quadratic rule
         run = wan(FlowschedScheduler(spec), steps=6)
         assert torch.isfinite(run.latents).all() and not torch.allclose(run.latents, ref.latents)
-        expected = schedules.from_spec(spec, num_steps=6)
-        # two model calls per step (classifier-free guidance), each fed t * 1000
-        np.testing.assert_allclose(run.seen, np.repeat(_f32(expected.t[:-1]).numpy() * 1000, 2), rtol=1e-6)
+        expected = from_spec(spec, num_steps=6)
+        # two model calls per step (classifier-free guidance), each fed the rule's model timesteps (Wan: int64
+        # truncated t * 1000; Mochi: (1 - t) * 1000, its model's convention)
+        fed = expected.model_timesteps().astype(np.float32)
+        np.testing.assert_allclose(run.seen, np.repeat(fed, 2), rtol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore:.*samples with first-order Euler steps")

@@ -14,7 +14,7 @@ from flowsched.sampling import euler
 
 
 def velocity_first_form(m: GaussianMixture, x: np.ndarray, t: float) -> np.ndarray:
-    """v = (x - E[x0 | x_t]) / t, with the posterior mean summed over components (quality_rng.md 2.1), written with
+    """v = (x - E[x0 | x_t]) / t, with the posterior mean summed over components (docs/quality-models.md), written with
     explicit per-component Gaussian densities (no shared algebra with the library's affine form)."""
     u = 1 - t
     d = x.shape[-1]
@@ -62,7 +62,7 @@ def test_velocity_limits_and_torch(uneven):
 
 
 def test_single_gaussian_reference_matches_exact_flow():
-    # One component: the ODE is linear and x_t = (1 - t) mu + sqrt((1 - t)^2 s^2 + t^2) eps (quality_rng.md 2.1).
+    # One component: the ODE is linear and x_t = (1 - t) mu + sqrt((1 - t)^2 s^2 + t^2) eps (docs/quality-models.md).
     mu, s = np.array([[0.5, -1.0]]), 0.3
     m = GaussianMixture(mu, s)
     eps = np.random.default_rng(2).standard_normal((50, 2))
@@ -96,16 +96,17 @@ def test_reference_error_estimate_is_honest():
 
 
 def test_euler_on_mixture_converges_and_reproduces_the_reference_lesson():
-    # quality_rng.md 2.3: on this well-separated mixture, alpha ~ 1-2 is best and alpha = 12 clearly worse.
+    # docs/quality-models.md (standard mixture): alpha ~ 1-2 is best and alpha = 12 clearly worse.
     m = GaussianMixture.standard()
     n = 256
-    lin = [m.error(schedules.linear(N), n=n) for N in (4, 8, 16, 32)]
+    lin = [m.error(schedules.linear(N), num_samples=n) for N in (4, 8, 16, 32)]
     assert all(a > b for a, b in zip(lin, lin[1:]))
     for metric in ("rmse", "sliced_w2"):
-        assert m.error(schedules.shifted(8, 12.0), n=n, metric=metric) > 1.5 * m.error(
-            schedules.shifted(8, 1.5), n=n, metric=metric
+        assert m.error(schedules.shifted(8, 12.0), num_samples=n, metric=metric) > 1.5 * m.error(
+            schedules.shifted(8, 1.5), num_samples=n, metric=metric
         )
-    assert m.error(schedules.shifted(4, 12.0), n=n, metric="modes") > m.error(schedules.linear(4), n=n, metric="modes")
+    modes = {a: m.error(schedules.shifted(4, a), num_samples=n, metric="modes") for a in (12.0, 1.0)}
+    assert modes[12.0] > modes[1.0]
 
 
 def test_error_uses_the_sampler_on_the_same_noise():
@@ -113,12 +114,13 @@ def test_error_uses_the_sampler_on_the_same_noise():
     sched = schedules.shifted(6, 2.0)
     out = euler(m.velocity, m.noise(100, 7), sched)
     ref = m.reference_solution(m.noise(100, 7))
-    assert m.error(sched, n=100, seed=7) == pytest.approx(np.sqrt(np.mean(np.sum((out - ref) ** 2, -1))), rel=1e-12)
+    expected = np.sqrt(np.mean(np.sum((out - ref) ** 2, -1)))
+    assert m.error(sched, num_samples=100, seed=7) == pytest.approx(expected, rel=1e-12)
     # Heun (second order) beats Euler at the same step count on a fine grid
     fine = schedules.linear(40)
-    assert m.error(fine, n=100, sampler="heun") < m.error(fine, n=100)
+    assert m.error(fine, num_samples=100, sampler="heun") < m.error(fine, num_samples=100)
     # 40 Euler steps put (almost) every sample in the same mode as the reference
-    assert 0.0 <= m.error(fine, n=100, metric="modes") <= 0.05
+    assert 0.0 <= m.error(fine, num_samples=100, metric="modes") <= 0.05
 
 
 def test_sliced_w2_properties():
@@ -159,12 +161,12 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match=r"t must lie in \[0, 1\]"):
         m.velocity(np.ones((4, 2)), 1.5)
     with pytest.raises(ValueError, match="strictly decreasing"):
-        m.error([1.0, 0.2, 0.5, 0.0], n=8)
+        m.error([1.0, 0.2, 0.5, 0.0], num_samples=8)
     with pytest.raises(ValueError, match="end at t_N = 0"):
-        m.error([1.0, 0.5, 0.2], n=8)
+        m.error([1.0, 0.5, 0.2], num_samples=8)
     with pytest.raises(ValueError, match="metric must be one of"):
-        m.error(schedules.linear(2), n=8, metric="fid")
+        m.error(schedules.linear(2), num_samples=8, metric="fid")
     with pytest.raises(ValueError, match="sampler must be one of"):
-        m.error(schedules.linear(2), n=8, sampler="rk4")
+        m.error(schedules.linear(2), num_samples=8, sampler="rk4")
     with pytest.raises(ValueError, match="t_end must be < 1"):
         m.reference_solution(np.ones((2, 2)), t_end=1.0)

@@ -291,21 +291,29 @@ def test_teacher_search_stops_on_a_bad_velocity():
         return np.full_like(x, np.nan) if t < 0.5 else x
 
     with pytest.raises(ValueError, match=r"NaN or inf at step 3 \(t=0\.39"):
+        teacher_search(nan_late, noise, 2, teacher=5, check="every")
+    with pytest.raises(ValueError, match="NaN or inf"):  # the default: the teacher's result is checked
         teacher_search(nan_late, noise, 2, teacher=5)
     with pytest.raises(ValueError, match="shape"):
         teacher_search(lambda x, t: x[:, :1], noise, 2, teacher=5)
     with pytest.raises(ValueError, match="at most the teacher"):
         teacher_search(two_blob_velocity, noise, 8, teacher=5)
-    with pytest.raises(TypeError, match="velocity callable"):
+    with pytest.raises(TypeError, match="velocity callable"), pytest.warns(DeprecationWarning):
         optimize_schedule(3, "model", noise=noise)
+    with pytest.raises(TypeError, match="refine= is a teacher_search option"):
+        optimize_schedule(3, lambda ts: ts.sum(-1), refine=True)
 
 
-def test_optimize_with_noise_routes_to_the_teacher_search():
+def test_deprecated_noise_keyword_routes_to_the_teacher_search():
+    """optimize_schedule(velocity, noise=) still works, warns, and gives teacher_search's result."""
     noise = np.random.default_rng(9).normal(size=(16, 1))
-    a = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, refine=False)
+    with pytest.warns(DeprecationWarning, match="teacher_search"):
+        a = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, refine=False)
     b = teacher_search(two_blob_velocity, noise, 3, teacher=15)
     assert a == b and a.params["method"] == "oss"
-    refined = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, maxiter=3)  # refines by default
+    with pytest.warns(DeprecationWarning):
+        refined = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, maxiter=3)  # refines by default
+    assert refined == teacher_search(two_blob_velocity, noise, 3, teacher=15, refine=True, maxiter=3)
     assert refined.params["method"] == "oss+lbfgs"
     assert refined.params["value"] <= b.params["value"]
 
@@ -343,7 +351,7 @@ def test_batched_mixture_euler_matches_the_sampler(mixture):
     noise = mixture.noise(32, 3)
     rng = np.random.default_rng(11)
     ts = np.stack([random_schedule(rng, 7) for _ in range(5)])
-    rows = mixture._euler_rows(noise, ts)
+    rows = mixture.euler_rows(noise, ts)
     for t, row in zip(ts, rows):
         np.testing.assert_allclose(row, euler(mixture.velocity, noise, t), rtol=1e-12, atol=1e-12)
 
@@ -369,7 +377,7 @@ def test_restarts_land_on_the_best_from_any_start_and_never_lose_to_a_plain_run(
         assert r.params["restarts"] == 3 and r.params["evaluations"] > 300
         assert r.params["value"] <= 1.01 * best
         assert r.params["value"] <= p.params["value"] * (1 + 1e-12)
-        assert r.params["value"] == pytest.approx(mixture.error(r, n=n), rel=1e-12)  # via the sampler
+        assert r.params["value"] == pytest.approx(mixture.error(r, num_samples=n), rel=1e-12)  # via the sampler
 
 
 @pytest.mark.slow
@@ -396,11 +404,11 @@ def test_optimised_ten_steps_clearly_beat_the_best_shift_on_the_mixture(mixture,
     n = MIX_N
     result = mixture_optimum
     assert result.params["metric"] == "rmse" and result.params["restarts"] == 3
-    assert result.params["value"] == pytest.approx(mixture.error(result, n=n), rel=1e-12)
+    assert result.params["value"] == pytest.approx(mixture.error(result, num_samples=n), rel=1e-12)
     alphas = np.exp(np.linspace(np.log(0.3), np.log(20), 41))
-    shift_errors = [mixture.error(schedules.shifted(10, a), n=n) for a in alphas]
+    shift_errors = [mixture.error(schedules.shifted(10, a), num_samples=n) for a in alphas]
     assert result.params["value"] < 0.9 * min(shift_errors)
-    assert result.params["value"] < 0.9 * mixture.error(schedules.linear(10), n=n)
+    assert result.params["value"] < 0.9 * mixture.error(schedules.linear(10), num_samples=n)
 
 
 @pytest.mark.slow
@@ -411,8 +419,8 @@ def test_teacher_search_reaches_the_analytic_optimum_on_the_mixture(mixture, mix
     dp_only = teacher_search(mixture.velocity, noise, 10, teacher=50, teacher_sampler="heun")
     refined = teacher_search(mixture.velocity, noise, 10, teacher=50, teacher_sampler="heun", refine=True)
     assert refined.params["method"] == "oss+lbfgs" and refined.params["nfe"] > dp_only.params["nfe"]
-    assert mixture.error(dp_only, n=n) < mixture.error(schedules.linear(10), n=n)
-    assert mixture.error(refined, n=n) <= 1.05 * optimum
+    assert mixture.error(dp_only, num_samples=n) < mixture.error(schedules.linear(10), num_samples=n)
+    assert mixture.error(refined, num_samples=n) <= 1.05 * optimum
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------------

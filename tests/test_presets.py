@@ -1,6 +1,6 @@
 """Every preset against an independent source: diffusers' own scheduler driven the way the model's pipeline
 drives it (config, sigmas, and the pipeline's own mu function), a re-derivation of the original repository's
-formula, or numbers from the reference notes. Plus the preset API and the CLI path."""
+formula, or the reference numbers of docs/schedules.md. Plus the preset API and the CLI path."""
 
 from __future__ import annotations
 
@@ -81,8 +81,61 @@ def test_cogview4_matches_pipeline():
                    base_shift=0.25, max_shift=0.75)
         np.testing.assert_allclose(s.t, want, atol=ATOL, rtol=0)
     s, _ = sched("cogview4-6b")
-    assert s.params["alpha"] == pytest.approx(3.25)  # peers_diffusers.md 3.7
+    assert s.params["alpha"] == pytest.approx(3.25)  # docs/schedules.md, reference numbers
     np.testing.assert_allclose(s.t[-3:], [0.06517, 0.00324, 0.0], atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 4, 30, 50])
+def test_cogview4_model_timesteps_are_what_the_pipeline_feeds(steps):
+    """diffusers' own scheduler driven the way CogView4Pipeline drives it (its timesteps, sigmas and mu passed to
+    its own retrieve_timesteps): the timesteps the model gets equal the preset's, bit for bit."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+    from diffusers.pipelines.cogview4.pipeline_cogview4 import calculate_shift, retrieve_timesteps
+
+    config = dict(use_dynamic_shifting=True, time_shift_type="linear", base_shift=0.25, max_shift=0.75,
+                  base_image_seq_len=256)
+    sch = FlowMatchEulerDiscreteScheduler(**config)
+    seq = (1024 // 8) * (1024 // 8) // 4
+    timesteps = np.linspace(1000, 1.0, steps).astype(np.int64).astype(np.float32)  # pipeline_cogview4.py
+    mu = calculate_shift(seq, 256, 0.25, 0.75)
+    fed, _ = retrieve_timesteps(sch, steps, "cpu", timesteps, timesteps / 1000, mu=mu)
+    s, _ = sched("cogview4-6b", steps=steps)
+    np.testing.assert_array_equal(s.model_timesteps(), fed.numpy().astype(np.float64))
+    np.testing.assert_allclose(s.t, sch.sigmas.numpy(), atol=ATOL, rtol=0)
+    if steps == 4:
+        assert s.model_timesteps().tolist() == [1000.0, 667.0, 334.0, 1.0]  # the issue's numbers, unshifted
+    # the same through flowsched's own FlowMatchEuler re-implementation with the pipeline's arguments
+    from flowsched.diffusers_rules import flow_match_euler
+
+    again = flow_match_euler(steps, mu=mu, sigmas=timesteps / 1000, timesteps=timesteps, **config)
+    np.testing.assert_array_equal(again.model_timesteps(), s.model_timesteps())
+    # and through the diffusers adapter walking the preset (what CogView4Pipeline would feed with it swapped in)
+    from flowsched.integrations.diffusers import FlowschedScheduler
+
+    adapter = FlowschedScheduler("cogview4-6b")
+    retrieve_timesteps(adapter, steps, "cpu", timesteps, timesteps / 1000, mu=mu)
+    assert adapter.timesteps.dtype == fed.dtype
+    np.testing.assert_array_equal(adapter.timesteps.numpy(), fed.numpy())
+
+
+def test_mochi_model_timesteps_are_inverted():
+    """MochiPipeline runs FlowMatchEuler with invert_sigmas=True: the model is fed (1 - t) * 1000."""
+    from diffusers.pipelines.mochi.pipeline_mochi import linear_quadratic_schedule
+
+    s, _ = sched("mochi")
+    _, fed = diffusers_fme(s.num_steps, sigmas=np.array(linear_quadratic_schedule(s.num_steps, 0.025)),
+                           invert_sigmas=True)
+    np.testing.assert_allclose(s.model_timesteps(), fed, atol=2e-4, rtol=0)  # float32 rounding of values up to 1000
+    assert s.model_timesteps()[0] == 0.0 and np.all(np.diff(s.model_timesteps()) > 0)
+
+
+@pytest.mark.parametrize("name", ["flux.1-dev", "sd3-medium", "hunyuanvideo", "ltx-video", "lumina2"])
+def test_other_presets_feed_t_times_1000(name):
+    """FlowMatchEuler pipelines feed scheduler.timesteps = sigma * 1000 (Lumina2's pipeline turns that into
+    1 - t / 1000 itself): no recorded timesteps."""
+    s, _ = sched(name)
+    assert s.timesteps is None
+    np.testing.assert_array_equal(s.model_timesteps(), s.t[:-1] * 1000.0)
 
 
 def test_lumina2_static_shift_six():
@@ -96,6 +149,7 @@ def test_sana_matches_dpm_solver_flow_sigmas():
     dpm = DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=3.0)
     dpm.set_timesteps(s.num_steps)
     np.testing.assert_allclose(s.t, dpm.sigmas.numpy(), atol=ATOL, rtol=0)
+    np.testing.assert_array_equal(s.model_timesteps(), dpm.timesteps.numpy())  # int64, truncated
     assert s.t[0] == pytest.approx(0.999666, abs=1e-6) and s.t[-2] == pytest.approx(0.13624, abs=1e-5)
 
 
@@ -103,9 +157,12 @@ def test_sana_matches_dpm_solver_flow_sigmas():
 
 
 def wan_original(n, shift):
-    """Wan2.1 fm_solvers_unipc: sigma_max 0.999, sigma_min 0, linspace(max, min, N+1)[:-1], shifted, then 0."""
-    s = np.linspace(0.999, 0.0, n + 1)[:-1]
-    return np.append(shift * s / (1 + (shift - 1) * s), 0.0)
+    """Wan-Video/Wan2.1 wan/utils/fm_solvers_unipc.py (commit 9737cba9): the float32 training grid 1 - k/1000 gives
+    sigma_max = float32(0.999) and sigma_min = 0; set_timesteps takes linspace(max, min, N + 1)[:-1], shifts it in
+    float64 and feeds the model int64(sigma * 1000) (truncation). Returns (t with the terminal 0, timesteps)."""
+    s = np.linspace(float(np.float32(0.999)), 0.0, n + 1)[:-1]
+    s = shift * s / (1 + (shift - 1) * s)
+    return np.append(s, 0.0), (s * 1000).astype(np.int64).astype(np.float64)
 
 
 @pytest.mark.parametrize(
@@ -117,7 +174,9 @@ def wan_original(n, shift):
 def test_wan_presets_follow_the_original_grid(name, alpha, steps):
     s, _ = sched(name)
     assert s.num_steps == steps and s.params["alpha"] == alpha
-    np.testing.assert_allclose(s.t, wan_original(steps, alpha), atol=1e-12, rtol=0)
+    t, fed = wan_original(steps, alpha)
+    np.testing.assert_array_equal(s.t, t)
+    np.testing.assert_array_equal(s.model_timesteps(), fed)
 
 
 def test_wan_reference_numbers_and_diffusers_unipc_grid():
@@ -156,7 +215,7 @@ def test_ltx_matches_pipeline():
         mu = calculate_shift(seq, 1024, 4096, 0.95, 2.05)
         np.testing.assert_allclose(s.t, fme(n, mu=mu, sigmas=np.linspace(1, 1 / n, n), **config), atol=ATOL, rtol=0)
     s, _ = sched("ltx-video")
-    assert s.params["mu"] == pytest.approx(3.2302, abs=1e-4)  # peers_diffusers.md 5
+    assert s.params["mu"] == pytest.approx(3.2302, abs=1e-4)  # docs/schedules.md, reference numbers
     np.testing.assert_allclose(s.t[-5:], [0.57344, 0.47802, 0.33558, 0.1, 0.0], atol=1e-5)
 
 
@@ -234,7 +293,7 @@ def test_cli_takes_the_users_geometry(capsys):
     assert main(["schedule", "--preset", "flux.1-dev", "--height", "768", "--width", "768", "--steps", "50",
                  "--json"]) == 0
     t = json.loads(capsys.readouterr().out)["t"]
-    assert t[-2] == pytest.approx(0.0454272, abs=1e-6)  # opensora_flux.md 2: Flux 768^2, 50 steps
+    assert t[-2] == pytest.approx(0.0454272, abs=1e-6)  # docs/schedules.md: BFL Flux at 2304 tokens, 50 steps
     assert math.isclose(t[0], 1.0)
 
 

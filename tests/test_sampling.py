@@ -15,7 +15,7 @@ from flowsched.sampling import euler, heun, nfe, schedule_values
 
 
 def gaussian_velocity(mu: float, s: float):
-    """Exact velocity for 1-D data N(mu, s^2), written from the posterior mean (quality_rng.md 2.1, first form):
+    """Exact velocity for 1-D data N(mu, s^2), written from the posterior mean (docs/quality-models.md, first form):
     v = (x - E[x0 | x_t]) / t with E[x0 | x_t] = mu + (1 - t) s^2 (x - (1 - t) mu) / ((1 - t)^2 s^2 + t^2)."""
 
     def v(x, t):
@@ -90,7 +90,7 @@ def test_euler_first_order_heun_second_order_on_exact_gaussian_flow():
 
 
 def test_final_euler_step_returns_posterior_mean():
-    # From t to 0 an Euler step gives x - t v = E[x0 | x_t] exactly (quality_rng.md 1.0).
+    # From t to 0 an Euler step gives x - t v = E[x0 | x_t] exactly (docs/conventions.md).
     mu, s, t1 = 0.3, 0.5, 0.2
     v = gaussian_velocity(mu, s)
     x = np.array([0.1, -0.4])
@@ -142,7 +142,7 @@ def test_linear_velocity_euler_matches_product_formula(n, alpha):
 
 @pytest.mark.parametrize("sampler", [euler, heun])
 def test_non_monotone_schedule_names_index(sampler):
-    with pytest.raises(ValueError, match=r"strictly decreasing.*t\[1\]=0\.5.*t\[2\]=0\.7"):
+    with pytest.raises(ValueError, match=r"strictly decreasing.*schedule\[1\]=0\.5 is followed by schedule\[2\]=0\.7"):
         sampler(lambda x, t: x, np.ones(1), [1.0, 0.5, 0.7, 0.0])
     with pytest.raises(ValueError, match="strictly decreasing"):
         sampler(lambda x, t: x, np.ones(1), [0.0, 0.5, 1.0])  # increasing: a reversed list
@@ -158,7 +158,7 @@ def test_wrong_endpoints(sampler):
         sampler(lambda x, t: x, np.ones(1), [1.0, 0.5, 0.1])
     # allowed explicitly
     sampler(lambda x, t: -x, np.ones(1), [0.9, 0.5, 0.1], allow_partial=True)
-    with pytest.raises(ValueError, match=r"\[0, 1\], got t\[0\]=1\.5"):
+    with pytest.raises(ValueError, match=r"\[0, 1\] .*schedule\[0\]=1\.5"):
         sampler(lambda x, t: x, np.ones(1), [1.5, 0.5, 0.0])
     with pytest.raises(ValueError, match="at least 2"):
         sampler(lambda x, t: x, np.ones(1), [1.0])
@@ -196,7 +196,31 @@ def test_velocity_nan_names_step_and_t(sampler, bad):
         return out
 
     with pytest.raises(ValueError, match=rf"NaN or inf at {WHERE[sampler]}"):
+        sampler(v, torch.ones(3), schedules.linear(4), check="every")
+    # the default checks the first call and the result: caught, without naming the step
+    with pytest.raises(ValueError, match=r"result holds NaN or inf.*check='every'"):
         sampler(v, torch.ones(3), schedules.linear(4))
+    # check="none" looks at shapes only
+    out = sampler(v, torch.ones(3), schedules.linear(4), check="none")
+    assert not bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("sampler", [euler, heun])
+def test_first_velocity_call_is_checked_for_nan(sampler):
+    with pytest.raises(ValueError, match=r"NaN or inf at step 0 \(t=1\.0\)"):
+        sampler(lambda x, t: x * float("nan"), np.ones(2), schedules.linear(3))
+
+
+@pytest.mark.parametrize("check,expected", [("first", 2), ("every", 4), ("none", 0)])
+def test_finiteness_checks_per_run(monkeypatch, check, expected):
+    """check="first" asks once for the first velocity and once for the result, not once per call."""
+    from flowsched import sampling
+
+    seen = []
+    real = sampling._all_finite
+    monkeypatch.setattr(sampling, "_all_finite", lambda v: seen.append(1) or real(v))
+    euler(lambda x, t: -x, torch.ones(2), schedules.linear(4), check=check)
+    assert len(seen) == expected
 
 
 def test_bad_arguments():
@@ -212,3 +236,5 @@ def test_bad_arguments():
         euler(lambda x, t: np.ones(2), torch.ones(2), [1.0, 0.0])
     with pytest.raises(ValueError, match="sampler must be"):
         nfe("rk4", 3)
+    with pytest.raises(ValueError, match="check must be one of 'first', 'every', 'none'"):
+        euler(lambda x, t: -x, np.ones(2), [1.0, 0.0], check="always")

@@ -10,7 +10,7 @@ Light to import: numpy only. torch is imported by the functions that make tensor
     11.87209...
 """
 
-from . import schedules
+from . import diffusers_rules, schedules, spec
 from .geometry import VAE, VAES, LatentGeometry, get_vae
 from .presets import PRESETS, Preset, get_preset
 from .schedule import Schedule
@@ -26,6 +26,8 @@ __all__ = [
     "Schedule",
     "get_preset",
     "get_vae",
+    "diffusers_rules",
     "schedules",
+    "spec",
     "__version__",
 ]

@@ -7,8 +7,11 @@ this module sits at the bottom of the stack and must not import numpy or torch.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import sys
+import warnings
 from typing import Any
 
 # torch.Generator.manual_seed accepts [-2**63, 2**64): negative seeds are reinterpreted as unsigned.
@@ -19,6 +22,23 @@ TORCH_SEED_MAX = 2**64 - 1
 def is_int(value: Any) -> bool:
     """True for an integer (Python or numpy) that is not a bool: True as a size or a seed is always a mistake."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_torch_tensor(value: Any) -> bool:
+    """True for a ``torch.Tensor``; never imports torch (a tensor cannot exist before torch was imported)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def boolean(name: str, value: Any) -> bool:
+    """Return ``value`` as a ``bool`` if it is ``True`` or ``False`` (numpy's bool too), else raise naming ``name``.
+
+    1, 0, "yes" and None are refused: a truthy stand-in for a flag is usually a misplaced argument.
+    """
+    numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+    if not (isinstance(value, bool) or numpy_bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def positive_int(name: str, value: Any) -> int:
@@ -59,6 +79,14 @@ def positive_real(name: str, value: Any) -> float:
     return value
 
 
+def unit_open(name: str, value: Any) -> float:
+    """Return ``value`` as a ``float`` strictly between 0 and 1, else raise naming ``name``."""
+    value = real(name, value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
+    return value
+
+
 def torch_seed(name: str, value: Any) -> int:
     """Return ``value`` if ``torch.Generator.manual_seed`` accepts it: an integer in [-2**63, 2**64)."""
     if not is_int(value):
@@ -77,9 +105,62 @@ def choice(name: str, value: Any, accepted: tuple[str, ...]) -> str:
     return value
 
 
+def suggestion(word: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """A hint for an unknown name, starting with a space (or ``""``): the candidates that start with ``word``
+    when there are any (``wan`` -> every ``wan...``), else the closest one ("Did you mean ...?")."""
+    starting = [c for c in candidates if word and c.startswith(word) and c != word]
+    if len(starting) == 1:
+        return f" Did you mean {starting[0]!r}?"
+    if starting:
+        return f" Did you mean one of {', '.join(starting)}?"
+    hint = closest(word, candidates)
+    return f" Did you mean {hint!r}?" if hint else ""
+
+
 def closest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
     """The candidate closest to ``word`` (for "did you mean" hints), or None when nothing is close."""
     import difflib
 
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.4)
     return found[0] if found else None
+
+
+def renamed_keyword(old: str, new: str):
+    """Decorator: a call passing the keyword ``old`` is treated as passing ``new``, with a DeprecationWarning.
+
+    Passing both is a ``TypeError``. Used where a keyword was renamed (``n`` -> ``num_samples``).
+    """
+
+    def wrap(func):
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any):
+            if old in kwargs:
+                if new in kwargs:
+                    raise TypeError(f"{func.__qualname__}() got both {old}= and {new}=; pass {new} only")
+                warnings.warn(
+                    f"{func.__qualname__}({old}=...) is deprecated; use {new}=",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def deprecated_module_attribute(module: str, moved: dict[str, str], name: str) -> Any:
+    """For a module-level ``__getattr__``: the object ``name`` now living in ``moved[name]`` (a module path),
+    returned with a DeprecationWarning that names the new location; ``AttributeError`` for other names."""
+    if name not in moved:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    import importlib
+
+    target = moved[name]
+    warnings.warn(
+        f"{module}.{name} moved to {target}.{name}; import it from there",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return getattr(importlib.import_module(target), name)

@@ -1,6 +1,6 @@
 """Numbers that say what a schedule does, and warnings about settings users regret. numpy only.
 
-Conventions (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data. A schedule stored inverted (diffusers'
+Conventions (docs/conventions.md): ``t = 1`` is noise, ``t = 0`` is data. A schedule stored inverted (diffusers'
 ``invert_sigmas``, Mochi: values increase towards 1) is read as the noise level ``1 - t``.
 """
 

@@ -1,6 +1,6 @@
 """VAE specs and the pixel -> latent -> token geometry of a flow-matching video (or image) model.
 
-Conventions (DESIGN.md): noise is ``[B, C, T', H_lat, W_lat]``; after patching with patch size ``p`` the
+Conventions (docs/conventions.md): noise is ``[B, C, T', H_lat, W_lat]``; after patching with patch size ``p`` the
 transformer sees ``[B, T' * (H_lat / p) * (W_lat / p), C * p * p]`` tokens. ``image_seq_len`` is the token
 count of ONE latent frame, as Open-Sora 2.0 computes it (``(H_lat * W_lat) // p**2``).
 

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, Callable
 
 from . import _validate as v
-from .schedules import linear_function
+from .schedules import linear_function, opensora_shift
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
@@ -118,26 +118,11 @@ def get_schedule(
     import torch
 
     num_steps = v.positive_int("num_steps", num_steps)
-    image_seq_len = v.positive_int("image_seq_len", image_seq_len)
-    num_frames = v.positive_int("num_frames", num_frames)
-    if not isinstance(shift, bool):
-        raise TypeError(f"shift must be True or False, got {shift!r}")
-    if shift_alpha is not None:
-        shift_alpha = v.positive_real("shift_alpha", shift_alpha)
-    base_shift = v.real("base_shift", base_shift)
-    max_shift = v.real("max_shift", max_shift)
-
+    # the same checks and the same float64 alpha as Open-Sora's get_res_lin_function(...)(L) * sqrt(T')
+    alpha = opensora_shift(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
     timesteps = torch.linspace(1, 0, num_steps + 1)
-    if shift:
-        if shift_alpha is None:
-            shift_alpha = get_res_lin_function(y1=base_shift, y2=max_shift)(image_seq_len)
-            shift_alpha *= math.sqrt(num_frames)
-            if not shift_alpha > 0:
-                raise ValueError(
-                    f"base_shift={base_shift} and max_shift={max_shift} give shift_alpha={shift_alpha:.6g} at "
-                    f"image_seq_len={image_seq_len}; it must be > 0"
-                )
-        timesteps = time_shift(shift_alpha, timesteps)
+    if alpha is not None:
+        timesteps = time_shift(alpha, timesteps)
     return timesteps.tolist()
 
 

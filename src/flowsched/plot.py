@@ -1,6 +1,6 @@
 """Seeing schedules: matplotlib figures and a text plot for the terminal.
 
-Convention (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data; a schedule is the ``N + 1`` values of ``t`` a
+Convention (docs/conventions.md): ``t = 1`` is noise, ``t = 0`` is data; a schedule is the ``N + 1`` values of ``t`` a
 sampler visits. Three views are offered, each against the step index ``i = 0 .. N``:
 
 * ``"t"``: the schedule itself;
@@ -176,7 +176,9 @@ def _panels(panels: Any) -> tuple[str, ...]:
     return tuple(panels)
 
 
-def _format(path: str | os.PathLike) -> str:
+def image_format(path: str | os.PathLike) -> str:
+    """The image format a file name asks for (``"png"``, ``"svg"`` or ``"pdf"``, from its suffix); ``ValueError``
+    for another suffix, ``TypeError`` for a non-path. Every figure writer checks its path with it before drawing."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
@@ -271,7 +273,7 @@ def plot_schedules(
     Returns:
         ``path`` as a string.
     """
-    fmt = _format(path)  # check the path before drawing
+    fmt = image_format(path)  # check the path before drawing
     fig = schedule_figure(schedules, panels=panels, title=title, x=x)
     return save_figure(fig, path, dpi=dpi, fmt=fmt)
 
@@ -281,7 +283,7 @@ def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, fmt: str |
 
     ``path``'s suffix picks the format (``.png``, ``.svg``, ``.pdf``) unless ``fmt`` names it. Returns ``path``.
     """
-    fmt = _format(path) if fmt is None else choice("fmt", fmt, _FORMATS)
+    fmt = image_format(path) if fmt is None else choice("fmt", fmt, _FORMATS)
     dpi = positive_int("dpi", dpi)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)

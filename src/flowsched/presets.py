@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from . import schedules
-from ._validate import closest, positive_int, positive_real
+from . import diffusers_rules, schedules
+from ._validate import positive_int, positive_real, suggestion
 from .geometry import LatentGeometry, get_vae
 from .schedule import Schedule
 
@@ -127,8 +127,19 @@ def _diffusers_default_rule(
     double_shift: bool = True,
 ) -> Schedule:
     """diffusers' FlowMatchEuler default path (SD3), with its double-shifted tail unless told otherwise."""
-    return schedules.diffusers_default(num_steps, alpha if shift_alpha is None else shift_alpha,
-                                       double_shift=double_shift)
+    return diffusers_rules.diffusers_default(num_steps, alpha if shift_alpha is None else shift_alpha,
+                                             double_shift=double_shift)
+
+
+def _flow_sigmas_rule(
+    geometry: LatentGeometry,
+    num_steps: int,
+    shift_alpha: float | None,
+    alpha: float = 1.0,
+    solver: str = "unipc",
+) -> Schedule:
+    """A multistep solver's flow sigmas with a static ``flow_shift`` and its integer model timesteps (Wan, Sana)."""
+    return diffusers_rules.flow_sigmas(num_steps, alpha if shift_alpha is None else shift_alpha, solver=solver)
 
 
 def _flux_rule(
@@ -178,9 +189,12 @@ def _linear_quadratic_rule(
     shift_alpha: float | None,
     threshold_noise: float = 0.025,
 ) -> Schedule:
-    """Mochi: linear-quadratic, no shift (an explicit ``shift_alpha`` warps it)."""
+    """Mochi: linear-quadratic, no shift (an explicit ``shift_alpha`` warps it). Mochi's model is fed
+    ``(1 - t) * 1000`` (diffusers' ``invert_sigmas``), recorded as the schedule's timesteps."""
     s = schedules.linear_quadratic(num_steps, threshold_noise)
-    return s if shift_alpha is None else schedules.warp(s, shift_alpha)
+    if shift_alpha is not None:
+        s = schedules.warp(s, shift_alpha)
+    return Schedule(s.t, s.name, s.params, timesteps=(1.0 - s.t[:-1]) * 1000.0)
 
 
 #: How each rule turns (geometry, steps, optional static shift override) into a schedule.
@@ -188,6 +202,7 @@ RULES: dict[str, Callable[..., Schedule]] = {
     "opensora": _opensora_rule,
     "static": _static_rule,
     "diffusers_default": _diffusers_default_rule,
+    "flow_sigmas": _flow_sigmas_rule,
     "flux": _flux_rule,
     "ltx": _ltx_rule,
     "cogview4": _cogview4_rule,
@@ -243,14 +258,15 @@ PRESETS: dict[str, Preset] = {
         ),
         *(
             Preset(
-                name, model, vae, h, w, frames, steps, "static", {"alpha": alpha, "grid": "wan"},
+                name, model, vae, h, w, frames, steps, "flow_sigmas", {"alpha": alpha, "solver": "wan"},
                 source=src,
                 notes=note,
             )
             for name, model, vae, h, w, frames, steps, alpha, src, note in (
                 ("wan2.1-t2v-480p", "Wan 2.1 T2V (480p)", "wan2.1", 480, 832, 81, 50, 5.0,
                  "Wan-Video/Wan2.1 generate.py (sample_shift 5.0, 50 steps t2v) + fm_solvers_unipc grid",
-                 "diffusers' Wan conversions use flow_shift 3.0 at 480p; UniPC (multistep) is Wan's sampler"),
+                 "diffusers' Wan conversions use flow_shift 3.0 at 480p; UniPC (multistep) is Wan's sampler; "
+                 "the model is fed int(sigma * 1000)"),
                 ("wan2.1-t2v-720p", "Wan 2.1 T2V (720p)", "wan2.1", 720, 1280, 81, 50, 5.0,
                  "Wan-Video/Wan2.1 generate.py (sample_shift 5.0, 50 steps t2v) + fm_solvers_unipc grid",
                  "UniPC (multistep) is Wan's sampler"),
@@ -302,19 +318,22 @@ PRESETS: dict[str, Preset] = {
             "mochi", "Mochi 1 preview", "mochi", 480, 848, 19, 64, "linear_quadratic", {"threshold_noise": 0.025},
             source="genmoai/models infer.py linear_quadratic_schedule (threshold_noise 0.025) and diffusers "
             "MochiPipeline (480x848, 19 frames, 64 steps, invert_sigmas)",
-            notes="diffusers stores it inverted (1 - t); the values here are in flowsched's t = 1 noise convention",
+            notes="diffusers stores it inverted (1 - t); the values here are in flowsched's t = 1 noise convention; "
+            "the model is fed (1 - t) * 1000 (model_timesteps())",
         ),
         Preset(
             "cogview4-6b", "CogView4-6B", "cogview4", 1024, 1024, 1, 50, "cogview4",
             source="diffusers CogView4Pipeline (50 steps, timesteps int(linspace(1000, 1, N)), mu = "
             "sqrt(tokens/256)*0.75 + 0.25, time_shift_type linear)",
-            notes="the model is fed the unshifted integer timesteps, not t * 1000",
+            notes="the model is fed the unshifted integer timesteps (model_timesteps()), not t * 1000",
         ),
         Preset(
-            "sana", "Sana 1600M (1024px)", "dcae-f32c32", 1024, 1024, 1, 20, "static", {"alpha": 3.0, "grid": "wan"},
+            "sana", "Sana 1600M (1024px)", "dcae-f32c32", 1024, 1024, 1, 20, "flow_sigmas",
+            {"alpha": 3.0, "solver": "dpmsolver"},
             source="diffusers SanaPipeline (20 steps, 1024x1024) with DPMSolverMultistepScheduler(flow_shift 3.0, "
-            "use_flow_sigmas): grid 1 - linspace(1, 1/1000, N+1), flipped",
-            notes="DPM-Solver++ (multistep) is Sana's sampler; 4K checkpoints use flow_shift 6.0",
+            "use_flow_sigmas): grid 1 - linspace(1, 1/1000, N+1), flipped; int64 timesteps",
+            notes="DPM-Solver++ (multistep) is Sana's sampler; the model is fed int(sigma * 1000) (times the "
+            "transformer's timestep_scale); 4K checkpoints use flow_shift 6.0",
         ),
         Preset(
             "lumina2", "Lumina-Image 2.0", "flux", 1024, 1024, 1, 30, "static", {"alpha": 6.0},
@@ -336,8 +355,7 @@ def get_preset(name: str | Preset) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        hint = closest(name, list(PRESETS))
-        did = f" Did you mean {hint!r}?" if hint else ""
         raise ValueError(
-            f"preset {name!r} is unknown.{did} Run `flowsched presets` to list the {len(PRESETS)} presets"
+            f"preset {name!r} is unknown.{suggestion(name, list(PRESETS))} Run `flowsched presets` to list the "
+            f"{len(PRESETS)} presets"
         ) from None

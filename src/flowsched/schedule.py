@@ -1,6 +1,7 @@
-"""The :class:`Schedule` value type: the ``N + 1`` values of ``t`` a sampler visits.
+"""The :class:`Schedule` value type: the ``N + 1`` values of ``t`` a sampler visits, and :func:`check_t`, the one
+checker of schedule values every module uses.
 
-Convention (DESIGN.md): ``t`` in [0, 1], ``t = 1`` is pure noise, ``t = 0`` is data, a sampler walks from
+Convention (docs/conventions.md): ``t`` in [0, 1], ``t = 1`` is pure noise, ``t = 0`` is data, a sampler walks from
 ``t_0`` (normally 1) to ``t_N`` (normally 0). diffusers calls these values *sigmas*; the number fed to a model
 is usually ``t * 1000`` (see :meth:`Schedule.model_timesteps`).
 
@@ -22,6 +23,97 @@ import numpy as np
 FORMAT = "flowsched.schedule"
 FORMAT_VERSION = 1
 
+#: Endpoint tolerance of :func:`check_t`: ``|t_0 - start|`` and ``|t_N - end|`` below this count as exact
+#: (float32-derived schedules round).
+ENDPOINT_TOL = 1e-6
+
+
+def check_t(
+    values: Any,
+    name: str = "t",
+    *,
+    decreasing: bool = True,
+    positive: bool = False,
+    min_size: int = 2,
+    start: float | None = None,
+    end: float | None = None,
+    rows: bool = False,
+    hint: str = "",
+) -> np.ndarray:
+    """Check schedule values and return them as a float64 array (the rules of docs/conventions.md, "Checks").
+
+    ``values`` is one schedule (1-D) or, with ``rows=True``, one schedule per row (``[S, N + 1]``). Each must hold
+    at least ``min_size`` values, all finite, inside [0, 1] (``(0, 1]`` with ``positive=True``: lists that get a
+    terminal 0 appended), strictly decreasing (``decreasing=False``: strictly monotone either way, for inverted
+    schedules), starting within :data:`ENDPOINT_TOL` of ``start`` and ending within it of ``end`` when those are
+    given. ``TypeError`` for values that are not numbers; ``ValueError`` otherwise, naming ``name``, the index
+    (``name[i]``, or ``name[s, i]`` for rows) and the value; ``hint`` is appended to endpoint errors.
+    """
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r:.80}") from None
+    want = 2 if rows else 1
+    if arr.ndim != want:
+        shape = "[S, N + 1] (one schedule per row)" if rows else "one-dimensional (a flat list of numbers)"
+        raise ValueError(f"{name} must be {shape}, got shape {arr.shape}")
+    table = arr if rows else arr[None, :]
+
+    def at(s: int, i: int) -> str:
+        return f"{name}[{s}, {i}]" if rows else f"{name}[{i}]"
+
+    def first(mask: np.ndarray) -> tuple[int, int]:
+        s, i = np.argwhere(mask)[0]
+        return int(s), int(i)
+
+    if table.shape[1] < min_size:
+        what = "value" if min_size == 1 else f"values (at least one step, N + 1 >= {min_size})"
+        raise ValueError(f"{name} must hold at least {min_size} {what}, got {table.shape[1]}")
+    bad = ~np.isfinite(table)
+    if bad.any():
+        s, i = first(bad)
+        raise ValueError(f"{name} must be finite; {at(s, i)}={float(table[s, i])!r}")
+    low_ok = table > 0.0 if positive else table >= 0.0
+    bad = ~(low_ok & (table <= 1.0))
+    if bad.any():
+        s, i = first(bad)
+        where = "(0, 1] (the terminal 0 is appended for you)" if positive else "[0, 1]"
+        raise ValueError(
+            f"{name} must lie in {where} (t = 1 is noise, t = 0 is data); {at(s, i)}={float(table[s, i])!r}"
+        )
+    d = np.diff(table, axis=1)
+    if decreasing:
+        bad = d >= 0
+        if bad.any():
+            s, i = first(bad)
+            raise ValueError(
+                f"{name} must be strictly decreasing (t = 1 is noise, t = 0 is data); {at(s, i)}="
+                f"{float(table[s, i])!r} is followed by {at(s, i + 1)}={float(table[s, i + 1])!r}"
+            )
+    elif table.shape[1] > 1:
+        down = d[:, :1] < 0  # each row's direction is set by its first step
+        bad = np.where(down, d >= 0, d <= 0)
+        if bad.any():
+            s, i = first(bad)
+            raise ValueError(
+                f"{name} must be strictly monotone (normally decreasing from 1 to 0); {at(s, i)}="
+                f"{float(table[s, i])!r} and {at(s, i + 1)}={float(table[s, i + 1])!r} break the order"
+            )
+    for which, want_value, col in (("start", start, 0), ("end", end, -1)):
+        if want_value is None:
+            continue
+        bad = np.abs(table[:, col] - want_value) > ENDPOINT_TOL
+        if bad.any():
+            s = int(np.flatnonzero(bad)[0])
+            i = table.shape[1] - 1 if col == -1 else 0
+            label = "t_0" if col == 0 else "t_N"
+            meaning = {1.0: " (pure noise)", 0.0: " (data)"}.get(float(want_value), "")
+            raise ValueError(
+                f"{name} must {which} at {label} = {want_value:g}{meaning}; {at(s, i)}={float(table[s, i])!r}"
+                + (f"; {hint}" if hint else "")
+            )
+    return arr
+
 
 def _json_value(name: str, value: Any) -> Any:
     """Parameters must survive a JSON round trip; refuse what would not."""
@@ -41,6 +133,23 @@ def _json_value(name: str, value: Any) -> Any:
     )
 
 
+def _check_timesteps(values: Any, num_steps: int) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"timesteps must be a sequence of numbers, got {values!r:.80}") from None
+    if arr.shape != (num_steps,):
+        raise ValueError(
+            f"timesteps must hold N = {num_steps} values (one per model evaluation, none for the terminal), "
+            f"got shape {arr.shape}"
+        )
+    bad = np.flatnonzero(~np.isfinite(arr) | (arr < 0))
+    if bad.size:
+        raise ValueError(f"timesteps must be finite and >= 0; timesteps[{bad[0]}]={float(arr[bad[0]])!r}")
+    arr.setflags(write=False)
+    return arr
+
+
 @dataclass(frozen=True, eq=False)
 class Schedule:
     """An immutable sampling schedule.
@@ -49,34 +158,19 @@ class Schedule:
         t: float64 numpy array of ``N + 1`` values in [0, 1], strictly monotone (read-only).
         name: the family that made it (``"opensora"``, ``"shifted"``, ``"custom"`` ...).
         params: the parameters that made it (read-only mapping of JSON-ready values).
+        timesteps: ``None``, or the ``N`` values the model is fed when they are not ``t * 1000`` (float64,
+            finite, >= 0, read-only; recorded at ``num_train_timesteps = 1000``): CogView4's unshifted integer
+            timesteps, the integer-truncated timesteps of Wan's and Sana's multistep solvers, Mochi's ``1 - t``.
+            See :meth:`model_timesteps`.
     """
 
     t: np.ndarray
     name: str = "custom"
     params: Mapping[str, Any] = field(default_factory=dict)
+    timesteps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        try:
-            arr = np.array(self.t, dtype=np.float64, copy=True)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"t must be a sequence of numbers, got {type(self.t).__name__}: {exc}") from None
-        if arr.ndim != 1:
-            raise ValueError(f"t must be one-dimensional, got shape {arr.shape}")
-        if arr.size < 2:
-            raise ValueError(f"t must hold at least 2 values (one step), got {arr.size}")
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            raise ValueError(f"t must be finite, got {float(arr[bad[0]])} at index {bad[0]}")
-        out = np.flatnonzero((arr < 0) | (arr > 1))
-        if out.size:
-            raise ValueError(f"t values must lie in [0, 1], got {float(arr[out[0]])!r} at index {out[0]}")
-        d = np.diff(arr)
-        if not (np.all(d < 0) or np.all(d > 0)):
-            i = int(np.flatnonzero(d >= 0)[0]) if d[0] < 0 else int(np.flatnonzero(d <= 0)[0])
-            raise ValueError(
-                f"t must be strictly monotone (normally decreasing from 1 to 0); t[{i}]={float(arr[i])!r} and "
-                f"t[{i + 1}]={float(arr[i + 1])!r} break the order"
-            )
+        arr = check_t(self.t, "t", decreasing=False)
         arr.setflags(write=False)
         if not isinstance(self.name, str) or not self.name:
             raise TypeError(f"name must be a non-empty string, got {self.name!r}")
@@ -85,6 +179,8 @@ class Schedule:
         params = {str(k): _json_value(str(k), v) for k, v in self.params.items()}
         object.__setattr__(self, "t", arr)
         object.__setattr__(self, "params", MappingProxyType(params))
+        if self.timesteps is not None:
+            object.__setattr__(self, "timesteps", _check_timesteps(self.timesteps, arr.size - 1))
 
     # -- views -------------------------------------------------------------------------------------------
     @property
@@ -98,9 +194,19 @@ class Schedule:
         return np.diff(self.t)
 
     def model_timesteps(self, scale: float = 1000.0) -> np.ndarray:
-        """The ``N`` timesteps fed to the model: ``t[:-1] * scale`` (diffusers' ``timesteps``; Open-Sora
-        embeds ``t`` with ``time_factor=1000``). The terminal value is never fed to a model."""
-        return self.t[:-1] * float(scale)
+        """The ``N`` timesteps fed to the model (diffusers' ``scheduler.timesteps``), float64.
+
+        ``t[:-1] * scale`` (Open-Sora embeds ``t`` with ``time_factor=1000``; diffusers' FlowMatchEuler feeds
+        ``sigma * num_train_timesteps``), unless the rule that made the schedule feeds something else: then its
+        recorded :attr:`timesteps` (``timesteps * scale / 1000``; exactly the recorded values at the default
+        ``scale``). The terminal value is never fed to a model.
+        """
+        scale = float(scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a finite number > 0, got {scale}")
+        if self.timesteps is not None:
+            return self.timesteps.copy() if scale == 1000.0 else self.timesteps * (scale / 1000.0)
+        return self.t[:-1] * scale
 
     def to_list(self) -> list[float]:
         """The ``N + 1`` values as Python floats (what Open-Sora's ``get_schedule`` returns)."""
@@ -126,6 +232,7 @@ class Schedule:
             "params": dict(self.params),
             "num_steps": self.num_steps,
             "t": self.to_list(),
+            **({} if self.timesteps is None else {"timesteps": [float(x) for x in self.timesteps]}),
         }
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
@@ -145,7 +252,10 @@ class Schedule:
             raise ValueError(f"not a flowsched schedule: format is {data.get('format')!r}, expected {FORMAT!r}")
         if "t" not in data:
             raise ValueError("a schedule document needs the key 't' (the list of N + 1 values)")
-        return cls(t=data["t"], name=data.get("name", "custom"), params=data.get("params", {}))
+        return cls(
+            t=data["t"], name=data.get("name", "custom"), params=data.get("params", {}),
+            timesteps=data.get("timesteps"),
+        )
 
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike) -> Schedule:
@@ -173,6 +283,8 @@ class Schedule:
             self.name == other.name
             and dict(self.params) == dict(other.params)
             and np.array_equal(self.t, other.t)
+            and (self.timesteps is None) == (other.timesteps is None)
+            and (self.timesteps is None or np.array_equal(self.timesteps, other.timesteps))
         )
 
     def __hash__(self) -> int:

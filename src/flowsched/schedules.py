@@ -1,8 +1,12 @@
-"""Schedule families: pure functions that return a :class:`~flowsched.schedule.Schedule` (float64, numpy only).
+"""Schedule families: small pure functions that return a :class:`~flowsched.schedule.Schedule` (float64, numpy
+only), each a few lines checkable against the source its docstring names.
 
-Vocabulary (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data. The *shift* ``alpha`` warps a grid with
+Vocabulary (docs/conventions.md): ``t = 1`` is noise, ``t = 0`` is data. The *shift* ``alpha`` warps a grid with
 ``time_shift(t, alpha) = alpha * t / (1 + (alpha - 1) * t)``. Flux's ``mu`` is ``alpha = exp(mu)``; CogView4's
 ``mu`` is ``alpha = mu``. Functions here take ``alpha`` unless their name or argument says ``mu``.
+
+diffusers' scheduler configs are re-implemented in :mod:`flowsched.diffusers_rules`; the spec language
+(``"shifted:alpha=3"``, preset names) is :mod:`flowsched.spec`.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import math
 
 import numpy as np
 
-from ._validate import closest, positive_int, positive_real, real
-from .schedule import Schedule
+from ._validate import boolean, deprecated_module_attribute, positive_int, positive_real, real, unit_open
+from .schedule import Schedule, check_t
 
 # -- warps -------------------------------------------------------------------------------------------------
 
@@ -58,7 +62,7 @@ def opensora_alpha(
     num_frames = positive_int("num_frames", num_frames)
     base_shift = real("base_shift", base_shift)
     max_shift = real("max_shift", max_shift)
-    clamp = _bool("clamp", clamp)
+    clamp = boolean("clamp", clamp)
     alpha = _line(image_seq_len, 256.0, base_shift, 4096.0, max_shift, clamp) * math.sqrt(num_frames)
     if not alpha > 0:
         raise ValueError(
@@ -66,6 +70,31 @@ def opensora_alpha(
             f"image_seq_len={image_seq_len}; the shift must be > 0 (pass shift_alpha to set it directly)"
         )
     return alpha
+
+
+def opensora_shift(
+    image_seq_len: int,
+    num_frames: int,
+    shift_alpha: float | None = None,
+    base_shift: float = 1.0,
+    max_shift: float = 3.0,
+    shift: bool = True,
+) -> float | None:
+    """The shift Open-Sora 2.0's ``get_schedule`` applies for these arguments (its signature, all checked):
+    ``None`` when ``shift=False`` (the plain linear grid), else ``shift_alpha`` when given, else
+    :func:`opensora_alpha`. Shared by :func:`opensora` and :func:`flowsched.opensora.get_schedule`."""
+    image_seq_len = positive_int("image_seq_len", image_seq_len)
+    num_frames = positive_int("num_frames", num_frames)
+    shift = boolean("shift", shift)
+    base_shift = real("base_shift", base_shift)
+    max_shift = real("max_shift", max_shift)
+    if shift_alpha is not None:
+        shift_alpha = positive_real("shift_alpha", shift_alpha)
+    if not shift:
+        return None
+    if shift_alpha is not None:
+        return shift_alpha
+    return opensora_alpha(image_seq_len, num_frames, base_shift, max_shift)
 
 
 # -- families ----------------------------------------------------------------------------------------------
@@ -110,23 +139,18 @@ def opensora(
         shift: ``False`` gives the plain linear grid.
     """
     num_steps = positive_int("num_steps", num_steps)
-    image_seq_len = positive_int("image_seq_len", image_seq_len)
-    num_frames = positive_int("num_frames", num_frames)
-    if not isinstance(shift, bool):
-        raise TypeError(f"shift must be True or False, got {shift!r}")
+    alpha = opensora_shift(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
     params = {
         "num_steps": num_steps,
-        "image_seq_len": image_seq_len,
-        "num_frames": num_frames,
-        "shift": shift,
+        "image_seq_len": int(image_seq_len),
+        "num_frames": int(num_frames),
+        "shift": bool(shift),
     }
-    if not shift:
+    if alpha is None:
         return Schedule(_grid(num_steps), name="opensora", params={**params, "alpha": 1.0})
     if shift_alpha is None:
-        alpha = opensora_alpha(image_seq_len, num_frames, base_shift, max_shift)
         params.update(base_shift=float(base_shift), max_shift=float(max_shift))
     else:
-        alpha = positive_real("shift_alpha", shift_alpha)
         params.update(shift_alpha=alpha)
     params["alpha"] = alpha
     return Schedule(time_shift(_grid(num_steps), alpha), name="opensora", params=params)
@@ -139,27 +163,13 @@ def opensora(
 # ==========================================================================================================
 
 
-def _schedule(t: np.ndarray, name: str, params: dict) -> Schedule:
+def _schedule(t: np.ndarray, name: str, params: dict, timesteps: np.ndarray | None = None) -> Schedule:
     """Build a Schedule, turning a non-monotone result into an error that says which parameters caused it."""
     try:
-        return Schedule(np.asarray(t, dtype=np.float64), name=name, params=params)
+        return Schedule(np.asarray(t, dtype=np.float64), name=name, params=params, timesteps=timesteps)
     except ValueError as exc:
         shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "sigmas")
         raise ValueError(f"{name}({shown}) does not give a usable schedule: {exc}") from None
-
-
-def _bool(name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _unit_open(name: str, value) -> float:
-    """A number in (0, 1)."""
-    value = real(name, value)
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must lie strictly between 0 and 1, got {value}")
-    return value
 
 
 def _endpoints(t_max, t_min) -> tuple[float, float]:
@@ -182,8 +192,9 @@ def _with_zero(values: np.ndarray, terminal: float = 0.0) -> np.ndarray:
 GRIDS: dict[str, tuple[float, float, bool]] = {
     # BFL Flux / Open-Sora 2.0 / HunyuanVideo / ComfyUI "simple": linspace(1, 0, N+1) == linspace(1, 1/N, N) + [0].
     "linear": (1.0, 0.0, False),
-    # Wan 2.1/2.2 original FlowUniPCMultistepScheduler (sigma_max = 0.999, sigma_min = 0) and diffusers'
-    # DPMSolverMultistepScheduler with use_flow_sigmas (1 - linspace(1, 1/1000, N+1), flipped): same points.
+    # diffusers' DPMSolverMultistepScheduler with use_flow_sigmas (1 - linspace(1, 1/1000, N+1), flipped), and
+    # within 1.3e-8 Wan's own FlowUniPCMultistepScheduler (sigma_max = float32(0.999)). The solvers themselves,
+    # with the integer timesteps they feed the model: flowsched.diffusers_rules.flow_sigmas.
     "wan": (0.999, 0.0, False),
     # diffusers UniPCMultistepScheduler with use_flow_sigmas: linspace(1, 1/1000, N+1)[:-1].
     "unipc": (1.0, 0.001, False),
@@ -206,8 +217,8 @@ def grid(
     ``kind`` picks the defaults from :data:`GRIDS` (``linear``: BFL/Open-Sora/HunyuanVideo; ``wan``: Wan's
     original UniPC and diffusers' DPM-Solver++ flow grid; ``unipc``: diffusers' UniPC flow grid; ``diffusers``:
     FlowMatchEulerDiscreteScheduler's default grid). ``start``/``stop``/``endpoint`` override them.
-    Shift the result with :func:`warp` or :func:`warp_mu`. Sources: the peers' ``set_timesteps`` as summarised
-    in the reference notes (diffusers 0.42.1, Wan2.1 ``fm_solvers_unipc.py``).
+    Shift the result with :func:`warp` or :func:`warp_mu`. Sources: the peers' ``set_timesteps`` (diffusers 0.42.1,
+    Wan2.1 ``fm_solvers_unipc.py``; docs/schedules.md).
     """
     num_steps = positive_int("num_steps", num_steps)
     if kind not in GRIDS:
@@ -215,7 +226,7 @@ def grid(
     d_start, d_stop, d_endpoint = GRIDS[kind]
     start = d_start if start is None else real("start", start)
     stop = d_stop if stop is None else real("stop", stop)
-    endpoint = d_endpoint if endpoint is None else _bool("endpoint", endpoint)
+    endpoint = d_endpoint if endpoint is None else boolean("endpoint", endpoint)
     if not 0.0 <= stop < start <= 1.0:
         raise ValueError(f"need 0 <= stop < start <= 1, got start={start}, stop={stop}")
     if endpoint and stop == 0.0 and num_steps > 1:
@@ -223,41 +234,6 @@ def grid(
     points = np.linspace(start, stop, num_steps, endpoint=endpoint, dtype=np.float64)
     params = {"num_steps": num_steps, "kind": kind, "start": start, "stop": stop, "endpoint": endpoint}
     return _schedule(_with_zero(points), "grid", params)
-
-
-def diffusers_default(
-    num_steps: int,
-    alpha: float = 1.0,
-    *,
-    num_train_timesteps: int = 1000,
-    double_shift: bool = False,
-) -> Schedule:
-    """diffusers' FlowMatchEulerDiscreteScheduler default path (static ``shift``, no custom sigmas): ``N``
-    points from 1 down to ``sigma_min``, shifted by ``alpha``, then 0.
-
-    diffusers takes ``sigma_min`` from its training grid *after* shifting it, then shifts the whole grid again,
-    so its last point is ``shift(shift(1/T))`` (0.008929 for alpha 3, instead of 0.002994; diffusers issue
-    #13243; ComfyUI's ``normal`` scheduler and SD3's reference sampler do the same). ``double_shift=True``
-    reproduces that; the default is the single-shift grid ``shift(linspace(1, 1/T, N))``.
-    ``T = num_train_timesteps``. Source: diffusers 0.42.1 ``scheduling_flow_match_euler_discrete.py``.
-    """
-    num_steps = positive_int("num_steps", num_steps)
-    alpha = positive_real("alpha", alpha)
-    num_train_timesteps = positive_int("num_train_timesteps", num_train_timesteps)
-    if num_train_timesteps < 2:
-        raise ValueError("num_train_timesteps must be >= 2 for the default grid (with 1 it collapses to t = 1)")
-    double_shift = _bool("double_shift", double_shift)
-    t_min = 1.0 / num_train_timesteps
-    if double_shift:
-        t_min = float(time_shift(t_min, alpha))
-    points = time_shift(np.linspace(1.0, t_min, num_steps), alpha)
-    params = {
-        "num_steps": num_steps,
-        "alpha": alpha,
-        "num_train_timesteps": num_train_timesteps,
-        "double_shift": double_shift,
-    }
-    return _schedule(_with_zero(points), "diffusers_default", params)
 
 
 # -- warps (Schedule -> Schedule) -------------------------------------------------------------------------------
@@ -340,7 +316,7 @@ def stretch_to_terminal(schedule: Schedule, terminal: float = 0.1) -> Schedule:
 
     Source: Lightricks/LTX-Video ``ltx_video/schedulers/rf.py`` (``strech_shifts_to_terminal``).
     """
-    terminal = _unit_open("terminal", terminal)
+    terminal = unit_open("terminal", terminal)
     _need_schedule(schedule)
     return _warped(schedule, _stretch(schedule.t, terminal), f"terminal={terminal:g}", {"shift_terminal": terminal})
 
@@ -382,7 +358,7 @@ def flux_mu(
     max_seq_len = positive_int("max_seq_len", max_seq_len)
     return _line(
         image_seq_len, base_seq_len, real("base_shift", base_shift), max_seq_len, real("max_shift", max_shift),
-        _bool("clamp", clamp),
+        boolean("clamp", clamp),
     )
 
 
@@ -402,7 +378,7 @@ def cogview4_mu(
     image_seq_len = positive_int("image_seq_len", image_seq_len)
     base_seq_len = positive_int("base_seq_len", base_seq_len)
     max_seq_len = positive_int("max_seq_len", max_seq_len)
-    if _bool("clamp", clamp):
+    if boolean("clamp", clamp):
         image_seq_len = min(max(image_seq_len, base_seq_len), max_seq_len)
     return math.sqrt(image_seq_len / base_seq_len) * real("max_shift", max_shift) + real("base_shift", base_shift)
 
@@ -425,7 +401,7 @@ def flux(
     """
     num_steps = positive_int("num_steps", num_steps)
     mu = flux_mu(image_seq_len, base_shift, max_shift)
-    shift = _bool("shift", shift)
+    shift = boolean("shift", shift)
     params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "shift": shift}
     if not shift:
         return _schedule(_grid(num_steps), "flux", {**params, "alpha": 1.0})
@@ -455,7 +431,7 @@ def ltx(
     t = _exp_shift(_grid(num_steps), math.exp(mu), 1.0)
     params = {"num_steps": num_steps, "seq_len": int(seq_len), "mu": mu, "alpha": math.exp(mu), "clamp": clamp}
     if terminal is not None:
-        terminal = _unit_open("terminal", terminal)
+        terminal = unit_open("terminal", terminal)
         t = _stretch(t, terminal)
         params["shift_terminal"] = terminal
     return _schedule(t, "ltx", params)
@@ -474,7 +450,8 @@ def cogview4(
     """CogView4 in diffusers: integer timesteps ``int(linspace(1000, 1, N))``, ``t = timesteps / 1000``, warped
     with the LINEAR ``mu = cogview4_mu(image_seq_len)`` (``alpha = mu``), then 0. ``mu`` overrides the rule.
 
-    The model is fed the UNshifted integer timesteps (diffusers 0.42.1 keeps them), not ``t * 1000``.
+    The model is fed the UNshifted integer timesteps (diffusers 0.42.1 keeps them), not ``t * 1000``: they are
+    the schedule's :attr:`~flowsched.schedule.Schedule.timesteps` (``model_timesteps()``).
     Source: diffusers ``pipeline_cogview4.py`` (``calculate_shift``, timesteps) and its scheduler config.
     """
     num_steps = positive_int("num_steps", num_steps)
@@ -482,7 +459,8 @@ def cogview4(
         mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp)
     else:
         mu = positive_real("mu", mu)
-    base = np.floor(np.linspace(1000.0, 1.0, num_steps)) / 1000.0
+    fed = np.linspace(1000.0, 1.0, num_steps).astype(np.int64).astype(np.float64)  # the pipeline's int64 cast
+    base = fed / 1000.0
     params = {
         "num_steps": num_steps,
         "image_seq_len": int(image_seq_len),
@@ -491,7 +469,7 @@ def cogview4(
         "alpha": mu,
         "clamp": clamp,
     }
-    return _schedule(_with_zero(_exp_shift(base, mu, 1.0)), "cogview4", params)
+    return _schedule(_with_zero(_exp_shift(base, mu, 1.0)), "cogview4", params, fed)
 
 
 # -- noise-level families between two endpoints ----------------------------------------------------------------
@@ -569,7 +547,7 @@ def linear_quadratic(
     Neither applies a model shift. Sources: genmoai/models ``infer.py``; ComfyUI ``comfy/samplers.py``.
     """
     num_steps = positive_int("num_steps", num_steps)
-    threshold_noise = _unit_open("threshold_noise", threshold_noise)
+    threshold_noise = unit_open("threshold_noise", threshold_noise)
     if variant not in ("mochi", "comfyui"):
         raise ValueError(f"variant must be 'mochi' or 'comfyui', got {variant!r}")
     t_max = real("t_max", t_max)
@@ -607,44 +585,12 @@ def from_list(values, *, append_zero: bool = False, name: str = "custom") -> Sch
     """A user schedule: ``N + 1`` values of ``t`` in [0, 1], strictly decreasing from noise (normally 1) to data
     (normally 0). ``append_zero=True`` takes the ``N`` model evaluation points (diffusers' ``sigmas=`` list,
     without the terminal) and appends 0."""
-    append_zero = _bool("append_zero", append_zero)
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"values must be a list of numbers, got {values!r:.80}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"values must be a flat list of numbers, got shape {arr.shape}")
-    _check_decreasing("values", arr, allow_zero_last=not append_zero)
+    append_zero = boolean("append_zero", append_zero)
+    arr = values
+    arr = check_t(arr, "values", positive=append_zero, min_size=1 if append_zero else 2)
     if append_zero:
         arr = _with_zero(arr)
-    if arr.size < 2:
-        raise ValueError(f"values must hold at least 2 numbers (one step from noise to data), got {arr.size}")
     return _schedule(arr, name, {"num_steps": int(arr.size - 1)})
-
-
-def _check_decreasing(name: str, arr: np.ndarray, *, allow_zero_last: bool) -> None:
-    """Custom lists: finite, in [0, 1] ((0, 1] when a terminal 0 is appended later), strictly decreasing."""
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    bad = np.flatnonzero(~np.isfinite(arr))
-    if bad.size:
-        raise ValueError(f"{name} must be finite, got {float(arr[bad[0]])} at index {bad[0]}")
-    low = 0.0
-    out = np.flatnonzero((arr < low) | (arr > 1.0) | ((arr == 0.0) & (np.arange(arr.size) < arr.size - 1)))
-    if not allow_zero_last:
-        out = np.flatnonzero((arr <= 0.0) | (arr > 1.0))
-    if out.size:
-        i = int(out[0])
-        what = "(0, 1] (the terminal 0 is appended for you)" if not allow_zero_last else "[0, 1], 0 only last"
-        raise ValueError(f"{name} must lie in {what} (t = 1 is noise, t = 0 data); got {float(arr[i])!r} at index {i}")
-    d = np.diff(arr)
-    if np.any(d >= 0):
-        i = int(np.flatnonzero(d >= 0)[0])
-        raise ValueError(
-            f"{name} must be strictly decreasing (from noise t = 1 towards data t = 0); {name}[{i}]="
-            f"{float(arr[i])!r} is followed by {name}[{i + 1}]={float(arr[i + 1])!r}. Sort it in descending order "
-            "and drop repeats."
-        )
 
 
 def loglinear_interp(schedule: Schedule | list, num_steps: int) -> Schedule:
@@ -671,332 +617,18 @@ def loglinear_interp(schedule: Schedule | list, num_steps: int) -> Schedule:
     return _schedule(_with_zero(new, float(t[-1])), "loglinear_interp", params)
 
 
-# -- diffusers FlowMatchEulerDiscreteScheduler, option for option -------------------------------------------------
+# -- moved names ---------------------------------------------------------------------------------------------------
 
-#: FlowMatchEulerDiscreteScheduler's config keys and defaults (diffusers 0.42.1). ``base_shift``, ``max_shift``,
-#: ``base_image_seq_len``, ``max_image_seq_len`` and ``stochastic_sampling`` do not change ``set_timesteps``;
-#: they are accepted so ``flow_match_euler(n, **scheduler.config, mu=...)`` works.
-FLOW_MATCH_EULER_CONFIG: dict[str, object] = {
-    "num_train_timesteps": 1000,
-    "shift": 1.0,
-    "use_dynamic_shifting": False,
-    "base_shift": 0.5,
-    "max_shift": 1.15,
-    "base_image_seq_len": 256,
-    "max_image_seq_len": 4096,
-    "invert_sigmas": False,
-    "shift_terminal": None,
-    "use_karras_sigmas": False,
-    "use_exponential_sigmas": False,
-    "use_beta_sigmas": False,
-    "time_shift_type": "exponential",
-    "stochastic_sampling": False,
+#: Names that lived here before the spec language and diffusers' rules got their own modules.
+_MOVED = {
+    "from_spec": "flowsched.spec",
+    "FAMILIES": "flowsched.spec",
+    "flow_match_euler": "flowsched.diffusers_rules",
+    "FLOW_MATCH_EULER_CONFIG": "flowsched.diffusers_rules",
+    "diffusers_default": "flowsched.diffusers_rules",
 }
 
 
-def _custom_list(name: str, values) -> np.ndarray:
-    try:
-        arr = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a list of numbers, got {values!r:.80}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a flat list of numbers, got shape {arr.shape}")
-    return arr
-
-
-def _f32_shift(t: np.float32, alpha: float) -> float:
-    """diffusers' float32 static shift of one training-grid value (``sigma_min``/``sigma_max`` come from it)."""
-    a = np.float32(alpha)
-    return float(a * t / (np.float32(1.0) + np.float32(alpha - 1.0) * t))
-
-
-def flow_match_euler(
-    num_steps: int | None = None,
-    *,
-    mu: float | None = None,
-    sigmas=None,
-    timesteps=None,
-    **config,
-) -> Schedule:
-    """The sigmas diffusers' ``FlowMatchEulerDiscreteScheduler(**config).set_timesteps(num_steps, mu=mu,
-    sigmas=sigmas, timesteps=timesteps)`` produces (diffusers 0.42.1), ``N + 1`` values including the appended
-    terminal.
-
-    Every config option is honoured: ``shift`` (static; applied to the default grid AND to custom ``sigmas``),
-    ``use_dynamic_shifting`` with ``mu`` and ``time_shift_type`` (``"exponential"``: ``alpha = exp(mu)``;
-    ``"linear"``: ``alpha = mu``), ``shift_terminal`` (LTX stretch), ``use_karras_sigmas`` /
-    ``use_exponential_sigmas`` / ``use_beta_sigmas`` (re-spaced between the shifted end points),
-    ``invert_sigmas`` (Mochi: values ``1 - sigma`` increasing to a terminal 1) and ``num_train_timesteps``.
-    The default grid reproduces diffusers' double-shifted tail (``params["double_shift"]`` says when;
-    see :func:`diffusers_default` for the single-shift variant).
-
-    Precision: computed in float64; diffusers returns float32, so ``schedule.t.astype(numpy.float32)`` equals its
-    ``scheduler.sigmas`` to within float32 rounding (well inside 1e-6). Its ``timesteps`` are
-    ``schedule.model_timesteps(config num_train_timesteps)``.
-
-    Args:
-        num_steps: ``num_inference_steps``; may be None when ``sigmas`` is given (then ``len(sigmas)``).
-        mu: required when ``use_dynamic_shifting=True`` (ignored otherwise, as in diffusers).
-        sigmas: custom model evaluation points (``N`` values, no terminal), strictly decreasing in (0, 1].
-        timesteps: custom model timesteps; without ``sigmas`` the sigmas are ``timesteps / num_train_timesteps``
-            (then shifted, as in diffusers). diffusers 0.42.1 feeds these timesteps to the model as given
-            (CogView4 relies on it); they are kept in ``params["timesteps"]``.
-        **config: FlowMatchEulerDiscreteScheduler config keys (:data:`FLOW_MATCH_EULER_CONFIG`); keys starting
-            with ``_`` (``_class_name``...) are ignored so a saved ``scheduler_config.json`` can be passed.
-    """
-    config.pop("device", None)  # set_timesteps' device: irrelevant to the values
-    if "num_inference_steps" in config:  # diffusers' name for num_steps
-        alias = config.pop("num_inference_steps")
-        if num_steps is not None and alias != num_steps:
-            raise ValueError(f"num_steps={num_steps} and num_inference_steps={alias} disagree; pass one of them")
-        num_steps = alias
-    cfg = dict(FLOW_MATCH_EULER_CONFIG)
-    for key, value in config.items():
-        if key.startswith("_"):
-            continue
-        if key not in cfg:
-            from ._validate import closest
-
-            hint = closest(key, list(cfg))
-            did = f" Did you mean {hint!r}?" if hint else ""
-            raise TypeError(f"{key!r} is not a FlowMatchEulerDiscreteScheduler config option.{did}")
-        cfg[key] = value
-    T = positive_int("num_train_timesteps", cfg["num_train_timesteps"])
-    shift = positive_real("shift", cfg["shift"])
-    dynamic = _bool("use_dynamic_shifting", cfg["use_dynamic_shifting"])
-    invert_sigmas = _bool("invert_sigmas", cfg["invert_sigmas"])
-    flags = {k: _bool(k, cfg[k]) for k in ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")}
-    if sum(flags.values()) > 1:
-        on = [k for k, v in flags.items() if v]
-        raise ValueError(
-            f"{' and '.join(on)} are mutually exclusive: set at most one of use_karras_sigmas, "
-            "use_exponential_sigmas, use_beta_sigmas to True"
-        )
-    kind = cfg["time_shift_type"]
-    if kind not in ("exponential", "linear"):
-        raise ValueError(f"time_shift_type must be 'exponential' or 'linear', got {kind!r}")
-    terminal = cfg["shift_terminal"]
-    if terminal is not None and terminal != 0:  # diffusers treats 0 / None as "off"
-        terminal = _unit_open("shift_terminal", terminal)
-    else:
-        terminal = None
-    if dynamic and mu is None:
-        raise ValueError(
-            "mu must be passed when use_dynamic_shifting=True (diffusers raises too): compute it from the token "
-            "count, e.g. mu=flowsched.schedules.flux_mu(image_seq_len), or set use_dynamic_shifting=False"
-        )
-    if dynamic:
-        mu = real("mu", mu)
-        if kind == "linear" and mu <= 0:
-            raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
-
-    params: dict = {"num_train_timesteps": T}
-    if timesteps is not None:
-        custom_ts = _custom_list("timesteps", timesteps)
-        if sigmas is not None and len(np.ravel(sigmas)) != custom_ts.size:
-            raise ValueError(
-                f"sigmas and timesteps must have the same length, got {len(np.ravel(sigmas))} and {custom_ts.size}"
-            )
-        params["timesteps"] = [float(x) for x in custom_ts]
-        if sigmas is None:
-            sigmas = custom_ts.astype(np.float32) / np.float32(T)  # diffusers: float32 timesteps / T
-    if sigmas is not None:
-        base = _custom_list("sigmas", sigmas)
-        _check_decreasing("sigmas", base, allow_zero_last=False)
-        if num_steps is not None and positive_int("num_steps", num_steps) != base.size:
-            raise ValueError(
-                f"num_steps={num_steps} but sigmas (or timesteps) hold {base.size} values; they must match (or "
-                "pass num_steps=None). They are the N model evaluation points, without the terminal"
-            )
-        num_steps = int(base.size)
-        params["sigmas"] = [float(x) for x in base]
-    else:
-        if num_steps is None:
-            raise ValueError("num_steps must be given when sigmas is not (diffusers' num_inference_steps)")
-        num_steps = positive_int("num_steps", num_steps)
-        if T < 2:
-            raise ValueError(
-                f"num_train_timesteps={T} makes the default grid collapse to t = 1 (diffusers then returns "
-                "repeated sigmas); pass explicit sigmas, e.g. numpy.linspace(1, 1/N, N)"
-            )
-        # __init__: training grid k/T, statically shifted unless dynamic; sigma_max/sigma_min kept (float32).
-        lo = np.float32(np.float32(1.0) / np.float32(T))
-        s_max, s_min = (1.0, float(lo)) if dynamic else (min(_f32_shift(np.float32(1.0), shift), 1.0),
-                                                         _f32_shift(lo, shift))
-        base = np.linspace(s_max * T, s_min * T, num_steps) / T
-        params["double_shift"] = not dynamic and shift != 1.0
-    params["num_steps"] = num_steps
-
-    if dynamic:
-        a = math.exp(mu) if kind == "exponential" else mu
-        t = _exp_shift(base, a, 1.0)
-        params.update(mu=mu, time_shift_type=kind, alpha=a)
-    else:
-        t = time_shift(base, shift)
-        params["alpha"] = shift
-    if terminal is not None:
-        t = _stretch(t, terminal)
-        params["shift_terminal"] = terminal
-    if any(flags.values()):
-        # re-spaced between the shifted end points; with one step only the first survives
-        fam = next(k for k, v in flags.items() if v)[4:-7]
-        if num_steps > 1:
-            spaced = {"karras": karras, "exponential": exponential, "beta": beta}[fam]
-            t = spaced(num_steps, min(float(t[0]), 1.0), float(t[-1])).t[:-1]
-        params["spacing"] = fam
-    t = np.clip(t, 0.0, 1.0)
-    if invert_sigmas:
-        t = _with_zero(1.0 - t, 1.0)
-        params["inverted"] = True
-    else:
-        t = _with_zero(t)
-    return _schedule(t, "flow_match_euler", params)
-
-
-# -- schedule specs: one text form for the CLI, plots and configs ---------------------------------------------------
-
-#: Families reachable from :func:`from_spec` by name.
-FAMILIES: dict[str, object] = {
-    "linear": linear,
-    "shifted": shifted,
-    "opensora": opensora,
-    "grid": grid,
-    "diffusers_default": diffusers_default,
-    "flow_match_euler": flow_match_euler,
-    "flux": flux,
-    "ltx": ltx,
-    "cogview4": cogview4,
-    "karras": karras,
-    "exponential": exponential,
-    "beta": beta,
-    "kl_optimal": kl_optimal,
-    "linear_quadratic": linear_quadratic,
-}
-
-_ALIASES = {"steps": "num_steps", "n": "num_steps"}
-
-
-def _spec_value(text: str):
-    """``30`` -> int, ``3.5`` -> float, ``true``/``false``/``none``, ``1;0.5;0.2`` -> list of floats, else str."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    if ";" in text:
-        return [float(_spec_value(x)) for x in text.split(";") if x.strip()]
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text.strip()
-
-
-def _spec_kwargs(spec: str, body: str) -> dict:
-    out: dict = {}
-    for item in filter(None, (x.strip() for x in body.split(","))):
-        if "=" not in item:
-            raise ValueError(f"schedule spec {spec!r}: expected key=value, got {item!r}")
-        key, value = (x.strip() for x in item.split("=", 1))
-        key = _ALIASES.get(key, key)
-        if key in out:
-            raise ValueError(f"schedule spec {spec!r}: {key!r} is given twice")
-        try:
-            out[key] = _spec_value(value)
-        except ValueError:
-            raise ValueError(f"schedule spec {spec!r}: {key}={value!r} is not a list of numbers") from None
-    return out
-
-
-def from_spec(text: str, *, num_steps: int | None = None) -> Schedule:
-    """Build a schedule from one line of text (what ``flowsched compare`` and ``flowsched plot`` accept).
-
-    Forms:
-        * ``FAMILY:key=value,...`` -- a family of :data:`FAMILIES` with keyword arguments, e.g.
-          ``shifted:alpha=3,steps=30``, ``flux:steps=28,image_seq_len=4096``,
-          ``flow_match_euler:steps=28,shift=3``, ``karras:steps=20,t_min=0.002``. ``steps`` means
-          ``num_steps``; values are numbers, ``true``/``false``/``none``, strings, or ``;``-separated number
-          lists (``sigmas=1;0.6;0.3``). A bare ``FAMILY`` uses its defaults.
-        * ``PRESET`` or ``preset:PRESET`` then optional ``,key=value`` (or ``PRESET:key=value,...``) -- a model
-          preset (``flowsched presets``) at its default size, with overrides ``steps``, ``height``, ``width``,
-          ``frames``, ``shift_alpha`` and ``shift``; e.g. ``wan2.1-t2v-480p:steps=30``.
-        * a path to a JSON file written by :meth:`Schedule.to_json` (or holding a bare list of ``t`` values),
-          or inline JSON: ``[1, 0.7, 0.3, 0]``.
-
-    ``num_steps`` is used when the spec does not say ``steps`` (families and presets alike).
-    Raises ValueError naming the spec and what is accepted.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise TypeError(f"a schedule spec must be a non-empty string, got {text!r}")
-    text = text.strip()
-    if num_steps is not None:
-        num_steps = positive_int("num_steps", num_steps)
-    if text[0] in "[{":
-        return Schedule.from_json(text)
-    import os
-
-    if text.lower().endswith(".json") or os.path.isfile(text):
-        return Schedule.from_json(text)
-    head, _, body = text.partition(":")
-    head = head.strip()
-    if head == "preset":
-        name, _, body = body.partition(",")
-        return _preset_from_spec(text, name.strip(), _spec_kwargs(text, body), num_steps)
-    if head in FAMILIES:
-        return _family_from_spec(text, head, _spec_kwargs(text, body), num_steps)
-    from . import presets  # presets sit above schedules; imported only for preset specs
-
-    if head in presets.PRESETS:
-        return _preset_from_spec(text, head, _spec_kwargs(text, body), num_steps)
-    hint = closest(head, [*FAMILIES, *presets.PRESETS])
-    did = f" Did you mean {hint!r}?" if hint else ""
-    raise ValueError(
-        f"schedule spec {text!r}: {head!r} is neither a family nor a preset.{did} Families: "
-        f"{', '.join(FAMILIES)}; presets: `flowsched presets`; or give a JSON file"
-    )
-
-
-def _family_from_spec(spec: str, name: str, kwargs: dict, num_steps: int | None) -> Schedule:
-    import inspect
-
-    func = FAMILIES[name]
-    sig = inspect.signature(func)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    if "num_steps" in sig.parameters and "num_steps" not in kwargs and num_steps is not None:
-        kwargs["num_steps"] = num_steps
-    if not accepts_any:
-        unknown = [k for k in kwargs if k not in sig.parameters]
-        if unknown:
-            raise ValueError(
-                f"schedule spec {spec!r}: {name} takes no parameter {unknown[0]!r}; it accepts "
-                f"{', '.join(sig.parameters)} (steps = num_steps)"
-            )
-    missing = [
-        p.name for p in sig.parameters.values()
-        if p.default is p.empty and p.kind is not p.VAR_KEYWORD and p.name not in kwargs
-    ]
-    if missing:
-        raise ValueError(f"schedule spec {spec!r}: {name} needs {', '.join(missing)} (e.g. {name}:"
-                         f"{','.join(f'{m}=...' for m in missing)})")
-    return func(**kwargs)
-
-
-def _preset_from_spec(spec: str, name: str, kwargs: dict, num_steps: int | None) -> Schedule:
-    from . import presets
-
-    preset = presets.get_preset(name)
-    allowed = ("num_steps", "height", "width", "frames", "shift_alpha", "shift")
-    unknown = [k for k in kwargs if k not in allowed]
-    if unknown:
-        raise ValueError(
-            f"schedule spec {spec!r}: a preset accepts steps, height, width, frames, shift_alpha and shift; "
-            f"got {unknown[0]!r}"
-        )
-    geometry = preset.geometry(kwargs.get("height"), kwargs.get("width"), kwargs.get("frames"))
-    return preset.schedule(
-        geometry,
-        kwargs.get("num_steps", num_steps),
-        shift=kwargs.get("shift", True),
-        shift_alpha=kwargs.get("shift_alpha"),
-    )
+def __getattr__(name: str):
+    """``schedules.from_spec`` and the other moved names keep working, with a DeprecationWarning."""
+    return deprecated_module_attribute(__name__, _MOVED, name)

@@ -96,20 +96,20 @@ def add_spec_steps_option(p: argparse.ArgumentParser) -> None:
 
 
 def load_specs(specs: list[str], steps: int | None) -> list[tuple[str, Any]]:
-    """``[(spec, Schedule)]`` via :func:`flowsched.schedules.from_spec`; every spec is built before anything is
+    """``[(spec, Schedule)]`` via :func:`flowsched.spec.from_spec`; every spec is built before anything is
     printed, so a bad one fails first. Family specs without a step count get ``steps`` or :data:`FAMILY_STEPS`.
     Warnings (a frame count the VAE cannot decode exactly, ...) are printed with the spec they are about."""
     import warnings as _warnings
 
-    from .. import schedules
+    from ..spec import FAMILIES, from_spec
 
     out = []
     for spec in specs:
-        family = spec.partition(":")[0].strip() in schedules.FAMILIES
+        family = spec.partition(":")[0].strip() in FAMILIES
         n = steps if steps is not None or not family else FAMILY_STEPS
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
-            schedule = schedules.from_spec(spec, num_steps=n)
+            schedule = from_spec(spec, num_steps=n)
         for w in caught:
             warn(f"{spec}: {w.message}")
         out.append((spec, schedule))

@@ -21,7 +21,7 @@ data models (--model):
              --w-t) or one fitted to your latents (--latents FILE.safetensors). Euler's error is exact (no
              sampling noise). Metrics: w2 (relative squared W2, variance-weighted: structure; default) and kl
              (mean per-mode KL: texture).
-  mixture    the 16-D, 8-mode Gaussian mixture of the reference notes (modes on a sphere of radius 3, std 0.15);
+  mixture    the 16-D, 8-mode Gaussian mixture of docs/quality-models.md (modes on a sphere of radius 3, std 0.15);
   mixture2d  8 modes on a circle of radius 2, std 0.2. Metrics: rmse (pathwise, against an RK4 reference from
              the same noise; default), sliced_w2 (against true samples; its noise floor is printed), modes
              (fraction of samples landing in a different mode than the reference).
@@ -63,29 +63,10 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _fill_geometry(spec: str, geometry) -> str:
-    """A family spec with the geometry's image_seq_len, num_frames and seq_len added where the family takes them
-    and the spec does not give them."""
-    import inspect
-
-    from .. import schedules
-
-    head, _, given = spec.partition(":")
-    family = schedules.FAMILIES.get(head.strip())
-    if family is None:
-        return spec
-    params = inspect.signature(family).parameters
-    extra = {"image_seq_len": geometry.image_seq_len, "num_frames": geometry.latent_frames, "seq_len": geometry.seq_len}
-    # The keys the spec gives (base_seq_len=1024 gives base_seq_len, not seq_len); the spec language splits on ','.
-    keys = {part.partition("=")[0].strip() for part in given.split(",")}
-    fill = [f"{k}={v}" for k, v in extra.items() if k in params and k not in keys]
-    return f"{head.strip()}:{','.join(filter(None, [given.strip(), *fill]))}" if fill else spec
-
-
 def _row(spec: str, args, preset, geometry, model, metric, first_n: int):
     """One --schedule value: ``(maker, None)`` with a function num_steps -> Schedule, or ``(None, schedule)`` for a
     schedule whose step count is fixed (it ignores the asked N). A bad spec fails here, before any scoring."""
-    from .. import schedules
+    from ..spec import from_spec
 
     if spec in ("rule", preset.name):
         return (lambda n: preset.schedule(geometry, n)), None
@@ -96,11 +77,16 @@ def _row(spec: str, args, preset, geometry, model, metric, first_n: int):
             return auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed)
 
         return auto, None
-    spec = _fill_geometry(spec, geometry)
-    built = schedules.from_spec(spec, num_steps=first_n)  # at a step count that is used anyway
-    if built.num_steps != first_n or schedules.from_spec(spec, num_steps=first_n + 1).num_steps != first_n + 1:
+    # Families that take image_seq_len, num_frames or seq_len get them from the geometry unless the spec sets them.
+    sizes = {"image_seq_len": geometry.image_seq_len, "num_frames": geometry.latent_frames, "seq_len": geometry.seq_len}
+
+    def build(n: int):
+        return from_spec(spec, num_steps=n, defaults=sizes)
+
+    built = build(first_n)  # at a step count that is used anyway
+    if built.num_steps != first_n or build(first_n + 1).num_steps != first_n + 1:
         return None, built  # it keeps its own N whatever is asked
-    return (lambda n: schedules.from_spec(spec, num_steps=n)), None
+    return build, None
 
 
 def _columns(steps: list[int], fixed: list[int]) -> list[int]:
@@ -118,7 +104,7 @@ def _cell(value) -> str:
 def run(args) -> int:
     import warnings
 
-    from ..quality import GaussianField, error_table, evaluate, plot_error_vs_steps
+    from ..quality import GaussianField, error_table, plot_error_vs_steps
 
     # Refused here, before any work: outputs, option contradictions, missing packages, repeated schedules.
     check_outputs(Output(args.plot, "--plot", image_suffixes()))
@@ -139,13 +125,18 @@ def run(args) -> int:
         rows = {spec: _row(spec, args, preset, geometry, model, metric, args.steps[0]) for spec in specs}
     fixed = {spec: s for spec, (_, s) in rows.items() if s is not None}
     columns = _columns(args.steps, [s.num_steps for s in fixed.values()])
-    kw = {} if isinstance(model, GaussianField) else {"n": args.samples, "seed": args.seed, "sampler": args.sampler}
+    if isinstance(model, GaussianField):
+        def score(s):
+            return model.error(s, metric=metric)
+    else:
+        def score(s):
+            return model.error(s, metric=metric, num_samples=args.samples, seed=args.seed, sampler=args.sampler)
     makers = {spec: maker for spec, (maker, _) in rows.items() if maker is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scored = error_table(makers, columns, model, metric, progress=show_progress(), **kw) if makers else {}
+        scored = error_table(makers, columns, score, progress=show_progress()) if makers else {}
         for spec, s in fixed.items():
-            value = evaluate(s, model, metric, **kw)
+            value = score(s)
             scored[spec] = [value if n == s.num_steps else None for n in columns]
     results = {spec: scored[spec] for spec in specs}
     floor = None

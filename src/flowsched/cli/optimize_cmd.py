@@ -87,14 +87,14 @@ def restarts_count(text: str) -> int | None:
 
 
 def _starts(args, num_steps: int) -> list:
-    from .. import schedules
+    from ..spec import from_spec
 
     out = []
     for spec in args.start or ["best-shift"]:
         if spec in ("best-shift", "linear"):
             out.append(spec)
         else:
-            out.append(schedules.from_spec(spec, num_steps=num_steps))
+            out.append(from_spec(spec, num_steps=num_steps))
     return out
 
 
@@ -122,7 +122,7 @@ def run(args) -> int:
     import sys
 
     from .. import schedules
-    from ..quality import auto_shift_schedule, evaluate, optimize_schedule
+    from ..quality import auto_shift_schedule, optimize_schedule
     from ..quality.field import GaussianField
 
     check(args)
@@ -130,7 +130,7 @@ def run(args) -> int:
     is_field = isinstance(model, GaussianField)
     n = args.steps
     starts = _starts(args, n)  # a bad --start fails here, before the search
-    kw = {} if is_field else {"n": args.samples, "seed": args.seed}
+    kw = {} if is_field else {"num_samples": args.samples, "seed": args.seed}
     started = time.perf_counter()
     result = optimize_schedule(
         n, model, metric=metric, start=starts, num_samples=args.samples, seed=args.seed,
@@ -143,7 +143,7 @@ def run(args) -> int:
         "best shift": auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed),
         "optimized": result,
     }
-    errors = {label: evaluate(s, model, metric, **kw) for label, s in rows.items()}
+    errors = {label: model.error(s, metric=metric, **kw) for label, s in rows.items()}
     figure = None
     if args.plot:  # drawn before anything is written: a failed draw leaves neither file
         from ..plot import schedule_figure

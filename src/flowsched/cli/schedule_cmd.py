@@ -18,7 +18,8 @@ examples:
   flowsched schedule --flow-shift 5 --steps 20 --out out/shift5.json   # a static shift alpha=5, saved as JSON
   flowsched schedule --flow-shift auto --steps 10        # the W2-optimal shift for a Gaussian-field model
 
-t = 1 is pure noise, t = 0 is data; the model is fed t * 1000 (the 'timestep' column).
+t = 1 is pure noise, t = 0 is data; the 'timestep' column is what the model is fed: t * 1000 for most models,
+the rule's own values for CogView4 (unshifted integers), Wan and Sana (truncated integers) and Mochi (1 - t).
 """
 
 
@@ -28,7 +29,7 @@ def register(sub) -> None:
         "schedule",
         help="the N+1 values of t a sampler visits, as a table, JSON, CSV or terminal plot",
         description="Print the schedule a model uses at your resolution, length and step count: each "
-        "step's t (the diffusers 'sigma'), the model timestep t*1000 and the step size.",
+        "step's t (the diffusers 'sigma'), the model timestep and the step size.",
         epilog=EPILOG,
     )
     add_geometry_options(p)
@@ -52,10 +53,10 @@ def register(sub) -> None:
 def table(schedule) -> str:
     """Fixed-width table of step, t, model timestep and step size."""
     lines = [f"{'step':>4}  {'t':>10}  {'timestep':>10}  {'dt':>10}"]
-    t = schedule.t
+    t, fed = schedule.t, schedule.model_timesteps()
     for i, ti in enumerate(t):
         dt = f"{t[i + 1] - ti:10.6f}" if i + 1 < t.size else " " * 10
-        ts = f"{ti * 1000:10.4f}" if i + 1 < t.size else f"{'(end)':>10}"
+        ts = f"{fed[i]:10.4f}" if i + 1 < t.size else f"{'(end)':>10}"
         lines.append(f"{i:>4}  {ti:10.6f}  {ts}  {dt}")
     return "\n".join(lines)
 
@@ -65,11 +66,11 @@ def to_csv(schedule) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["step", "t", "timestep", "dt"])
-    t = schedule.t
+    t, fed = schedule.t, schedule.model_timesteps()
     for i, ti in enumerate(t):
         last = i + 1 == t.size
         w.writerow(
-            [i, repr(float(ti)), "" if last else repr(float(ti * 1000)), "" if last else repr(float(t[i + 1] - ti))]
+            [i, repr(float(ti)), "" if last else repr(float(fed[i])), "" if last else repr(float(t[i + 1] - ti))]
         )
     return buf.getvalue()
 

@@ -30,7 +30,7 @@ Two modes (:attr:`FlowschedScheduler.mode`), told apart by the config:
 * ``"schedule"`` (``schedule=...``: a spec string, a :class:`~flowsched.Schedule`, its JSON document, a list of
   ``t`` values or a JSON file): **the flowsched schedule decides**. The pipeline's ``sigmas``, ``mu`` and
   ``timesteps`` only give the step count ``N``; a spec is evaluated at ``N`` steps
-  (:func:`flowsched.schedules.from_spec`), a fixed list or a spec that pins ``steps`` is resampled to ``N`` by
+  (:func:`flowsched.spec.from_spec`), a fixed list or a spec that pins ``steps`` is resampled to ``N`` by
   :func:`flowsched.schedules.loglinear_interp`. A resolution rule is applied at the size the spec names: when a
   pipeline passes a ``mu`` (its render size) that the schedule does not use, a one-time warning says so. The
   training schedule is the schedule evaluated at ``num_train_timesteps`` steps, terminal dropped (for
@@ -62,18 +62,20 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess by th
 
 from .. import schedules
 from .._validate import closest, nonnegative_int, positive_int, positive_real, real
+from ..diffusers_rules import FLOW_MATCH_EULER_CONFIG
 from ..schedule import Schedule
+from ..spec import from_spec
 from . import _diffusers_rules as rules
 
 __all__ = ["FlowschedScheduler", "TimestepNotFoundError", "PIPELINE_CONFIG_KEYS", "FLOW_MATCH_EULER_KEYS"]
 
 #: ``FlowMatchEulerDiscreteScheduler``'s config keys (diffusers 0.42.1), all kept at the top of the config.
-FLOW_MATCH_EULER_KEYS: tuple[str, ...] = tuple(schedules.FLOW_MATCH_EULER_CONFIG)
+FLOW_MATCH_EULER_KEYS: tuple[str, ...] = tuple(FLOW_MATCH_EULER_CONFIG)
 
 #: Config keys that diffusers pipelines read from ``scheduler.config`` to compute ``mu`` (Flux, SD3, LTX ...),
 #: with FlowMatchEulerDiscreteScheduler's defaults.
 PIPELINE_CONFIG_KEYS: dict[str, Any] = {
-    k: schedules.FLOW_MATCH_EULER_CONFIG[k]
+    k: FLOW_MATCH_EULER_CONFIG[k]
     for k in ("use_dynamic_shifting", "base_shift", "max_shift", "base_image_seq_len", "max_image_seq_len")
 }
 
@@ -95,11 +97,11 @@ def _schedule_document(schedule: Any) -> str | dict:
     if isinstance(schedule, str):
         text = schedule.strip()
         if not text:
-            raise ValueError("schedule must be a non-empty spec string (see flowsched.schedules.from_spec)")
+            raise ValueError("schedule must be a non-empty spec string (see flowsched.spec.from_spec)")
         if text[0] in "[{" or text.lower().endswith(".json") or os.path.isfile(text):
             # inline JSON or a file: keep the values themselves so the saved config is self-contained
             return Schedule.from_json(text).to_dict()
-        schedules.from_spec(text, num_steps=2)  # fail now, naming the spec, rather than inside a pipeline
+        from_spec(text, num_steps=2)  # fail now, naming the spec, rather than inside a pipeline
         return text
     if isinstance(schedule, Mapping):
         return Schedule.from_dict(schedule).to_dict()
@@ -204,7 +206,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
     docstring).
 
     Args:
-        schedule: the ``"schedule"`` mode: a spec string for :func:`flowsched.schedules.from_spec`
+        schedule: the ``"schedule"`` mode: a spec string for :func:`flowsched.spec.from_spec`
             (``"shifted:alpha=3"``, a preset name ...), a :class:`~flowsched.Schedule`, its JSON document, a list
             of ``N + 1`` ``t`` values, or a JSON file (stored by value). None (default): the ``"diffusers"`` mode.
         num_train_timesteps, shift, use_dynamic_shifting, base_shift, max_shift, base_image_seq_len,
@@ -380,7 +382,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
 
     def _flowsched_schedule(self, num_steps: int) -> Schedule:
         spec = self.config.schedule
-        base = schedules.from_spec(spec, num_steps=num_steps) if isinstance(spec, str) else self._base
+        base = from_spec(spec, num_steps=num_steps) if isinstance(spec, str) else self._base
         if base.num_steps != num_steps:
             base = schedules.loglinear_interp(base, num_steps)
         return base

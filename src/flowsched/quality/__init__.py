@@ -3,27 +3,31 @@ error of a sampler on any schedule against them.
 
 - :class:`GaussianField`: Gaussian data on the latent grid; Euler's error is exact, at zero sampling noise.
 - :class:`GaussianMixture`: a mixture of isotropic Gaussians; exact velocity, reference ODE solution, metrics.
-- :func:`evaluate`: one entry point for a schedule against a data model or your own velocity callable.
+- :class:`VelocityModel`: your own velocity callable with fixed noise, scored like the analytic models.
+- every model's ``error(schedule, ...)``; :func:`error_table` for several schedules and step counts.
 - :func:`auto_shift` and :func:`optimize_schedule`: the best static shift, and the best schedule, for a model.
 
-Convention (DESIGN.md): ``x_t = (1 - t) x0 + t eps``, ``t = 1`` noise, ``t = 0`` data, ``v = eps - x0``.
+The data models and metrics: docs/quality-models.md. Convention (docs/conventions.md): ``x_t = (1 - t) x0 + t eps``,
+``t = 1`` noise, ``t = 0`` data, ``v = eps - x0``.
 """
 
 from .autoshift import auto_shift, auto_shift_schedule
-from .evaluate import error_table, evaluate, plot_error_vs_steps, teacher_reference
+from .evaluate import VelocityModel, error_table, evaluate, plot_error_vs_steps, teacher_reference
 from .field import GaussianField, fit_spectrum, power_law_spectrum
 from .mixture import GaussianMixture, sliced_w2
-from .optimize import best_shift, optimize_schedule, teacher_search
+from .optimize import best_shift, objective_for, optimize_schedule, teacher_search
 
 __all__ = [
     "GaussianField",
     "GaussianMixture",
+    "VelocityModel",
     "auto_shift",
     "auto_shift_schedule",
     "best_shift",
     "error_table",
     "evaluate",
     "fit_spectrum",
+    "objective_for",
     "optimize_schedule",
     "plot_error_vs_steps",
     "power_law_spectrum",

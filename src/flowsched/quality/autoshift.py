@@ -1,6 +1,6 @@
 """Auto-shift: the static shift ``alpha`` that minimises a measured error, for a geometry, step count and data model.
 
-Convention (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data; the shift is
+Convention (docs/conventions.md): ``t = 1`` is noise, ``t = 0`` is data; the shift is
 ``time_shift(t, alpha) = alpha * t / (1 + (alpha - 1) * t)`` applied to ``linspace(1, 0, N + 1)`` (Open-Sora's
 ``flow_shift``, SD3's ``shift``; Flux's ``mu`` is ``alpha = exp(mu)``).
 
@@ -19,7 +19,7 @@ from .._validate import positive_int
 from ..geometry import LatentGeometry
 from ..schedule import Schedule
 from ..schedules import shifted
-from .optimize import SHIFT_BOUNDS, _model_objective, best_shift
+from .optimize import SHIFT_BOUNDS, best_shift, objective_for
 
 __all__ = ["auto_shift", "auto_shift_schedule"]
 
@@ -34,7 +34,7 @@ def _objective(geometry: LatentGeometry | None, model: Any, metric: str | None, 
                 f"model is given, got {type(geometry).__name__}"
             )
         model = GaussianField(geometry)
-    return _model_objective(model, metric, positive_int("num_samples", num_samples), seed)
+    return objective_for(model, metric, num_samples=num_samples, seed=seed)
 
 
 def auto_shift_schedule(

@@ -1,7 +1,11 @@
-"""One entry point to score a schedule: :func:`evaluate` against an analytic data model or your own velocity model,
+"""Score schedules: :class:`VelocityModel` (your own velocity model, scored like the analytic data models),
 :func:`error_table` for several schedules at several step counts, :func:`plot_error_vs_steps` to draw it.
 
-Convention (DESIGN.md): ``t = 1`` noise, ``t = 0`` data; every error here is "lower is better".
+Every data model has an ``error(schedule, ...)`` method whose signature says what it takes:
+:meth:`GaussianField.error <flowsched.quality.GaussianField.error>` (``metric``),
+:meth:`GaussianMixture.error <flowsched.quality.GaussianMixture.error>` (``metric``, ``num_samples``, ``seed``,
+``sampler``) and :meth:`VelocityModel.error` (``metric``, ``sampler``). Conventions: docs/conventions.md; every
+error here is "lower is better".
 """
 
 from __future__ import annotations
@@ -9,24 +13,24 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from .._validate import choice, positive_int
-from ..sampling import euler, heun, progress_bar
+from .._validate import choice, is_torch_tensor, positive_int
+from ..sampling import get_sampler, progress_bar
 from ..schedule import Schedule
 from .field import GaussianField
 from .mixture import GaussianMixture
 
-SAMPLERS = {"euler": euler, "heun": heun}
-
-#: The teacher used by :func:`evaluate` for a velocity callable when no ``reference`` is given.
+#: The teacher :class:`VelocityModel` uses when no ``reference`` is given.
 DEFAULT_TEACHER_STEPS = 100
 
 __all__ = [
     "DEFAULT_TEACHER_STEPS",
+    "VelocityModel",
     "default_metric",
     "error_table",
     "evaluate",
@@ -34,84 +38,25 @@ __all__ = [
     "teacher_reference",
 ]
 
+Score = Callable[[Schedule], float]
+
 
 def default_metric(model: Any) -> str:
-    """The metric :func:`evaluate` uses when none is given: ``"w2"`` for a field, ``"rmse"`` otherwise."""
+    """The metric a model's ``error`` uses when none is given: ``"w2"`` for a field, ``"rmse"`` otherwise."""
     return "w2" if isinstance(model, GaussianField) else "rmse"
+
+
+def _numpy(x: Any) -> np.ndarray:
+    return x.detach().double().cpu().numpy() if is_torch_tensor(x) else np.asarray(x, dtype=np.float64)
 
 
 def _rmse(a: Any, b: Any) -> float:
     """``sqrt(mean_i ||a_i - b_i||^2)``: the first axis indexes samples, the norm runs over the rest."""
-    if type(a).__module__.startswith("torch"):
-        a = a.detach().double().cpu().numpy()
-    if type(b).__module__.startswith("torch"):
-        b = b.detach().double().cpu().numpy()
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = _numpy(a), _numpy(b)
     if a.shape != b.shape:
         raise ValueError(f"reference has shape {b.shape} but the sampler returned {a.shape}; they must match")
     diff = (a - b).reshape(a.shape[0], -1) if a.ndim > 1 else (a - b)[:, None]
     return float(math.sqrt(np.mean(np.sum(diff**2, axis=1))))
-
-
-def evaluate(
-    schedule: Schedule | Sequence[float] | np.ndarray,
-    model: GaussianField | GaussianMixture | Callable[[Any, float], Any],
-    metric: str | None = None,
-    **kw: Any,
-) -> float:
-    """The error of sampling with ``schedule``, lower is better. Dispatches on ``model``:
-
-    * :class:`GaussianField`: exact Euler error, ``metric`` ``"w2"`` (default) or ``"kl"``; no keywords.
-    * :class:`GaussianMixture`: ``metric`` ``"rmse"`` (default), ``"sliced_w2"`` or ``"modes"``; keywords
-      ``n`` (noises, default 1024), ``seed`` (0) and ``sampler`` (``"euler"`` or ``"heun"``), as in
-      :meth:`GaussianMixture.error`.
-    * a velocity callable ``v(x, t)`` (your model; see :mod:`flowsched.sampling`): the pathwise error
-      ``sqrt(mean_i ||x_i - x_ref_i||^2)`` (``metric="rmse"``, the only one; ``i`` runs over the first axis of
-      ``noise``) of ``sampler`` on ``schedule`` against a reference from the same noise. Keywords:
-
-      - ``noise`` (required): the start states at ``t = 1``, numpy array or torch tensor ``[n, ...]``;
-      - ``reference``: the "true" outputs for that noise (same shape), e.g. from a long run you saved; if
-        omitted, a teacher run computes them: ``teacher`` (a Schedule, or a step count for the linear grid;
-        default ``DEFAULT_TEACHER_STEPS`` = 100) with ``teacher_sampler`` (default ``"heun"``, 199 calls);
-      - ``sampler``: ``"euler"`` (default) or ``"heun"`` for the schedule under test.
-
-      The teacher costs model calls: pass ``reference`` when you score several schedules on the same noise
-      (or use :func:`error_table`, which computes it once).
-    """
-    if isinstance(model, GaussianField):
-        if kw:
-            raise TypeError(f"evaluate on a GaussianField takes no keywords, got {sorted(kw)}")
-        return model.error(schedule, "w2" if metric is None else metric)
-    if isinstance(model, GaussianMixture):
-        unknown = set(kw) - {"n", "seed", "sampler"}
-        if unknown:
-            raise TypeError(f"evaluate on a GaussianMixture accepts n, seed and sampler, got {sorted(unknown)}")
-        return model.error(schedule, metric="rmse" if metric is None else metric, **kw)
-    if callable(model):
-        return _evaluate_velocity(schedule, model, "rmse" if metric is None else metric, **kw)
-    raise TypeError(
-        f"model must be a GaussianField, a GaussianMixture or a velocity callable v(x, t), got {type(model).__name__}"
-    )
-
-
-def _evaluate_velocity(
-    schedule: Any,
-    velocity: Callable[[Any, float], Any],
-    metric: str,
-    *,
-    noise: Any = None,
-    reference: Any = None,
-    teacher: Schedule | int = DEFAULT_TEACHER_STEPS,
-    teacher_sampler: str = "heun",
-    sampler: str = "euler",
-) -> float:
-    choice("metric", metric, ("rmse",))
-    if noise is None:
-        raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
-    run = SAMPLERS[choice("sampler", sampler, tuple(SAMPLERS))]
-    if reference is None:
-        reference = teacher_reference(velocity, noise, teacher, teacher_sampler)
-    return _rmse(run(velocity, noise, schedule), reference)
 
 
 def teacher_reference(
@@ -128,49 +73,169 @@ def teacher_reference(
 
     if not isinstance(teacher, Schedule):
         teacher = linear(positive_int("teacher", teacher))
-    run = SAMPLERS[choice("teacher_sampler", sampler, tuple(SAMPLERS))]
-    return run(velocity, noise, teacher, progress=progress)
+    return get_sampler(sampler, "teacher_sampler")(velocity, noise, teacher, progress=progress)
+
+
+class VelocityModel:
+    """Your velocity model ``v(x, t)`` (the :mod:`flowsched.sampling` contract) with fixed start noise, scored like
+    the analytic data models: :meth:`error` is the pathwise ``"rmse"`` ``sqrt(mean_i ||x_i - x_ref_i||^2)`` of a
+    sampler on a schedule against reference outputs from the same noise.
+
+    Args:
+        velocity: ``v(x, t) -> v``.
+        noise: the start states at ``t = 1``, numpy array or torch tensor ``[n, ...]``.
+        reference: the "true" outputs for that noise (same shape), e.g. saved from a long run. If omitted, a
+            teacher run computes them once, on first use: ``teacher`` (a Schedule, or a step count for the linear
+            grid; default :data:`DEFAULT_TEACHER_STEPS`) with ``teacher_sampler`` (default ``"heun"``: 199 calls).
+        progress: show the teacher run's progress bar.
+    """
+
+    def __init__(
+        self,
+        velocity: Callable[[Any, float], Any],
+        noise: Any,
+        *,
+        reference: Any = None,
+        teacher: Schedule | int = DEFAULT_TEACHER_STEPS,
+        teacher_sampler: str = "heun",
+        progress: bool = False,
+    ) -> None:
+        if not callable(velocity):
+            raise TypeError(f"velocity must be callable as velocity(x, t), got {type(velocity).__name__}")
+        if noise is None or not hasattr(noise, "shape"):
+            raise TypeError(f"noise must be the start states at t = 1, an array or tensor [n, ...], got {noise!r:.60}")
+        get_sampler(teacher_sampler, "teacher_sampler")
+        if not isinstance(teacher, Schedule):
+            positive_int("teacher", teacher)
+        if reference is not None and tuple(reference.shape) != tuple(noise.shape):
+            raise ValueError(f"reference has shape {tuple(reference.shape)}; it must match noise, {tuple(noise.shape)}")
+        self.velocity, self.noise = velocity, noise
+        self.teacher, self.teacher_sampler, self.progress = teacher, teacher_sampler, progress
+        self._reference = reference
+
+    @property
+    def reference(self) -> Any:
+        """The reference outputs (given, or the teacher's, computed on first use and kept)."""
+        if self._reference is None:
+            self._reference = teacher_reference(
+                self.velocity, self.noise, self.teacher, self.teacher_sampler, progress=self.progress
+            )
+        return self._reference
+
+    def error(self, schedule: Schedule | Sequence[float] | np.ndarray, *, metric: str = "rmse",
+              sampler: str = "euler") -> float:
+        """``sampler`` (``"euler"`` or ``"heun"``) on ``schedule`` from :attr:`noise`, against :attr:`reference`;
+        ``metric`` ``"rmse"`` (the only one)."""
+        choice("metric", metric, ("rmse",))
+        run = get_sampler(sampler)
+        return _rmse(run(self.velocity, self.noise, schedule), self.reference)
+
+    def __repr__(self) -> str:
+        name = getattr(self.velocity, "__name__", type(self.velocity).__name__)
+        return f"VelocityModel({name}, noise {tuple(self.noise.shape)})"
+
+
+def _legacy_score(model: Any, metric: str | None, kw: dict) -> Score:
+    """The score the deprecated ``evaluate(schedule, model, metric, **kw)`` computed, as a function."""
+    if isinstance(model, GaussianField):
+        if kw:
+            raise TypeError(f"evaluate on a GaussianField takes no keywords, got {sorted(kw)}")
+        return lambda s: model.error(s, "w2" if metric is None else metric)
+    if isinstance(model, GaussianMixture):
+        unknown = set(kw) - {"n", "num_samples", "seed", "sampler"}
+        if unknown:
+            raise TypeError(
+                f"evaluate on a GaussianMixture accepts num_samples, seed and sampler, got {sorted(unknown)}"
+            )
+        kw = {("num_samples" if k == "n" else k): v for k, v in kw.items()}
+        return lambda s: model.error(s, metric="rmse" if metric is None else metric, **kw)
+    if isinstance(model, VelocityModel):
+        return lambda s: model.error(s, metric="rmse" if metric is None else metric, **kw)
+    if callable(model):
+        if kw.get("noise") is None:
+            raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
+        sampler = kw.pop("sampler", "euler")
+        unknown = set(kw) - {"noise", "reference", "teacher", "teacher_sampler"}
+        if unknown:
+            raise TypeError(f"evaluate on a velocity callable got unknown keywords {sorted(unknown)}")
+        vm = VelocityModel(model, kw.pop("noise"), **kw)
+        return lambda s: vm.error(s, metric="rmse" if metric is None else metric, sampler=sampler)
+    raise TypeError(
+        f"model must be a GaussianField, a GaussianMixture or a velocity callable v(x, t), got {type(model).__name__}"
+    )
+
+
+def evaluate(
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    model: GaussianField | GaussianMixture | Callable[[Any, float], Any],
+    metric: str | None = None,
+    **kw: Any,
+) -> float:
+    """Deprecated: its keywords depended on the kind of ``model``. Call the model's own method instead:
+    ``field.error(schedule, metric)``, ``mixture.error(schedule, metric=, num_samples=, seed=, sampler=)``, or
+    ``VelocityModel(velocity, noise, reference=, teacher=, teacher_sampler=).error(schedule, sampler=)``."""
+    warnings.warn(
+        "flowsched.quality.evaluate(schedule, model, metric, **kw) is deprecated: call model.error(schedule, ...) "
+        "(GaussianField, GaussianMixture) or VelocityModel(velocity, noise, ...).error(schedule)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _legacy_score(model, metric, dict(kw))(schedule)
 
 
 def error_table(
     makers: Mapping[str, Callable[[int], Schedule]],
     steps: Sequence[int],
-    model: Any,
+    score: Any,
     metric: str | None = None,
     *,
     progress: bool = False,
     **kw: Any,
 ) -> dict[str, list[float]]:
-    """``{label: [error at each step count]}`` for schedules made by ``makers[label](num_steps)``.
+    """``{label: [error at each step count]}`` for the schedules ``makers[label](num_steps)``.
 
-    For a velocity callable the teacher reference is computed once and reused for every cell.
+    ``score`` is a data model (a :class:`GaussianField`, :class:`GaussianMixture` or :class:`VelocityModel`: its
+    ``error`` with its default metric) or any function ``schedule -> float``, e.g.
+    ``lambda s: mixture.error(s, metric="sliced_w2", num_samples=2048)``. A :class:`VelocityModel` computes its
+    teacher once for the whole table. (``metric`` and keywords after ``score`` are the deprecated
+    ``evaluate``-style call.)
     """
     if not isinstance(makers, Mapping) or not makers:
         raise TypeError("makers must be a non-empty mapping {label: function(num_steps) -> Schedule}")
     steps = [positive_int("steps entry", n) for n in steps]
     if not steps:
         raise ValueError("steps must hold at least one step count")
-    if not isinstance(model, (GaussianField, GaussianMixture)) and callable(model) and kw.get("reference") is None:
-        if kw.get("noise") is None:
-            raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
-        kw["reference"] = teacher_reference(
-            model,
-            kw["noise"],
-            kw.pop("teacher", DEFAULT_TEACHER_STEPS),
-            kw.pop("teacher_sampler", "heun"),
-            progress=progress,
+    if metric is not None or kw:
+        warnings.warn(
+            "error_table(makers, steps, model, metric, **kw) is deprecated: pass a data model or a function "
+            "schedule -> error, e.g. lambda s: model.error(s, metric=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if not isinstance(score, (GaussianField, GaussianMixture, VelocityModel)) and callable(score):
+            if kw.get("noise") is None:
+                raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
+            sampler = kw.pop("sampler", "euler")
+            vm = VelocityModel(score, kw.pop("noise"), progress=progress, **kw)
+            vm.reference  # noqa: B018 - the teacher runs once, before the table
+            fn = _legacy_score(vm, metric, {"sampler": sampler})
+        else:
+            fn = _legacy_score(score, metric, kw)
+    elif isinstance(score, (GaussianField, GaussianMixture, VelocityModel)):
+        fn = score.error
+    elif callable(score):
+        fn = score
+    else:
+        raise TypeError(
+            "score must be a GaussianField, GaussianMixture, VelocityModel or a function schedule -> error, got "
+            f"{type(score).__name__}"
         )
     cells = [(label, n) for label in makers for n in steps]
-    bar = progress_bar(len(cells), progress, "evaluate", "schedule")
     out: dict[str, list[float]] = {label: [] for label in makers}
-    try:
+    with progress_bar(len(cells), progress, "evaluate", "schedule") as bar:
         for label, n in cells:
-            out[label].append(evaluate(makers[label](n), model, metric, **kw))
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+            out[label].append(float(fn(makers[label](n))))
+            bar.update(1)
     return out
 
 
@@ -192,9 +257,9 @@ def plot_error_vs_steps(
     sliced-W2 noise floor). The suffix of ``path`` picks the format (.png, .svg, .pdf); written atomically.
     Returns ``path`` as a string."""
     from .._io import atomic_write_bytes
-    from ..plot import _format
+    from ..plot import image_format
 
-    fmt = _format(path)  # check the path before drawing
+    fmt = image_format(path)  # check the path before drawing
     fig = _error_figure(results, steps, ylabel=ylabel, title=title, floor=floor)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=positive_int("dpi", dpi))
@@ -274,3 +339,10 @@ def _bar_chart(Figure: Any, results: Mapping[str, Sequence[float | None]], n: in
     ax.set_xlabel(f"{xlabel} at N = {n} (lower is better)")
     ax.grid(True, axis="x", alpha=0.3)
     return fig
+
+
+def __getattr__(name: str):
+    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
+    from .._validate import deprecated_module_attribute
+
+    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)

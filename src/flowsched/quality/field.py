@@ -1,36 +1,21 @@
 """A Gaussian "image/video" on the latent grid: Euler's error in closed form, at zero sampling noise.
 
-Data model: ``x0`` is a stationary Gaussian field on the latent grid ``[T', H', W']``. In the Fourier basis
-(``numpy.fft.fftn`` over the three axes) its modes are independent with variance ``lambda_k``, normalised here so
-that ``lambda_k`` is also the per-element variance each mode contributes: the field's per-element variance is
-``mean(lambda)``. Noise is white, variance 1 per element.
-
-Why this is exact (quality_rng.md 2.1; Open-Sora convention ``x_t = (1 - t) x0 + t eps``, ``v = eps - x0``): for
-Gaussian data the exact velocity is linear in ``x`` and diagonal in the Fourier basis, ``v_k = a_k(t) x_k`` with
+Data model (derivation and metrics: docs/quality-models.md, "Gaussian field"): ``x0`` is a stationary Gaussian
+field on the latent grid ``[T', H', W']``, independent Fourier modes (``numpy.fft.fftn`` over the three axes) with
+variance ``lambda_k``, normalised so that ``lambda_k`` is the per-element variance each mode contributes; noise is
+white, variance 1. With ``x_t = (1 - t) x0 + t eps`` and ``v = eps - x0`` the exact velocity is ``v_k = a_k(t) x_k``,
 
     a_k(t) = (t - (1 - t) lambda_k) / ((1 - t)^2 lambda_k + t^2),
 
-so an Euler step multiplies mode ``k`` by ``1 + h_i a_k(t_i)`` (``h_i = t_{i+1} - t_i``), and a schedule maps the
-noise to an exact Gaussian whose mode ``k`` has standard deviation ``g_k = prod_i (1 + h_i a_k(t_i))`` against the
-true ``sqrt(lambda_k)``. Every factor is positive for ``lambda_k > 0`` (``a_k(t) <= 1 / t``), so ``g_k > 0``.
+so Euler on a schedule multiplies mode ``k`` by ``g_k = prod_i (1 + h_i a_k(t_i))`` (``h_i = t_{i+1} - t_i``)
+against the true ``sqrt(lambda_k)``. Metrics: ``"w2"`` (default), ``sum_k (g_k - sqrt(lambda_k))^2 / sum_k lambda_k``
+(variance-weighted: structure), and ``"kl"``, the mean per-mode ``KL(N(0, g_k^2) || N(0, lambda_k))`` (texture).
 
-Metrics (quality_rng.md 2.2, item 3; they disagree on which schedule is best, see 2.4, so name the one you use):
-
-- ``"w2"`` (default): relative squared 2-Wasserstein distance ``sum_k (g_k - sqrt(lambda_k))^2 / sum_k lambda_k``.
-  Variance-weighted: it scores structure (the low frequencies that hold the energy).
-- ``"kl"``: mean over modes of ``KL(N(0, g_k^2) || N(0, lambda_k)) = (r - 1 - ln r) / 2``, ``r = g_k^2 / lambda_k``.
-  Scale-free: every mode counts the same, so it scores texture (the many high frequencies). It is ``+inf`` for
-  the one schedule that collapses every mode, the single step ``[1, 0]`` (it returns the data mean, ``g_k = 0``).
-
-quality_rng.md 2.4 reports ``relW2``, the square root of ``"w2"``.
-
-Each Euler factor is evaluated as ``(lambda (1 - t)(1 - t') + t t') / (lambda (1 - t)^2 + t^2)`` (``t' = t + h``, the
-same number as ``1 + h a(t)`` without its cancellation) and the metrics from ``ln(g_k / sqrt(lambda_k))`` with
-``expm1``, so that small errors keep their relative precision (checked against 40-digit arithmetic to 1e-12).
-
-The default spectrum ``lambda(k) = (w_t k_t^2 + k_y^2 + k_x^2 + k0^2)^(-gamma / 2)`` (integer frequencies
-``numpy.fft.fftfreq(n) * n`` per axis) takes few distinct values, so the field is stored as its distinct variances
-and their multiplicities: the 33 x 72 x 128 Open-Sora 768px field (304,128 modes) is 5,774 numbers.
+Each factor is evaluated as ``(lambda (1 - t)(1 - t') + t t') / (lambda (1 - t)^2 + t^2)`` (no cancellation) and the
+metrics from ``ln(g_k / sqrt(lambda_k))`` with ``expm1``, so small errors keep their relative precision. The default
+spectrum ``lambda(k) = (w_t k_t^2 + k_y^2 + k_x^2 + k0^2)^(-gamma / 2)`` takes few distinct values, so the field is
+stored as its distinct variances and their multiplicities (the 33 x 72 x 128 Open-Sora 768px field, 304,128 modes,
+is 5,774 numbers).
 """
 
 from __future__ import annotations
@@ -41,10 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, positive_int, real
+from .._validate import choice, is_torch_tensor, positive_int, real, renamed_keyword
 from ..geometry import LatentGeometry
-from ..sampling import ENDPOINT_TOL
-from ..schedule import Schedule
+from ..schedule import Schedule, check_t
 
 METRICS = ("w2", "kl")
 AVERAGES = ("radial", "grid", "none")
@@ -115,35 +99,10 @@ def _check_variances(variances: Any) -> np.ndarray:
     return lam
 
 
-def _schedule_rows(ts: Any, argument: str) -> np.ndarray:
-    """Schedules as a float64 [S, N + 1] array, each strictly decreasing in [0, 1] and ending at 0."""
-    try:
-        arr = np.asarray(ts, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{argument} must be an array of t values: {exc}") from None
-    if arr.ndim != 2 or arr.shape[1] < 2:
-        raise ValueError(f"{argument} must have shape [S, N + 1] with N >= 1, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        s = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-        raise ValueError(f"{argument} must be finite; row {s} holds NaN or inf")
-    if ((arr < 0) | (arr > 1)).any():
-        s = int(np.flatnonzero(((arr < 0) | (arr > 1)).any(axis=1))[0])
-        raise ValueError(f"{argument} values must lie in [0, 1]; row {s} does not: {arr[s].tolist()}")
-    up = np.diff(arr, axis=1) >= 0
-    if up.any():
-        s, i = (int(v) for v in np.argwhere(up)[0])
-        raise ValueError(
-            f"{argument} must be strictly decreasing (t = 1 noise to t = 0 data); row {s} has "
-            f"t[{i}]={float(arr[s, i])!r} and t[{i + 1}]={float(arr[s, i + 1])!r}"
-        )
-    end = np.abs(arr[:, -1]) > ENDPOINT_TOL
-    if end.any():
-        s = int(np.flatnonzero(end)[0])
-        raise ValueError(
-            f"{argument} must end at t_N = 0 (the error is measured on the data the sampler returns); row {s} "
-            f"ends at {float(arr[s, -1])!r}"
-        )
-    return arr
+def _rows(ts: Any, argument: str) -> np.ndarray:
+    """Schedules ``[S, N + 1]`` checked for an error measurement: each strictly decreasing in [0, 1], ending at 0
+    (the error is measured on the data the sampler returns)."""
+    return check_t(ts, argument, rows=True, end=0.0)
 
 
 class GaussianField:
@@ -192,7 +151,6 @@ class GaussianField:
         self.counts = counts.astype(np.float64)
         self._log_sqrt = 0.5 * np.log(levels)
         self.total_variance = float(np.dot(self.counts, levels))
-        self._total = self.total_variance  # older name, used by the optimiser's gradient
 
     @classmethod
     def from_latents(cls, latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False):
@@ -234,11 +192,11 @@ class GaussianField:
         """The metric for many schedules at once. ``ts``: ``[S, N + 1]`` t values (one schedule per row, each
         strictly decreasing and ending at 0). Returns float64 ``[S]``. Cost ``O(S * N * levels)``."""
         metric = choice("metric", metric, METRICS)
-        arr = _schedule_rows(ts, "ts")
+        arr = _rows(ts, "ts")
         ell = self.log_gain_ratio(arr)
         if metric == "w2":
             # (g - sqrt(lam))^2 = lam * expm1(ell)^2, accurate for small errors
-            return (np.expm1(ell) ** 2 @ (self.counts * self.levels)) / self._total
+            return (np.expm1(ell) ** 2 @ (self.counts * self.levels)) / self.total_variance
         # KL = (r - 1 - ln r) / 2 with ln r = 2 ell
         return 0.5 * ((np.expm1(2.0 * ell) - 2.0 * ell) @ self.counts) / self.num_modes
 
@@ -248,19 +206,13 @@ class GaussianField:
         The schedule must be strictly decreasing and end at ``t_N = 0``; a start below 1 is allowed and scored
         as what it is (the noise is used as if it were ``x_{t_0}``).
         """
-        t = schedule.t if isinstance(schedule, Schedule) else schedule
-        try:
-            row = np.asarray(t, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"schedule must be a Schedule or a sequence of numbers: {exc}") from None
-        if row.ndim != 1:
-            raise ValueError(f"schedule must be one-dimensional (N + 1 values), got shape {row.shape}")
+        row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
         return float(self.error_batch(row[None, :], metric)[0])
 
     def gains(self, schedule: Schedule | Sequence[float] | np.ndarray) -> np.ndarray:
         """``g_k / sqrt(lambda_k)`` on the full grid (shape :attr:`shape`): 1 is exact, below 1 too smooth."""
-        t = schedule.t if isinstance(schedule, Schedule) else schedule
-        ell = self.log_gain_ratio(_schedule_rows(np.asarray(t, dtype=np.float64)[None, :], "schedule"))[0]
+        row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
+        ell = self.log_gain_ratio(row[None, :])[0]
         idx = np.searchsorted(self.levels, self.variances.ravel())
         return np.exp(ell[idx]).reshape(self.shape)
 
@@ -273,7 +225,7 @@ class GaussianField:
         u = 1.0 - t
         lam = self.variances
         a = (t - u * lam) / (u * u * lam + t * t)
-        if type(x).__module__.startswith("torch"):
+        if is_torch_tensor(x):
             import torch
 
             ax = torch.as_tensor(a, dtype=torch.float64, device=x.device)
@@ -282,10 +234,12 @@ class GaussianField:
         x = np.asarray(x)
         return np.fft.ifftn(np.fft.fftn(x, axes=(-3, -2, -1)) * a, axes=(-3, -2, -1)).real
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` draws of the data field, float64 ``[n, T', H', W']`` (numpy PCG64 seeded with ``seed``)."""
-        n = positive_int("n", n)
-        eps = np.random.default_rng(seed).standard_normal((n, *self.shape))
+    @renamed_keyword("n", "num_samples")
+    def sample(self, num_samples: int, seed: int = 0) -> np.ndarray:
+        """``num_samples`` draws of the data field, float64 ``[num_samples, T', H', W']`` (numpy PCG64 seeded with
+        ``seed``)."""
+        num_samples = positive_int("num_samples", num_samples)
+        eps = np.random.default_rng(seed).standard_normal((num_samples, *self.shape))
         return np.fft.ifftn(np.fft.fftn(eps, axes=(-3, -2, -1)) * np.sqrt(self.variances), axes=(-3, -2, -1)).real
 
 
@@ -312,7 +266,7 @@ def _load_latents(latents: Any, key: str | None) -> np.ndarray:
         except (OSError, RuntimeError) as exc:  # safetensors raises these for missing or corrupt files
             raise ValueError(f"cannot read latents from {path!r}: {exc}") from None
         return tensor.double().numpy()
-    if type(latents).__module__.startswith("torch"):
+    if is_torch_tensor(latents):
         return latents.detach().double().cpu().numpy()
     if isinstance(latents, np.ndarray):
         return latents.astype(np.float64, copy=False)

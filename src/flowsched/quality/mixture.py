@@ -1,25 +1,19 @@
 """A Gaussian-mixture data model whose flow velocity is known in closed form, with reference solutions and metrics.
 
-Data ``x0 ~ sum_k pi_k N(mu_k, s_k^2 I)`` in ``d`` dimensions, noise ``eps ~ N(0, I)``, Open-Sora convention
-``x_t = (1 - t) x0 + t eps`` (``t = 1`` noise, ``t = 0`` data). The flow velocity is ``v(x, t) = E[eps - x0 | x_t = x]``
-(quality_rng.md 2.1). Given component ``k``, ``x_t ~ N((1 - t) mu_k, S_k(t) I)`` with
-``S_k(t) = (1 - t)^2 s_k^2 + t^2``, and
+Data ``x0 ~ sum_k pi_k N(mu_k, s_k^2 I)`` in ``d`` dimensions, noise ``eps ~ N(0, I)``, ``x_t = (1 - t) x0 + t eps``
+(``t = 1`` noise, ``t = 0`` data). The flow velocity ``v(x, t) = E[eps - x0 | x_t = x]`` is (derivation:
+docs/quality-models.md, "Gaussian mixture")
 
-    v(x, t) = sum_k w_k(x, t) * ((t - (1 - t) s_k^2) x - t mu_k) / S_k(t),
+    v(x, t) = sum_k w_k(x, t) * ((t - (1 - t) s_k^2) x - t mu_k) / S_k(t),   S_k(t) = (1 - t)^2 s_k^2 + t^2,
 
-``w_k`` the posterior responsibilities (computed with a max-shift softmax). This form has no ``1 / t`` singularity,
-so it is exact at both ends (``v(x, 1) = x - sum_k pi_k mu_k``, ``v(x, 0) = -x`` at a mode centre's data).
+``w_k`` the posterior responsibilities (a max-shift softmax). It has no ``1 / t`` singularity, so it is exact at
+both ends. Metrics of a schedule, all "lower is better":
 
-Metrics of a schedule (quality_rng.md 2.2), all "lower is better":
-
-- ``"rmse"``: pathwise error. The same noise is carried to ``t = 0`` by the sampler and by a high-accuracy ODE
-  solution (:meth:`GaussianMixture.reference_solution`); ``sqrt(mean_i ||x_hat_i - x_ref_i||^2)``. It isolates the
-  schedule's discretisation error (what Optimal Stepsize Sampling optimises against its teacher).
-- ``"sliced_w2"``: sliced 2-Wasserstein distance between the sampler's outputs and fresh true samples of the same
-  size. It has a noise floor (two independent true sample sets are not identical):
-  :meth:`GaussianMixture.noise_floor` measures it.
-- ``"modes"``: the fraction of samples whose mode (the component with the highest posterior at ``t = 0``) differs
-  from the reference solution's, i.e. ``1 - mode agreement``.
+- ``"rmse"``: pathwise error, ``sqrt(mean_i ||x_hat_i - x_ref_i||^2)`` against a high-accuracy ODE solution from the
+  same noise (:meth:`GaussianMixture.reference_solution`): the schedule's discretisation error alone.
+- ``"sliced_w2"``: sliced 2-Wasserstein distance to fresh true samples of the same size; it has a noise floor
+  (:meth:`GaussianMixture.noise_floor`).
+- ``"modes"``: the fraction of samples landing in a different mode than the reference solution's.
 """
 
 from __future__ import annotations
@@ -30,13 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, nonnegative_int, positive_int, positive_real, real
-from ..sampling import euler, heun
-from ..schedule import Schedule
-from .field import _schedule_rows
+from .._validate import choice, is_torch_tensor, nonnegative_int, positive_int, positive_real, real, renamed_keyword
+from ..sampling import get_sampler
+from ..schedule import Schedule, check_t
 
 METRICS = ("rmse", "sliced_w2", "modes")
-SAMPLERS = {"euler": euler, "heun": heun}
 
 __all__ = ["METRICS", "GaussianMixture", "sliced_w2"]
 
@@ -107,8 +99,8 @@ class GaussianMixture:
     # -- standard test problems --------------------------------------------------------------------------------
     @classmethod
     def standard(cls, seed: int = 0) -> GaussianMixture:
-        """The test mixture of quality_rng.md 2.3: ``d = 16``, ``K = 8`` equal-weight modes at random directions on
-        a sphere of radius 3 (directions drawn with ``seed``), ``s = 0.15``."""
+        """The standard test mixture (docs/quality-models.md): ``d = 16``, ``K = 8`` equal-weight modes at random
+        directions on a sphere of radius 3 (directions drawn with ``seed``), ``s = 0.15``."""
         g = _rng(seed, 4).standard_normal((8, 16))
         return cls(3.0 * g / np.linalg.norm(g, axis=1, keepdims=True), 0.15)
 
@@ -167,13 +159,14 @@ class GaussianMixture:
         y = w @ out  # [..., 1 + d]
         return x * y[..., :1] + y[..., 1:]
 
-    def _euler_rows(self, noise: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """Euler from ``noise [n, d]`` along each of the schedules ``ts [S, N + 1]`` at once: ``[S, n, d]``.
+    def euler_rows(self, noise: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Euler from ``noise [n, d]`` along each of the schedules ``ts [S, N + 1]`` at once: float64 ``[S, n, d]``.
 
         The same steps as :func:`flowsched.sampling.euler` with :meth:`velocity`, batched over schedules (one
-        set of array operations per step for all ``S``), for optimisers that score many schedules.
+        set of array operations per step for all ``S``), for optimisers that score many schedules. ``ts`` is
+        checked like any schedule (strictly decreasing in [0, 1]).
         """
-        ts = np.asarray(ts, dtype=np.float64)
+        ts = check_t(ts, "ts", rows=True)
         x = np.repeat(np.asarray(noise, dtype=np.float64)[None], ts.shape[0], axis=0)
         for i in range(ts.shape[1] - 1):
             B, c, r, out = self._coefficient_rows(ts[:, i])
@@ -193,7 +186,7 @@ class GaussianMixture:
         return t
 
     def _check_x(self, x: Any) -> str:
-        xp = "torch" if type(x).__module__.startswith("torch") else "numpy"
+        xp = "torch" if is_torch_tensor(x) else "numpy"
         if xp == "numpy" and not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy array or a torch tensor [..., d], got {type(x).__name__}")
         if x.ndim < 1 or x.shape[-1] != self.dim:
@@ -201,18 +194,20 @@ class GaussianMixture:
         return xp
 
     # -- samples and references -----------------------------------------------------------------------------------
-    def sample(self, n: int, seed: int = 0, *, return_labels: bool = False):
-        """``n`` draws of ``x0`` as float64 ``[n, d]`` (and their component labels ``[n]`` if asked)."""
-        x, labels = self._draw(positive_int("n", n), _rng(seed, 1))
+    @renamed_keyword("n", "num_samples")
+    def sample(self, num_samples: int, seed: int = 0, *, return_labels: bool = False):
+        """``num_samples`` draws of ``x0`` as float64 ``[num_samples, d]`` (and their component labels if asked)."""
+        x, labels = self._draw(positive_int("num_samples", num_samples), _rng(seed, 1))
         return (x, labels) if return_labels else x
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         labels = rng.choice(self.num_components, size=n, p=self.weights)
         return self.means[labels] + self.stds[labels, None] * rng.standard_normal((n, self.dim)), labels
 
-    def noise(self, n: int, seed: int = 0) -> np.ndarray:
-        """The standard-normal start states ``[n, d]`` that :meth:`error` uses for ``(n, seed)``."""
-        return _rng(seed, 0).standard_normal((positive_int("n", n), self.dim))
+    @renamed_keyword("n", "num_samples")
+    def noise(self, num_samples: int, seed: int = 0) -> np.ndarray:
+        """The standard-normal start states ``[num_samples, d]`` that :meth:`error` uses for ``(num_samples, seed)``."""
+        return _rng(seed, 0).standard_normal((positive_int("num_samples", num_samples), self.dim))
 
     def reference_solution(
         self, noise: Any, t_end: float = 0.0, *, rtol: float = 1e-7, return_error: bool = False
@@ -267,17 +262,16 @@ class GaussianMixture:
             x = x + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
         return x
 
-    def reference(self, n: int = 1024, seed: int = 0) -> np.ndarray:
-        """:meth:`reference_solution` of :meth:`noise` ``(n, seed)`` (default ``rtol``), cached: the targets of
-        ``"rmse"`` and ``"modes"``. Read-only float64 ``[n, d]``."""
-        key = ("ref", positive_int("n", n), nonnegative_int("seed", seed))
+    @renamed_keyword("n", "num_samples")
+    def reference(self, num_samples: int = 1024, seed: int = 0) -> np.ndarray:
+        """:meth:`reference_solution` of :meth:`noise` ``(num_samples, seed)`` (default ``rtol``), cached: the
+        targets of ``"rmse"`` and ``"modes"``. Read-only float64 ``[num_samples, d]``."""
+        key = ("ref", positive_int("num_samples", num_samples), nonnegative_int("seed", seed))
         if key not in self._cache:
-            ref = self.reference_solution(self.noise(n, seed))
+            ref = self.reference_solution(self.noise(num_samples, seed))
             ref.setflags(write=False)
             self._cache[key] = ref
         return self._cache[key]
-
-    _reference = reference  # the name the optimiser first used
 
     def _truth(self, n: int, seed: int) -> np.ndarray:
         key = ("truth", n, seed)
@@ -286,47 +280,50 @@ class GaussianMixture:
         return self._cache[key]
 
     # -- metrics ------------------------------------------------------------------------------------------------------
-    def run(self, schedule: Schedule | Sequence[float] | np.ndarray, *, n: int = 1024, seed: int = 0,
+    @renamed_keyword("n", "num_samples")
+    def run(self, schedule: Schedule | Sequence[float] | np.ndarray, *, num_samples: int = 1024, seed: int = 0,
             sampler: str = "euler") -> np.ndarray:
-        """The sampler's outputs ``[n, d]`` on ``schedule`` from :meth:`noise` ``(n, seed)``."""
-        sampler = choice("sampler", sampler, tuple(SAMPLERS))
+        """The sampler's outputs ``[num_samples, d]`` on ``schedule`` from :meth:`noise` ``(num_samples, seed)``."""
+        run = get_sampler(sampler)
         t = schedule.t if isinstance(schedule, Schedule) else schedule
-        row = _schedule_rows(np.asarray(t, dtype=np.float64)[None, :], "schedule")[0]
-        return SAMPLERS[sampler](self.velocity, self.noise(n, seed), row, allow_partial=True)
+        row = check_t(t, "schedule", end=0.0)
+        return run(self.velocity, self.noise(num_samples, seed), row, allow_partial=True)
 
+    @renamed_keyword("n", "num_samples")
     def error(
         self,
         schedule: Schedule | Sequence[float] | np.ndarray,
         *,
-        n: int = 1024,
-        seed: int = 0,
         metric: str = "rmse",
+        num_samples: int = 1024,
+        seed: int = 0,
         sampler: str = "euler",
     ) -> float:
         """The metric (``"rmse"``, ``"sliced_w2"`` or ``"modes"``, see the module docstring) of ``sampler`` on
-        ``schedule`` over ``n`` noises drawn with ``seed``. The schedule must be strictly decreasing and end at
-        ``t_N = 0``. References and true samples are cached per ``(n, seed)``, so repeated calls cost only the
-        sampler: ``n * N`` velocity evaluations for Euler.
+        ``schedule`` over ``num_samples`` noises drawn with ``seed``. The schedule must be strictly decreasing and
+        end at ``t_N = 0``. References and true samples are cached per ``(num_samples, seed)``, so repeated calls
+        cost only the sampler: ``num_samples * N`` velocity evaluations for Euler.
         """
         metric = choice("metric", metric, METRICS)
-        n = positive_int("n", n)
-        out = self.run(schedule, n=n, seed=seed, sampler=sampler)
+        num_samples = positive_int("num_samples", num_samples)
+        out = self.run(schedule, num_samples=num_samples, seed=seed, sampler=sampler)
         if metric == "rmse":
-            return float(np.sqrt(np.mean(np.sum((out - self.reference(n, seed)) ** 2, axis=-1))))
+            return float(np.sqrt(np.mean(np.sum((out - self.reference(num_samples, seed)) ** 2, axis=-1))))
         if metric == "sliced_w2":
-            return sliced_w2(out, self._truth(n, seed), seed=seed)
-        agree = self.mode_of(out) == self.mode_of(self.reference(n, seed))
+            return sliced_w2(out, self._truth(num_samples, seed), seed=seed)
+        agree = self.mode_of(out) == self.mode_of(self.reference(num_samples, seed))
         return float(1.0 - agree.mean())
 
     def mode_of(self, x0: np.ndarray) -> np.ndarray:
         """The most probable component of each data point (posterior at ``t = 0``), ``[n]`` integers."""
         return np.asarray(self.responsibilities(np.asarray(x0, dtype=np.float64), 0.0)).argmax(-1)
 
-    def noise_floor(self, n: int = 1024, seed: int = 0) -> float:
-        """Sliced W2 between two independent true sample sets of size ``n``: the value ``"sliced_w2"`` cannot go
-        below with ``n`` samples (a perfect sampler scores about this)."""
-        n = positive_int("n", n)
-        return sliced_w2(self._draw(n, _rng(seed, 3))[0], self._truth(n, seed), seed=seed)
+    @renamed_keyword("n", "num_samples")
+    def noise_floor(self, num_samples: int = 1024, seed: int = 0) -> float:
+        """Sliced W2 between two independent true sample sets of size ``num_samples``: the value ``"sliced_w2"``
+        cannot go below with that many samples (a perfect sampler scores about this)."""
+        num_samples = positive_int("num_samples", num_samples)
+        return sliced_w2(self._draw(num_samples, _rng(seed, 3))[0], self._truth(num_samples, seed), seed=seed)
 
 
 def _softmax(logits: Any, xp: str) -> Any:
@@ -336,3 +333,10 @@ def _softmax(logits: Any, xp: str) -> Any:
         return torch.softmax(logits, dim=-1)
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
+
+
+def __getattr__(name: str):
+    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
+    from .._validate import deprecated_module_attribute
+
+    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)

@@ -1,38 +1,28 @@
 """Optimised schedules: the ``N + 1`` values of ``t`` that minimise a measured error for a fixed step count.
 
-Convention (DESIGN.md): ``t = 1`` is noise, ``t = 0`` is data; a schedule ``t_0 = 1 > t_1 > ... > t_N = 0`` is
-walked with Euler steps ``x <- x + (t_next - t) * v(x, t)``.
+- :func:`optimize_schedule`: L-BFGS-B over the step-size logits (:func:`schedule_from_logits`) for an analytic data
+  model (:class:`~flowsched.quality.GaussianField`: exact gradient; :class:`~flowsched.quality.GaussianMixture`:
+  finite differences plus a global phase) or any batched objective ``f(ts[S, N + 1]) -> [S]``.
+- :func:`teacher_search`: your own velocity model, by Optimal Stepsize Sampling's dynamic programming against a
+  teacher trajectory (Pei, Hu, Gu 2025, arXiv 2503.21774).
+- :func:`best_shift`: the best pure static shift; :func:`objective_for`: the batched objective of a data model.
 
-Three ways to get one, all returning a :class:`~flowsched.schedule.Schedule` named ``"optimized"``:
-
-* **Analytic data models** (:class:`~flowsched.quality.GaussianField`, :class:`~flowsched.quality.GaussianMixture`)
-  or any batched objective ``f(ts) -> errors`` with ``ts`` of shape ``[S, N + 1]`` and ``errors`` of shape
-  ``[S]``: L-BFGS-B (scipy) over an unconstrained, monotone parameterisation of the interior values, the
-  softmax of ``N`` step-size logits (:func:`schedule_from_logits`). The Gaussian field has an exact gradient
-  (Euler on Gaussian data is a product of per-step factors, which differentiates in closed form); other
-  objectives get central finite differences, evaluated as one batch of ``2N + 1`` schedules.
-* **Your own velocity model** through a teacher trajectory: :func:`teacher_search` is the dynamic-programming
-  search of Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): run an ``N_T``-step teacher once,
-  then pick the ``M`` student steps among the teacher's grid points so the student's states stay closest to the
-  teacher's. It costs about ``(M + 1) * N_T`` velocity evaluations.
-* The starting point is by default the best pure shift for the same objective (:func:`best_shift`), so the
-  optimised schedule is never worse than any static shift the search can find. Objectives without an exact
-  gradient (the mixture's pathwise error has several local minima) also get a global phase: about 400 schedules
-  scored in batches, the best distinct ones added as restarts (``restarts=``), so any start lands on the same
-  optimum.
+How the search works and what it was measured to achieve: docs/quality-models.md ("Optimised schedules").
+Conventions: docs/conventions.md.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validate import choice, nonnegative_int, positive_int, positive_real
-from ..sampling import _velocity_at, euler, heun, progress_bar, schedule_values
-from ..schedule import Schedule
+from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
+from ..sampling import CHECKS, call_velocity, euler, get_sampler, progress_bar, schedule_values
+from ..schedule import Schedule, check_t
 from ..schedules import linear, shifted, time_shift
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
@@ -56,7 +46,9 @@ __all__ = [
     "SHIFT_BOUNDS",
     "FieldObjective",
     "best_shift",
+    "Objective",
     "logits_from_schedule",
+    "objective_for",
     "optimize_schedule",
     "pathwise_objective",
     "schedule_from_logits",
@@ -86,11 +78,8 @@ def schedule_from_logits(logits: np.ndarray, t_start: float = 1.0, t_end: float 
 
 def logits_from_schedule(t: np.ndarray | Schedule) -> np.ndarray:
     """Inverse of :func:`schedule_from_logits` (logits centred to mean 0): ``[N + 1] -> [N]``."""
-    t = t.t if isinstance(t, Schedule) else np.asarray(t, dtype=np.float64)
-    d = np.diff(t) / (t[-1] - t[0])
-    if np.any(d <= 0):
-        raise ValueError("t must be strictly monotone to have step-size logits")
-    z = np.log(d)
+    t = check_t(t.t if isinstance(t, Schedule) else t, "t", decreasing=False)
+    z = np.log(np.diff(t) / (t[-1] - t[0]))
     return z - z.mean()
 
 
@@ -148,7 +137,7 @@ class FieldObjective:
         f = 1.0 + h * a  # > 0 for every step inside [0, 1]
         dlog = a[:, :-1] / f[:, :-1] + (h[:, 1:] * da[:, 1:] - a[:, 1:]) / f[:, 1:]
         if self.metric == "w2":  # sum c lam expm1(ell)^2 / total
-            w = 2.0 * field.counts * field.levels * np.expm1(ell) * np.exp(ell) / field._total
+            w = 2.0 * field.counts * field.levels * np.expm1(ell) * np.exp(ell) / field.total_variance
         else:  # sum c (expm1(2 ell) - 2 ell) / (2 M)
             w = field.counts * np.expm1(2.0 * ell) / field.num_modes
         grad = np.zeros_like(t)
@@ -178,40 +167,52 @@ def pathwise_objective(velocity: Callable[[Any, float], Any], noise: Any, refere
     return objective
 
 
-def _model_objective(model: Any, metric: str | None, num_samples: int, seed: int):
-    """(batched objective, value_and_grad or None, description, metric) for a data model or a callable."""
-    from .field import GaussianField
+class Objective(NamedTuple):
+    """What :func:`objective_for` returns: the batched objective, its exact ``value_and_grad(t)`` or None, a
+    description of the model and the metric."""
 
-    if isinstance(model, FieldObjective):
-        return model, model.value_and_grad, repr(model.field), model.metric
-    if isinstance(model, GaussianField):
-        obj = FieldObjective(model, "w2" if metric is None else metric)
-        return obj, obj.value_and_grad, repr(model), obj.metric
+    fn: BatchObjective
+    value_and_grad: Callable[[np.ndarray], tuple[float, np.ndarray]] | None
+    description: str
+    metric: str
+
+
+def objective_for(model: Any, metric: str | None = None, *, num_samples: int = 1024, seed: int = 0) -> Objective:
+    """The batched objective ``f(ts[S, N + 1]) -> [S]`` that :func:`optimize_schedule` and
+    :func:`~flowsched.quality.auto_shift` minimise for ``model``:
+
+    * a :class:`~flowsched.quality.GaussianField` (or a :class:`FieldObjective`): its exact Euler error,
+      ``metric`` ``"w2"`` (default) or ``"kl"``, with the exact gradient;
+    * a :class:`~flowsched.quality.GaussianMixture`: its pathwise ``"rmse"`` over ``num_samples`` noises drawn with
+      ``seed`` (against its cached reference solution), Euler batched over schedules;
+    * a callable: used as the batched objective itself (``metric`` is only recorded; default ``"custom"``).
+    """
+    from .field import GaussianField
     from .mixture import GaussianMixture
 
+    if isinstance(model, FieldObjective):
+        return Objective(model, model.value_and_grad, repr(model.field), model.metric)
+    if isinstance(model, GaussianField):
+        obj = FieldObjective(model, "w2" if metric is None else metric)
+        return Objective(obj, obj.value_and_grad, repr(model), obj.metric)
     if isinstance(model, GaussianMixture):
         metric = "rmse" if metric is None else choice("metric", metric, ("rmse",))
-        # The mixture's own pathwise RMSE, sqrt(mean ||x_hat - x_ref||^2), on its cached reference for (n, seed),
-        # with Euler batched over schedules (the same arithmetic as sampling.euler, half the time or less).
-        noise, reference = model.noise(num_samples, seed), model._reference(num_samples, seed)
+        num_samples = positive_int("num_samples", num_samples)
+        noise, reference = model.noise(num_samples, seed), model.reference(num_samples, seed)
         chunk = max(1, 32768 // num_samples)
 
         def rmse(ts: np.ndarray) -> np.ndarray:
             ts = np.atleast_2d(np.asarray(ts, dtype=np.float64))
-            out = [model._euler_rows(noise, ts[i : i + chunk]) - reference for i in range(0, ts.shape[0], chunk)]
+            out = [model.euler_rows(noise, ts[i : i + chunk]) - reference for i in range(0, ts.shape[0], chunk)]
             return np.concatenate([np.sqrt((d * d).sum(-1).mean(-1)) for d in out])
 
-        return (
-            rmse,
-            None,
-            f"{repr(model)}, {num_samples} noises, seed {seed}",
-            metric,
-        )
+        return Objective(rmse, None, f"{repr(model)}, {num_samples} noises, seed {seed}", metric)
     if callable(model):
-        return model, None, getattr(model, "__name__", type(model).__name__), "custom" if metric is None else metric
+        name = getattr(model, "__name__", type(model).__name__)
+        return Objective(model, None, name, "custom" if metric is None else metric)
     raise TypeError(
-        "objective must be a GaussianField, a GaussianMixture, a batched objective f(ts[S, N+1]) -> [S], "
-        f"or (with noise=) a velocity callable v(x, t); got {type(model).__name__}"
+        "objective must be a GaussianField, a GaussianMixture or a batched objective f(ts[S, N+1]) -> [S] "
+        f"(for a velocity model use teacher_search); got {type(model).__name__}"
     )
 
 
@@ -308,9 +309,8 @@ def _minimize(
         return f, gz
 
     def step(_z: np.ndarray) -> None:
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(error=f"{best['f']:.6g}", refresh=False)
+        bar.update(1)
+        bar.set_postfix(error=f"{best['f']:.6g}", refresh=False)
 
     # Bounded logits keep every step at least e^-30 / N of the interval: t stays strictly monotone in float64.
     minimize(
@@ -411,77 +411,59 @@ def optimize_schedule(
     *,
     metric: str | None = None,
     start: Any = "best-shift",
-    noise: Any = None,
-    teacher: int | Schedule = 100,
-    refine: bool | None = None,
     restarts: int | None = None,
     num_samples: int = 1024,
     seed: int = 0,
     maxiter: int | None = None,
     progress: bool = False,
+    noise: Any = None,
+    teacher: int | Schedule = 100,
+    refine: bool | None = None,
 ) -> Schedule:
-    """The ``num_steps``-step Euler schedule that minimises ``objective``.
+    """The ``num_steps``-step Euler schedule that minimises ``objective`` (method: docs/quality-models.md).
 
     Args:
-        num_steps: student steps ``N``.
-        objective: what to minimise, one of
-
-            * a :class:`~flowsched.quality.GaussianField` (metric ``"w2"`` by default, or ``"kl"``; exact
-              gradients, so a 10-step 768px video field takes well under a second);
-            * a :class:`~flowsched.quality.GaussianMixture` (metric ``"rmse"``: pathwise error against the
-              accurate reference solution from ``num_samples`` fixed noises drawn with ``seed``);
-            * a batched objective ``f(ts) -> errors``, ``ts`` of shape ``[S, N + 1]`` (float64, decreasing from
-              ``t_0`` to ``t_N``), ``errors`` of shape ``[S]``;
-            * with ``noise`` given: your velocity model ``v(x, t)`` (the :mod:`flowsched.sampling` contract);
-              the schedule comes from :func:`teacher_search` against a ``teacher``-step Euler trajectory
-              (``refine=True`` adds its L-BFGS-B refinement off the teacher grid).
-        metric: the data model's metric (see above); recorded in the result.
+        num_steps: steps ``N``.
+        objective: a :class:`~flowsched.quality.GaussianField` (metric ``"w2"`` or ``"kl"``), a
+            :class:`~flowsched.quality.GaussianMixture` (metric ``"rmse"`` over ``num_samples`` noises drawn with
+            ``seed``), or a batched objective ``f(ts[S, N + 1]) -> [S]`` (see :func:`objective_for`). For your
+            own velocity model use :func:`teacher_search`.
+        metric: the data model's metric; recorded in the result.
         start: ``"best-shift"`` (default), ``"linear"``, a :class:`Schedule`, or a list of these; each start is
-            optimised and the best result returned. Ignored for velocity models.
-        noise: ``[n, ...]`` starting noise for a velocity model (numpy or torch).
-        teacher: teacher steps (a linear grid) or the teacher :class:`Schedule`, for velocity models.
-        refine: for velocity models, refine the teacher search's schedule off the teacher grid (see
-            :func:`teacher_search`); default ``True``: the grid-only search lands about 20% above the optimum
-            on the mixture, the refinement within 3% (benchmarks/results/quality.md section 3.3).
-        restarts: extra starting points from a global phase (``0`` to optimise only ``start``). The global phase
-            scores about 400 schedules in batches (:func:`_candidate_pool`: shifts of a two-parameter family of
-            step-size shapes, and random perturbations of the best of them and of each start), keeps the
-            ``restarts`` best that differ from each other and from the starts, runs a short L-BFGS-B
-            (:data:`SHORT_RUN` iterations) from every start and restart, and continues only the best to
-            convergence. Objectives with local minima (the mixture's pathwise error has several) then return the
-            same optimum from any start. Default: 0 for a Gaussian field (one basin; keeps it fast),
-            :data:`DEFAULT_RESTARTS` otherwise.
-        num_samples, seed: the fixed noises of a mixture objective. ``seed`` also seeds the global phase's
-            perturbations, so results are deterministic.
-        maxiter: L-BFGS-B iterations per start (default 500), or of the teacher refinement (default 30).
-        progress: show a progress bar on stderr.
+            optimised and the best result returned, never worse than its start.
+        restarts: extra starts from the global phase (``0``: only ``start``); default 0 for a Gaussian field (one
+            basin), :data:`DEFAULT_RESTARTS` otherwise.
+        num_samples, seed: a mixture's fixed noises; ``seed`` also seeds the global phase (deterministic results).
+        maxiter: L-BFGS-B iterations per start (default 500).
+        progress: a progress bar on stderr.
+        noise, teacher, refine: deprecated; ``noise=`` turned ``objective`` into a velocity model searched by
+            :func:`teacher_search` (``teacher``, ``refine`` default True). Call :func:`teacher_search` instead.
 
     Returns:
-        ``Schedule(name="optimized")`` with params ``num_steps``, ``objective`` (a description), ``metric``,
-        ``method`` (``"lbfgs"`` or ``"oss"``), ``start`` (the start, or global-phase candidate, the winner came
-        from), ``start_value`` and ``value`` (the objective before and after; for ``"oss"`` the teacher-matching
-        cost), ``restarts`` and ``evaluations`` (schedules scored, all phases; finite differences count each
-        schedule of a batch). It saves with ``to_json`` and loads with ``from_json``.
+        ``Schedule(name="optimized")`` with params ``num_steps``, ``objective``, ``metric``, ``method``
+        (``"lbfgs"``), ``start`` (where the winner came from), ``start_value``, ``value``, ``restarts`` and
+        ``evaluations`` (schedules scored, all phases).
     """
     num_steps = positive_int("num_steps", num_steps)
     if noise is not None:
+        warnings.warn(
+            "optimize_schedule(velocity, noise=...) is deprecated: call teacher_search(velocity, noise, num_steps, "
+            "teacher=..., refine=True) for a velocity model",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         if not callable(objective):
             raise TypeError(
                 f"with noise=, objective must be a velocity callable v(x, t), got {type(objective).__name__}"
             )
         return teacher_search(
-            objective,
-            noise,
-            num_steps,
-            teacher=teacher,
-            refine=True if refine is None else refine,
-            maxiter=30 if maxiter is None else maxiter,
-            progress=progress,
+            objective, noise, num_steps, teacher=teacher, refine=True if refine is None else refine,
+            maxiter=30 if maxiter is None else maxiter, progress=progress,
         )
+    if refine is not None:
+        raise TypeError("refine= is a teacher_search option (velocity models); optimize_schedule takes no refine=")
     maxiter = 500 if maxiter is None else positive_int("maxiter", maxiter)
-    fn, value_and_grad, description, metric = _model_objective(
-        objective, metric, positive_int("num_samples", num_samples), seed
-    )
+    fn, value_and_grad, description, metric = objective_for(objective, metric, num_samples=num_samples, seed=seed)
     if restarts is None:
         restarts = 0 if value_and_grad is not None else DEFAULT_RESTARTS
     restarts = nonnegative_int("restarts", restarts)
@@ -498,9 +480,8 @@ def optimize_schedule(
         cands, values, labels = _candidate_pool(num_steps, counted, starts, seed)
         starts += [(labels[i], cands[i]) for i in _pick_distinct(cands, values, [t for _, t in starts], restarts)]
     first = maxiter if len(starts) == 1 or value_and_grad is not None else min(maxiter, SHORT_RUN)
-    bar = progress_bar(None, progress, "optimize", "iter")
     results = []
-    try:
+    with progress_bar(None, progress, "optimize", "iter") as bar:
         for label, t0 in starts:
             f0 = float(_evaluate(counted, t0[None])[0])
             t, f = _minimize(counted, value_and_grad, t0, maxiter=first, fd_step=1e-4, bar=bar)
@@ -510,9 +491,6 @@ def optimize_schedule(
         f, label, f0, t = min(results, key=lambda r: r[0])
         if first < maxiter:  # short runs picked the basin; converge in it
             t, f = _minimize(counted, value_and_grad, t, maxiter=maxiter, fd_step=1e-4, bar=bar)
-    finally:
-        if bar is not None:
-            bar.close()
     return Schedule(
         t,
         name="optimized",
@@ -546,7 +524,7 @@ class _Counted:
 
 
 def _stack(xs: Sequence[Any]) -> Any:
-    if type(xs[0]).__module__.startswith("torch"):
+    if is_torch_tensor(xs[0]):
         import torch
 
         return torch.stack(list(xs))
@@ -572,17 +550,12 @@ def teacher_search(
     refine: bool = False,
     maxiter: int = 30,
     progress: bool = False,
+    check: str = "first",
 ) -> Schedule:
     """Optimal Stepsize Sampling (Pei, Hu, Gu 2025, arXiv 2503.21774): a ``num_steps``-step Euler schedule whose
-    states track a fine teacher trajectory of the same velocity model, found by dynamic programming.
-
-    The teacher walks ``teacher`` (a Schedule, or a step count ``N_T`` for ``linspace(1, 0, N_T + 1)``) with Euler
-    from ``noise``, recording its states ``x_j`` at every grid point. The student may only stop at teacher grid
-    points. For each student step count ``m`` and grid point ``j`` the search keeps the single best student state
-    reaching ``j`` in ``m`` steps: the Euler jump from some earlier state ``z_{m-1,i}`` that lands closest (squared
-    L2, summed over the batch) to ``x_j``. The velocity at each kept state is evaluated once per step, so the whole
-    search costs ``N_T + 1 + (M - 1) * (N_T - M + 1)`` velocity calls, at most ``(M + 1) * N_T``; memory holds
-    ``N_T + 1`` states of the batch. The schedule is read back from the best chain ending at ``t = 0``.
+    states track a fine teacher trajectory of the same velocity model, found by dynamic programming over the
+    teacher's grid points (method and cost: docs/quality-models.md). Costs ``N_T + 1 + (M - 1)(N_T - M + 1)``
+    velocity calls, at most ``(M + 1) N_T``; memory holds ``N_T + 1`` states of the batch.
 
     Args:
         velocity: ``v(x, t)`` with ``t`` a Python float (:mod:`flowsched.sampling` contract; checked each call).
@@ -591,23 +564,23 @@ def teacher_search(
         teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0).
         teacher_sampler: ``"euler"`` (OSS's choice, ``N_T`` calls) or ``"heun"`` (a more accurate teacher,
             ``2 N_T - 1`` calls).
-        refine: after the search, move the ``M - 1`` interior values off the teacher grid with L-BFGS-B
-            (finite differences, :func:`optimize_schedule`'s parameterisation) to minimise the mean squared
-            distance to the teacher's final state. Each iteration costs about ``(2M + 1) * M`` velocity calls
-            on the batch, so ``maxiter`` bounds the extra cost; ``nfe`` counts it.
+        refine: then move the ``M - 1`` interior values off the teacher grid with L-BFGS-B against the teacher's
+            final state; about ``(2M + 1) * M`` velocity calls per iteration, counted in ``nfe``.
         maxiter: L-BFGS-B iterations of the refinement.
         progress: progress bar over the ``M + 1`` rounds of velocity calls (and the refinement's iterations).
+        check: NaN/inf checks of the velocity, as in :func:`flowsched.sampling.euler` (``"first"``: the teacher's
+            first call and result, and the search's first round; ``"every"``; ``"none"``). Shapes: every call.
 
     Returns:
         ``Schedule(name="optimized")`` with params ``method`` (``"oss"`` or ``"oss+lbfgs"``), ``teacher_steps``,
         ``num_samples``, ``nfe`` (velocity calls, all included) and ``value`` (mean squared distance of the
         student's result to the teacher's final state, over samples).
     """
-    sampler = {"euler": euler, "heun": heun}[choice("teacher_sampler", teacher_sampler, ("euler", "heun"))]
+    sampler = get_sampler(teacher_sampler, "teacher_sampler")
     num_steps = positive_int("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
-    if not isinstance(refine, bool):
-        raise TypeError(f"refine must be True or False, got {refine!r}")
+    refine = boolean("refine", refine)
+    choice("check", check, CHECKS)
     if isinstance(teacher, Schedule):
         grid = schedule_values(teacher)
         teacher_name = teacher.describe()
@@ -617,20 +590,21 @@ def teacher_search(
     n_t = grid.size - 1
     if num_steps > n_t:
         raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
-    bar = progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round")
     states: list[Any] = [noise]
     # DP tables: best student state at grid point j after m steps, and the grid point it jumped from.
     current: dict[int, Any] = {0: noise}
     parents: list[dict[int, int]] = []
-    try:
-        sampler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x))
+    with progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round") as bar:
+        sampler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x), check=check)
         nfe = n_t if teacher_sampler == "euler" else 2 * n_t - 1
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
         for m in range(1, num_steps + 1):
             last_j = n_t - (num_steps - m)
             sources = [i for i in sorted(current) if i < last_j]
-            vel = {i: _velocity_at(velocity, current[i], float(grid[i]), m - 1) for i in sources}
+            finite = check == "every" or (check == "first" and m == 1)
+            vel = {
+                i: call_velocity(velocity, current[i], float(grid[i]), step=m - 1, finite=finite) for i in sources
+            }
             nfe += len(sources)
             targets = [n_t] if m == num_steps else range(m, last_j + 1)
             nxt: dict[int, Any] = {}
@@ -642,13 +616,14 @@ def teacher_search(
                 nxt[j], back[j] = cands[k], src[k]
             current = nxt
             parents.append(back)
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
         path = [n_t]
         for back in reversed(parents):
             path.append(back[path[-1]])
         t = grid[path[::-1]]
         value = _mean_squared_distance(current[n_t], states[n_t])
+        if not math.isfinite(value):
+            raise ValueError("teacher_search: the student's states hold NaN or inf (run with check='every')")
         if refine and num_steps > 1:
             calls = [0]
 
@@ -660,9 +635,6 @@ def teacher_search(
                 pathwise_objective(counted, noise, states[n_t]), None, t, maxiter=maxiter, fd_step=1e-4, bar=bar
             )
             nfe += calls[0]
-    finally:
-        if bar is not None:
-            bar.close()
     return Schedule(
         t,
         name="optimized",
