@@ -26,8 +26,8 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 
 from _peers import StepLog
 from flowsched import Schedule, schedules
-from flowsched.spec import from_spec
 from flowsched.integrations.diffusers import FlowschedScheduler, TimestepNotFoundError
+from flowsched.spec import from_spec
 
 #: Whole-pipeline latents (values of order 1) after a handful of tiny-transformer forwards: see the module docstring.
 PIPELINE_ATOL = 1e-5
