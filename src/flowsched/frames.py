@@ -845,7 +845,7 @@ def _model_t(values: np.ndarray, like: Any) -> Any:
         import torch
 
         dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
-        return torch.as_tensor(values, dtype=dtype, device=like.device)
+        return torch.tensor(np.array(values), dtype=dtype, device=like.device)  # a copy: t is read-only
     return np.array(values, dtype=np.float64)
 
 
