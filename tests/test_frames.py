@@ -15,6 +15,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowsched import frames, schedules
 from flowsched.frames import FrameSchedule
@@ -395,3 +397,28 @@ def test_max_cells_refuses_huge_matrices():
     with pytest.raises(ValueError, match="cells, above the limit"):
         frames.diffusion_forcing(sky_base(30, 8.0), 100_000, ar_step=5, max_cells=10_000)
     assert math.isfinite(frames.MAX_CELLS)
+
+
+# -- invariants (hypothesis) --------------------------------------------------------------------------------
+
+@given(
+    n=st.integers(1, 12),
+    blocks=st.integers(1, 8),
+    cb=st.integers(1, 4),
+    ar=st.integers(0, 15),
+    pb=st.integers(0, 3),
+)
+def test_diffusion_forcing_invariants(n, blocks, cb, ar, pb):
+    pb = min(pb, blocks - 1)
+    base = schedules.shifted(n, 3.0)
+    fs = frames.diffusion_forcing(base, blocks * cb, causal_block_size=cb, ar_step=ar, prefix_frames=pb * cb)
+    gen = slice(pb * cb, None)
+    # every generated frame walks the whole base schedule once, one base step per move
+    assert np.all(fs.steps_per_frame()[gen] == n)
+    assert np.all(fs.t[0, gen] == base.t[0]) and np.all(fs.t[-1] == 0.0)
+    # block b + 1 starts min(ar_step, N) rows after block b (a block waits for the previous one to be clean)
+    assert fs.num_steps == n + (blocks - pb - 1) * min(ar, n)
+    # frames of one block move together; prefix frames never move
+    assert np.array_equal(fs.update, np.repeat(fs.update[:, ::cb], cb, axis=1))
+    assert not fs.update[:, : pb * cb].any()
+    assert FrameSchedule.from_json(fs.to_json()) == fs
