@@ -58,14 +58,15 @@ def sky_schedule(case: dict, base: Schedule) -> FrameSchedule:
 
 
 def sky_digest(out: dict) -> str:
-    """The digest the recording used (tests/data/README.md): sha256 of the compact JSON of the four values."""
+    """The digest the recording used (tests/data/README.md): sha256 of the compact JSON of the four values (the
+    file stores its first hex digits)."""
     payload = [
         out["step_matrix"].tolist(),
         out["step_index"].tolist(),
         out["update_mask"].tolist(),
         [list(p) for p in out["valid_interval"]],
     ]
-    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
 
 
 @pytest.mark.parametrize("rec", SKY_TEMPLATES["templates"], ids=lambda r: f"N{r['num_inference_steps']}-s{r['shift']}")
@@ -124,7 +125,7 @@ def test_skyreels_whole_grid_digests():
             assert case["error"] == -1, f"SkyReels refuses {case} ({SKY_GRID['errors'][case['error']]})"
             out = frames.to_skyreels(fs)
             assert out["step_matrix"].shape == (case["rows"], case["cols"])
-            assert sky_digest(out) == case[key], case
+            assert sky_digest(out).startswith(case[key]) and len(case[key]) >= 12, case  # a prefix of the sha256
             matched += 1
     assert matched > 1800 and refused > 1000
     # the refused window cases are exactly the recorded full cases whose mask leaves the interval
