@@ -59,6 +59,8 @@ COMMANDS = [
     (["evaluate", "--model", "mixture2d", "--samples", "32", "--steps", "4"], set()),
     (["optimize", *SMALL, "--steps", "3", "--out", "{d}/o.json"], {"scipy"}),
     (["optimize", *SMALL, "--steps", "3", "--out", "{d}/o.json", "--plot", "{d}/o.png"], {"scipy", "matplotlib"}),
+    (["frames", "self-forcing"], set()),
+    (["frames", "self-forcing", "--plot", "{d}/f.png"], {"matplotlib"}),
 ]
 
 # (name, Python statement using `d` for a scratch folder, the optional packages it needs)
@@ -216,3 +218,10 @@ def test_require_names_the_extra_and_keeps_other_errors(monkeypatch):
     with pytest.raises(ModuleNotFoundError) as exc:
         require("matplotlib.figure", "plotting")
     assert not isinstance(exc.value, MissingDependency) and exc.value.name == "kiwisolver"
+
+
+def test_the_table_covers_every_command():
+    """A command added to the CLI must be added to COMMANDS above, so its optional packages are checked too."""
+    from flowsched.cli import COMMANDS as CLI_COMMANDS
+
+    assert {argv[0] for argv, _ in COMMANDS} == set(CLI_COMMANDS)

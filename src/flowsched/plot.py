@@ -32,7 +32,7 @@ X_AXES = ("step", "progress")
 #: Markers of the terminal plot, one per schedule (the seed's plot uses ``●``).
 MARKERS = ("●", "○", "▲", "◆", "■", "×", "+", "*")
 
-_FORMATS = ("png", "svg", "pdf")
+FORMATS = ("png", "svg", "pdf")
 
 
 # -- inputs ---------------------------------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def image_format(path: str | os.PathLike) -> str:
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     suffix = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-    if suffix not in _FORMATS:
-        accepted = ", ".join("." + f for f in _FORMATS)
+    if suffix not in FORMATS:
+        accepted = ", ".join("." + f for f in FORMATS)
         raise ValueError(f"path must end in one of {accepted} (the image format), got {os.fspath(path)!r}")
     return suffix
 
@@ -283,7 +283,7 @@ def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, fmt: str |
 
     ``path``'s suffix picks the format (``.png``, ``.svg``, ``.pdf``) unless ``fmt`` names it. Returns ``path``.
     """
-    fmt = image_format(path) if fmt is None else choice("fmt", fmt, _FORMATS)
+    fmt = image_format(path) if fmt is None else choice("fmt", fmt, FORMATS)
     dpi = positive_int("dpi", dpi)
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)

@@ -253,3 +253,10 @@ def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, 
             "(run with check='every' to name the step)"
         )
     return x
+
+
+# Per-frame schedules (diffusion forcing, autoregressive video) are sampled by euler_frames, defined next to
+# FrameSchedule in flowsched.frames and exported here with the other samplers.
+from .frames import euler_frames  # noqa: E402
+
+__all__ += ["euler_frames"]

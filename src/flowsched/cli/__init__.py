@@ -17,7 +17,7 @@ import importlib
 import sys
 
 #: Command modules in the order ``--help`` lists them.
-COMMANDS = ("plan", "schedule", "shape", "noise", "presets", "plot", "compare", "evaluate", "optimize")
+COMMANDS = ("plan", "schedule", "shape", "noise", "presets", "plot", "compare", "evaluate", "optimize", "frames")
 
 DESCRIPTION = """\
 Seeded latent noise and timestep schedules for flow-matching image and video samplers.

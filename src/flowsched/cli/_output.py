@@ -28,9 +28,9 @@ class Output(NamedTuple):
 
 def image_suffixes() -> tuple[str, ...]:
     """The suffixes matplotlib figures can be written as (flowsched.plot picks the format by suffix)."""
-    from ..plot import _FORMATS
+    from ..plot import FORMATS
 
-    return tuple("." + f for f in _FORMATS)
+    return tuple("." + f for f in FORMATS)
 
 
 def _probe_folder(path: str, flag: str) -> None:

@@ -1,0 +1,1272 @@
+"""Schedules over frames: each sampler step is a row of per-frame ``t`` (diffusion forcing, autoregressive video).
+
+Convention (as for :class:`~flowsched.schedule.Schedule`): ``t = 1`` is noise, ``t = 0`` is data,
+``x_t = (1 - t) x0 + t eps``, the model predicts ``v = eps - x0``. A :class:`FrameSchedule` holds
+
+- ``t``: float64 ``[R + 1, F]``; row ``r`` is every latent frame's ``t`` before step ``r``, and step ``r`` moves frame
+  ``f`` from ``t[r, f]`` to ``t[r + 1, f]``. A frame that does not move keeps its value.
+- ``update``: bool ``[R, F]``, the frames step ``r`` moves (``t[r + 1, f] < t[r, f]``).
+- ``index``: int ``[R + 1, F]`` into the ``base`` schedule: ``t = base.t[index]``, except for prefix frames.
+- ``prefix_frames``: the first ``P`` frames are given data (the image or video being continued), held at the level
+  ``t[:, :P] = prefix_level`` for the whole run (index ``N``: they are data); ``prefix_noise`` says whether a sampler
+  feeds them to the model noised to that level with fresh noise each step (SkyReels-V2's ``addnoise_condition``) or
+  clean with that timestep (MAGI-1's ``clean_t``).
+- ``window``: int ``[R, 2]``, the frames ``[start, end)`` the model sees at step ``r`` (SkyReels-V2's valid interval,
+  the causal window of block-autoregressive models; ``(0, F)`` when the model sees everything).
+
+Every family below is one base schedule plus an integer index matrix; each is exact to the code of its source
+(the commit is named in each docstring, the tests compare against values recorded from that code). numpy only:
+nothing here imports torch except :func:`euler_frames` on torch tensors. The facts these functions rely on are
+written down in ``docs/frames.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from ._validate import closest, is_int, nonnegative_int, positive_int, positive_real, real
+from .schedule import Schedule, _json_value
+
+FORMAT = "flowsched.frame_schedule"
+FORMAT_VERSION = 1
+
+#: Refuse to build matrices with more cells than this (rows times frames); a typo such as 10**6 frames should not
+#: fill the memory. Raise it with the ``max_cells`` argument of the families.
+MAX_CELLS = 50_000_000
+
+__all__ = [
+    "FAMILIES",
+    "FRAME_PRESETS",
+    "FramePreset",
+    "FrameSchedule",
+    "autoregressive",
+    "blockwise",
+    "blockwise_base",
+    "diffusion_forcing",
+    "euler_frames",
+    "from_spec",
+    "full_sequence",
+    "get_frame_preset",
+    "magi_base",
+    "pyramid",
+    "skyreels_base",
+    "staircase",
+    "to_skyreels",
+]
+
+
+def _int_matrix(name: str, value: Any) -> np.ndarray:
+    try:
+        arr = np.array(value, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 2-D array of integers: {exc}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+# -- the value type ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class FrameSchedule:
+    """An immutable per-frame schedule: a base :class:`Schedule`, an index matrix into it and prefix frames.
+
+    Args:
+        base: the 1-D schedule (``N + 1`` values, decreasing) every frame walks.
+        index: int ``[R + 1, F]``, each column non-decreasing in ``[0, N]`` (a frame never goes back to more noise);
+            prefix columns must be ``N`` (they are data).
+        prefix_frames: ``P``, the first ``P`` frames are given data held at ``prefix_level``.
+        prefix_level: their ``t`` in ``[0, 1)`` (``0``: clean).
+        prefix_noise: ``True``: a sampler feeds prefix frames to the model as ``(1 - l) x + l eps`` with fresh
+            ``eps`` each step; ``False``: it feeds them clean, with timestep ``l``. Irrelevant when ``l = 0``.
+        window: int ``[R, 2]``: the frames ``[start, end)`` the model sees at each step; ``None`` is ``(0, F)``.
+            Every frame a step moves must lie in its window.
+        name, params: the family and the parameters that made it (JSON-ready values).
+
+    Derived attributes: ``t`` (float64 ``[R + 1, F]``), ``update`` (bool ``[R, F]``), ``num_steps`` (``R``, the model
+    calls), ``num_frames`` (``F``). All arrays are read-only.
+    """
+
+    base: Schedule
+    index: np.ndarray
+    prefix_frames: int = 0
+    prefix_level: float = 0.0
+    prefix_noise: bool = True
+    window: np.ndarray | None = None
+    name: str = "custom"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    t: np.ndarray = field(init=False, repr=False)
+    update: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base, Schedule):
+            raise TypeError(f"base must be a flowsched Schedule, got {type(self.base).__name__}")
+        bt = self.base.t
+        if not bt[0] > bt[-1]:
+            raise ValueError(
+                f"base must decrease from noise to data (t = 1 -> 0), got t_0={bt[0]!r} and t_N={bt[-1]!r}; "
+                "invert() an inverted schedule first"
+            )
+        n = self.base.num_steps
+        index = _int_matrix("index", self.index)
+        if index.ndim != 2 or index.shape[0] < 2 or index.shape[1] < 1:
+            raise ValueError(f"index must have shape [R + 1, F] with R >= 1 and F >= 1, got {index.shape}")
+        rows, frames = index.shape
+        out = np.argwhere((index < 0) | (index > n))
+        if out.size:
+            r, f = (int(v) for v in out[0])
+            raise ValueError(
+                f"index must lie in [0, {n}] (the base schedule has {n} steps), got {int(index[r, f])} at row {r}, "
+                f"frame {f}"
+            )
+        back = np.argwhere(np.diff(index, axis=0) < 0)
+        if back.size:
+            r, f = (int(v) for v in back[0])
+            raise ValueError(
+                f"index must not decrease down a column (a frame never goes back to more noise): frame {f} goes "
+                f"from index {int(index[r, f])} at row {r} to {int(index[r + 1, f])} at row {r + 1}"
+            )
+        p = nonnegative_int("prefix_frames", self.prefix_frames)
+        if p >= frames:
+            raise ValueError(
+                f"prefix_frames must be smaller than the number of frames ({frames}) so that something is generated, "
+                f"got {p}"
+            )
+        if p and np.any(index[:, :p] != n):
+            f = int(np.flatnonzero(np.any(index[:, :p] != n, axis=0))[0])
+            raise ValueError(f"prefix frame {f} must have index {n} (data) in every row, got {index[:, f].tolist()}")
+        level = real("prefix_level", self.prefix_level)
+        if not 0.0 <= level < 1.0:
+            raise ValueError(f"prefix_level must lie in [0, 1) (t of the given frames), got {level}")
+        if not isinstance(self.prefix_noise, (bool, np.bool_)):
+            raise TypeError(f"prefix_noise must be True or False, got {self.prefix_noise!r}")
+        t = bt[index]
+        if p:
+            t[:, :p] = level
+        update = t[1:] < t[:-1]
+        if self.window is None:
+            window = np.tile(np.array([0, frames], dtype=np.int64), (rows - 1, 1))
+        else:
+            window = _int_matrix("window", self.window)
+            if window.shape != (rows - 1, 2):
+                raise ValueError(f"window must have shape [R, 2] = [{rows - 1}, 2], got {window.shape}")
+            bad = np.flatnonzero((window[:, 0] < 0) | (window[:, 1] > frames) | (window[:, 0] >= window[:, 1]))
+            if bad.size:
+                r = int(bad[0])
+                raise ValueError(
+                    f"window rows must be [start, end) with 0 <= start < end <= {frames}, got {window[r].tolist()} "
+                    f"at step {r}"
+                )
+            cols = np.arange(frames)
+            outside = update & ((cols[None, :] < window[:, :1]) | (cols[None, :] >= window[:, 1:]))
+            if outside.any():
+                r, f = (int(v) for v in np.argwhere(outside)[0])
+                raise ValueError(
+                    f"step {r} moves frame {f}, which lies outside its window {window[r].tolist()}: the model "
+                    "does not see that frame"
+                )
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.params, Mapping):
+            raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
+        params = {str(k): _json_value(str(k), v) for k, v in self.params.items()}
+        for arr in (index, t, update, window):
+            arr.setflags(write=False)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "prefix_frames", p)
+        object.__setattr__(self, "prefix_level", level)
+        object.__setattr__(self, "prefix_noise", bool(self.prefix_noise))
+        object.__setattr__(self, "window", window)
+        object.__setattr__(self, "params", MappingProxyType(params))
+        object.__setattr__(self, "t", t)
+        object.__setattr__(self, "update", update)
+
+    # -- views ---------------------------------------------------------------------------------------------------
+    @property
+    def num_steps(self) -> int:
+        """``R``: sampler steps, i.e. model calls (one per row)."""
+        return int(self.t.shape[0] - 1)
+
+    @property
+    def num_frames(self) -> int:
+        """``F``: latent frames."""
+        return int(self.t.shape[1])
+
+    def model_timesteps(self, scale: float = 1000.0) -> np.ndarray:
+        """float64 ``[R, F]``: the per-frame timesteps fed to the model at each step, ``t[:-1] * scale``."""
+        return self.t[:-1] * positive_real("scale", scale)
+
+    def steps_per_frame(self) -> np.ndarray:
+        """int ``[F]``: how many steps move each frame (0 for prefix frames)."""
+        return self.update.sum(axis=0).astype(np.int64)
+
+    def frame(self, f: int) -> Schedule:
+        """The 1-D schedule frame ``f`` visits (its start and every value a step moves it to)."""
+        if not is_int(f):
+            raise TypeError(f"f must be a frame index (an integer), got {f!r}")
+        if not -self.num_frames <= f < self.num_frames:
+            raise ValueError(f"f must be a frame index in [0, {self.num_frames}), got {f}")
+        f = int(f) % self.num_frames
+        col = self.t[:, f]
+        moves = self.update[:, f]
+        if not moves.any():
+            what = "a prefix frame" if f < self.prefix_frames else "never moved"
+            raise ValueError(f"frame {f} is {what}: it stays at t={col[0]!r} and visits no schedule")
+        values = np.concatenate([col[:1], col[1:][moves]])
+        return Schedule(values, name=self.name, params={"frame": f})
+
+    def describe(self) -> str:
+        ps = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items())
+        return f"{self.name}({ps}) R={self.num_steps} F={self.num_frames}"
+
+    def __repr__(self) -> str:
+        return f"FrameSchedule({self.describe()})"
+
+    # -- JSON ----------------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "name": self.name,
+            "params": dict(self.params),
+            "num_steps": self.num_steps,
+            "num_frames": self.num_frames,
+            "base": self.base.to_dict(),
+            "index": self.index.tolist(),
+            "prefix_frames": self.prefix_frames,
+            "prefix_level": self.prefix_level,
+            "prefix_noise": self.prefix_noise,
+            "window": self.window.tolist(),
+            "t": self.t.tolist(),
+            "update": self.update.tolist(),
+        }
+
+    def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
+        """Serialise (floats round-trip exactly; ``t`` and ``update`` are written for readers and checked on
+        load). With ``path``, also write the file atomically."""
+        text = json.dumps(self.to_dict(), indent=indent)
+        if path is not None:
+            from ._io import atomic_write_text
+
+            atomic_write_text(path, text + "\n")
+        return text
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FrameSchedule:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a frame schedule document must be a JSON object, got {type(data).__name__}")
+        if data.get("format") != FORMAT:
+            raise ValueError(f"not a flowsched frame schedule: format is {data.get('format')!r}, expected {FORMAT!r}")
+        missing = [k for k in ("base", "index") if k not in data]
+        if missing:
+            raise ValueError(f"a frame schedule document needs the key {missing[0]!r}")
+        fs = cls(
+            base=Schedule.from_dict(data["base"]),
+            index=data["index"],
+            prefix_frames=data.get("prefix_frames", 0),
+            prefix_level=data.get("prefix_level", 0.0),
+            prefix_noise=data.get("prefix_noise", True),
+            window=data.get("window"),
+            name=data.get("name", "custom"),
+            params=data.get("params", {}),
+        )
+        for key, mine in (("t", fs.t), ("update", fs.update)):
+            if key in data and not np.array_equal(np.asarray(data[key]), mine):
+                raise ValueError(f"frame schedule document: its {key!r} does not match base, index and prefix")
+        return fs
+
+    @classmethod
+    def from_json(cls, text_or_path: str | os.PathLike) -> FrameSchedule:
+        """Load from a JSON string or a file path written by :meth:`to_json`."""
+        text = str(text_or_path)
+        if not text.lstrip().startswith("{"):
+            try:
+                with open(text_or_path, encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError as exc:
+                raise ValueError(f"cannot read frame schedule file {str(text_or_path)!r}: {exc.strerror}") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"frame schedule JSON is invalid: {exc}") from None
+        return cls.from_dict(data)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FrameSchedule):
+            return NotImplemented
+        return (
+            self.base == other.base
+            and np.array_equal(self.index, other.index)
+            and self.prefix_frames == other.prefix_frames
+            and self.prefix_level == other.prefix_level
+            and self.prefix_noise == other.prefix_noise
+            and np.array_equal(self.window, other.window)
+            and self.name == other.name
+            and dict(self.params) == dict(other.params)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.index.tobytes(), self.base.t.tobytes()))
+
+
+# -- shared checks ---------------------------------------------------------------------------------------------------
+
+
+def _need_base(base: Any) -> Schedule:
+    if not isinstance(base, Schedule):
+        raise TypeError(f"base must be a flowsched Schedule (e.g. schedules.shifted(30, 5)), got {type(base).__name__}")
+    if not base.t[0] > base.t[-1]:
+        raise ValueError("base must decrease from noise to data (t = 1 -> 0); invert() an inverted schedule first")
+    return base
+
+
+def _check_cells(rows: int, frames: int, max_cells: int | None) -> None:
+    limit = MAX_CELLS if max_cells is None else positive_int("max_cells", max_cells)
+    if rows * frames > limit:
+        raise ValueError(
+            f"this frame schedule would have {rows} rows x {frames} frames = {rows * frames} cells, above the limit "
+            f"of {limit}; pass max_cells={rows * frames} to allow it"
+        )
+
+
+def _blocks_of(num_frames: int, block: int, block_name: str, family: str) -> int:
+    """Whole blocks in ``num_frames``; too few frames is an error, a tail that does not fill a block a warning."""
+    if num_frames < block:
+        raise ValueError(
+            f"num_frames={num_frames} is smaller than {block_name}={block}: {family} needs at least one whole block"
+        )
+    blocks = num_frames // block
+    tail = num_frames - blocks * block
+    if tail:
+        warnings.warn(
+            f"num_frames={num_frames} is not a multiple of {block_name}={block}: {family} keeps "
+            f"{blocks * block} frames (whole blocks) and the last {tail} are never denoised; use num_frames="
+            f"{blocks * block} or {(blocks + 1) * block}",
+            stacklevel=3,
+        )
+    return blocks
+
+
+def _prefix_blocks(prefix_frames: Any, block: int, blocks: int, block_name: str) -> int:
+    p = nonnegative_int("prefix_frames", prefix_frames)
+    if p % block:
+        raise ValueError(
+            f"prefix_frames={p} is not a multiple of {block_name}={block}: only whole blocks can be given data "
+            f"(SkyReels-V2 truncates the prefix to {p // block * block} frames); pass prefix_frames="
+            f"{p // block * block} or {(p // block + 1) * block}"
+        )
+    if p // block >= blocks:
+        raise ValueError(
+            f"prefix_frames={p} leaves nothing to generate: there are only {blocks * block} frames "
+            f"({blocks} block(s) of {block}); prefix_frames must be smaller"
+        )
+    return p // block
+
+
+def _expand(block_matrix: np.ndarray, block: int) -> np.ndarray:
+    """Repeat every block column ``block`` times (block ``b`` covers frames ``[b * block, (b + 1) * block)``)."""
+    return np.repeat(block_matrix, block, axis=1)
+
+
+# -- SkyReels-V2 diffusion forcing -----------------------------------------------------------------------------------
+
+
+def skyreels_base(num_steps: int, shift: float = 8.0) -> Schedule:
+    """SkyReels-V2's (and Wan 2.1's) ``FlowUniPCMultistepScheduler.set_timesteps(num_steps, shift=shift)`` sigmas.
+
+    ``s = linspace(sigma_max, 0, N + 1)[:-1]`` with ``sigma_max = float32(0.999)`` (0.9990000128746033, what
+    the scheduler's ``__init__`` leaves), shifted by ``shift * s / (1 + (shift - 1) * s)`` in float64, then a
+    terminal 0. The scheduler stores these as float32 for its solver and feeds the model ``int64(s * 1000)``
+    (truncated; :func:`to_skyreels`). Source: SkyworkAI/SkyReels-V2 @abed76f,
+    ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``; ``generate_video_df.py`` defaults: 30 steps, shift 8.
+    """
+    num_steps = positive_int("num_steps", num_steps)
+    shift = positive_real("shift", shift)
+    sigma_max = float(np.float32(0.999))
+    s = np.linspace(sigma_max, 0.0, num_steps + 1)[:-1]
+    s = shift * s / (1 + (shift - 1) * s)
+    params = {"num_steps": num_steps, "shift": shift}
+    return Schedule(np.concatenate([s, [0.0]]), name="skyreels_v2_unipc", params=params)
+
+
+def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_rows: int) -> np.ndarray:
+    """SkyReels-V2's row recursion at block level; returns ``[pre_0, new_0, new_1, ...]`` (``R + 1`` rows, values
+    in ``[0, N + 1]``; ``N + 1`` marks prefix blocks and blocks already clean before the step)."""
+    pre = np.zeros(blocks, dtype=np.int64)
+    pre[:prefix_blocks] = n + 1
+    rows = [pre]
+    pos = np.arange(blocks)
+    while not np.all(pre >= n):
+        # new[i] = pre[i] + 1 where i == 0 or block i - 1 was clean before the step ("anchors"); otherwise
+        # new[i] = new[i - 1] - ar_step on the unclamped chain, i.e. the last anchor's value minus ar_step per block.
+        anchor = np.ones(blocks, dtype=bool)
+        anchor[1:] = pre[:-1] >= n
+        last = np.maximum.accumulate(np.where(anchor, pos, 0))
+        new = pre[last] + 1 - ar_step * (pos - last)
+        new = np.clip(new, 0, n + 1)
+        rows.append(new)
+        pre = new
+        if len(rows) > max_rows + 1:  # pragma: no cover - the recursion always ends; this guards the loop
+            raise ValueError(f"diffusion_forcing: more than {max_rows} rows; pass max_cells to allow more")
+    return np.stack(rows)
+
+
+def diffusion_forcing(
+    base: Schedule,
+    num_frames: int,
+    *,
+    causal_block_size: int = 1,
+    ar_step: int = 0,
+    prefix_frames: int = 0,
+    addnoise_condition: int = 0,
+    window: int | None = None,
+    max_cells: int | None = None,
+) -> FrameSchedule:
+    """SkyReels-V2's diffusion-forcing schedule (``DiffusionForcingPipeline.generate_timestep_matrix``).
+
+    Frames are grouped in blocks of ``causal_block_size``; block ``b`` starts ``ar_step`` rows after block
+    ``b - 1`` (``ar_step = 0``: synchronous, every frame on the same ``t``) or as soon as block ``b - 1`` is clean,
+    whichever comes first. Without a prefix and with ``ar_step <= N`` that is ``index[r, b] = clip(r - b * ar_step,
+    0, N)`` over ``N + (B - 1) * ar_step`` steps. Each step moves every started, unfinished block one base step.
+
+    Args:
+        base: the base schedule (SkyReels-V2: :func:`skyreels_base`).
+        num_frames: latent frames ``F`` (SkyReels' video frames ``f`` give ``(f - 1) // 4 + 1``). If it is not a
+            multiple of ``causal_block_size``, SkyReels-V2 keeps ``F // causal_block_size`` whole blocks and leaves the
+            tail frames noise; so does this function, with a warning naming the frame count to use.
+        causal_block_size: frames per block (SkyReels recommends 5 with ``ar_step = 5``).
+        ar_step: rows between the starts of consecutive blocks (0: synchronous).
+        prefix_frames: frames given as data (image-to-video, video extension), a whole number of blocks.
+        addnoise_condition: SkyReels' ``k``: the prefix is fed to the model as ``x (1 - k / 1000) + (k / 1000) eps``
+            with fresh noise each step, at timestep ``k`` (README: 20 recommended, at most 50); ``0``: clean.
+        window: the model's frame budget (SkyReels' ``base_num_frames`` in latent frames; ``None``: all frames).
+            When smaller than ``num_frames`` the model sees a sliding window (``FrameSchedule.window``) and
+            ``ar_step`` must be at least ``N / (window // causal_block_size)``, as SkyReels asserts.
+        max_cells: refuse schedules with more rows x frames than this (default :data:`MAX_CELLS`).
+
+    Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/pipelines/diffusion_forcing_pipeline.py``
+    (``generate_timestep_matrix``; ``__call__`` for ``addnoise_condition``). :func:`to_skyreels` returns the four
+    matrices that function returns.
+    """
+    base = _need_base(base)
+    num_frames = positive_int("num_frames", num_frames)
+    cb = positive_int("causal_block_size", causal_block_size)
+    ar_step = nonnegative_int("ar_step", ar_step)
+    k = nonnegative_int("addnoise_condition", addnoise_condition)
+    if k >= 1000:
+        raise ValueError(f"addnoise_condition must be a timestep in [0, 1000) (SkyReels: 20, at most 50), got {k}")
+    n = base.num_steps
+    blocks = _blocks_of(num_frames, cb, "causal_block_size", "SkyReels-V2 diffusion forcing")
+    pb = _prefix_blocks(prefix_frames, cb, blocks, "causal_block_size")
+    if k and not pb:
+        raise ValueError(f"addnoise_condition={k} noises the prefix frames, but prefix_frames is 0")
+    window_blocks = blocks
+    if window is not None:
+        window = positive_int("window", window)
+        if window < cb:
+            raise ValueError(f"window={window} is smaller than causal_block_size={cb}: the model would see no block")
+        window_blocks = min(window // cb, blocks)
+        if window_blocks < blocks and ar_step * window_blocks < n:
+            need = math.ceil(n / window_blocks)
+            raise ValueError(
+                f"ar_step={ar_step} is too small for a sliding window of {window_blocks} block(s) over {n} steps: a "
+                f"block would leave the window before it is clean; SkyReels-V2 requires ar_step >= {need}"
+            )
+    # Rows: at most N per block plus the offsets (bounded by N each); check the size before building.
+    bound = n + (blocks - 1) * min(max(ar_step, 1), n) + 1
+    limit = MAX_CELLS if max_cells is None else positive_int("max_cells", max_cells)
+    _check_cells(bound, blocks * cb, limit)
+    sky = _skyreels_rows(blocks, n, ar_step, pb, max_rows=limit)
+    mask = (sky[1:] != sky[:-1]) & (sky[1:] != n + 1)
+    # Valid interval: starts at the window's block count; one block further each row that moves the next block.
+    intervals = []
+    terminal = window_blocks
+    for row in mask:
+        if terminal < blocks and row[terminal]:
+            terminal += 1
+        intervals.append((max(terminal - window_blocks, 0), terminal))
+    for r, (row, (lo, hi)) in enumerate(zip(mask, intervals)):
+        outside = np.flatnonzero(row & ((np.arange(blocks) < lo) | (np.arange(blocks) >= hi)))
+        if outside.size:
+            # SkyReels-V2 returns such a matrix (its interval starts at block 0 whatever the prefix), and its
+            # pipeline would then never update that block; its pipeline never asks for it (window = all frames).
+            raise ValueError(
+                f"window={window} is too small for prefix_frames={pb * cb}: at step {r} frame "
+                f"{int(outside[0]) * cb} moves while the model's window is frames [{lo * cb}, {hi * cb}); "
+                f"SkyReels-V2 would never update it. Use window >= {(pb + 1) * cb}"
+            )
+    index = _expand(np.minimum(sky, n), cb)
+    params = {
+        "num_steps": n,
+        "num_frames": num_frames,
+        "causal_block_size": cb,
+        "ar_step": ar_step,
+        "prefix_frames": pb * cb,
+        "addnoise_condition": k,
+        "window": window,
+    }
+    return FrameSchedule(
+        base=base,
+        index=index,
+        prefix_frames=pb * cb,
+        prefix_level=k / 1000.0,
+        prefix_noise=True,
+        window=np.asarray(intervals, dtype=np.int64) * cb,
+        name="diffusion_forcing",
+        params=params,
+    )
+
+
+def to_skyreels(fs: FrameSchedule) -> dict[str, Any]:
+    """The four values SkyReels-V2's ``generate_timestep_matrix`` returns for this schedule, in its conventions.
+
+    Returns a dict with ``step_matrix`` (int64 ``[R, F]``: the timesteps fed to the model, from the padded template
+    ``[999, int64(base.t[:-1] * 1000) ..., 0]``), ``step_index`` (int64 ``[R, F]``: the index into that template
+    after each step, ``N + 1`` for frames clean before the step and for prefix frames), ``update_mask`` (bool
+    ``[R, F]``, = ``fs.update``) and ``valid_interval`` (a list of ``(start, end)`` per step, = ``fs.window``).
+    SkyReels' pipeline overrides the prefix frames' timestep with ``addnoise_condition`` afterwards; ``step_matrix``
+    does not. With ``base = skyreels_base(N, shift)`` the template is exactly SkyReels' (tested for the recorded
+    templates).
+    """
+    if not isinstance(fs, FrameSchedule):
+        raise TypeError(f"fs must be a FrameSchedule, got {type(fs).__name__}")
+    n = fs.base.num_steps
+    template = np.concatenate([[999], np.trunc(fs.base.t[:-1] * 1000.0).astype(np.int64), [0]]).astype(np.int64)
+    step_index = np.where(fs.index[:-1] >= n, n + 1, fs.index[1:]).astype(np.int64)
+    return {
+        "step_matrix": template[step_index],
+        "step_index": step_index,
+        "update_mask": fs.update.copy(),
+        "valid_interval": [(int(s), int(e)) for s, e in fs.window],
+    }
+
+
+# -- Diffusion Forcing (Chen et al.) ---------------------------------------------------------------------------------
+
+
+def pyramid(
+    base: Schedule, num_frames: int, *, u: float, prefix_frames: int = 0, max_cells: int | None = None
+) -> FrameSchedule:
+    """Diffusion Forcing's pyramid schedule: noise levels ``M[m, f] = clip(K + floor(f u) - m, 0, K)``.
+
+    ``K = base.num_steps``; level ``k`` is ``base.t[K - k]`` (level ``K`` noise, 0 clean), so
+    ``index = K - M``. Rows ``m = 0 .. K + floor((F' - 1) u)`` (``F'`` generated frames), i.e. ``K + floor((F' - 1)
+    u)`` steps. ``u = 0`` is :func:`full_sequence`, ``u = K`` is :func:`autoregressive`. Prefix frames (the
+    paper's context frames) are data at level 0 and come first; ``f`` counts the generated frames after them.
+
+    Source: buoyancy99/diffusion-forcing @475e0bc, ``algorithms/diffusion_forcing/df_base.py``
+    (``_generate_pyramid_scheduling_matrix``: ``int(f * uncertainty_scale)``, the same floor for ``u >= 0``).
+    """
+    base = _need_base(base)
+    num_frames = positive_int("num_frames", num_frames)
+    u = real("u", u)
+    if u < 0:
+        raise ValueError(f"u (Diffusion Forcing's uncertainty_scale) must be >= 0, got {u}")
+    p = nonnegative_int("prefix_frames", prefix_frames)
+    if p >= num_frames:
+        raise ValueError(f"prefix_frames={p} leaves nothing to generate out of num_frames={num_frames}")
+    k = base.num_steps
+    gen = num_frames - p
+    offsets = np.array([int(f * u) for f in range(gen)], dtype=np.int64)  # int(): the source's truncation
+    rows = k + int(offsets[-1]) + 1
+    _check_cells(rows, num_frames, max_cells)
+    m = np.arange(rows, dtype=np.int64)[:, None]
+    levels = np.clip(k + offsets[None, :] - m, 0, k)
+    index = np.full((rows, num_frames), k, dtype=np.int64)
+    index[:, p:] = k - levels
+    params = {"num_steps": k, "num_frames": num_frames, "u": u, "prefix_frames": p}
+    return FrameSchedule(base=base, index=index, prefix_frames=p, name="pyramid", params=params)
+
+
+def full_sequence(base: Schedule, num_frames: int, *, prefix_frames: int = 0) -> FrameSchedule:
+    """Every generated frame on the same level: Diffusion Forcing's ``full_sequence`` (= :func:`pyramid` with
+    ``u = 0``; ``np.arange(K, -1, -1)`` repeated over the frames). Source: as :func:`pyramid`."""
+    fs = pyramid(base, num_frames, u=0.0, prefix_frames=prefix_frames)
+    return FrameSchedule(
+        base=fs.base, index=fs.index, prefix_frames=fs.prefix_frames, name="full_sequence",
+        params={"num_steps": fs.base.num_steps, "num_frames": fs.num_frames, "prefix_frames": fs.prefix_frames},
+    )
+
+
+def autoregressive(base: Schedule, num_frames: int, *, prefix_frames: int = 0) -> FrameSchedule:
+    """One frame after the other: Diffusion Forcing's ``autoregressive`` (= :func:`pyramid` with ``u = K``, each
+    frame starts when the previous one is clean). Source: as :func:`pyramid`."""
+    base = _need_base(base)
+    fs = pyramid(base, num_frames, u=float(base.num_steps), prefix_frames=prefix_frames)
+    return FrameSchedule(
+        base=fs.base, index=fs.index, prefix_frames=fs.prefix_frames, name="autoregressive",
+        params={"num_steps": fs.base.num_steps, "num_frames": fs.num_frames, "prefix_frames": fs.prefix_frames},
+    )
+
+
+# -- MAGI-1 ----------------------------------------------------------------------------------------------------------
+
+
+def magi_base(num_steps: int = 64, shift: float = 3.0) -> Schedule:
+    """MAGI-1's time grid in flowsched's convention.
+
+    MAGI-1's ``t`` runs 0 = noise to 1 = clean: ``init_t`` takes ``linspace(0, 1, S + 1)``, squares it and applies
+    SD3's shift with ``1 / shift`` (``tSchedulerFunc = "sd3"``, shift 3 by default); flowsched's ``t`` is one minus
+    that. (MAGI-1's special 12-step distilled grid is not covered.) Source: SandAI-org/MAGI-1 @6ff822e,
+    ``inference/pipeline/video_generate.py`` (``init_t``); ``example/4.5B/4.5B_base_config.json``: 64 steps.
+    """
+    num_steps = positive_int("num_steps", num_steps)
+    shift = positive_real("shift", shift)
+    if shift < 1.0:
+        raise ValueError(f"shift must be >= 1 (MAGI-1 asserts it), got {shift}")
+    if num_steps == 12:
+        warnings.warn("MAGI-1 uses a special grid for 12 steps (its distilled shortcut); this is the plain grid",
+                      stacklevel=2)
+    x = np.linspace(0.0, 1.0, num_steps + 1) ** 2
+    # (1 / shift) x / (1 + (1 / shift - 1) x), written as x / (x + (1 - x) shift): exact 0 and 1 at the ends.
+    magi = x / (x + (1.0 - x) * shift)
+    return Schedule(1.0 - magi, name="magi1", params={"num_steps": num_steps, "shift": shift})
+
+
+def staircase(
+    base: Schedule,
+    num_chunks: int,
+    *,
+    chunk_frames: int = 6,
+    window: int = 4,
+    prefix_chunks: int = 0,
+    clean_t: float = 0.9999,
+    max_cells: int | None = None,
+) -> FrameSchedule:
+    """MAGI-1's chunk-wise staircase: each chunk of ``chunk_frames`` latent frames moves ``S / window`` base steps
+    per stage and the next chunk starts one stage later, so at most ``window`` chunks are in flight.
+
+    ``S = base.num_steps`` must be a multiple of ``window``. Chunk ``j`` (after ``prefix_chunks`` given ones) has
+    ``index[s, j] = clip(s - (j - P) S / window, 0, S)`` over ``(S / window) (C + window - 1 - P)`` steps (MAGI-1's
+    ``total_forward_step``). The model sees chunks ``[0, clip_end)`` (earlier ones through its KV cache). Prefix
+    chunks are fed clean at MAGI's ``clean_t`` (flowsched ``t = 1 - clean_t``), without added noise.
+
+    Source: SandAI-org/MAGI-1 @6ff822e, ``inference/pipeline/video_generate.py`` (``generate_sequences``,
+    ``get_timestep``, ``integrate``, ``total_forward_step``); 4.5B/24B configs: ``chunk_width`` 6, ``window_size`` 4,
+    ``num_steps`` 64, ``clean_t`` 0.9999. Not modelled: the KV range limits (``noise2clean_kvrange``) and the
+    ``clean_t`` at which a finished chunk is re-fed as context.
+    """
+    base = _need_base(base)
+    c = positive_int("num_chunks", num_chunks)
+    cw = positive_int("chunk_frames", chunk_frames)
+    w = positive_int("window", window)
+    p = nonnegative_int("prefix_chunks", prefix_chunks)
+    clean_t = real("clean_t", clean_t)
+    if not 0.0 < clean_t <= 1.0:
+        raise ValueError(f"clean_t (MAGI-1's t of given chunks, 1 = clean) must lie in (0, 1], got {clean_t}")
+    if p >= c:
+        raise ValueError(f"prefix_chunks={p} leaves nothing to generate out of num_chunks={c}")
+    s = base.num_steps
+    if s < w:
+        raise ValueError(
+            f"the base schedule is too short: {s} step(s) for a window of {w} chunks; MAGI-1 advances each chunk "
+            f"num_steps / window steps per stage, so it needs at least {w} steps"
+        )
+    if s % w:
+        raise ValueError(
+            f"the base schedule has {s} steps, not a multiple of window={w}: MAGI-1 advances each chunk "
+            f"num_steps // window steps per stage and would never finish one; use {s // w * w} or {(s // w + 1) * w}"
+        )
+    per_stage = s // w
+    rows = per_stage * (c + w - 1 - p)
+    _check_cells(rows + 1, c * cw, max_cells)
+    steps = np.arange(rows + 1, dtype=np.int64)[:, None]
+    chunks = np.arange(c, dtype=np.int64)[None, :]
+    blocks = np.clip(steps - (chunks - p) * per_stage, 0, s)
+    blocks[:, :p] = s
+    stage = np.arange(rows, dtype=np.int64) // per_stage
+    clip_end = np.minimum(c, stage + p + 1)
+    win = np.stack([np.zeros(rows, dtype=np.int64), clip_end * cw], axis=1)
+    params = {
+        "num_steps": s,
+        "num_chunks": c,
+        "chunk_frames": cw,
+        "window": w,
+        "prefix_chunks": p,
+        "clean_t": clean_t,
+    }
+    return FrameSchedule(
+        base=base,
+        index=_expand(blocks, cw),
+        prefix_frames=p * cw,
+        prefix_level=1.0 - clean_t,
+        prefix_noise=False,
+        window=win,
+        name="staircase",
+        params=params,
+    )
+
+
+# -- Self-Forcing / CausVid ------------------------------------------------------------------------------------------
+
+
+def blockwise_base(
+    steps: Sequence[int] = (1000, 750, 500, 250),
+    *,
+    shift: float = 5.0,
+    warp: bool = True,
+    num_train_timesteps: int = 1000,
+) -> Schedule:
+    """The few-step list of Self-Forcing and CausVid as a schedule (its values, then 0).
+
+    Both build ``FlowMatchScheduler(shift, sigma_min=0, extra_one_step=True).set_timesteps(T)``: a table
+    ``sigma_j = shift(1 - j / T)``, ``j = 0 .. T - 1``. With ``warp=True`` (``warp_denoising_step``) step ``s`` is
+    table entry ``T - s``, i.e. ``t = shift(s / T)`` (computed here in float64; the peers' table is float32). With
+    ``warp=False`` the model is fed ``s`` itself and ``add_noise`` uses the table entry whose ``sigma * T`` is
+    nearest to ``s``; that entry is the ``t`` used here. A trailing 0 in ``steps`` (CausVid's configs) is dropped.
+
+    Sources: guandeh17/Self-Forcing @33593df (``configs/self_forcing_dmd.yaml``: ``[1000, 750, 500, 250]``, warp,
+    shift 5; ``utils/scheduler.py``; ``pipeline/causal_inference.py``), tianweiy/CausVid @ca21150
+    (``configs/wan_causal_dmd.yaml``: ``[1000, 757, 522, 0]``, no warp, shift 8).
+    """
+    shift = positive_real("shift", shift)
+    if not isinstance(warp, (bool, np.bool_)):
+        raise TypeError(f"warp must be True or False, got {warp!r}")
+    big_t = positive_int("num_train_timesteps", num_train_timesteps)
+    if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
+        raise TypeError(f"steps must be a list of integer timesteps such as [1000, 750, 500, 250], got {steps!r}")
+    values = [positive_int(f"steps[{i}]", s) if s != 0 else 0 for i, s in enumerate(steps)]
+    if values and values[-1] == 0:
+        values = values[:-1]
+    if not values:
+        raise ValueError("steps must hold at least one non-zero timestep, e.g. [1000, 750, 500, 250]")
+    for i, s in enumerate(values):
+        if not 0 < s <= big_t:
+            raise ValueError(f"steps[{i}] must lie in (0, {big_t}] (num_train_timesteps), got {s}")
+    if any(b >= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"steps must be strictly decreasing (noise first), got {values}")
+    def table(j):
+        x = 1.0 - np.asarray(j, dtype=np.float64) / big_t
+        return shift * x / (1 + (shift - 1) * x)
+
+    if warp:
+        t = table([big_t - s for s in values])
+    else:
+        all_sigmas = table(np.arange(big_t))
+        t = np.array([all_sigmas[int(np.argmin(np.abs(all_sigmas * big_t - s)))] for s in values])
+    params = {"steps": values, "shift": shift, "warp": bool(warp), "num_train_timesteps": big_t}
+    return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params)
+
+
+def blockwise(
+    steps: Sequence[int] = (1000, 750, 500, 250),
+    num_blocks: int = 7,
+    *,
+    block_frames: int = 3,
+    shift: float = 5.0,
+    warp: bool = True,
+    prefix_frames: int = 0,
+    num_train_timesteps: int = 1000,
+    max_cells: int | None = None,
+) -> FrameSchedule:
+    """Self-Forcing / CausVid: blocks of ``block_frames`` latent frames denoised one after the other, each with the
+    few-step list ``steps`` (:func:`blockwise_base`), the model seeing the current block and (through its KV
+    cache) the clean blocks before it.
+
+    ``num_blocks`` counts every block including ``prefix_frames / block_frames`` given ones (Self-Forcing's
+    ``initial_latent``, fed clean). ``R = (generated blocks) x len(steps)``. Sample with
+    ``euler_frames(..., stochastic=True)`` for the peers' sampler (``x0`` prediction, then re-noising to the next
+    ``t`` with fresh noise). Each block also costs the peers one more model call at ``t = 0`` to fill the KV cache;
+    it is not a step and not counted here. Sources: as :func:`blockwise_base`.
+    """
+    base = blockwise_base(steps, shift=shift, warp=warp, num_train_timesteps=num_train_timesteps)
+    blocks = positive_int("num_blocks", num_blocks)
+    bf = positive_int("block_frames", block_frames)
+    pb = _prefix_blocks(prefix_frames, bf, blocks, "block_frames")
+    s = base.num_steps
+    rows = (blocks - pb) * s
+    _check_cells(rows + 1, blocks * bf, max_cells)
+    r = np.arange(rows + 1, dtype=np.int64)[:, None]
+    b = np.arange(blocks, dtype=np.int64)[None, :]
+    idx = np.clip(r - (b - pb) * s, 0, s)
+    idx[:, :pb] = s
+    current = pb + np.arange(rows, dtype=np.int64) // s
+    win = np.stack([np.zeros(rows, dtype=np.int64), (current + 1) * bf], axis=1)
+    params = dict(base.params)
+    params.update({"num_blocks": blocks, "block_frames": bf, "prefix_frames": pb * bf})
+    return FrameSchedule(
+        base=base, index=_expand(idx, bf), prefix_frames=pb * bf, window=win, name="blockwise", params=params
+    )
+
+
+# -- sampling --------------------------------------------------------------------------------------------------------
+
+
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _take(x: Any, idx: np.ndarray, dim: int) -> Any:
+    if _is_torch(x):
+        import torch
+
+        return torch.index_select(x, dim, torch.as_tensor(idx, dtype=torch.long, device=x.device))
+    return np.take(x, idx, axis=dim)
+
+
+def _put(x: Any, idx: np.ndarray, dim: int, values: Any) -> None:
+    if _is_torch(x):
+        import torch
+
+        x.index_copy_(dim, torch.as_tensor(idx, dtype=torch.long, device=x.device), values.to(x.dtype))
+    else:
+        sl = [slice(None)] * x.ndim
+        sl[dim] = idx
+        x[tuple(sl)] = values
+
+
+def _along(values: np.ndarray, like: Any, dim: int) -> Any:
+    """Per-frame numbers shaped to broadcast along ``dim`` of ``like``, in its dtype (and device)."""
+    shape = [1] * like.ndim
+    shape[dim] = values.size
+    if _is_torch(like):
+        import torch
+
+        return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape(shape)
+    return np.asarray(values, dtype=like.dtype).reshape(shape)
+
+
+def _model_t(values: np.ndarray, like: Any) -> Any:
+    if _is_torch(like):
+        import torch
+
+        dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+        return torch.tensor(np.array(values), dtype=dtype, device=like.device)  # a copy: t is read-only
+    return np.array(values, dtype=np.float64)
+
+
+def _step_noise(noise: Any, step: int, x: Any) -> Any:
+    """Fresh noise for step ``step``, shaped like ``x``: portable noise on stream ``1 + step`` or the user's."""
+    if callable(noise):
+        eps = noise(step)
+    else:
+        import torch
+
+        from .noise import portable_noise
+
+        if _is_torch(x):
+            return portable_noise(tuple(x.shape), noise, stream=1 + step, device=x.device, dtype=x.dtype)
+        eps = portable_noise(tuple(x.shape), noise, stream=1 + step, dtype=torch.float32).numpy().astype(x.dtype)
+        return eps
+    if _is_torch(x):
+        if not _is_torch(eps):
+            raise TypeError(f"noise({step}) must return a torch tensor for a torch x, got {type(eps).__name__}")
+        eps = eps.to(device=x.device, dtype=x.dtype)
+    else:
+        eps = np.asarray(eps, dtype=x.dtype)
+    if tuple(eps.shape) != tuple(x.shape):
+        raise ValueError(f"noise({step}) returned shape {tuple(eps.shape)}; it must match x, {tuple(x.shape)}")
+    return eps
+
+
+def _finite_frames(v: Any, dim: int) -> np.ndarray:
+    """bool per frame along ``dim``: every value finite."""
+    if _is_torch(v):
+        import torch
+
+        ok = torch.isfinite(v)
+        other = [d for d in range(v.ndim) if d != dim]
+        return ok.all(dim=other).cpu().numpy() if other else ok.cpu().numpy()
+    ok = np.isfinite(v)
+    other = tuple(d for d in range(v.ndim) if d != dim)
+    return ok.all(axis=other) if other else ok
+
+
+FrameModel = Callable[[Any, Any], Any]
+
+
+def euler_frames(
+    model: FrameModel,
+    x: Any,
+    frame_schedule: FrameSchedule,
+    *,
+    frame_dim: int = 2,
+    noise: int | Callable[[int], Any] | None = None,
+    stochastic: bool = False,
+    callback: Callable[[int, np.ndarray, np.ndarray, Any], Any] | None = None,
+    progress: bool = False,
+) -> Any:
+    """Sample with a per-frame schedule: step ``r`` calls ``model`` once on the window's frames and moves the
+    frames ``update[r]`` marks; every other frame is left bit-for-bit unchanged.
+
+    Args:
+        model: ``model(x_w, t_w) -> v``: ``x_w`` is ``x`` restricted to the step's window (frames
+            ``window[r, 0]:window[r, 1]`` along ``frame_dim``), ``t_w`` the window's per-frame ``t`` (shape
+            ``[F_w]``; float64 numpy for numpy ``x``, a torch tensor on ``x``'s device for torch ``x``, float64 for a
+            float64 ``x`` and float32 otherwise). ``v`` (velocity ``eps - x0``) must have ``x_w``'s shape; NaN or inf
+            in a frame the step moves raises ``ValueError`` naming the step and the frame.
+        x: the start: noise for generated frames, the given data for prefix frames (numpy float array or torch
+            tensor; not modified). ``x.shape[frame_dim]`` must equal ``frame_schedule.num_frames``.
+        frame_schedule: the :class:`FrameSchedule`.
+        frame_dim: the frame axis of ``x`` (2 for ``[B, C, T, H, W]``).
+        noise: where fresh noise comes from when a step needs it (``stochastic``, or prefix frames fed noised,
+            ``prefix_noise`` with a level above 0): an integer seed (step ``r`` uses
+            ``flowsched.noise.portable_noise(x.shape, seed, stream=1 + r)``: stream 0 is the initial noise, so the
+            same seed can make both), or a callable ``noise(r)`` returning noise shaped like ``x``.
+        stochastic: Self-Forcing/CausVid's sampler: a moving frame goes to ``(1 - t') x0_hat + t' eps`` with
+            ``x0_hat = x - t v`` and fresh ``eps`` (at ``t' = 0`` this is the Euler step). ``False``: Euler,
+            ``x + (t' - t) v``.
+        callback: called as ``callback(r, t_row, t_next_row, x)`` after step ``r`` with the new state.
+        progress: show a tqdm bar on stderr.
+
+    Returns:
+        The final state, same type, shape, dtype (and device) as ``x``.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(r, t, t_next, x) or None, got {callback!r}")
+    if not isinstance(frame_schedule, FrameSchedule):
+        raise TypeError(f"frame_schedule must be a FrameSchedule, got {type(frame_schedule).__name__}")
+    fs = frame_schedule
+    if _is_torch(x):
+        if not x.is_floating_point():
+            raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
+    elif isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
+    else:
+        raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
+    if not is_int(frame_dim):
+        raise TypeError(f"frame_dim must be an integer axis, got {frame_dim!r}")
+    if not -x.ndim <= frame_dim < x.ndim:
+        raise ValueError(f"frame_dim must be an axis of x (shape {tuple(x.shape)}), got {frame_dim}")
+    dim = int(frame_dim) % x.ndim
+    if x.shape[dim] != fs.num_frames:
+        raise ValueError(
+            f"x has {x.shape[dim]} frames along frame_dim={frame_dim} (shape {tuple(x.shape)}) but the frame "
+            f"schedule has {fs.num_frames}"
+        )
+    if not isinstance(stochastic, (bool, np.bool_)):
+        raise TypeError(f"stochastic must be True or False, got {stochastic!r}")
+    renoise_prefix = fs.prefix_frames > 0 and fs.prefix_noise and fs.prefix_level > 0
+    if noise is None:
+        if renoise_prefix:
+            raise ValueError(
+                f"the prefix frames are fed to the model noised to t={fs.prefix_level} (prefix_noise) and need fresh "
+                "noise each step: pass noise=SEED (portable noise) or noise=callable"
+            )
+        if stochastic:
+            raise ValueError("stochastic=True re-noises every step: pass noise=SEED (portable noise) or noise=callable")
+    elif not callable(noise):
+        from .philox import check_seed
+
+        check_seed("noise", noise)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=fs.num_steps, desc="euler_frames", unit="step", file=sys.stderr, leave=False)
+    t, update, window, p = fs.t, fs.update, fs.window, fs.prefix_frames
+    try:
+        for r in range(fs.num_steps):
+            s, e = int(window[r, 0]), int(window[r, 1])
+            moving = np.flatnonzero(update[r])
+            prefix_in = np.arange(s, min(e, p))
+            need_noise = (renoise_prefix and prefix_in.size > 0) or (
+                stochastic and moving.size > 0 and bool(np.any(t[r + 1, moving] > 0))
+            )
+            eps = _step_noise(noise, r, x) if need_noise else None
+            frames = np.arange(s, e)
+            x_w = _take(x, frames, dim)
+            if renoise_prefix and prefix_in.size:
+                lvl = fs.prefix_level
+                noised = (1.0 - lvl) * _take(x, prefix_in, dim) + lvl * _take(eps, prefix_in, dim)
+                _put(x_w, prefix_in - s, dim, noised)
+            v = model(x_w, _model_t(t[r, s:e], x))
+            where = f"at step {r}"
+            if _is_torch(x):
+                if not _is_torch(v):
+                    raise TypeError(f"model must return a torch tensor for a torch x, got {type(v).__name__} {where}")
+            elif not isinstance(v, np.ndarray):
+                v = np.asarray(v)
+            if tuple(v.shape) != tuple(x_w.shape):
+                raise ValueError(
+                    f"model returned shape {tuple(v.shape)} {where}; it must match its input, {tuple(x_w.shape)} "
+                    f"(frames {s}:{e} along frame_dim={frame_dim})"
+                )
+            if moving.size == 0:
+                new = x
+            else:
+                v_m = _take(v, moving - s, dim)
+                ok = _finite_frames(v_m, dim)
+                if not ok.all():
+                    f = int(moving[np.flatnonzero(~ok)[0]])
+                    raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[r, f])!r})")
+                x_m = _take(x, moving, dim)
+                if stochastic:
+                    x0 = x_m - _along(t[r, moving], x_m, dim) * v_m
+                    t_next = t[r + 1, moving]
+                    step = _along(1.0 - t_next, x_m, dim) * x0
+                    if np.any(t_next > 0):
+                        step = step + _along(t_next, x_m, dim) * _take(eps, moving, dim)
+                else:
+                    step = x_m + _along(t[r + 1, moving] - t[r, moving], x_m, dim) * v_m
+                new = x.clone() if _is_torch(x) else x.copy()
+                _put(new, moving, dim, step)
+            x = new
+            if callback is not None:
+                callback(r, t[r], t[r + 1], x)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return x
+
+
+# -- spec strings and presets ---------------------------------------------------------------------------------------
+#
+# A frame-schedule spec is ``FAMILY:key=value,...`` or ``PRESET`` / ``PRESET:key=value,...``. The base schedule is
+# built from ``steps`` and ``shift`` by the family's own base (SkyReels-V2's UniPC grid, MAGI-1's grid, the
+# Self-Forcing/CausVid step list, or a plain shifted grid for Diffusion Forcing), so one line names everything.
+
+
+def _shifted_base(steps: int, shift: float) -> Schedule:
+    from .schedules import shifted
+
+    return shifted(steps, shift)
+
+
+def _spec_diffusion_forcing(steps=30, shift=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
+                            addnoise_condition=0, window=None):
+    return diffusion_forcing(skyreels_base(steps, shift), frames, causal_block_size=causal_block_size,
+                             ar_step=ar_step, prefix_frames=prefix_frames, addnoise_condition=addnoise_condition,
+                             window=window)
+
+
+def _spec_pyramid(steps=50, shift=1.0, frames=16, u=1.0, prefix_frames=0):
+    return pyramid(_shifted_base(steps, shift), frames, u=u, prefix_frames=prefix_frames)
+
+
+def _spec_full_sequence(steps=50, shift=1.0, frames=16, prefix_frames=0):
+    return full_sequence(_shifted_base(steps, shift), frames, prefix_frames=prefix_frames)
+
+
+def _spec_autoregressive(steps=50, shift=1.0, frames=16, prefix_frames=0):
+    return autoregressive(_shifted_base(steps, shift), frames, prefix_frames=prefix_frames)
+
+
+def _spec_staircase(steps=64, shift=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0, clean_t=0.9999):
+    return staircase(magi_base(steps, shift), chunks, chunk_frames=chunk_frames, window=window,
+                     prefix_chunks=prefix_chunks, clean_t=clean_t)
+
+
+def _spec_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, shift=5.0, warp=True, prefix_frames=0):
+    if is_int(steps):
+        steps = [steps]
+    return blockwise(list(steps), blocks, block_frames=block_frames, shift=shift, warp=warp,
+                     prefix_frames=prefix_frames)
+
+
+#: Frame-schedule families for :func:`from_spec`: name -> builder taking the spec's keys (``steps``, ``shift``,
+#: ``frames`` ... with the defaults shown by ``flowsched frames --help``).
+FAMILIES: dict[str, Callable[..., FrameSchedule]] = {
+    "diffusion_forcing": _spec_diffusion_forcing,
+    "pyramid": _spec_pyramid,
+    "full_sequence": _spec_full_sequence,
+    "autoregressive": _spec_autoregressive,
+    "staircase": _spec_staircase,
+    "blockwise": _spec_blockwise,
+}
+
+
+@dataclass(frozen=True)
+class FramePreset:
+    """A model's per-frame schedule as data: the family, its spec parameters and where they come from."""
+
+    name: str
+    model: str
+    family: str
+    params: Mapping[str, Any]
+    source: str
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def spec(self) -> str:
+        """The equivalent ``FAMILY:key=value,...`` spec."""
+        parts = []
+        for k, v in self.params.items():
+            parts.append(f"{k}={';'.join(str(x) for x in v)}" if isinstance(v, (list, tuple)) else f"{k}={v}")
+        return f"{self.family}:{','.join(parts)}"
+
+    def build(self, **overrides: Any) -> FrameSchedule:
+        """The frame schedule, with ``overrides`` of the spec parameters."""
+        unknown = [k for k in overrides if k not in _parameters(self.family)]
+        if unknown:
+            raise ValueError(
+                f"frame preset {self.name!r} ({self.family}) takes no parameter {unknown[0]!r}; it accepts "
+                f"{', '.join(_parameters(self.family))}"
+            )
+        return FAMILIES[self.family](**{**self.params, **overrides})
+
+
+_SKYREELS = "SkyworkAI/SkyReels-V2 @abed76f: generate_video_df.py defaults (30 steps, shift 8) and README"
+_FRAME_PRESETS = (
+    FramePreset(
+        "skyreels-v2-df-540p", "SkyReels-V2-DF 540P, synchronous", "diffusion_forcing",
+        {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 1, "ar_step": 0},
+        f"{_SKYREELS} (base_num_frames 97 -> 25 latent frames, ar_step 0)",
+    ),
+    FramePreset(
+        "skyreels-v2-df-540p-async", "SkyReels-V2-DF 540P, asynchronous", "diffusion_forcing",
+        {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 5, "ar_step": 5},
+        f"{_SKYREELS} (asynchronous example: ar_step 5, causal_block_size 5, base_num_frames 97)",
+    ),
+    FramePreset(
+        "skyreels-v2-df-720p", "SkyReels-V2-DF 720P, synchronous", "diffusion_forcing",
+        {"steps": 30, "shift": 8.0, "frames": 31, "causal_block_size": 1, "ar_step": 0},
+        f"{_SKYREELS} (base_num_frames 121 -> 31 latent frames for 720P)",
+    ),
+    FramePreset(
+        "skyreels-v2-df-720p-async", "SkyReels-V2-DF 720P, asynchronous", "diffusion_forcing",
+        {"steps": 30, "shift": 8.0, "frames": 30, "causal_block_size": 5, "ar_step": 5},
+        f"{_SKYREELS} (ar_step 5, causal_block_size 5)",
+        "121 video frames are 31 latent frames, which causal_block_size 5 floors to 30 (the last frame would stay "
+        "noise); the preset uses 30 (117 video frames)",
+    ),
+    FramePreset(
+        "magi-1-4.5b", "MAGI-1 4.5B", "staircase",
+        {"steps": 64, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+        "SandAI-org/MAGI-1 @6ff822e: example/4.5B/4.5B_base_config.json (num_steps 64, window_size 4, chunk_width 6, "
+        "96 frames -> 24 latent frames = 4 chunks) and video_generate.py (sd3 shift 3)",
+    ),
+    FramePreset(
+        "magi-1-24b", "MAGI-1 24B", "staircase",
+        {"steps": 32, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+        "SandAI-org/MAGI-1 @6ff822e: example/24B/24B_base_config.json (num_steps 32, window_size 4, chunk_width 6)",
+    ),
+    FramePreset(
+        "self-forcing", "Self-Forcing (Wan2.1-T2V-1.3B, DMD)", "blockwise",
+        {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 5.0, "warp": True},
+        "guandeh17/Self-Forcing @33593df: configs/self_forcing_dmd.yaml (denoising_step_list, warp_denoising_step, "
+        "timestep_shift 5, num_frame_per_block 3; 21 latent frames)",
+        "sample with euler_frames(..., stochastic=True)",
+    ),
+    FramePreset(
+        "causvid", "CausVid (Wan2.1, causal DMD)", "blockwise",
+        {"steps": [1000, 757, 522], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": False},
+        "tianweiy/CausVid @ca21150: configs/wan_causal_dmd.yaml (denoising_step_list [1000, 757, 522, 0], "
+        "warp_denoising_step false, timestep_shift 8, num_frame_per_block 3; 21 latent frames)",
+        "sample with euler_frames(..., stochastic=True)",
+    ),
+    FramePreset(
+        "causvid-4step-warp", "CausVid, 4 warped steps", "blockwise",
+        {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": True},
+        "tianweiy/CausVid @ca21150: configs/wan_causal_dmd_warp_4step_cfg2.yaml",
+        "sample with euler_frames(..., stochastic=True)",
+    ),
+)
+
+#: Frame-schedule presets by name (data: family, spec parameters, source).
+FRAME_PRESETS: dict[str, FramePreset] = {p.name: p for p in _FRAME_PRESETS}
+
+
+def get_frame_preset(name: str) -> FramePreset:
+    """The :data:`FRAME_PRESETS` entry ``name``; ``ValueError`` with the closest name otherwise."""
+    if name not in FRAME_PRESETS:
+        hint = closest(str(name), list(FRAME_PRESETS))
+        did = f" Did you mean {hint!r}?" if hint else ""
+        raise ValueError(f"unknown frame preset {name!r}.{did} Frame presets: {', '.join(FRAME_PRESETS)}")
+    return FRAME_PRESETS[name]
+
+
+def _parameters(family: str) -> tuple[str, ...]:
+    import inspect
+
+    return tuple(inspect.signature(FAMILIES[family]).parameters)
+
+
+def _value(text: str) -> Any:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low == "none":
+        return None
+    if ";" in text:
+        return [_value(x.strip()) for x in text.split(";") if x.strip()]
+    try:
+        return int(text, 10)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _spec_items(spec: str, body: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in filter(None, (x.strip() for x in body.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"frame schedule spec {spec!r}: expected key=value, got {item!r}")
+        if key in out:
+            raise ValueError(f"frame schedule spec {spec!r}: {key!r} is given twice")
+        try:
+            out[key] = _value(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"frame schedule spec {spec!r}: {key}={value.strip()!r}: {exc}") from None
+    return out
+
+
+def from_spec(text: str) -> FrameSchedule:
+    """Build a frame schedule from one line of text.
+
+    Forms:
+        * ``FAMILY:key=value,...`` with a family of :data:`FAMILIES`:
+          ``diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5`` (base
+          :func:`skyreels_base`), ``pyramid:steps=50,frames=16,u=2`` and ``full_sequence``/``autoregressive``
+          (base ``schedules.shifted(steps, shift)``, shift 1 by default), ``staircase:steps=64,chunks=4``
+          (base :func:`magi_base`), ``blockwise:steps=1000;750;500;250,blocks=7,shift=5`` (base
+          :func:`blockwise_base`). A bare ``FAMILY`` uses its defaults. Lists are ``;``-separated.
+        * ``PRESET`` or ``PRESET:key=value,...``: a :data:`FRAME_PRESETS` entry with overrides.
+        * a JSON file written by :meth:`FrameSchedule.to_json`, or inline JSON.
+
+    Raises ``ValueError`` naming the spec and what is accepted.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise TypeError(f"a frame schedule spec must be a non-empty string, got {text!r}")
+    text = text.strip()
+    if text.startswith("{") or text.lower().endswith(".json"):
+        return FrameSchedule.from_json(text)
+    head, _, body = text.partition(":")
+    head = head.strip()
+    kwargs = _spec_items(text, body)
+    if head in FAMILIES:
+        accepted = _parameters(head)
+        unknown = [k for k in kwargs if k not in accepted]
+        if unknown:
+            raise ValueError(
+                f"frame schedule spec {text!r}: {head} takes no parameter {unknown[0]!r}; it accepts "
+                f"{', '.join(accepted)}"
+            )
+        return FAMILIES[head](**kwargs)
+    if head in FRAME_PRESETS:
+        return FRAME_PRESETS[head].build(**kwargs)
+    hint = closest(head, [*FAMILIES, *FRAME_PRESETS])
+    did = f" Did you mean {hint!r}?" if hint else ""
+    raise ValueError(
+        f"frame schedule spec {text!r}: {head!r} is neither a frame family nor a frame preset.{did} Families: "
+        f"{', '.join(FAMILIES)}; presets: {', '.join(FRAME_PRESETS)}"
+    )
