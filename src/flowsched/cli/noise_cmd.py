@@ -30,13 +30,20 @@ def add_noise_options(p) -> None:
     """Seed, generator, dtype, device and size limit (shared with ``plan``)."""
     g = p.add_argument_group("noise")
     g.add_argument("--seed", type=integer, default=42, help="random seed (Open-Sora's configs use 42)")
-    from ..noise import GENERATORS  # noise.py imports torch only inside its functions
+    from ..noise import GENERATORS, PORTABLE_BACKENDS  # noise.py imports torch only inside its functions
 
     g.add_argument(
         "--generator",
         choices=GENERATORS,
         default="torch",
         help="torch: Open-Sora's recipe (device-dependent); portable: the same bits everywhere",
+    )
+    g.add_argument(
+        "--backend",
+        choices=PORTABLE_BACKENDS,
+        default="auto",
+        help="portable generator's backend (same bits from each): auto picks triton on CUDA, numba on CPU when "
+        "installed, else torch / numpy",
     )
     g.add_argument(
         "--per-sample-seeds",
@@ -66,6 +73,7 @@ def draw(args, geometry):
         per_sample_seeds=True if args.per_sample_seeds else None,
         generator=args.generator,
         max_bytes=args.max_bytes,
+        backend=args.backend,
     )
 
 
