@@ -70,8 +70,8 @@ __all__ = [
     "CONST1", "CONST2", "LN2", "LOG_SERIES", "MASK32", "PHILOX_M0", "PHILOX_M1", "PHILOX_W0", "PHILOX_W1", "ROUNDS",
     "SEED_LIMIT", "SPLIT1", "SPLIT2", "SQRT_HALF", "WORD_LIMIT", "BackendStatus", "Layout", "available_backends",
     "check_seed", "check_word", "counter_order", "default_threads", "element_index", "exact_log", "generate",
-    "key_from_seed", "normal_from_word", "normal_from_words_numpy", "normal_from_words_torch", "normal_scalar",
-    "philox4x32_10", "philox_numpy", "philox_torch", "ppnd16",
+    "key_from_seed", "locate_word", "normal_from_word", "normal_from_words_numpy", "normal_from_words_torch",
+    "normal_scalar", "philox4x32_10", "philox4x32_10_inverse", "philox_numpy", "philox_torch", "ppnd16",
 ]
 
 #: What ``backend=`` accepts: ``"auto"`` and every backend's name.
@@ -146,6 +146,56 @@ def philox4x32_10(counter: Sequence[int], key: Sequence[int], rounds: int = ROUN
         c = [(p1 >> 32) ^ c[1] ^ k0, p1 & MASK32, (p0 >> 32) ^ c[3] ^ k1, p0 & MASK32]
         k0, k1 = (k0 + PHILOX_W0) & MASK32, (k1 + PHILOX_W1) & MASK32
     return c[0], c[1], c[2], c[3]
+
+
+def philox4x32_10_inverse(output: Sequence[int], key: Sequence[int], rounds: int = ROUNDS) -> tuple[int, int, int, int]:
+    """The counter that :func:`philox4x32_10` maps to ``output`` under ``key``: Philox is a bijection of the counter
+    for a fixed key, because ``M0`` and ``M1`` are odd (invertible mod ``2**32``).
+
+    Each round is undone from its low products: ``c2 = lo1 * M1**-1``, ``c0 = lo0 * M0**-1`` (mod ``2**32``), then
+    ``c1 = out0 ^ hi1 ^ k0`` and ``c3 = out2 ^ hi0 ^ k1`` with that round's key. Builds test vectors: the counter
+    (so the seed, sample index, stream and element index) that yields a chosen word, such as the FMA-sensitive
+    words of ``docs/portable-noise.md``.
+    """
+    if len(output) != 4 or len(key) != 2:
+        raise ValueError(
+            f"philox4x32_10_inverse needs 4 output words and 2 key words, got {len(output)} and {len(key)}"
+        )
+    c = [v.nonnegative_int(f"output[{i}]", w) for i, w in enumerate(output)]
+    k0, k1 = (v.nonnegative_int(f"key[{i}]", w) for i, w in enumerate(key))
+    if max(c + [k0, k1]) > MASK32:
+        raise ValueError(f"philox4x32_10_inverse words must be 32-bit (< 2**32), got output {output} and key {key}")
+    rounds = v.positive_int("rounds", rounds)
+    inv0, inv1 = pow(PHILOX_M0, -1, 2**32), pow(PHILOX_M1, -1, 2**32)
+    for r in range(rounds - 1, -1, -1):
+        rk0, rk1 = (k0 + r * PHILOX_W0) & MASK32, (k1 + r * PHILOX_W1) & MASK32
+        c2 = (c[1] * inv1) & MASK32
+        c0 = (c[3] * inv0) & MASK32
+        c = [c0, c[0] ^ ((PHILOX_M1 * c2) >> 32) ^ rk0, c2, c[2] ^ ((PHILOX_M0 * c0) >> 32) ^ rk1]
+    return c[0], c[1], c[2], c[3]
+
+
+def locate_word(word: int, *, rng_seed: int = 0) -> tuple[int, int, int, int]:
+    """``(seed, sample_index, stream, index)`` whose element ``index`` of sample ``sample_index`` in ``stream`` takes
+    the 32-bit ``word``: a test vector for any backend, built with :func:`philox4x32_10_inverse` from a key and three
+    other output words drawn from ``random.Random(rng_seed)``.
+
+    The counter's block words come out uniformly random, so ``index`` is huge; it is kept below ``2**63`` (the int64
+    counter indices of the backends): a ``(1, 2**63)`` tensor with ``region=(slice(None), slice(index, index + 1))``
+    holds the word. About one draw in eight qualifies.
+    """
+    import random
+
+    word = check_word("word", word)
+    rng = random.Random(v.nonnegative_int("rng_seed", rng_seed))
+    while True:
+        seed, position = rng.getrandbits(64), rng.randrange(4)
+        out = [rng.getrandbits(32) for _ in range(4)]
+        out[position] = word
+        c0, c1, c2, c3 = philox4x32_10_inverse(out, key_from_seed(seed))
+        index = 4 * ((c1 << 32) | c0) + position
+        if index < 2**63:
+            return seed, c2, c3, index
 
 
 # -- argument checks ---------------------------------------------------------------------------------------------
