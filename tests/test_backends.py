@@ -207,3 +207,22 @@ def test_progress_counts_every_element():
         philox.generate(layout, 1, [0, 1], 0, torch.empty(layout.numel), backend=backend, chunk=1000,
                         progress=seen.append)
         assert sum(seen) == layout.numel, backend
+
+
+# -- benchmarks/gpu_check.py on a machine without a GPU -------------------------------------------------------
+
+GPU_CHECK = __import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the script's behaviour without a CUDA device")
+def test_gpu_check_without_cuda_says_so_and_exits_cleanly(tmp_path):
+    result = subprocess.run([sys.executable, str(GPU_CHECK)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no CUDA device" in result.stdout and not result.stderr
+
+
+def test_gpu_check_dry_run_runs_every_step_on_the_cpu():
+    # the checks and timings on small CPU shapes: the script itself works before a GPU's time is spent on it
+    result = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "All equal: **True**" in result.stdout and "| portable_noise, auto" in result.stdout
