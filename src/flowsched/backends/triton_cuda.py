@@ -254,7 +254,9 @@ class TritonBackend(Backend):
                 "the CPU, 'torch' elsewhere"
             )
         if not torch.cuda.is_available():
-            return "it needs a CUDA device, and torch.cuda.is_available() is False here: use backend='auto'"
+            return (
+                "it needs a CUDA device, and torch.cuda.is_available() is False here; backend='auto' works anywhere"
+            )
         return None
 
     def version(self) -> str:
