@@ -9,7 +9,7 @@ the library changes when one is added. One module per backend, imported only whe
 name       runs on                needs
 =========  =====================  =====================================================================
 numpy      CPU (host)             nothing: numpy ufuncs on cache-sized chunks, on a thread pool
-numba      CPU (host)             numba (``pip install 'flowsched[fast]'``): one compiled, parallel kernel
+numba      CPU (host)             numba (``pip install 'flowsched[fast]'``): one compiled kernel, thread pool
 torch      any torch device       nothing: torch operations in chunks
 triton     CUDA                   triton (CUDA builds of torch bring it) and a CUDA device: one fused kernel
 =========  =====================  =====================================================================
