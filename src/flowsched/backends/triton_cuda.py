@@ -117,10 +117,11 @@ if triton is not None:
         z = tl.where(tl.abs(q) <= tl.load(table_ptr + _SPLIT1), central, tail)
         return z.to(tl.float32)
 
+    # Scalars typed int64 and not specialised on their values: one compiled kernel for every seed, stream and size.
     @triton.jit(do_not_specialize=["n", "j0", "length", "k0", "k1", "stream"])
     def portable_noise_kernel(
-        out_ptr, n, j0, starts_ptr, words_ptr, length, k0, k1, stream, table_ptr,
-        BLOCK: tl.constexpr, SHORT_RUNS: tl.constexpr,
+        out_ptr, n: tl.int64, j0: tl.int64, starts_ptr, words_ptr, length: tl.int64, k0: tl.int64, k1: tl.int64,
+        stream: tl.int64, table_ptr, BLOCK: tl.constexpr, SHORT_RUNS: tl.constexpr,
     ):
         """Output elements ``j0 .. j0 + n - 1`` of a run table into ``out_ptr[0 .. n - 1]``: element ``j`` is
         ``j % length`` past counter index ``starts[j // length]`` in the sample ``words[j // length]``.
