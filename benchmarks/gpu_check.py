@@ -137,23 +137,28 @@ def timing_rows(torch, repeats: int, gpu_backends: list[str]) -> list[tuple[str,
     return rows
 
 
-def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, float, float]]:
+def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, bool, float, float]]:
     """The Triton kernel's launch (with its small run-table copy, without allocating the output) for a few
-    program sizes and warp counts."""
+    program sizes and warp counts, with one Philox block per four outputs (quads) and one per output."""
     import numpy as np
 
     from flowsched import philox
     from flowsched.backends import Job, triton_cuda
 
     rows = []
-    for block, warps in ((256, 4), (512, 4), (512, 8), (1024, 4), (1024, 8), (2048, 8)):
+    configs = [(b, w, True) for b, w in ((256, 4), (512, 4), (512, 8), (1024, 4), (1024, 8), (2048, 8))]
+    configs += [(512, 4, False), (1024, 8, False)]
+    if DEVICE == "cpu":  # dry run in Triton's interpreter: one configuration of each kind is enough
+        configs = [(1024, 8, True), (1024, 8, False)]
+    for block, warps, quads in configs:
         times = []
         for shape in (LATENT, BATCH8):
             layout = philox.Layout(shape, [range(n) for n in shape])
             job = Job(layout, philox.key_from_seed(SEED), np.arange(shape[0]), 0)
             out = torch.empty(layout.numel, device=DEVICE)
-            times.append(cuda_ms(torch, lambda j=job, o=out, b=block, w=warps: triton_cuda.launch(j, o, b, w), repeats))
-        rows.append((block, warps, *times))
+            times.append(cuda_ms(torch, lambda j=job, o=out, b=block, w=warps, q=quads: triton_cuda.launch(
+                j, o, b, w, quads=q), repeats))
+        rows.append((block, warps, quads, *times))
     return rows
 
 
@@ -170,17 +175,18 @@ def main() -> int:
 
     global DEVICE, LATENT, BATCH8, DCAE
     if args.dry_run:
-        DEVICE, LATENT, BATCH8, DCAE, repeats = "cpu", (1, 4, 3, 16, 16), (8, 4, 3, 16, 16), (1, 32, 3, 6, 6), 2
+        DEVICE, LATENT, BATCH8, DCAE, repeats = "cpu", (1, 4, 3, 16, 16), (8, 2, 3, 8, 8), (1, 32, 3, 6, 6), 1
     elif not torch.cuda.is_available():
         print(f"gpu_check: no CUDA device (torch {torch.__version__}, torch.cuda.is_available() is False): nothing "
               "to check; run this on a machine with an NVIDIA GPU and a CUDA build of torch.")
         return 0
+    from flowsched.backends import triton_cuda
     from flowsched.philox import available_backends
 
     statuses = available_backends()
     gpu_backends = [name for name in ("triton", "torch") if statuses[name].available]
-    if args.dry_run:
-        gpu_backends = ["torch"]
+    if args.dry_run:  # the torch backend, and the Triton kernel when its interpreter runs (TRITON_INTERPRET=1)
+        gpu_backends = ["torch"] + (["triton"] if triton_cuda.triton is not None and triton_cuda.interpreting() else [])
     name = torch.cuda.get_device_name(0) if DEVICE == "cuda" else f"none (dry run on the CPU: {platform.machine()})"
     print(f"GPU: {name}", flush=True)
     identity, ok = check_identity(torch, gpu_backends)
@@ -215,11 +221,13 @@ def main() -> int:
         lines += [
             "## The Triton kernel's launch alone (output preallocated), by program size",
             "",
-            "| BLOCK | warps | latent ms | batch of 8 ms |",
-            "| ---: | ---: | ---: | ---: |",
-            *[f"| {b} | {w} | {x:.3f} | {y:.3f} |" for b, w, x, y in sweep],
+            "| BLOCK | warps | one block per 4 outputs | latent ms | batch of 8 ms |",
+            "| ---: | ---: | :---: | ---: | ---: |",
+            *[f"| {b} | {w} | {'yes' if q else 'no'} | {x:.3f} | {y:.3f} |" for b, w, q, x, y in sweep],
             "",
-            "`flowsched.backends.triton_cuda.BLOCK` and `NUM_WARPS` set what `portable_noise` uses.",
+            f"`flowsched.backends.triton_cuda.BLOCK` ({triton_cuda.BLOCK}) and `NUM_WARPS` "
+            f"({triton_cuda.NUM_WARPS}) set what `portable_noise` uses, with one block per 4 outputs wherever the "
+            "runs allow.",
             "",
         ]
     if args.dry_run:

@@ -4,6 +4,7 @@ Run as a script (``tests/test_triton_backend.py`` does, in a subprocess): ``TRIT
 Triton is imported. Prints one JSON object ``{case: true/false}``.
 """
 
+import functools
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ def main() -> int:
     cases = {
         "short runs, 5-D": ((2, 3, 5, 4, 6), 0, {}),
         "long runs across programs": ((1, 2, 3, 16, 32), 2**64 - 1, {}),
+        "long runs, not whole blocks": ((2, 3, 5, 7, 11), 3, {"stream": 5}),
         "3-D, sample indices, stream": ((3, 2, 700), 2**32 + 5, {"sample_index": [5, 0, 2**32 - 1], "stream": 7}),
         "height region": ((2, 4, 3, 8, 16), 11, {"region": {3: slice(2, 7)}}),
         "strided width region": ((2, 3, 4, 5, 9), 12, {"region": {-1: slice(1, 9, 3)}, "stream": 2**32 - 1}),
@@ -40,6 +42,7 @@ def main() -> int:
         "bfloat16": ((2, 3, 5, 4, 6), 7, {"dtype": torch.bfloat16}),
         "float16": ((2, 3, 5, 4, 6), 7, {"dtype": torch.float16}),
         "float64": ((2, 3, 5, 4, 6), 7, {"dtype": torch.float64}),
+        "bfloat16, not whole blocks": ((2, 3, 17, 19), 8, {"dtype": torch.bfloat16}),
     }
     for name, (shape, seed, kwargs) in cases.items():
         results[name] = same(shape, seed, **kwargs)
@@ -52,6 +55,11 @@ def main() -> int:
     # several launches: run tables of 3 runs, launches of 500 elements
     triton_cuda.MAX_RUNS, triton_cuda.MAX_ELEMENTS = 3, 500
     results["several launches"] = same((2, 3, 4, 7, 9), 17) and same((2, 3, 4, 7, 9), 17, region={3: slice(1, 6)})
+    # every case that runs whole blocks (QUADS) again with one block per element
+    plain = functools.partial(triton_cuda.launch, quads=False)
+    original, triton_cuda.launch = triton_cuda.launch, plain
+    results["without quads"] = all(same(shape, seed, **kwargs) for shape, seed, kwargs in list(cases.values())[:8])
+    triton_cuda.launch = original
     words = np.concatenate([np.array([0, 1, 2**31, 2**32 - 1, 322122546, 322122547, 3972844748, 3972844749],
                                      np.int64), np.random.default_rng(4).integers(0, 2**32, 5000)])
     z = triton_cuda.normal_from_words(torch.from_numpy(words))

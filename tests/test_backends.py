@@ -222,7 +222,11 @@ def test_gpu_check_without_cuda_says_so_and_exits_cleanly(tmp_path):
 
 
 def test_gpu_check_dry_run_runs_every_step_on_the_cpu():
-    # the checks and timings on small CPU shapes: the script itself works before a GPU's time is spent on it
-    result = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run"], capture_output=True, text=True)
+    # the checks, timings and (in Triton's interpreter) the kernel sweep on small CPU shapes: the script itself
+    # works before a GPU's time is spent on it
+    env = dict(__import__("os").environ, TRITON_INTERPRET="1")
+    result = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "All equal: **True**" in result.stdout and "| portable_noise, auto" in result.stdout
+    if triton_cuda.triton is not None:
+        assert "| case | torch | triton |" in result.stdout and "| 1024 | 8 | no |" in result.stdout

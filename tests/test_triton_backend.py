@@ -26,16 +26,17 @@ def test_kernel_in_the_interpreter_matches_numpy():
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     cases = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(cases) == 17 and all(cases.values()), {k: v for k, v in cases.items() if not v}
+    assert len(cases) == 20 and all(cases.values()), {k: v for k, v in cases.items() if not v}
 
 
-def _ptx(short_runs: bool, fusion: bool, out: str = "*fp32") -> str:
+def _ptx(short_runs: bool, fusion: bool, out: str = "*fp32", quads: bool = True) -> str:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     signature, constexprs = triton_cuda.ptx_signature()
     signature = {**signature, "out_ptr": out}
-    source = ASTSource(triton_cuda.portable_noise_kernel, signature, {**constexprs, "SHORT_RUNS": short_runs})
+    constexprs = {**constexprs, "SHORT_RUNS": short_runs, "QUADS": quads}
+    source = ASTSource(triton_cuda.portable_noise_kernel, signature, constexprs)
     options = {**triton_cuda.COMPILE_OPTIONS, "enable_fp_fusion": fusion, "num_warps": triton_cuda.NUM_WARPS}
     return triton.compile(source, target=GPUTarget("cuda", 90, 32), options=options).asm["ptx"]
 
@@ -43,13 +44,14 @@ def _ptx(short_runs: bool, fusion: bool, out: str = "*fp32") -> str:
 F64_OPS = re.compile(r"\b(fma|mul|add|sub|div|sqrt)(\.[a-z]+)*\.f64\b")
 
 
-@pytest.mark.parametrize("short_runs, out", [(False, "*fp32"), (True, "*fp32"), (False, "*bf16")])
-def test_sm90_ptx_has_no_fused_multiply_add(short_runs, out):
+@pytest.mark.parametrize("short_runs, quads, out", [(False, True, "*fp32"), (True, False, "*fp32"),
+                                                    (False, False, "*bf16")])
+def test_sm90_ptx_has_no_fused_multiply_add(short_runs, quads, out):
     # With fusion off every float64 * and + is a separately rounded mul.rn/add.rn (ptxas may contract a plain
     # mul.f64 + add.f64, never the .rn forms), and / and sqrt are the correctly rounded div.rn and sqrt.rn.
     # bfloat16 outputs take their own store path (rounded in integer operations).
     assert triton_cuda.COMPILE_OPTIONS["enable_fp_fusion"] is False
-    ptx = _ptx(short_runs, fusion=False, out=out)
+    ptx = _ptx(short_runs, fusion=False, out=out, quads=quads)
     ops = [m.group(0) for m in F64_OPS.finditer(ptx)]
     assert ops, "no float64 arithmetic found: not the kernel's PTX"
     assert "fma.rn.f64" not in ops

@@ -2,10 +2,12 @@
 
 One launch fills any region of any batch: a flat grid of programs of :data:`BLOCK` consecutive output elements.
 Each element finds its run (one division per program for runs of at least ``BLOCK`` elements, one 32-bit division
-per element for shorter runs), its counter index and sample word (two loads from a table of run starts), computes
-its Philox4x32-10 block with 32-bit unsigned multiplies (``umulhi`` and the low product), picks its word, and runs
-both branches of the transform in float64 in the operation order of ``docs/portable-noise.md``, keeping one. The
-float32 value, cast to the output's dtype, is stored straight into the output: no intermediate array.
+per element for shorter runs), its counter index and sample word (two loads from a table of run starts), its
+Philox4x32-10 block (32-bit unsigned multiplies: ``umulhi`` and the low product) and its word, and runs both
+branches of the transform in float64 in the operation order of ``docs/portable-noise.md``, keeping one. When every
+run starts and ends on a block boundary (whole samples, frame and row shards of the usual shapes), each thread
+computes a block once and transforms its four words (``QUADS``: about 20% fewer instructions in the sm_90 build).
+The float32 value, cast to the output's dtype, is stored straight into the output: no intermediate array.
 
 Bit-exactness rests on three rules (``tests/test_triton_backend.py`` checks each):
 
@@ -23,6 +25,8 @@ No ``from __future__ import annotations`` here: Triton reads the kernel's annota
 
 import os
 from typing import Any, Optional
+
+import numpy as np
 
 from . import Backend, Job
 from .constants import (
@@ -117,41 +121,20 @@ if triton is not None:
         z = tl.where(tl.abs(q) <= tl.load(table_ptr + _SPLIT1), central, tail)
         return z.to(tl.float32)
 
-    # Scalars typed int64 and not specialised on their values: one compiled kernel for every seed, stream and size.
-    @triton.jit(do_not_specialize=["n", "j0", "length", "k0", "k1", "stream"])
-    def portable_noise_kernel(
-        out_ptr, n: tl.int64, j0: tl.int64, starts_ptr, words_ptr, length: tl.int64, k0: tl.int64, k1: tl.int64,
-        stream: tl.int64, table_ptr, BLOCK: tl.constexpr, SHORT_RUNS: tl.constexpr,
-    ):
-        """Output elements ``j0 .. j0 + n - 1`` of a run table into ``out_ptr[0 .. n - 1]``: element ``j`` is
-        ``j % length`` past counter index ``starts[j // length]`` in the sample ``words[j // length]``.
-        ``SHORT_RUNS`` (``length < BLOCK``) divides per element in 32 bits; otherwise a program spans at most two
-        runs and divides once."""
-        first = tl.program_id(0).to(tl.int64) * BLOCK
-        offs = first + tl.arange(0, BLOCK)
-        mask = offs < n
-        length = length.to(tl.int64)
-        j = j0.to(tl.int64) + offs
+    @triton.jit
+    def _run_of(j, j_first, length, SHORT_RUNS: tl.constexpr):
+        """Run index of output elements ``j`` (``j_first``: the program's first). Short runs divide in 32 bits per
+        element; a program of runs at least ``BLOCK`` long spans at most two runs, found with one division."""
         if SHORT_RUNS:
-            r = ((j.to(tl.int32)) // (length.to(tl.int32))).to(tl.int64)
+            r = (j.to(tl.int32) // length.to(tl.int32)).to(tl.int64)
         else:
-            r0 = (j0.to(tl.int64) + first) // length
+            r0 = j_first // length
             r = r0 + (j >= (r0 + 1) * length).to(tl.int64)
-        start = tl.load(starts_ptr + r, mask=mask, other=0)
-        sample = tl.load(words_ptr + r, mask=mask, other=0)
-        i = start + (j - r * length)  # counter index in its sample
-        block = i >> 2
-        x0, x1, x2, x3 = _philox(
-            block.to(tl.uint32),  # the low word
-            (block >> 32).to(tl.uint32),
-            sample.to(tl.uint32),
-            tl.zeros_like(offs).to(tl.uint32) + stream.to(tl.uint32),
-            k0.to(tl.uint32),
-            k1.to(tl.uint32),
-        )
-        w = i & 3
-        u = tl.where(w == 0, x0, tl.where(w == 1, x1, tl.where(w == 2, x2, x3)))
-        z = _normal(u, table_ptr)
+        return r
+
+    @triton.jit
+    def _store(out_ptr, offs, z, mask):
+        """Store float32 ``z`` cast to the output's dtype."""
         if out_ptr.dtype.element_ty == tl.bfloat16:
             # float32 -> bfloat16 rounded to nearest, ties to even, in integer operations (as torch does for finite
             # values): the same bits in the interpreter, whose own conversion differs, and on the GPU.
@@ -160,6 +143,57 @@ if triton is not None:
             tl.store(out_ptr + offs, b.to(tl.uint16).to(tl.bfloat16, bitcast=True), mask=mask)
         else:
             tl.store(out_ptr + offs, z.to(out_ptr.dtype.element_ty), mask=mask)
+
+    # Scalars typed int64 and not specialised on their values: one compiled kernel for every seed, stream and size.
+    @triton.jit(do_not_specialize=["n", "j0", "length", "k0", "k1", "stream"])
+    def portable_noise_kernel(
+        out_ptr, n: tl.int64, j0: tl.int64, starts_ptr, words_ptr, length: tl.int64, k0: tl.int64, k1: tl.int64,
+        stream: tl.int64, table_ptr, BLOCK: tl.constexpr, SHORT_RUNS: tl.constexpr, QUADS: tl.constexpr,
+    ):
+        """Output elements ``j0 .. j0 + n - 1`` of a run table into ``out_ptr[0 .. n - 1]``: element ``j`` is
+        ``j % length`` past counter index ``starts[j // length]`` in the sample ``words[j // length]``.
+
+        ``SHORT_RUNS``: ``length < BLOCK``. ``QUADS``: every run starts and ends on a block boundary (``length``,
+        the starts, ``j0`` and ``n`` are multiples of 4), so each Philox block is computed once for its four
+        consecutive outputs; otherwise each element computes its own block and picks its word.
+        """
+        first = tl.program_id(0).to(tl.int64) * BLOCK
+        length = length.to(tl.int64)
+        j0 = j0.to(tl.int64)
+        key0, key1 = k0.to(tl.uint32), k1.to(tl.uint32)
+        if QUADS:
+            q = first + 4 * tl.arange(0, BLOCK // 4)  # the first output of each block
+            mask = q < n
+            j = j0 + q
+            r = _run_of(j, j0 + first, length, SHORT_RUNS)
+            start = tl.load(starts_ptr + r, mask=mask, other=0)
+            sample = tl.load(words_ptr + r, mask=mask, other=0)
+            block = (start + (j - r * length)) >> 2
+            c3 = tl.zeros_like(q).to(tl.uint32) + stream.to(tl.uint32)
+            x0, x1, x2, x3 = _philox(block.to(tl.uint32), (block >> 32).to(tl.uint32), sample.to(tl.uint32), c3,
+                                     key0, key1)
+            # all four transforms before any store: the coefficient loads are then shared (a store could alias)
+            z0, z1 = _normal(x0, table_ptr), _normal(x1, table_ptr)
+            z2, z3 = _normal(x2, table_ptr), _normal(x3, table_ptr)
+            _store(out_ptr, q, z0, mask)
+            _store(out_ptr, q + 1, z1, mask)
+            _store(out_ptr, q + 2, z2, mask)
+            _store(out_ptr, q + 3, z3, mask)
+        else:
+            offs = first + tl.arange(0, BLOCK)
+            mask = offs < n
+            j = j0 + offs
+            r = _run_of(j, j0 + first, length, SHORT_RUNS)
+            start = tl.load(starts_ptr + r, mask=mask, other=0)
+            sample = tl.load(words_ptr + r, mask=mask, other=0)
+            i = start + (j - r * length)  # counter index in its sample
+            block = i >> 2
+            c3 = tl.zeros_like(offs).to(tl.uint32) + stream.to(tl.uint32)
+            x0, x1, x2, x3 = _philox(block.to(tl.uint32), (block >> 32).to(tl.uint32), sample.to(tl.uint32), c3,
+                                     key0, key1)
+            w = i & 3
+            u = tl.where(w == 0, x0, tl.where(w == 1, x1, tl.where(w == 2, x2, x3)))
+            _store(out_ptr, offs, _normal(u, table_ptr), mask)
 
     @triton.jit
     def words_kernel(out_ptr, words_ptr, n, table_ptr, BLOCK: tl.constexpr):
@@ -182,9 +216,13 @@ def _table(device: Any):
     return _TABLES[key]
 
 
-def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS) -> int:
+def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, quads: Optional[bool] = None) -> int:
     """Fill the flat tensor ``out`` (CUDA, or CPU under the interpreter) with the job's normals; returns the number
-    of kernel launches (one unless the region has more than :data:`MAX_RUNS` runs or :data:`MAX_ELEMENTS` values)."""
+    of kernel launches (one unless the region has more than :data:`MAX_RUNS` runs or :data:`MAX_ELEMENTS` values).
+
+    ``quads``: one Philox block per four outputs where the runs allow it (``None``, the default), or never
+    (``False``; for comparisons). The values never depend on it.
+    """
     import torch
 
     layout = job.layout
@@ -194,6 +232,7 @@ def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS) -
     launches = 0
     for first, count in layout.run_groups(MAX_RUNS):
         starts, words = job.run_table(first, count)
+        whole_blocks = length % 4 == 0 and not np.any(starts & 3)  # (MAX_ELEMENTS % 4 == 0 keeps j0 aligned)
         starts_t = torch.from_numpy(starts).to(out.device)
         words_t = torch.from_numpy(words).to(out.device)
         lo, total = first * length, count * length
@@ -202,7 +241,8 @@ def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS) -
             grid = (triton.cdiv(n, block),)
             portable_noise_kernel[grid](
                 out[lo + j0 : lo + j0 + n], n, j0, starts_t, words_t, length, k0, k1, job.stream, table,
-                BLOCK=block, SHORT_RUNS=length < block, num_warps=num_warps, **COMPILE_OPTIONS,
+                BLOCK=block, SHORT_RUNS=length < block, QUADS=whole_blocks and quads is not False,
+                num_warps=num_warps, **COMPILE_OPTIONS,
             )
             launches += 1
             job.done(n)
@@ -226,9 +266,9 @@ def ptx_signature() -> tuple[dict[str, str], dict[str, Any]]:
     signature = {
         "out_ptr": "*fp32", "n": "i64", "j0": "i64", "starts_ptr": "*i64", "words_ptr": "*i64", "length": "i64",
         "k0": "i64", "k1": "i64", "stream": "i64", "table_ptr": "*fp64",
-        "BLOCK": "constexpr", "SHORT_RUNS": "constexpr",
+        "BLOCK": "constexpr", "SHORT_RUNS": "constexpr", "QUADS": "constexpr",
     }
-    return signature, {"BLOCK": BLOCK, "SHORT_RUNS": False}
+    return signature, {"BLOCK": BLOCK, "SHORT_RUNS": False, "QUADS": True}
 
 
 class TritonBackend(Backend):
