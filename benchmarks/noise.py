@@ -9,6 +9,7 @@ the call). Writes ``benchmarks/results/noise.md``. GPU figures: ``benchmarks/gpu
     python benchmarks/noise.py --quick    # 3 repeats, fewer rows
     python benchmarks/noise.py --stages   # only: where one numpy-backend thread's time goes, stage by stage
     python benchmarks/noise.py --scaling  # only: numpy backend, 1 thread vs 2 threads vs 2 processes
+    python benchmarks/noise.py --first-call  # only: first call in fresh processes, median of 9
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ print(json.dumps({'first': time.perf_counter() - start}))
 """
 
 
-def first_call_rows() -> list[tuple[str, float]]:
+def first_call_rows(repeats: int = 3) -> list[tuple[str, float]]:
     """Seconds from ``import flowsched.noise`` to the end of the first latent, in fresh processes (torch already
-    imported): the numba backend with a warm compile cache, without scipy, and with an empty cache; numpy."""
+    imported), median of ``repeats`` interleaved: numba with a warm compile cache, the same without scipy (numba
+    imports scipy.linalg for its BLAS support when scipy is installed), numpy; then numba with an empty cache."""
     rows = []
 
     def run(backend: str, mode: str, env: dict | None = None) -> float:
@@ -111,15 +113,20 @@ def first_call_rows() -> list[tuple[str, float]]:
                              capture_output=True, text=True, env=env)
         return json.loads(res.stdout.strip().splitlines()[-1])["first"]
 
+    cases = {"numpy": ("numpy", "")}
     if _backends()["numba"].available:
         run("numba", "")  # make sure the cache is warm
-        rows.append(("numba, warm compile cache", statistics.median(run("numba", "") for _ in range(3))))
-        rows.append(("numba, warm compile cache, scipy not importable",
-                     statistics.median(run("numba", "hide-scipy") for _ in range(3))))
+        cases = {"numba, warm compile cache": ("numba", ""),
+                 "numba, warm compile cache, scipy not importable": ("numba", "hide-scipy"), **cases}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (backend, mode) in cases.items():
+            times[name].append(run(backend, mode))
+    rows = [(name, statistics.median(t)) for name, t in times.items()]
+    if _backends()["numba"].available:
         with tempfile.TemporaryDirectory() as cache:
             rows.append(("numba, empty compile cache (compiles)",
                          run("numba", "", dict(os.environ, NUMBA_CACHE_DIR=cache))))
-    rows.append(("numpy", statistics.median(run("numpy", "") for _ in range(3))))
     return rows
 
 
@@ -236,6 +243,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 repeats, no 1-thread numpy and no torch-backend rows")
     ap.add_argument("--stages", action="store_true", help="only print where one thread's time goes, per stage")
     ap.add_argument("--scaling", action="store_true", help="numpy backend only: 1 thread, 2 threads, 2 processes")
+    ap.add_argument("--first-call", action="store_true", help="only the first call in fresh processes (9 runs)")
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
     import torch
@@ -246,6 +254,10 @@ def main() -> int:
     if args.stages:
         print("| numpy backend stage (one 65,536-value work item, best of 200) | ns per value |\n| --- | ---: |")
         print("\n".join(f"| {name} | {ns:.2f} |" for name, ns in stage_rows(200)))
+        return 0
+    if args.first_call:
+        print("| first call in a fresh process (median of 9) | seconds |\n| --- | ---: |")
+        print("\n".join(f"| {name} | {sec:.2f} |" for name, sec in first_call_rows(9)))
         return 0
     if args.scaling:
         print("| run ([1, 16, 8, 96, 96]) | wall ns/value | CPU ns/value |\n| --- | ---: | ---: |")
@@ -274,7 +286,7 @@ def main() -> int:
         "is serial: its time does not change with torch's thread count.",
         "",
         "First call in a fresh process, from `import flowsched.noise` to the end of the first latent (torch already "
-        "imported; median of 3; goal for numba with a warm cache: at most 0.5 s):",
+        "imported; median of 3 interleaved; goal for numba with a warm cache: at most 0.5 s):",
         "",
         "| backend | seconds |",
         "| --- | ---: |",
