@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
-from . import philox
+from . import backends, philox
 from .geometry import LatentGeometry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -257,7 +257,7 @@ def portable_noise(
     region_shape = tuple(len(r) for r in ranges)
     check_allocation(region_shape, dtype, max_bytes)
     dev = torch.device(device)
-    chosen = philox.backends.select(backend, dev)  # a backend that cannot run here fails before any allocation
+    chosen = backends.select(backend, dev)  # a backend that cannot run here fails before any allocation
     out = torch.empty(region_shape, dtype=dtype, device=dev)
     philox.generate(
         philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), backend=chosen.name, threads=threads
