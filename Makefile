@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean spec-sweep gpu-check
 
 $(STAMP): requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# every 32-bit word through the compiled (numba) transform against the numpy one: about a minute on 2 cores
+spec-sweep: $(STAMP)
+	$(PY) tests/spec_sweep.py
+
+# portable noise on a CUDA GPU: bit identity with the CPU and timings -> benchmarks/results/gpu.md. Runs with
+# any Python that has a CUDA build of torch (GPU_PYTHON), from the source tree, nothing to install.
+GPU_PYTHON ?= python3
+gpu-check:
+	PYTHONPATH=src $(GPU_PYTHON) benchmarks/gpu_check.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -1,14 +1,15 @@
-"""Portable noise against ``torch.randn``: throughput, peak memory and (with a GPU) device timings and bit identity.
+"""Portable noise against ``torch.randn`` on the CPU: every backend's throughput, first-call time and peak memory.
 
-Shapes: the Open-Sora 2.0 768px, 129-frame latent ``[1, 16, 33, 96, 96]`` and a batch of 8 of it. Both
-generators run in the same process, interleaved, so the ratio holds even on a loaded machine; the table also
-records the load average. Peak memory is measured in a fresh process per case (Linux ``VmHWM`` minus ``VmRSS``
-just before the call), as a multiple of the output's size. Writes ``benchmarks/results/noise.md``.
+Shapes: the Open-Sora 2.0 768px, 129-frame latent ``[1, 16, 33, 96, 96]`` and a batch of 8 of it. All generators run
+in the same process, interleaved, so the ratios hold even on a loaded machine; the table also records the load
+average. First calls and peak memory are measured in fresh processes (Linux ``VmHWM`` minus ``VmRSS`` just before
+the call). Writes ``benchmarks/results/noise.md``. GPU figures: ``benchmarks/gpu_check.py``.
 
     python benchmarks/noise.py            # 7 repeats
-    python benchmarks/noise.py --quick    # 3 repeats, no torch-backend CPU row
-    python benchmarks/noise.py --stages   # only: where one thread's time goes, stage by stage
-    python benchmarks/noise.py --scaling  # only: 1 thread vs 2 threads vs 2 processes (is the GIL the limit?)
+    python benchmarks/noise.py --quick    # 3 repeats, fewer rows
+    python benchmarks/noise.py --stages   # only: where one numpy-backend thread's time goes, stage by stage
+    python benchmarks/noise.py --scaling  # only: numpy backend, 1 thread vs 2 threads vs 2 processes
+    python benchmarks/noise.py --first-call  # only: first call in fresh processes, median of 9
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 from _report import write_report
@@ -50,28 +52,81 @@ def _randn(shape):
     return torch.randn(shape, generator=torch.Generator().manual_seed(SEED))
 
 
+def _backends() -> dict:
+    from flowsched.philox import available_backends
+
+    return available_backends()
+
+
 def cpu_rows(repeats: int, quick: bool) -> list[tuple]:
+    import torch
+
+    from flowsched.backends import select
     from flowsched.noise import portable_noise
 
+    auto = select("auto", torch.device("cpu")).name
+    have_numba = _backends()["numba"].available
     rows = []
     for label, shape in (("768px 129f latent", LATENT), ("batch of 8", BATCH8)):
         fns = {
             "torch.randn (CPU generator)": lambda s=shape: _randn(s),
-            "portable, numpy backend (default)": lambda s=shape: portable_noise(s, SEED),
-            "portable, numpy backend, 1 thread": lambda s=shape: portable_noise(s, SEED, threads=1),
+            f"portable, auto ({auto})": lambda s=shape: portable_noise(s, SEED),
         }
+        if have_numba:
+            fns["portable, numba, 1 thread"] = lambda s=shape: portable_noise(s, SEED, backend="numba", threads=1)
+        fns["portable, numpy"] = lambda s=shape: portable_noise(s, SEED, backend="numpy")
         if not quick and shape == LATENT:
-            fns["portable, torch backend (CPU)"] = lambda s=shape: portable_noise(s, SEED, backend="torch")
+            fns["portable, numpy, 1 thread"] = lambda s=shape: portable_noise(s, SEED, backend="numpy", threads=1)
+            fns["portable, torch (CPU)"] = lambda s=shape: portable_noise(s, SEED, backend="torch")
         times = _timings(fns, repeats if shape == LATENT else max(2, repeats // 2))
         base_wall = statistics.median(times["torch.randn (CPU generator)"][0])
-        base_cpu = statistics.median(times["torch.randn (CPU generator)"][1])
         n = 1
         for s in shape:
             n *= s
         for name, (wall, cpu) in times.items():
             med, med_cpu = statistics.median(wall), statistics.median(cpu)
-            ratios = (base_wall / med, med_cpu / n * 1e9, base_cpu / med_cpu)
+            ratios = (base_wall / med, min(times["torch.randn (CPU generator)"][0]) / min(wall), med_cpu / n * 1e9)
             rows.append((label, name, med * 1e3, min(wall) * 1e3, *ratios))
+    return rows
+
+
+FIRST_CALL_SCRIPT = """
+import json, sys, time
+if sys.argv[2] == 'hide-scipy':
+    sys.modules['scipy'] = None  # as if scipy were not installed: numba then skips importing scipy.linalg
+import torch
+start = time.perf_counter()
+from flowsched.noise import portable_noise
+portable_noise((1, 16, 33, 96, 96), 1024, backend=sys.argv[1])
+print(json.dumps({'first': time.perf_counter() - start}))
+"""
+
+
+def first_call_rows(repeats: int = 3) -> list[tuple[str, float]]:
+    """Seconds from ``import flowsched.noise`` to the end of the first latent, in fresh processes (torch already
+    imported), median of ``repeats`` interleaved: numba with a warm compile cache, the same without scipy (numba
+    imports scipy.linalg for its BLAS support when scipy is installed), numpy; then numba with an empty cache."""
+    rows = []
+
+    def run(backend: str, mode: str, env: dict | None = None) -> float:
+        res = subprocess.run([sys.executable, "-c", FIRST_CALL_SCRIPT, backend, mode], check=True,
+                             capture_output=True, text=True, env=env)
+        return json.loads(res.stdout.strip().splitlines()[-1])["first"]
+
+    cases = {"numpy": ("numpy", "")}
+    if _backends()["numba"].available:
+        run("numba", "")  # make sure the cache is warm
+        cases = {"numba, warm compile cache": ("numba", ""),
+                 "numba, warm compile cache, scipy not importable": ("numba", "hide-scipy"), **cases}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, (backend, mode) in cases.items():
+            times[name].append(run(backend, mode))
+    rows = [(name, statistics.median(t)) for name, t in times.items()]
+    if _backends()["numba"].available:
+        with tempfile.TemporaryDirectory() as cache:
+            rows.append(("numba, empty compile cache (compiles)",
+                         run("numba", "", dict(os.environ, NUMBA_CACHE_DIR=cache))))
     return rows
 
 
@@ -81,11 +136,12 @@ def stage_rows(repeats: int) -> list[tuple[str, float]]:
     import numpy as np
 
     from flowsched import philox
+    from flowsched.backends import numpy_ops
 
-    n = philox.CPU_CHUNK
-    nb, work = n // 4, philox._Workspace()
+    n = numpy_ops.CPU_CHUNK
+    nb, work = n // 4, numpy_ops.Workspace()
     blk0, words, key = np.array([12345]), np.array([0]), philox.key_from_seed(SEED)
-    x = philox._philox_rounds_numpy(*philox._NUMPY._counters(blk0, nb, words, 0, work), key, work)
+    x = numpy_ops.philox_rounds(*numpy_ops.counters(blk0, nb, words, 0, work), key, work)
     u = np.concatenate([a.reshape(-1) for a in x]).view(np.int64)
     q = (u + (0.5 - 2.0**31)) * 2.0**-32
     tail = np.flatnonzero(np.abs(q) > philox.SPLIT1)
@@ -93,19 +149,19 @@ def stage_rows(repeats: int) -> list[tuple[str, float]]:
 
     def transform():
         np.copyto(scratch, q)  # the transform overwrites q; this copy is subtracted below
-        philox._normal_from_q_numpy(scratch, work)
+        numpy_ops.normal_from_q(scratch, work)
 
     stages = {
-        "counters and Philox4x32-10 rounds": lambda: philox._philox_rounds_numpy(
-            *philox._NUMPY._counters(blk0, nb, words, 0, work), key, work),
+        "counters and Philox4x32-10 rounds": lambda: numpy_ops.philox_rounds(
+            *numpy_ops.counters(blk0, nb, words, 0, work), key, work),
         "words to q = p - 0.5 (float64)": lambda: np.multiply(np.add(u, 0.5 - 2.0**31, scratch), 2.0**-32, scratch),
         "AS241 transform (central + tail)": transform,
         "copy of q (subtracted)": lambda: np.copyto(scratch, q),
-        "tail branch alone (15% of values)": lambda: philox._tail_numpy(q[tail], work),
+        "tail branch alone (15% of values)": lambda: numpy_ops.tail_values(q[tail], work),
         "float32 interleaving copy": lambda: [
             np.copyto(dest.reshape(nb, 4)[:, j], q[j * nb : (j + 1) * nb], casting="same_kind") for j in range(4)],
-        "whole work item, before the float32 copy": lambda: philox._generate_item(
-            philox._NUMPY, philox.Layout((1, n), [range(1), range(n)]), (0, 1, 0, n), words, 0, key, work),
+        "whole work item, before the float32 copy": lambda: numpy_ops.item_values(
+            philox.Layout((1, n), [range(1), range(n)]), (0, 1, 0, n), words, 0, key, work),
     }
     best = dict.fromkeys(stages, float("inf"))
     with np.errstate(all="ignore"):
@@ -122,10 +178,10 @@ SCALING_SCRIPT = """
 import sys, time, numpy as np
 from flowsched.noise import portable_noise
 shape, threads, repeats = (1, 16, 8, 96, 96), int(sys.argv[1]), int(sys.argv[2])
-portable_noise(shape, 1024, threads=threads)
+portable_noise(shape, 1024, backend='numpy', threads=threads)
 wall, cpu = time.perf_counter(), time.process_time()
 for _ in range(repeats):
-    portable_noise(shape, 1024, threads=threads)
+    portable_noise(shape, 1024, backend='numpy', threads=threads)
 n = repeats * int(np.prod(shape))
 print((time.perf_counter() - wall) / n * 1e9, (time.process_time() - cpu) / n * 1e9)
 """
@@ -157,10 +213,11 @@ def status(key):
         if line.startswith(key):
             return int(line.split()[1]) * 1024
 shape = tuple(json.loads(sys.argv[1])); which = sys.argv[2]
-portable_noise((1, 4, 1, 8, 8), 1)  # load everything before measuring
+if which != 'randn':
+    portable_noise((1, 4, 1, 8, 8), 1, backend=which)  # load everything (and compile) before measuring
 torch.randn(8)
 before = status('VmRSS')
-x = torch.randn(shape) if which == 'randn' else portable_noise(shape, 1024)
+x = torch.randn(shape) if which == 'randn' else portable_noise(shape, 1024, backend=which)
 print(json.dumps({'peak_extra': status('VmHWM') - before, 'output': x.numel() * x.element_size()}))
 """
 
@@ -170,7 +227,7 @@ def memory_rows() -> list[tuple[str, str, float, float]]:
         return []
     rows = []
     for label, shape in (("768px 129f latent", LATENT), ("batch of 8", BATCH8)):
-        for which in ("randn", "portable"):
+        for which in ("randn", "numba", "numpy") if _backends()["numba"].available else ("randn", "numpy"):
             res = subprocess.run(
                 [sys.executable, "-c", MEMORY_SCRIPT, json.dumps(shape), which],
                 check=True, capture_output=True, text=True,
@@ -180,68 +237,27 @@ def memory_rows() -> list[tuple[str, str, float, float]]:
     return rows
 
 
-def gpu_rows(repeats: int) -> list[str]:
-    """GPU: portable (torch backend) vs torch.randn on the GPU vs CPU randn + copy; bit identity vs the CPU."""
-    import torch
-
-    from flowsched.noise import portable_noise
-
-    if not torch.cuda.is_available():
-        return []
-    dev = torch.device("cuda")
-
-    def cuda_ms(fn) -> float:
-        fn()
-        torch.cuda.synchronize()
-        ts = []
-        for _ in range(max(repeats, 20)):
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            fn()
-            b.record()
-            torch.cuda.synchronize()
-            ts.append(a.elapsed_time(b))
-        return statistics.median(ts)
-
-    cases = {
-        "portable (torch backend on the GPU)": lambda: portable_noise(LATENT, SEED, device=dev),
-        "torch.randn on the GPU (not portable)": lambda: torch.randn(LATENT, device=dev),
-        "CPU torch.randn, then copy to the GPU": lambda: torch.randn(
-            LATENT, generator=torch.Generator().manual_seed(SEED)
-        ).to(dev),
-    }
-    same = torch.equal(portable_noise(LATENT, SEED, device=dev).cpu(), portable_noise(LATENT, SEED))
-    lines = [
-        f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}, CUDA {torch.version.cuda}; "
-        f"768px 129f latent; median of CUDA-event timings.",
-        "",
-        "| generator | ms |",
-        "| --- | ---: |",
-        *[f"| {name} | {cuda_ms(fn):.3f} |" for name, fn in cases.items()],
-        "",
-        f"Portable noise on the GPU is bit-identical to the CPU result: **{same}**",
-        "",
-    ]
-    return lines
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="3 repeats and no torch-backend CPU row")
+    ap.add_argument("--quick", action="store_true", help="3 repeats, no 1-thread numpy and no torch-backend rows")
     ap.add_argument("--stages", action="store_true", help="only print where one thread's time goes, per stage")
-    ap.add_argument("--scaling", action="store_true", help="only compare 1 thread, 2 threads and 2 processes")
+    ap.add_argument("--scaling", action="store_true", help="numpy backend only: 1 thread, 2 threads, 2 processes")
+    ap.add_argument("--first-call", action="store_true", help="only the first call in fresh processes (9 runs)")
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
-    import numpy as np
     import torch
 
     from flowsched.philox import default_threads
 
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if args.stages:
-        print("| stage (one 65,536-value work item, best of 200) | ns per value |\n| --- | ---: |")
+        print("| numpy backend stage (one 65,536-value work item, best of 200) | ns per value |\n| --- | ---: |")
         print("\n".join(f"| {name} | {ns:.2f} |" for name, ns in stage_rows(200)))
+        return 0
+    if args.first_call:
+        print("| first call in a fresh process (median of 9) | seconds |\n| --- | ---: |")
+        print("\n".join(f"| {name} | {sec:.2f} |" for name, sec in first_call_rows(9)))
         return 0
     if args.scaling:
         print("| run ([1, 16, 8, 96, 96]) | wall ns/value | CPU ns/value |\n| --- | ---: | ---: |")
@@ -249,23 +265,32 @@ def main() -> int:
         return 0
     rows = cpu_rows(repeats, args.quick)
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    first = first_call_rows()
     mem = memory_rows()
+    versions = ", ".join(st.detail.split(",")[0] for st in _backends().values() if st.available)
     lines = [
-        "# Portable noise vs torch.randn",
+        "# Portable noise vs torch.randn (CPU)",
         "",
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU(s), numpy backend threads "
-        f"{default_threads()}, torch intra-op threads {torch.get_num_threads()}; torch {torch.__version__}, numpy "
-        f"{np.__version__}, Python {platform.python_version()}. Load average (1 min) {load_before:.1f} before, "
-        f"{load_after:.1f} after: other processes shared the cores. Median of {repeats} interleaved runs "
-        "(3 for the batch of 8).",
+        f"{cpu_model()}, {os.cpu_count()} CPU(s); host-backend threads {default_threads()}, torch intra-op threads "
+        f"{torch.get_num_threads()}; {versions}, Python {platform.python_version()}. Load average (1 min) "
+        f"{load_before:.1f} before, {load_after:.1f} after: other processes shared the cores. Median of {repeats} "
+        f"interleaved runs ({max(2, repeats // 2)} for the batch of 8).",
         "",
-        "| shape | generator | median ms | best ms | throughput vs torch.randn | CPU ns/value | CPU cost ratio |",
+        "| shape | generator | median ms | best ms | throughput vs torch.randn | best vs best | CPU ns/value |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
-        *[f"| {a} | {b} | {c:.1f} | {d:.1f} | {e:.3f}x | {f:.1f} | {g:.3f} |" for a, b, c, d, e, f, g in rows],
+        *[f"| {a} | {b} | {c:.1f} | {d:.1f} | {e:.2f}x | {f:.2f}x | {g:.1f} |" for a, b, c, d, e, f, g in rows],
         "",
-        "Throughput = median wall time of torch.randn / median wall time of the row (goal: at least 0.25x on 2 "
-        "cores). CPU ns/value = process CPU time (all threads) per value; CPU cost ratio = torch.randn's CPU time / "
-        "the row's, which other processes on the machine disturb much less than wall time.",
+        "Throughput = median wall time of torch.randn / median wall time of the row (goal for auto with the fast "
+        "extra: at least 1.0x on 2 cores); best vs best = the same with the fastest of the runs, which other "
+        "processes disturb less. CPU ns/value = process CPU time (all threads) per value. torch.randn on the CPU "
+        "is serial: its time does not change with torch's thread count.",
+        "",
+        "First call in a fresh process, from `import flowsched.noise` to the end of the first latent (torch already "
+        "imported; median of 3 interleaved; goal for numba with a warm cache: at most 0.5 s):",
+        "",
+        "| backend | seconds |",
+        "| --- | ---: |",
+        *[f"| {name} | {sec:.2f} |" for name, sec in first],
         "",
     ]
     if mem:
@@ -276,13 +301,23 @@ def main() -> int:
             "| --- | --- | ---: | ---: | ---: |",
             *[f"| {a} | {b} | {c:.1f} | {d:.1f} | {d / c:.2f} |" for a, b, c, d in mem],
             "",
-            "Goal: at most twice the output plus a fixed chunk.",
+            "Goal: the output plus a fixed chunk.",
             "",
         ]
-    gpu = gpu_rows(repeats)
-    lines += gpu or ["No CUDA device in this run: GPU timings and the GPU bit-identity check were skipped.", ""]
     write_report("noise.md", "\n".join(lines))
     return 0
+
+
+def cpu_model() -> str:
+    """The CPU's model name (as lscpu prints it), else the machine type."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -239,8 +239,6 @@ def test_noise_on_valid_input_is_finite_with_the_asked_shape():
     def check(shape, seed, per_sample):
         if per_sample and seed + shape[0] - 1 > 2**64 - 1:
             seed -= shape[0]  # per-sample seeds seed + i must stay in range: keep the input valid
-        if per_sample and len(shape) == 1:
-            shape = [*shape, 1]  # a 1-D shape with per-sample seeds fails today: see the xfail test below
         x = noise(tuple(shape), seed, per_sample_seeds=per_sample)
         assert tuple(x.shape) == tuple(shape) and bool(torch.isfinite(x).all())
         count["valid"] += 1
@@ -249,10 +247,12 @@ def test_noise_on_valid_input_is_finite_with_the_asked_shape():
     assert count["valid"] == 60
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="noise((B,), seed, per_sample_seeds=True) calls "
-                   "torch.randn() with no size for each sample (found by the property test above)")
 def test_noise_per_sample_seeds_on_a_1d_shape():
-    assert tuple(noise((3,), 0, per_sample_seeds=True).shape) == (3,)
+    """Found by the property test above: each sample of a 1-D shape is a 0-d draw of its own generator."""
+    x = noise((3,), 5, per_sample_seeds=True)
+    assert tuple(x.shape) == (3,)
+    for i in range(3):  # sample i is the first value of generator seed + i
+        assert x[i] == torch.randn(1, generator=torch.Generator().manual_seed(5 + i))[0]
 
 
 def test_noise_on_invalid_input_raises():

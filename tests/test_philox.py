@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowsched import philox
+from flowsched.backends import torch_ops
 
 # Random123's known-answer vectors (kat_vectors, philox4x32 10 rounds), as quoted in the issue.
 KAT = [
@@ -47,7 +48,7 @@ def _mulhilo_reference(a: int, b: int) -> tuple[int, int]:
 
 @given(st.lists(words32, min_size=1, max_size=50), st.sampled_from([philox.PHILOX_M0, philox.PHILOX_M1, 0xFFFFFFFF, 1]))
 def test_torch_mulhilo_is_exact(xs, m):
-    hi, lo = philox._mulhilo_torch(torch.tensor(xs, dtype=torch.int64), m)
+    hi, lo = torch_ops.mulhilo(torch.tensor(xs, dtype=torch.int64), m)
     assert [(int(h), int(l)) for h, l in zip(hi, lo)] == [_mulhilo_reference(x, m) for x in xs]
 
 
@@ -195,3 +196,105 @@ def test_default_threads_env(monkeypatch):
     monkeypatch.setenv("FLOWSCHED_THREADS", "many")
     with pytest.raises(ValueError, match="FLOWSCHED_THREADS"):
         philox.default_threads()
+
+
+# -- the spec's constants, word ranges and test vectors ----------------------------------------------------------
+
+SPEC = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs" / "portable-noise.md"
+
+
+def test_constants_equal_the_hex_values_of_the_spec():
+    # docs/portable-noise.md gives each coefficient in decimal and as an exact hex float64: both must be ours.
+    import re
+
+    text = SPEC.read_text()
+    rows = dict(re.findall(r"^\| ([abcd][0-7]) \| [^|]+ \| (0x[0-9a-f.]+p[+-]\d+) \|", text, flags=re.M))
+    assert len(rows) == 32
+    for letter, coefficients in zip("abcd", (philox.AS241_A, philox.AS241_B, philox.AS241_C, philox.AS241_D)):
+        for k, value in enumerate(reversed(coefficients)):  # ours are highest degree first
+            assert value == float.fromhex(rows[f"{letter}{k}"]), f"{letter}{k}"
+    series = re.search(r"Hex values of `l11 ... l0`: (.*?)\.\n", text, flags=re.S).group(1)
+    assert [float.fromhex(h) for h in re.findall(r"0x[0-9a-f.]+p[+-]\d+", series)] == list(philox.LOG_SERIES)
+    for name, value in (("0.425", philox.SPLIT1), ("0.180625", philox.CONST1), ("1.6", philox.CONST2)):
+        assert value == float.fromhex(re.search(rf"`{re.escape(name)} = (0x[0-9a-f.]+p[+-]\d+)`", text).group(1))
+
+
+def test_kernel_table_holds_the_coefficients_in_order():
+    from flowsched.backends import constants as c
+
+    assert list(c.TABLE[c.TABLE_A : c.TABLE_A + 8]) == list(philox.AS241_A)
+    assert list(c.TABLE[c.TABLE_B : c.TABLE_B + 8]) == list(philox.AS241_B)
+    assert list(c.TABLE[c.TABLE_C : c.TABLE_C + 8]) == list(philox.AS241_C)
+    assert list(c.TABLE[c.TABLE_D : c.TABLE_D + 8]) == list(philox.AS241_D)
+    assert list(c.TABLE[c.TABLE_LOG : c.TABLE_LOG + 12]) == list(philox.LOG_SERIES)
+    assert (c.TABLE[c.TABLE_LN2], c.TABLE[c.TABLE_CONST1], c.TABLE[c.TABLE_CONST2], c.TABLE[c.TABLE_SPLIT1]) == (
+        philox.LN2, philox.CONST1, philox.CONST2, philox.SPLIT1)
+
+
+def test_central_words_are_exactly_those_with_abs_q_at_most_the_split():
+    # backends test the branch on the word (or on r = 0.180625 - q*q); the spec tests |q| <= 0.425 in float64.
+    from flowsched.backends import constants as c
+
+    def q(u):
+        return (u + 0.5) * 2.0**-32 - 0.5
+
+    for u in (c.CENTRAL_FIRST, c.CENTRAL_LAST):
+        assert abs(q(u)) <= philox.SPLIT1
+    for u in (c.CENTRAL_FIRST - 1, c.CENTRAL_LAST + 1):
+        assert abs(q(u)) > philox.SPLIT1
+    # r falls strictly with |q| between neighbouring words, so r < R_CENTRAL_MIN is the same test
+    words = (c.CENTRAL_FIRST - 1, c.CENTRAL_FIRST, c.CENTRAL_LAST, c.CENTRAL_LAST + 1)
+    r = [philox.CONST1 - q(u) * q(u) for u in words]
+    assert r[0] < c.R_CENTRAL_MIN == r[1] == r[2] > r[3]
+
+
+@settings(max_examples=50)
+@given(st.tuples(words32, words32, words32, words32), st.tuples(words32, words32))
+def test_inverse_philox_undoes_philox(counter, key):
+    assert philox.philox4x32_10_inverse(philox.philox4x32_10(counter, key), key) == counter
+    assert philox.philox4x32_10(philox.philox4x32_10_inverse(counter, key), key) == counter
+
+
+def test_inverse_philox_bad_input():
+    with pytest.raises(ValueError, match="4 output words"):
+        philox.philox4x32_10_inverse((0, 0, 0), (0, 0))
+    with pytest.raises(ValueError, match="32-bit"):
+        philox.philox4x32_10_inverse((0, 0, 0, 2**32), (0, 0))
+
+
+# The only two words whose float32 output changes when the transform's multiply-adds are fused (an exhaustive
+# sweep in the planning of the compiled backends); the spec's outputs for them, from the issue that asked for them.
+FMA_WORDS = {0x20F8A25E: 0xBF90E904, 0xDF075DA1: 0x3F90E904}
+
+
+@pytest.mark.parametrize("word", sorted(FMA_WORDS))
+def test_locate_word_gives_a_counter_holding_the_word(word):
+    seed, sample, stream, index = philox.locate_word(word, rng_seed=3)
+    assert index < 2**63
+    block = index // 4
+    counter = (block & philox.MASK32, block >> 32, sample, stream)
+    assert philox.philox4x32_10(counter, philox.key_from_seed(seed))[index % 4] == word
+
+
+@pytest.mark.parametrize("word, bits", sorted(FMA_WORDS.items()))
+def test_fma_sensitive_words_scalar_numpy_torch(word, bits):
+    assert np.float32(philox.normal_from_word(word)).view(np.uint32) == bits
+    assert philox.normal_from_words_numpy(np.array([word], np.uint64)).view(np.uint32)[0] == bits
+    assert philox.normal_from_words_torch(torch.tensor([word])).numpy().view(np.uint32)[0] == bits
+
+
+@pytest.mark.parametrize("word, bits", sorted(FMA_WORDS.items()))
+def test_fma_sensitive_words_are_one_ulp_from_the_correctly_rounded_quantile(word, bits):
+    # docs/portable-noise.md: the spec's float64 value lands exactly on a float32 rounding tie (ties to even keep
+    # ...208), while the true quantile lies 2.5e-16 beyond it, so the correctly rounded float32 is ...20a.
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    p = (word + 0.5) * 2.0**-32
+    z = philox.ppnd16(p)
+    ours = np.array([bits], np.uint32).view(np.float32)[0]
+    away = np.nextafter(ours, np.float32(np.copysign(np.inf, z)))
+    assert z == (float(ours) + float(away)) / 2  # a tie
+    exact = mpmath.sqrt(2) * mpmath.erfinv(2 * mpmath.mpf(p) - 1)
+    assert abs(exact) > abs(mpmath.mpf(z))
+    nearest = min((ours, away), key=lambda c: abs(mpmath.mpf(float(c)) - exact))
+    assert nearest == away and abs(int(away.view(np.uint32)) - bits) == 1

@@ -102,9 +102,9 @@ def sharded_noise(
     Returns:
         the slice ``[start, stop)`` along ``dim`` given by :func:`shard_bounds`, C-contiguous.
     """
-    from .noise import _shape_of, portable_noise
+    from .noise import portable_noise, shape_of
 
-    full = _shape_of(shape)
+    full = shape_of(shape)
     axis = _resolve_dim(dim, len(full))
     r, world = _group_rank_size(group, rank, world_size)
     start, stop = shard_bounds(full[axis], world, r, even=even)

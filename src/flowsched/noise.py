@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
-from . import philox
+from . import backends, philox
 from .geometry import LatentGeometry
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,7 +82,9 @@ def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = N
     return nbytes
 
 
-def _shape_of(shape_or_geometry: Sequence[int] | LatentGeometry) -> tuple[int, ...]:
+def shape_of(shape_or_geometry: Sequence[int] | LatentGeometry) -> tuple[int, ...]:
+    """The checked shape ``(B, ...)`` of a shape or of a geometry's ``noise_shape`` (shared by every noise function
+    and :func:`flowsched.distributed.sharded_noise`): a non-empty sequence of positive integers."""
     if isinstance(shape_or_geometry, LatentGeometry):
         return shape_or_geometry.noise_shape
     if isinstance(shape_or_geometry, (str, bytes)) or not isinstance(shape_or_geometry, Sequence):
@@ -95,6 +97,10 @@ def _shape_of(shape_or_geometry: Sequence[int] | LatentGeometry) -> tuple[int, .
 
 
 GENERATORS = ("torch", "portable")
+#: ``portable_noise(..., backend=...)`` choices (see :mod:`flowsched.backends`).
+PORTABLE_BACKENDS = philox.BACKENDS
+#: Counter indices of one sample are int64 in every backend.
+MAX_SAMPLE_ELEMENTS = 2**63
 
 
 def noise(
@@ -106,6 +112,7 @@ def noise(
     per_sample_seeds: Sequence[int] | bool | None = None,
     generator: str = "torch",
     max_bytes: int | None = None,
+    backend: str = "auto",
 ) -> Tensor:
     """Seeded Gaussian noise of ``shape`` (or ``geometry.noise_shape``), dimension 0 being the batch.
 
@@ -120,17 +127,23 @@ def noise(
         generator: ``"torch"`` (above) or ``"portable"`` (counter-based Philox, identical on every device; see
             :func:`portable_noise`).
         max_bytes: refuse larger requests before allocating (default :func:`max_bytes_default`).
+        backend: the backend of the portable generator (see :func:`portable_noise`); only ``"auto"`` with the
+            torch generator.
     """
     import torch
 
-    shape = _shape_of(shape_or_geometry)
+    shape = shape_of(shape_or_geometry)
     seed = v.torch_seed("seed", seed)
     v.choice("generator", generator, GENERATORS)
+    v.choice("backend", backend, PORTABLE_BACKENDS)
+    if generator != "portable" and backend != "auto":
+        raise ValueError(f"backend={backend!r} applies to generator='portable' only, got generator={generator!r}")
     if dtype is None:
         dtype = torch.get_default_dtype()
     check_allocation(shape, dtype, max_bytes)
     if generator == "portable":
-        return _portable(shape, seed, per_sample_seeds, device=device, dtype=dtype, max_bytes=max_bytes)
+        return _portable(shape, seed, per_sample_seeds, device=device, dtype=dtype, max_bytes=max_bytes,
+                         backend=backend)
     if per_sample_seeds is None or per_sample_seeds is False:
         gen = torch.Generator(device=device).manual_seed(seed)
         return torch.randn(*shape, device=device, dtype=dtype, generator=gen)
@@ -138,7 +151,7 @@ def noise(
     out = torch.empty(shape, device=device, dtype=dtype)
     for i, s in enumerate(seeds):
         gen = torch.Generator(device=device).manual_seed(s)
-        out[i] = torch.randn(*shape[1:], device=device, dtype=torch.float32, generator=gen).to(dtype)
+        out[i] = torch.randn(tuple(shape[1:]), device=device, dtype=torch.float32, generator=gen).to(dtype)
     return out
 
 
@@ -155,11 +168,11 @@ def _sample_seeds(seed: int, per_sample_seeds: Sequence[int] | bool, batch: int)
     return [v.torch_seed(f"per_sample_seeds[{i}]", s) for i, s in enumerate(per_sample_seeds)]
 
 
-def _portable(shape, seed, per_sample_seeds, *, device, dtype, max_bytes=None):
+def _portable(shape, seed, per_sample_seeds, *, device, dtype, max_bytes=None, backend="auto"):
     """``noise(..., generator="portable")``: sample ``i`` uses counter sample index ``i`` of ``seed``; with
     ``per_sample_seeds`` sample ``i`` uses its own seed (``seed + i``, or the list) at sample index 0."""
     if per_sample_seeds is None or per_sample_seeds is False:
-        return portable_noise(shape, seed, device=device, dtype=dtype, max_bytes=max_bytes)
+        return portable_noise(shape, seed, device=device, dtype=dtype, max_bytes=max_bytes, backend=backend)
     seeds = _sample_seeds(seed, per_sample_seeds, shape[0])
     for i, s in enumerate(seeds):
         philox.check_seed("seed + i" if per_sample_seeds is True else f"per_sample_seeds[{i}]", s)
@@ -167,11 +180,11 @@ def _portable(shape, seed, per_sample_seeds, *, device, dtype, max_bytes=None):
 
     out = torch.empty(shape, device=device, dtype=dtype)
     for i, s in enumerate(seeds):
-        out[i] = portable_noise((1, *shape[1:]), s, sample_index=0, device=device, dtype=dtype, max_bytes=max_bytes)[0]
+        out[i] = portable_noise(
+            (1, *shape[1:]), s, sample_index=0, device=device, dtype=dtype, max_bytes=max_bytes, backend=backend
+        )[0]
     return out
 
-
-PORTABLE_BACKENDS = ("auto", "numpy", "torch")
 
 
 def portable_noise(
@@ -205,15 +218,19 @@ def portable_noise(
             per-step noise of stochastic samplers), independent of stream 0.
         device, dtype: where and in what to return it (default float32). Values are computed as float32 and cast,
             so e.g. bfloat16 noise is the float32 noise rounded to bfloat16.
-        backend: ``"numpy"`` (CPU, multithreaded), ``"torch"`` (torch ops on ``device``) or ``"auto"`` (numpy for
-            a CPU device, else torch). Every backend gives the same bits.
+        backend: ``"auto"`` (default): ``"triton"`` for a CUDA device when Triton imports, ``"numba"`` for the CPU
+            when numba imports (``pip install 'flowsched[fast]'``), else ``"torch"`` off the CPU and ``"numpy"`` on
+            it. ``"numpy"`` and ``"numba"`` run on the CPU (and copy to ``device``), ``"torch"`` runs torch
+            operations on ``device``, ``"triton"`` one fused kernel on a CUDA device. Every backend gives the same
+            bits; :func:`flowsched.philox.available_backends` says which run on this machine. An explicit backend
+            that cannot run here is a ``ValueError`` saying what to install or use.
         region: generate only this box of the tensor, without generating the rest: a tuple of slices for the
             leading axes (batch first; missing axes are whole) or a mapping ``{axis: slice}``. Slices take
             ``start``/``stop`` in ``[-size, size]`` (negative counts from the end) and a positive ``step``; an
             empty or out-of-range slice is an error. The result has the region's shape and equals
             ``portable_noise(shape, seed)[region]``.
-        threads: CPU threads of the numpy backend (default :func:`flowsched.philox.default_threads`); never
-            changes the values.
+        threads: CPU threads of the numpy and numba backends (default
+            :func:`flowsched.philox.default_threads`); never changes the values.
         max_bytes: refuse regions larger than this before allocating (default
             :func:`max_bytes_default`).
 
@@ -222,26 +239,28 @@ def portable_noise(
     """
     import torch
 
-    full = _shape_of(shape)
+    full = shape_of(shape)
     seed = philox.check_seed("seed", seed)
     stream = philox.check_word("stream", stream)
     v.choice("backend", backend, PORTABLE_BACKENDS)
+    if threads is not None:
+        threads = v.positive_int("threads", threads)
     if dtype is None:
         dtype = torch.get_default_dtype()
+    if math.prod(full[1:]) > MAX_SAMPLE_ELEMENTS:
+        raise ValueError(
+            f"shape {full}: one sample of portable noise may hold at most 2**63 elements (counter indices are "
+            f"int64 here), got {math.prod(full[1:])}"
+        )
     ranges = region_ranges(full, region)
     sample_words = _sample_words(sample_index, full[0])
     region_shape = tuple(len(r) for r in ranges)
     check_allocation(region_shape, dtype, max_bytes)
     dev = torch.device(device)
-    if backend == "auto":
-        backend = "numpy" if dev.type == "cpu" else "torch"
-    if backend == "numpy" and dev.type != "cpu":
-        out = torch.empty(region_shape, dtype=dtype)
-        philox.generate(philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), threads=threads)
-        return out.to(dev)
+    chosen = backends.select(backend, dev)  # a backend that cannot run here fails before any allocation
     out = torch.empty(region_shape, dtype=dtype, device=dev)
     philox.generate(
-        philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), backend=backend, threads=threads
+        philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), backend=chosen.name, threads=threads
     )
     return out
 

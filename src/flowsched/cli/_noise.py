@@ -10,8 +10,8 @@ DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 
 def add_noise_options(p: argparse.ArgumentParser) -> None:
-    """Seed, generator, dtype, device and size limit."""
-    from ..noise import GENERATORS  # noise.py imports torch only inside its functions
+    """Seed, generator and its backend, dtype, device and size limit."""
+    from ..noise import GENERATORS, PORTABLE_BACKENDS  # noise.py imports torch only inside its functions
 
     g = p.add_argument_group("noise")
     g.add_argument("--seed", type=integer, default=42, help="random seed (Open-Sora's configs use 42)")
@@ -20,6 +20,13 @@ def add_noise_options(p: argparse.ArgumentParser) -> None:
         choices=GENERATORS,
         default="torch",
         help="torch: Open-Sora's recipe (device-dependent); portable: the same bits everywhere",
+    )
+    g.add_argument(
+        "--backend",
+        choices=PORTABLE_BACKENDS,
+        default="auto",
+        help="the portable generator's backend (every backend gives the same bits): auto picks triton on CUDA and "
+        "numba on CPU when installed, else torch / numpy",
     )
     g.add_argument(
         "--per-sample-seeds",
@@ -35,16 +42,25 @@ def add_noise_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def check_device(device: str) -> None:
-    """Refuse a device torch cannot parse or this machine does not have, before drawing."""
+def check_noise_options(args: argparse.Namespace) -> None:
+    """Refuse, before drawing, a device torch cannot parse or this machine does not have, and a ``--backend``
+    that does not apply (the torch generator) or cannot run here (numba or Triton not installed, Triton without
+    a CUDA device)."""
     import torch
 
+    device = args.device
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
         raise CliError(f"--device must be a torch device such as cpu or cuda:0, got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CliError(f"--device {device!r} asks for CUDA, but this torch build/machine has no CUDA device")
+    if args.backend != "auto":
+        if args.generator != "portable":
+            raise CliError(f"--backend {args.backend} applies to --generator portable; got --generator {args.generator}")
+        from ..backends import select
+
+        select(args.backend, dev)  # a ValueError naming what to install or use instead
 
 
 def draw(args: argparse.Namespace, geometry):
@@ -61,6 +77,7 @@ def draw(args: argparse.Namespace, geometry):
         per_sample_seeds=True if args.per_sample_seeds else None,
         generator=args.generator,
         max_bytes=args.max_bytes,
+        backend=args.backend,
     )
 
 

@@ -6,7 +6,7 @@ import json
 
 from ._common import add_command, print_json, warn
 from ._geometry import add_geometry_options, resolve_geometry
-from ._noise import add_noise_options, check_device, describe_noise, draw
+from ._noise import add_noise_options, check_noise_options, describe_noise, draw
 from ._output import Output, check_outputs, save_safetensors
 
 EPILOG = """\
@@ -40,8 +40,8 @@ def run(args) -> int:
     from ..noise import noise_stats
 
     check_outputs(Output(args.out, "--out"))
+    check_noise_options(args)
     _, geometry = resolve_geometry(args)
-    check_device(args.device)
     x = draw(args, geometry)
     stats = noise_stats(x)
     info = {

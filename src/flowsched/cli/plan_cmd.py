@@ -6,7 +6,7 @@ import json
 
 from ._common import add_command, need, print_json, warn
 from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
-from ._noise import add_noise_options, check_device, describe_noise, draw
+from ._noise import add_noise_options, check_noise_options, describe_noise, draw
 from ._output import Output, check_outputs, image_suffixes, save_safetensors
 from ._schedules import add_schedule_options, build_schedule, check_schedule_options, schedule_summary, text_plot
 
@@ -49,11 +49,11 @@ def run(args) -> int:
     # Everything that can be refused is refused here, before the noise is drawn or anything is written.
     check_outputs(Output(args.out, "--out"), Output(args.plot, "--plot", image_suffixes()))
     check_schedule_options(args)
+    check_noise_options(args)
     if args.plot:
         need("matplotlib", "--plot")
     preset, geometry = resolve_geometry(args)
     schedule = build_schedule(args, preset, geometry)
-    check_device(args.device)
     x = draw(args, geometry)
     stats = noise_stats(x)
     plan = {
