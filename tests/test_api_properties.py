@@ -10,7 +10,6 @@ import math
 import warnings
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

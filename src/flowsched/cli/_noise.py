@@ -57,7 +57,9 @@ def check_noise_options(args: argparse.Namespace) -> None:
         raise CliError(f"--device {device!r} asks for CUDA, but this torch build/machine has no CUDA device")
     if args.backend != "auto":
         if args.generator != "portable":
-            raise CliError(f"--backend {args.backend} applies to --generator portable; got --generator {args.generator}")
+            raise CliError(
+                f"--backend {args.backend} applies to --generator portable; got --generator {args.generator}"
+            )
         from ..backends import select
 
         select(args.backend, dev)  # a ValueError naming what to install or use instead
