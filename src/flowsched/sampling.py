@@ -239,10 +239,10 @@ def ancestral_coefficients(t: float, t_next: float, eta: float) -> tuple[float, 
     t_down = t_next * ratio
     a_next = 1 - t_next
     a_down = 1 - t_down
-    if a_down <= 0:
+    if t_down < 0 or a_down <= 0:
         raise ValueError(
             f"eta={eta!r} is too large for the step from t={t!r} to t_next={t_next!r}: the down-step lands at "
-            f"t_down={t_down!r} outside [0, 1); use eta in [0, 1]"
+            f"t_down={t_down!r}, outside [0, 1); use eta in [0, 1] (at most t / (t - t_next) here)"
         )
     square = t_next**2 - t_down**2 * a_next**2 / a_down**2
     if square < 0:

@@ -94,12 +94,9 @@ def _unshifted_grid(base: Schedule) -> tuple[np.ndarray, float, bool]:
     ``u`` are the ``N`` unshifted evaluation points. DiffSynth's "Wan" grid (and Self-Forcing's) is
     ``linspace(t_max, 0, N + 1)`` (the terminal 0 on the grid: squeeze towards 0); its "FLUX.1" grid is
     ``linspace(t_max, t_min, N)`` with the terminal 0 appended (squeeze towards ``t_min``)."""
-    alpha = base.params.get("alpha")
-    if alpha is None or not (isinstance(alpha, (int, float)) and alpha > 0):
-        raise ValueError(
-            f"convention 'diffsynth' needs a shifted linear grid with a known shift alpha (shifted, flow_match_euler, "
-            f"a static-shift or mu preset); {base.name!r} records no alpha"
-        )
+    alpha = base.params.get("alpha", 1.0)  # no shift recorded: the values themselves must be the linear grid
+    if not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise ValueError(f"convention 'diffsynth' needs the base's shift alpha > 0, got alpha={alpha!r}")
     t = base.t
     u = t / (alpha - (alpha - 1.0) * t)  # the inverse of alpha u / (1 + (alpha - 1) u)
     n = base.num_steps
@@ -113,8 +110,8 @@ def _unshifted_grid(base: Schedule) -> tuple[np.ndarray, float, bool]:
     if np.all(np.abs(inner - inner.mean()) <= tol):
         return u[:-1], float(alpha), False
     raise ValueError(
-        f"convention 'diffsynth' needs a base that is a linear grid warped by its shift alpha={alpha:g} "
-        f"(shifted, flow_match_euler, a static-shift preset); {base.describe()} is not one"
+        f"convention 'diffsynth' needs a base that is a linear grid warped by its shift alpha={alpha:g} (linear, "
+        f"shifted, flow_match_euler, a static-shift or mu preset); {base.describe()} is not one"
     )
 
 

@@ -342,8 +342,8 @@ def _ancestral_rows(t: np.ndarray, tn: np.ndarray, eta: float, step: int) -> tup
     safe = np.where(tn > 0, tn, 0.5 * t)
     t_down = safe * (1.0 + (safe / t - 1.0) * eta)
     a_next, a_down = 1.0 - safe, 1.0 - t_down
-    if np.any(a_down <= 0):
-        r = int(np.flatnonzero(a_down <= 0)[0])
+    if np.any((t_down < 0) | (a_down <= 0)):
+        r = int(np.flatnonzero((t_down < 0) | (a_down <= 0))[0])
         raise ValueError(
             f"eta={eta!r} is too large for step {step} (t={t[r]!r} to {tn[r]!r}): the down-step lands at "
             f"t_down={t_down[r]!r}; use eta in [0, 1]"
