@@ -133,9 +133,16 @@ def family_spec(draw) -> tuple[str, dict]:
         kw["image_seq_len"] = tokens
     elif name == "ltx":
         kw["seq_len"] = draw(st.integers(1024, 40000))
-    elif name in ("karras", "exponential", "beta", "kl_optimal"):
+    elif name in ("karras", "exponential", "polyexponential", "beta", "kl_optimal"):
         lo = draw(st.floats(1e-4, 0.2))
         kw.update(t_min=lo, t_max=draw(st.floats(0.5, 1.0)))
+        if name == "polyexponential":
+            kw["rho"] = draw(st.floats(0.2, 8.0))
+    elif name == "comfyui":
+        # the schedulers that return N + 1 values at N <= 120 (ddim_uniform: docs/schedules.md, tests/test_comfyui.py)
+        kw["scheduler"] = draw(st.sampled_from(["simple", "sgm_uniform", "karras", "exponential", "beta", "normal",
+                                                "linear_quadratic", "kl_optimal"]))
+        kw["mu" if draw(st.booleans()) else "alpha"] = draw(st.floats(0.2, 2.5))
     elif name == "grid":
         kw["kind"] = draw(st.sampled_from(["linear", "wan", "unipc", "diffusers"]))
     elif name in ("diffusers_default", "flow_sigmas"):
@@ -152,7 +159,7 @@ def family_spec(draw) -> tuple[str, dict]:
 def test_every_family_on_valid_input_gives_a_finite_decreasing_schedule():
     count: dict[str, int] = {}
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(case=family_spec())
     def check(case):
         name, kw = case
@@ -166,7 +173,7 @@ def test_every_family_on_valid_input_gives_a_finite_decreasing_schedule():
         count[name] = count.get(name, 0) + 1
 
     check()
-    assert sum(count.values()) == 300
+    assert sum(count.values()) == 400
     assert set(count) == set(FAMILIES), f"families never drawn: {set(FAMILIES) - set(count)}"
 
 

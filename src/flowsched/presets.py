@@ -31,6 +31,13 @@ class Preset:
         rule: key of :data:`RULES` (how the schedule depends on geometry).
         rule_params: the rule's parameters (read-only mapping).
         source: where the defaults come from.
+        notes: what users should know about the defaults.
+        comfyui: the ComfyUI set-up that gives this model's schedule (read-only mapping; empty when ComfyUI at
+            commit a125cd8 has no equivalent): ``scheduler`` (a ComfyUI scheduler name), ``node`` (the
+            model-sampling node to set, or ``"model default"``), ``alpha`` (the shift of a
+            ``ModelSamplingDiscreteFlow``: ``ModelSamplingSD3`` / ``ModelSamplingAuraFlow``) or ``base_shift``
+            and ``max_shift`` (the ``ModelSamplingFlux`` node's line, in ``mu``, over ``width * height / 256``),
+            ``notes``. :meth:`comfyui_schedule` computes it (:func:`flowsched.schedules.comfyui`).
     """
 
     name: str
@@ -44,9 +51,11 @@ class Preset:
     rule_params: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
     notes: str = ""
+    comfyui: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rule_params", MappingProxyType(dict(self.rule_params)))
+        object.__setattr__(self, "comfyui", MappingProxyType(dict(self.comfyui)))
 
     def geometry(
         self,
@@ -86,6 +95,42 @@ class Preset:
         if shift_alpha is not None:
             shift_alpha = positive_real("shift_alpha", shift_alpha)
         return RULES[self.rule](geometry, num_steps, shift_alpha, **self.rule_params)
+
+    def comfyui_args(self, geometry: LatentGeometry | None = None) -> dict[str, Any]:
+        """Keyword arguments of :func:`flowsched.schedules.comfyui` (without ``num_steps``) for the ComfyUI
+        set-up of :attr:`comfyui` at ``geometry`` (default: the preset's own size).
+
+        ``ModelSamplingFlux``'s ``mu`` is ComfyUI's line ``(width * height / 256) * m + b`` through
+        ``(256, base_shift)`` and ``(4096, max_shift)``, in pixels (comfy_extras/nodes_model_advanced.py).
+        Raises ``ValueError`` when the preset has no ComfyUI equivalent.
+        """
+        if not self.comfyui:
+            raise ValueError(
+                f"preset {self.name!r} has no ComfyUI equivalent (ComfyUI at commit a125cd8 does not run this "
+                "model, or samples it with its own scheduler node); presets with one: "
+                + ", ".join(p.name for p in PRESETS.values() if p.comfyui)
+            )
+        c = self.comfyui
+        if "alpha" in c:
+            return {"scheduler": c["scheduler"], "alpha": float(c["alpha"])}
+        geometry = self.geometry() if geometry is None else geometry
+        line = schedules.linear_function(256.0, c["base_shift"], 4096.0, c["max_shift"])
+        return {"scheduler": c["scheduler"], "mu": line(geometry.width * geometry.height / 256.0)}
+
+    def comfyui_schedule(self, geometry: LatentGeometry | None = None, num_steps: int | None = None) -> Schedule:
+        """The sigmas ComfyUI's ``calculate_sigmas`` gives this model with the set-up of :attr:`comfyui`, at
+        ``geometry`` and ``num_steps`` (default: the preset's own). See :meth:`comfyui_args`."""
+        num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
+        return schedules.comfyui(num_steps=num_steps, **self.comfyui_args(geometry))
+
+    def comfyui_spec(self, geometry: LatentGeometry | None = None, num_steps: int | None = None) -> str:
+        """:meth:`comfyui_schedule` as a spec string (``comfyui:scheduler=simple,alpha=5.0,steps=50``) for
+        ``flowsched compare`` / ``plot`` and :func:`flowsched.spec.from_spec`."""
+        num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
+        args = self.comfyui_args(geometry)
+        return "comfyui:" + ",".join(f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in args.items()) + (
+            f",steps={num_steps}"
+        )
 
 
 def _opensora_rule(
@@ -209,6 +254,16 @@ RULES: dict[str, Callable[..., Schedule]] = {
     "linear_quadratic": _linear_quadratic_rule,
 }
 
+#: Where the ComfyUI set-ups come from: each model's ``sampling_settings`` in ComfyUI's
+#: comfy/supported_models.py and the nodes of comfy_extras/nodes_model_advanced.py (Comfy-Org/ComfyUI a125cd8),
+#: and the workflows of comfyanonymous/ComfyUI_examples (f9431bb) for the scheduler a model is shown with.
+_COMFY_WAN_NOTE = (
+    "ComfyUI's own Wan default is shift 8.0 (supported_models.py WAN21_T2V, inherited by the Wan 2.1/2.2 "
+    "classes) and its example workflows (wan/, wan22/) set ModelSamplingSD3 8 with simple; ModelSamplingSD3 "
+    "{alpha:g} gives Wan's official shift. Wan's own UniPC grid starts at 0.999 and feeds integer timesteps; "
+    "ComfyUI's starts at 1"
+)
+
 _OPENSORA_SOURCE = (
     "hpcaitech/Open-Sora 2.0 configs/diffusion/inference/{cfg} and opensora/utils/sampling.py get_schedule "
     "(alpha = lin(image_seq_len; (256,1)-(4096,3)) * sqrt(T'))"
@@ -237,10 +292,18 @@ PRESETS: dict[str, Preset] = {
                 source=f"black-forest-labs/flux src/flux/sampling.py get_schedule (shift = name != 'flux-schnell'); "
                 f"diffusers FluxPipeline defaults 1024x1024, {steps} steps",
                 notes=note,
+                comfyui=comfy,
             )
-            for v, steps, rule, params, note in (
-                ("dev", 28, "flux", {}, "BFL's own CLI uses 50 steps at 1360x768; mu = lin(tokens), alpha = exp(mu)"),
-                ("schnell", 4, "static", {"alpha": 1.0}, "no shift: linspace(1, 0, N + 1)"),
+            for v, steps, rule, params, note, comfy in (
+                ("dev", 28, "flux", {}, "BFL's own CLI uses 50 steps at 1360x768; mu = lin(tokens), alpha = exp(mu)",
+                 {"scheduler": "simple", "node": "ModelSamplingFlux", "base_shift": 0.5, "max_shift": 1.15,
+                  "notes": "ComfyUI_examples flux/flux_dev_example.png: ModelSamplingFlux (max_shift 1.15, "
+                  "base_shift 0.5, the image's width and height) and BasicScheduler simple; a 10000-entry table. "
+                  "Without the node ComfyUI's Flux uses mu = 1.15 at every size"}),
+                ("schnell", 4, "static", {"alpha": 1.0}, "no shift: linspace(1, 0, N + 1)",
+                 {"scheduler": "simple", "node": "model default", "alpha": 1.0,
+                  "notes": "supported_models.py FluxSchnell: ModelSamplingDiscreteFlow, shift 1.0, multiplier "
+                  "1.0; ComfyUI_examples flux/flux_schnell_example.png: simple, 4 steps"}),
             )
         ),
         *(
@@ -250,6 +313,12 @@ PRESETS: dict[str, Preset] = {
                 "set_timesteps path); ComfyUI 'normal' and ModelSamplingSD3 shift 3.0",
                 notes="reproduces diffusers' double-shifted tail (last sigma 0.0089 instead of 0.0030, diffusers "
                 "#13243); the rule's double_shift=False gives the single-shift grid",
+                comfyui={
+                    "scheduler": "normal", "node": "model default", "alpha": 3.0,
+                    "notes": "supported_models.py SD3: shift 3.0 (also ModelSamplingSD3's default); ComfyUI's "
+                    "normal is diffusers' double-shifted default grid; ComfyUI_examples sd3/ workflows use "
+                    "sgm_uniform",
+                },
             )
             for name, model in (
                 ("sd3-medium", "Stable Diffusion 3 Medium"),
@@ -261,6 +330,8 @@ PRESETS: dict[str, Preset] = {
                 name, model, vae, h, w, frames, steps, "flow_sigmas", {"alpha": alpha, "solver": "wan"},
                 source=src,
                 notes=note,
+                comfyui={"scheduler": "simple", "node": "ModelSamplingSD3", "alpha": alpha,
+                         "notes": _COMFY_WAN_NOTE.format(alpha=alpha)},
             )
             for name, model, vae, h, w, frames, steps, alpha, src, note in (
                 ("wan2.1-t2v-480p", "Wan 2.1 T2V (480p)", "wan2.1", 480, 832, 81, 50, 5.0,
@@ -292,6 +363,11 @@ PRESETS: dict[str, Preset] = {
             source="Tencent-Hunyuan/HunyuanVideo (--flow-shift 7.0, 50 steps) and diffusers HunyuanVideoPipeline "
             "(720x1280, 129 frames, sigmas linspace(1, 0, N + 1)[:-1], shift 7.0)",
             notes="maintainers: shift grows as steps shrink (30 steps -> 9; HunyuanVideo#35)",
+            comfyui={
+                "scheduler": "simple", "node": "model default", "alpha": 7.0,
+                "notes": "supported_models.py HunyuanVideo: shift 7.0; ComfyUI_examples hunyuan_video/ workflows: "
+                "ModelSamplingSD3 7 and BasicScheduler simple",
+            },
         ),
         *(
             Preset(
@@ -320,6 +396,12 @@ PRESETS: dict[str, Preset] = {
             "MochiPipeline (480x848, 19 frames, 64 steps, invert_sigmas)",
             notes="diffusers stores it inverted (1 - t); the values here are in flowsched's t = 1 noise convention; "
             "the model is fed (1 - t) * 1000 (model_timesteps())",
+            comfyui={
+                "scheduler": "linear_quadratic", "node": "model default", "alpha": 6.0,
+                "notes": "supported_models.py GenmoMochi: shift 6.0, multiplier 1.0, which ComfyUI's "
+                "linear_quadratic (genmo's schedule) ignores; ComfyUI_examples mochi/ workflows use simple "
+                "(shift 6) instead",
+            },
         ),
         Preset(
             "cogview4-6b", "CogView4-6B", "cogview4", 1024, 1024, 1, 50, "cogview4",
@@ -339,6 +421,11 @@ PRESETS: dict[str, Preset] = {
             "lumina2", "Lumina-Image 2.0", "flux", 1024, 1024, 1, 30, "static", {"alpha": 6.0},
             source="diffusers Lumina2Pipeline (30 steps, 1024x1024, sigmas linspace(1, 1/N, N)) with "
             "FlowMatchEulerDiscreteScheduler shift 6.0 (static; the pipeline's mu is unused)",
+            comfyui={
+                "scheduler": "simple", "node": "ModelSamplingAuraFlow", "alpha": 6.0,
+                "notes": "supported_models.py Lumina2: shift 6.0, multiplier 1.0; ComfyUI_examples "
+                "lumina2/lumina2_basic_example.png: ModelSamplingAuraFlow 6 and simple",
+            },
         ),
     )
 }

@@ -15,7 +15,15 @@ import math
 
 import numpy as np
 
-from ._validate import boolean, deprecated_module_attribute, positive_int, positive_real, real, unit_open
+from ._validate import (
+    boolean,
+    deprecated_module_attribute,
+    positive_int,
+    positive_real,
+    real,
+    suggestion,
+    unit_open,
+)
 from .schedule import Schedule, check_t
 
 # -- warps -------------------------------------------------------------------------------------------------
@@ -190,7 +198,9 @@ def _with_zero(values: np.ndarray, terminal: float = 0.0) -> np.ndarray:
 #: Named evenly spaced grids: ``(start, stop, endpoint)`` for :func:`grid`. ``N`` model evaluation points are
 #: ``numpy.linspace(start, stop, N, endpoint=endpoint)``, then the terminal 0.
 GRIDS: dict[str, tuple[float, float, bool]] = {
-    # BFL Flux / Open-Sora 2.0 / HunyuanVideo / ComfyUI "simple": linspace(1, 0, N+1) == linspace(1, 1/N, N) + [0].
+    # BFL Flux / Open-Sora 2.0 / HunyuanVideo: linspace(1, 0, N+1) == linspace(1, 1/N, N) + [0]. ComfyUI's
+    # "simple" is NOT this grid: it picks entries of the model's 1000- (Flux: 10000-) entry table and equals the
+    # (shifted) grid only when N divides the table size (N = 28, shift 8: up to 2.2e-3 apart); see comfyui().
     "linear": (1.0, 0.0, False),
     # diffusers' DPMSolverMultistepScheduler with use_flow_sigmas (1 - linspace(1, 1/1000, N+1), flipped), and
     # within 1.3e-8 Wan's own FlowUniPCMultistepScheduler (sigma_max = float32(0.999)). The solvers themselves,
@@ -485,7 +495,9 @@ def _pin_ends(points: np.ndarray, t_max: float, t_min: float) -> np.ndarray:
 
 def karras(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float = 7.0) -> Schedule:
     """Karras et al. 2022 (EDM, eq. 5): ``(t_max^(1/rho) + r (t_min^(1/rho) - t_max^(1/rho)))^rho`` for
-    ``r = linspace(0, 1, N)``, then 0. diffusers' ``use_karras_sigmas`` uses the shifted grid's endpoints."""
+    ``r = linspace(0, 1, N)``, then 0 (k-diffusion ``get_sigmas_karras``). The end points are the caller's:
+    diffusers' ``use_karras_sigmas`` passes its shifted grid's, ComfyUI's ``karras`` its model table's
+    (``comfyui("karras", N, alpha=...)``)."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     rho = positive_real("rho", rho)
@@ -497,17 +509,36 @@ def karras(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float 
 
 def exponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Schedule:
     """Log-uniform points ``exp(linspace(log t_max, log t_min, N))``, then 0 (k-diffusion
-    ``get_sigmas_exponential``; diffusers ``use_exponential_sigmas``)."""
+    ``get_sigmas_exponential``; diffusers ``use_exponential_sigmas``; ComfyUI's ``exponential`` with its model
+    table's end points: ``comfyui("exponential", N, alpha=...)``)."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     points = _pin_ends(np.exp(np.linspace(math.log(t_max), math.log(t_min), num_steps)), t_max, t_min)
     return _schedule(_with_zero(points), "exponential", {"num_steps": num_steps, "t_max": t_max, "t_min": t_min})
 
 
+def polyexponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float = 1.0) -> Schedule:
+    """k-diffusion's polynomial in ``log t``: ``exp(r^rho (log t_max - log t_min) + log t_min)`` for
+    ``r = linspace(1, 0, N)``, then 0. ``rho = 1`` is :func:`exponential`; ``rho > 1`` spends more steps near
+    ``t_min``. (:func:`karras`'s ``rho`` acts on ``t^(1/rho)``, this one on the ramp in ``log t``.)
+    Source: k-diffusion ``get_sigmas_polyexponential`` (as in ComfyUI ``comfy/k_diffusion/sampling.py``)."""
+    num_steps = positive_int("num_steps", num_steps)
+    t_max, t_min = _endpoints(t_max, t_min)
+    rho = positive_real("rho", rho)
+    ramp = np.linspace(1.0, 0.0, num_steps) ** rho
+    lo = math.log(t_min)
+    points = _pin_ends(np.exp(ramp * (math.log(t_max) - lo) + lo), t_max, t_min)
+    params = {"num_steps": num_steps, "t_max": t_max, "t_min": t_min, "rho": rho}
+    return _schedule(_with_zero(points), "polyexponential", params)
+
+
 def beta(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, a: float = 0.6, b: float = 0.6) -> Schedule:
     """Beta-quantile points ``t_min + F^-1(1 - linspace(0, 1, N)) (t_max - t_min)`` with ``F`` the Beta(a, b)
-    CDF, then 0. Source: Lee et al. 2024, "Beta Sampling is All You Need" (arXiv 2407.12173); diffusers
-    ``use_beta_sigmas``. Needs scipy (``pip install 'flowsched[quality]'``)."""
+    CDF, then 0: diffusers' convention (``use_beta_sigmas``), quantiles taken in ``t`` between the end points.
+    ComfyUI's ``beta`` scheduler is another rule (quantiles of the model table's INDEX, ``N`` points without the
+    end point, repeats dropped; it never gets near ``t_min``): :func:`comfyui`.
+    Source: Lee et al. 2024, "Beta Sampling is All You Need" (arXiv 2407.12173); diffusers 0.42.1.
+    Needs scipy (``pip install 'flowsched[quality]'``)."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     a, b = positive_real("a", a), positive_real("b", b)
@@ -522,7 +553,8 @@ def beta(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, a: float = 0.
 def kl_optimal(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Schedule:
     """The KL-optimal schedule: ``tan`` of points evenly spaced in ``atan(t)`` from ``atan(t_max)`` to
     ``atan(t_min)``, then 0 (one step: ``[t_max, 0]``). Source: Sabour et al. 2024, "Align Your Steps"
-    (arXiv 2404.14507), as ComfyUI's ``kl_optimal`` scheduler uses it."""
+    (arXiv 2404.14507). ComfyUI's ``kl_optimal`` scheduler is this formula with its model table's end points
+    (:func:`comfyui`), except at one step, where ComfyUI computes 0/0 and returns ``[nan, 0]``."""
     num_steps = positive_int("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     r = np.linspace(0.0, 1.0, num_steps) if num_steps > 1 else np.zeros(1)
@@ -576,6 +608,165 @@ def linear_quadratic(
     u = np.where(i < lin, i * threshold_noise / lin, qc * i**2 + lc * i + c)
     params["linear_steps"] = lin
     return _schedule(_with_zero((1.0 - u) * t_max), "linear_quadratic", params)
+
+
+# -- ComfyUI's schedulers ----------------------------------------------------------------------------------------
+
+#: ComfyUI's scheduler names, in its order (``comfy/samplers.py`` ``SCHEDULER_NAMES`` at commit a125cd8).
+COMFYUI_SCHEDULERS: tuple[str, ...] = (
+    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
+    "kl_optimal",
+)
+
+#: ComfyUI's "close to zero" test (``math.isclose(x, 0, abs_tol=0.00001)``) in ``normal`` and ``ddim_uniform``.
+_COMFY_ZERO = 1e-5
+
+
+def comfyui(
+    scheduler: str,
+    num_steps: int,
+    *,
+    alpha: float = 1.0,
+    table_size: int | None = None,
+    mu: float | None = None,
+) -> Schedule:
+    """The sigmas ComfyUI's ``calculate_sigmas(model_sampling, scheduler, steps)`` returns for a flow model.
+
+    Args:
+        scheduler: a ComfyUI scheduler name (:data:`COMFYUI_SCHEDULERS`).
+        num_steps: ComfyUI's ``steps`` argument ``N``.
+        alpha: ``ModelSamplingDiscreteFlow``'s shift (the ``ModelSamplingSD3`` node's ``shift``).
+        table_size: entries of the model's sigma table; ``None``: ComfyUI's, 1000 (10000 with ``mu``).
+        mu: ``ModelSamplingFlux``'s shift setting, which is a ``mu`` (``alpha = e^mu``); leave ``alpha`` at 1.
+
+    ComfyUI's sigma is flowsched's ``t`` (its flow models use ``x = sigma * noise + (1 - sigma) * x0``). The
+    model sampling holds a table of ``table_size`` values ``table[k] = time_shift((k + 1) / table_size, alpha)``,
+    ``k = 0 .. table_size - 1`` (``sigma_min = table[0]``, ``sigma_max = table[-1] = 1``):
+
+    * ``ModelSamplingDiscreteFlow`` (``ModelSamplingSD3`` / ``ModelSamplingAuraFlow`` nodes, SD3, Wan,
+      HunyuanVideo, Flux schnell, ...): its ``shift`` is ``alpha``; 1000 entries.
+    * ``ModelSamplingFlux`` (Flux dev, the ``ModelSamplingFlux`` node): its ``shift`` setting is ``mu``, and
+      ``alpha = e^mu``; 10000 entries. Pass ``mu=`` for it.
+
+    Schedulers (``scheduler``, ComfyUI's name), with ``N = num_steps``:
+
+    * ``simple``: ``table[-(1 + int(i * table_size / N))]`` for ``i < N``, then 0. The shifted
+      ``linspace(1, 0, N + 1)`` only when ``N`` divides ``table_size``.
+    * ``normal``: ``time_shift(linspace(1, sigma_min, N), alpha)``, then 0 (the shift is applied to a table
+      value again, so it ends at ``shift(shift(1 / table_size))``, like diffusers' default grid);
+      ``sgm_uniform``: ``linspace(1, sigma_min, N + 1)[:-1]`` the same way. (If ``shift(sigma_min) <= 1e-5``,
+      ComfyUI's ``normal`` takes ``N + 1`` points and appends no 0; so does this.)
+    * ``beta``: ``table[rint(F^-1(q) * (table_size - 1))]`` for ``q = 1 - linspace(0, 1, N, endpoint=False)``
+      with ``F`` the Beta(0.6, 0.6) CDF (scipy's ``beta.ppf``, as ComfyUI), skipping an index equal to the
+      previous one, then 0: quantiles in table-INDEX space, unlike :func:`beta` (diffusers' convention).
+    * ``ddim_uniform``: ``table[1 + j * s]`` for ``s = max(table_size // N, 1)`` while the index is below
+      ``table_size``, reversed, then 0: ``ceil((table_size - 1) / s) + 1`` values, not always ``N + 1``, and it
+      usually starts below 1 (``N = 1`` gives ``[table[1], 0]``).
+    * ``karras`` (rho 7), ``exponential``, ``kl_optimal``: :func:`karras`, :func:`exponential`,
+      :func:`kl_optimal` between ``sigma_max = 1`` and ``sigma_min``; the shift enters only through
+      ``sigma_min``.
+    * ``linear_quadratic``: :func:`linear_quadratic` with ``variant="comfyui"``; no shift at all.
+
+    What differs from a flowsched family, kept as ComfyUI has it:
+
+    * The returned schedule holds what ComfyUI returns, so its ``num_steps`` is the number of steps ComfyUI
+      runs: ``N + 1`` for ``ddim_uniform`` at ``N = 7, 28, 30`` (table 1000), fewer when ``beta`` skips
+      repeated indices; ``params["num_steps"]`` is the ``steps`` that was asked for.
+    * ``ddim_uniform`` usually starts below 1: a flowsched sampler needs ``allow_partial=True`` for it.
+    * ComfyUI's ``kl_optimal`` at one step computes 0/0 and returns ``[nan, 0]``; this returns the formula's
+      limit ``[1, 0]`` and records ``params["comfyui_returns_nan"] = True``.
+    * ``simple`` with ``N > table_size`` repeats table entries (ComfyUI then runs zero-length steps); a schedule
+      must be strictly decreasing, so that raises ``ValueError`` instead.
+
+    Computed in float64; ComfyUI builds its table in float32 (and ``normal``/``sgm_uniform`` in float32 through
+    ``timestep()``, so its values depend on the model's ``multiplier`` in the last bits). Every value of the
+    recorded grid (9 schedulers, 8 model samplings, 11 step counts; tests/data/comfyui) is within 2e-7 of
+    ComfyUI's, with the same length. Needs scipy for ``beta`` only.
+
+    Source: Comfy-Org/ComfyUI ``comfy/samplers.py`` (``calculate_sigmas`` and the schedulers),
+    ``comfy/model_sampling.py`` (``ModelSamplingDiscreteFlow``, ``ModelSamplingFlux``), commit a125cd8.
+    """
+    if scheduler not in COMFYUI_SCHEDULERS:
+        hint = suggestion(str(scheduler), COMFYUI_SCHEDULERS)
+        raise ValueError(
+            f"scheduler must be one of ComfyUI's {', '.join(COMFYUI_SCHEDULERS)}; got {scheduler!r}.{hint}"
+        )
+    num_steps = positive_int("num_steps", num_steps)
+    alpha = positive_real("alpha", alpha)
+    params: dict = {"scheduler": scheduler, "num_steps": num_steps}
+    if mu is None:
+        params["model_sampling"] = "ModelSamplingDiscreteFlow"
+        default_size = 1000
+    else:
+        mu = real("mu", mu)
+        if alpha != 1.0:
+            raise ValueError(
+                f"give alpha (ModelSamplingDiscreteFlow's shift) or mu (ModelSamplingFlux's shift, alpha = e^mu), "
+                f"not both; got alpha={alpha}, mu={mu}"
+            )
+        try:
+            alpha = math.exp(mu)
+        except OverflowError:
+            alpha = math.inf
+        if not 0.0 < alpha < math.inf:
+            raise ValueError(f"mu must give a finite alpha = e^mu > 0, got mu={mu}")
+        params.update(model_sampling="ModelSamplingFlux", mu=mu)
+        default_size = 10000
+    size = default_size if table_size is None else positive_int("table_size", table_size)
+    if size < 2:
+        raise ValueError(f"table_size must be at least 2 (sigma_min < sigma_max), got {size}")
+    params.update(alpha=alpha, table_size=size)
+
+    def table(k) -> np.ndarray:
+        """``table[k]`` in float64; ComfyUI's ``time_snr_shift`` returns ``t`` itself when the shift is 1."""
+        t = (np.asarray(k, dtype=np.float64) + 1.0) / size
+        return t if alpha == 1.0 else time_shift(t, alpha)
+
+    def shift(t: np.ndarray) -> np.ndarray:  # the model sampling's sigma(timestep(.)): timestep() does not invert it
+        return t if alpha == 1.0 else time_shift(t, alpha)
+
+    sigma_min = float(table(0))
+    n = num_steps
+    if scheduler == "simple":
+        offsets = (np.arange(n, dtype=np.float64) * (size / n)).astype(np.int64)  # Python's int(x * ss)
+        if n > 1 and np.any(np.diff(offsets) == 0):
+            raise ValueError(
+                f"ComfyUI's simple scheduler with num_steps={n} > table_size={size} takes some table entries "
+                f"twice (ComfyUI then runs zero-length steps); a schedule must be strictly decreasing: use "
+                f"num_steps <= {size}"
+            )
+        t = _with_zero(table(size - 1 - offsets))
+    elif scheduler in ("normal", "sgm_uniform"):
+        if scheduler == "sgm_uniform":
+            t = _with_zero(shift(np.linspace(1.0, sigma_min, n + 1)[:-1]))
+        elif float(shift(np.float64(sigma_min))) <= _COMFY_ZERO:
+            t = shift(np.linspace(1.0, sigma_min, n + 1))
+        else:
+            t = _with_zero(shift(np.linspace(1.0, sigma_min, n)))
+    elif scheduler == "beta":
+        from ._optional import require
+
+        ppf = require("scipy.stats", "ComfyUI's beta scheduler").beta.ppf
+        index = np.rint(ppf(1.0 - np.linspace(0.0, 1.0, n, endpoint=False), 0.6, 0.6) * (size - 1))
+        keep = np.concatenate([[True], index[1:] != index[:-1]])
+        t = _with_zero(table(index[keep].astype(np.int64)))
+    elif scheduler == "ddim_uniform":
+        zero_first = float(table(1)) <= _COMFY_ZERO  # ComfyUI: one more step and no appended 0
+        stride = max(size // (n + 1 if zero_first else n), 1)
+        t = table(np.arange(1, size, stride))[::-1]
+        if not zero_first:
+            t = _with_zero(t)
+    elif scheduler == "linear_quadratic":
+        t = linear_quadratic(n, variant="comfyui").t
+    elif scheduler == "karras":
+        t = karras(n, 1.0, sigma_min).t
+    elif scheduler == "exponential":
+        t = exponential(n, 1.0, sigma_min).t
+    else:  # kl_optimal
+        t = kl_optimal(n, 1.0, sigma_min).t
+        if n == 1:
+            params["comfyui_returns_nan"] = True
+    return _schedule(t, "comfyui", params)
 
 
 # -- user schedules ----------------------------------------------------------------------------------------------

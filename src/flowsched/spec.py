@@ -32,10 +32,16 @@ FAMILIES: dict[str, Callable[..., Schedule]] = {
     "cogview4": schedules.cogview4,
     "karras": schedules.karras,
     "exponential": schedules.exponential,
+    "polyexponential": schedules.polyexponential,
     "beta": schedules.beta,
     "kl_optimal": schedules.kl_optimal,
     "linear_quadratic": schedules.linear_quadratic,
+    "comfyui": schedules.comfyui,
 }
+
+#: Per-family spelling of keys: ComfyUI users write the ModelSamplingSD3 node's ``shift`` (= ``alpha``;
+#: ModelSamplingFlux's shift is a ``mu`` and is written ``mu=``).
+_FAMILY_KEYS: dict[str, dict[str, str]] = {"comfyui": {"shift": "alpha"}}
 
 #: Keys a preset spec accepts (``steps`` is ``num_steps``). ``shift`` is a flag (``true``/``false``) or, as a
 #: number, the static shift (what diffusers calls ``shift`` / ``flow_shift``); ``flow_shift`` and
@@ -97,7 +103,8 @@ def from_spec(
     Forms (docs/schedules.md, "Schedule specs"):
         * ``FAMILY:key=value,...`` -- a family of :data:`FAMILIES` with keyword arguments, e.g.
           ``shifted:alpha=3,steps=30``, ``flux:steps=28,image_seq_len=4096``,
-          ``flow_match_euler:steps=28,shift=3``. ``steps`` means ``num_steps``; values are numbers,
+          ``flow_match_euler:steps=28,shift=3``, ``comfyui:scheduler=beta,shift=3`` (ComfyUI's ``shift`` is
+          ``alpha`` there). ``steps`` means ``num_steps``; values are numbers,
           ``true``/``false``/``none``, strings, or ``;``-separated number lists (``sigmas=1;0.6;0.3``).
         * ``PRESET`` or ``PRESET:key=value,...`` (also ``preset:PRESET,key=value``) -- a model preset
           (``flowsched presets``) at its default size, with the keys of :data:`PRESET_KEYS`; ``shift=3`` and
@@ -142,6 +149,11 @@ def from_spec(
 
 def _family_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Schedule:
     func = FAMILIES[name]
+    for key, meant in _FAMILY_KEYS.get(name, {}).items():
+        if key in kwargs:
+            if meant in kwargs:
+                raise ValueError(f"schedule spec {spec!r}: {key} and {meant} are the same parameter; give one")
+            kwargs[meant] = kwargs.pop(key)
     sig = inspect.signature(func)
     named = {k for k, p in sig.parameters.items() if p.kind is not p.VAR_KEYWORD}
     accepts_any = len(named) < len(sig.parameters)

@@ -12,13 +12,16 @@ examples:
   flowsched compare wan2.1-t2v-720p hunyuanvideo ltx-video opensora-2.0-768px
   flowsched compare sd3-medium diffusers_default:alpha=3,steps=28 flux.1-dev:height=768,width=768
   flowsched compare shifted:alpha=5 flow_match_euler:use_dynamic_shifting=true,mu=5 my_schedule.json --steps 30
+  flowsched compare comfyui:scheduler=beta,shift=3,steps=20 comfyui:scheduler=simple,shift=3,steps=20
   flowsched compare flux.1-dev --steps 28 --strength 0.6          # the five strength conventions side by side
   flowsched compare sd3-medium --strength 0.3 --convention diffusers,comfyui
 
 A SPEC is a preset name (optionally PRESET:steps=..,height=..,width=..,frames=..,shift_alpha=..), a family with
 keyword arguments (FAMILY:key=value,...; steps means num_steps; families: linear, shifted, opensora, grid,
-diffusers_default, flow_match_euler, flux, ltx, cogview4, karras, exponential, beta, kl_optimal,
-linear_quadratic), a JSON file written by `flowsched schedule --json`, or an inline list like [1,0.6,0.3,0].
+diffusers_default, flow_sigmas, flow_match_euler, flux, ltx, cogview4, karras, exponential, polyexponential, beta,
+kl_optimal, linear_quadratic, comfyui), a JSON file written by `flowsched schedule --json`, or an inline list like
+[1,0.6,0.3,0]. ComfyUI's schedulers: comfyui:scheduler=beta,shift=3 (ModelSamplingSD3's shift = alpha) or
+comfyui:scheduler=simple,mu=1.15 (ModelSamplingFlux: alpha = e^mu).
 t = 1 is noise, t = 0 data; 'alpha' is the shift alpha*t/(1+(alpha-1)*t), 'mu' a Flux-style exponent
 (alpha = e^mu).
 

@@ -12,6 +12,8 @@ examples:
 
 'alpha' is the shift alpha*t/(1+(alpha-1)*t); a 'mu' rule means alpha = e^mu (exp, Flux/LTX) or alpha = mu
 (lin, CogView4). Use a preset with `flowsched schedule --preset NAME --height H --width W --frames F --steps N`.
+--json also gives each preset's ComfyUI set-up ('comfyui': scheduler, model-sampling node, alpha or mu, and a
+spec such as comfyui:scheduler=simple,alpha=5.0,steps=50 for `flowsched compare`), where ComfyUI has one.
 """
 
 
@@ -36,6 +38,13 @@ def _shift_text(params) -> str:
         kind = "lin" if params.get("time_shift_type") == "linear" else "exp"
         return f"mu={mu:.4g} ({kind}) -> alpha={alpha:.4g}"
     return f"alpha={alpha:.4g}" if alpha is not None else "none"
+
+
+def _comfyui(preset):
+    """The preset's ComfyUI set-up at its default size, with the spec that computes it; None without one."""
+    if not preset.comfyui:
+        return None
+    return {**dict(preset.comfyui), **preset.comfyui_args(), "spec": preset.comfyui_spec()}
 
 
 def run(args) -> int:
@@ -65,6 +74,7 @@ def run(args) -> int:
                 "final_jump": float(s.t[-2] - s.t[-1]),
                 "source": p.source,
                 "notes": p.notes,
+                "comfyui": _comfyui(p),
             }
         )
     if args.json:
