@@ -142,15 +142,30 @@ def test_comfyui_denoise_rule_on_the_recorded_simple_scheduler():
         assert ours.params["base_steps"] == total and ours.params["begin_index"] == total - c["steps"]
 
 
-def test_comfyui_schedules_family_matches_every_recorded_scheduler():
-    """With flowsched's ComfyUI scheduler tables (schedules.comfyui) as the base, every recorded scheduler."""
-    comfyui = getattr(schedules, "comfyui", None)
-    if comfyui is None:
-        pytest.skip("schedules.comfyui (ComfyUI's scheduler tables) is not in this build")
-    for c in _load("comfyui", "denoise.json")["cases"]:
-        ours = partial(lambda n, c=c: comfyui(c["scheduler"], n, alpha=3.0), c["steps"], c["denoise"],
-                       convention="comfyui")
-        np.testing.assert_allclose(ours.t, np.array(c["ksampler_euler"]), atol=F32, err_msg=str(c))
+def test_comfyui_convention_on_comfyuis_scheduler_tables_matches_every_recorded_case():
+    """The spec comfyui:scheduler=NAME,shift=3 (flowsched.schedules.comfyui: ComfyUI's calculate_sigmas) as the
+    base: KSampler's and BasicScheduler's sigmas for every recorded scheduler, steps and denoise (ComfyUI computes
+    in float32; the tables are compared as values)."""
+    cases = _load("comfyui", "denoise.json")["cases"]
+    assert {c["scheduler"] for c in cases} == {"simple", "normal", "beta"}
+    for c in cases:
+        spec = f"comfyui:scheduler={c['scheduler']},shift=3"
+        ours = partial(spec, c["steps"], c["denoise"], convention="comfyui")
+        np.testing.assert_allclose(ours.t, np.array(c["ksampler_euler"]), atol=F32, rtol=0, err_msg=str(c))
+        np.testing.assert_allclose(ours.t, np.array(c["basic_scheduler"]), atol=F32, rtol=0, err_msg=str(c))
+        assert ours.num_steps == c["steps"] and ours.params["base_steps"] == int(
+            c["steps"] if c["denoise"] > 0.9999 else c["int_steps_over_denoise"]
+        )
+
+
+def test_comfyui_convention_takes_the_tail_of_any_comfyui_table():
+    """ddim_uniform returns N + 2 values at N = 7, 28, 30; ComfyUI still keeps the last steps + 1."""
+    for steps, denoise in ((7, 1.0), (14, 0.5), (10, 0.36)):
+        total = steps if denoise > 0.9999 else int(steps / denoise)
+        table = schedules.comfyui("ddim_uniform", total, alpha=3.0)
+        ours = partial("comfyui:scheduler=ddim_uniform,shift=3", steps, denoise, convention="comfyui")
+        np.testing.assert_array_equal(ours.t, table.t[-(steps + 1) :])
+        assert ours.num_steps == steps
 
 
 # -- DiffSynth-Studio and FramePack, recorded ---------------------------------------------------------------------

@@ -30,7 +30,7 @@ CONVENTIONS: dict[str, str] = {
     "diffusers-floor": "Wan video-to-video, LTX condition: init = min(int(N * s), N), begin = N - init, keep the tail "
     "(diffusers WanVideoToVideoPipeline.get_timesteps, LTXConditionPipeline denoise_strength)",
     "comfyui": "KSampler denoise: the base at int(N / s) steps, keep its last N + 1 values (N steps always run; "
-    "s > 0.9999 is the whole base)",
+    "s > 0.9999 is the whole base); ComfyUI's own schedulers with a 'comfyui:scheduler=...' spec",
     "diffsynth": "DiffSynth-Studio / Self-Forcing FlowMatchScheduler: N steps over the shifted grid "
     "linspace(t_min + (t_max - t_min) s, t_min) (the base's unshifted grid, squeezed towards its end)",
     "framepack": "FramePack sample_hunyuan: s * base (the whole shifted schedule scaled; starts at exactly s)",
@@ -67,7 +67,10 @@ def _base_maker(spec: Any) -> tuple[Callable[[int], Schedule], bool]:
 
 def _base(make: Callable[[int], Schedule], rebuildable: bool, n: int, convention: str) -> Schedule:
     base = make(n)
-    if base.num_steps != n:
+    # ComfyUI's own scheduler tables (schedules.comfyui) return what ComfyUI returns, which is not always N + 1
+    # values (ddim_uniform, beta); they record the steps asked for in params["num_steps"]
+    asked = base.params.get("num_steps", base.num_steps) if base.name == "comfyui" else base.num_steps
+    if asked != n:
         why = (
             "a fixed Schedule cannot be rebuilt at another step count: pass a spec string or a callable "
             "num_steps -> Schedule"
@@ -141,7 +144,8 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
               ``N = 100``, ``s = 0.55`` keeps 56 steps);
             * ``"diffusers-floor"``: Wan video-to-video, LTX condition: ``int(N * s)`` steps, the tail;
             * ``"comfyui"``: KSampler ``denoise``: the base at ``int(N / s)`` steps, its last ``N + 1`` values
-              (``N`` steps always run); ComfyUI's own scheduler tables when the spec is one;
+              (``N`` steps always run); exact to ComfyUI with its own scheduler tables as the base, the spec
+              ``comfyui:scheduler=NAME,shift=ALPHA`` (:func:`flowsched.schedules.comfyui`);
             * ``"diffsynth"``: DiffSynth-Studio / Self-Forcing: ``N`` steps over the shifted
               ``linspace(t_min + (t_max - t_min) s, t_min)``, with the base's shift ``alpha`` and unshifted grid;
             * ``"framepack"``: ``s * base`` (starts at exactly ``s``).
@@ -180,8 +184,8 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
     elif convention == "comfyui":
         total = n if s > COMFYUI_FULL_DENOISE else int(n / s)
         base = _base(make, rebuildable or total == n, total, convention)
-        begin = total - n
-        t = base.t[begin:]
+        t = base.t[-(n + 1) :]  # ComfyUI's sigmas[-(steps + 1):], whatever the table's length
+        begin = base.t.size - t.size
     elif convention == "diffsynth":
         base = _base(make, rebuildable, n, convention)
         u, alpha, at_zero = _unshifted_grid(base)
