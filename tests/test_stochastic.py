@@ -320,3 +320,16 @@ def test_add_noise_bad_input(args, exc, words):
     with pytest.raises(exc) as info:
         add_noise(*args)
     assert words in str(info.value)
+
+
+def test_the_gpu_check_runs_on_the_cpu():
+    """benchmarks/gpu_check_stochastic.py compares CPU with CUDA; against the CPU itself every check must hold (a
+    smoke test that keeps the script in step with the library)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "gpu_check_stochastic.py")
+    spec = importlib.util.spec_from_file_location("gpu_check_stochastic", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.stochastic_trajectory_check("cpu", shape=(2, 4, 2, 3, 5), num_steps=5)
+    assert result["ok"] and len(result["checks"]) == 10 and all(c["steps"] >= 1 for c in result["checks"])
