@@ -204,8 +204,10 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
             f"strength={s!r} with num_steps={n} keeps no step under convention {convention!r} "
             f"({CONVENTIONS[convention].split(':')[0]}); raise strength or use at least {math.ceil(1 / s)} steps"
         )
+    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
+    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
     params = {
-        **base.params,
+        **own,
         "num_steps": kept,
         "convention": convention,
         "strength": s,
