@@ -231,6 +231,12 @@ def test_strength_one_is_the_base_and_params_are_recorded(convention, spec):
         np.testing.assert_array_equal(cut.t, tail)
 
 
+def test_framepack_drops_the_double_shift_flag_its_scaled_tail_no_longer_has():
+    spec = "diffusers_default:alpha=3,double_shift=true"
+    assert partial(spec, 10, 0.5, convention="diffusers").params["double_shift"] is True
+    assert "double_shift" not in partial(spec, 10, 0.5, convention="framepack").params
+
+
 def test_model_timesteps_of_the_base_are_kept_for_the_tail():
     base = from_spec("cogview4:image_seq_len=4096", num_steps=10)  # the unshifted integer grid CogView4 feeds
     cut = partial("cogview4:image_seq_len=4096", 10, 0.5)
