@@ -10,6 +10,9 @@ Writes ``benchmarks/results/quality.md`` and ``benchmarks/results/quality.png``:
    the 768px field; the teacher-trajectory search (OSS) against the mixture's analytic optimum; a tiny learned
    flow-matching MLP.
 4. Auto-shift against the Open-Sora, Flux and SD3 rules across image resolutions and frame counts.
+5. Deterministic vs stochastic samplers (Euler, ancestral at eta 0.5 and 1, stochastic Euler) at 4-50 steps on the
+   256px and 768px fields (exact) and the mixture (Monte Carlo), and the five strength conventions at strengths
+   0.3, 0.6, 0.9 (error of reconstructing the data distribution from a noised latent).
 
     python benchmarks/quality.py            # about three minutes on 2 cores
     python benchmarks/quality.py --quick    # skips the mixture at 20 steps and the learned model
@@ -406,6 +409,188 @@ def autoshift_table(lines: list[str]) -> None:
     lines.append("")
 
 
+# -- 5. stochastic samplers and partial schedules ----------------------------------------------------------------
+
+SAMPLER_STEPS = (4, 8, 16, 32, 50)
+SAMPLER_ROWS = {
+    "Euler (deterministic)": ("euler", {}),
+    "ancestral, eta 0.5": ("euler_ancestral", {"eta": 0.5}),
+    "ancestral, eta 1": ("euler_ancestral", {"eta": 1.0}),
+    "stochastic Euler": ("stochastic_euler", {}),
+}
+STRENGTHS = (0.3, 0.6, 0.9)
+PARTIAL_BASE = ("shifted:alpha=3", 28)  # SD3's shipped shift and step count
+
+
+def sampler_field_tables(lines: list[str]) -> dict:
+    """Closed-form W2 of each sampler on the 256px and 768px fields: at Euler's best shift, and at its own."""
+    lines += [
+        "## 5. Stochastic samplers and partial schedules",
+        "",
+        "### 5.1 Deterministic vs stochastic samplers on the Gaussian fields (exact)",
+        "",
+        "Data model: the Gaussian fields of section 1. Every sampler here maps Gaussian noise to a Gaussian, mode by "
+        "mode, so its output variance follows a recursion per mode and the error is exact, with no sampling noise "
+        "(`GaussianField.error(schedule, sampler=...)`, docs/quality-models.md; checked against a dense covariance "
+        "propagation to 1e-9 and Monte Carlo of the real samplers in `tests/test_quality_stochastic.py`). Metric: "
+        "relative squared W2 (lower is better). 'ancestral' is ComfyUI's RF Euler ancestral step "
+        "(`flowsched.sampling.euler_ancestral`, s_noise 1), 'stochastic Euler' diffusers' `stochastic_sampling` "
+        "(`stochastic_euler`). Two schedule choices: Euler's best static shift at each N for every sampler (the same "
+        "schedule), and each sampler at its own best static shift (alpha in brackets).",
+        "",
+    ]
+    out: dict = {}
+    for label in ("Open-Sora 256px, 129 frames", "Open-Sora 768px, 129 frames"):
+        h, w, f, vae = SETTINGS[label]
+        field = GaussianField(geometry(h, w, f, vae))
+        same: dict[str, list[str]] = {k: [] for k in SAMPLER_ROWS}
+        own: dict[str, list[str]] = {k: [] for k in SAMPLER_ROWS}
+        values: dict = {k: {} for k in SAMPLER_ROWS}
+        for n in SAMPLER_STEPS:
+            a_euler, _ = best_shift(n, FieldObjective(field))
+            sched = schedules.shifted(n, a_euler)
+            for key, (sampler, kw) in SAMPLER_ROWS.items():
+                e_same = field.error(sched, sampler=sampler, **kw)
+
+                def objective(ts, field=field, sampler=sampler, kw=kw):
+                    return field.error_batch(ts, "w2", sampler=sampler, **kw)
+
+                a_own, e_own = best_shift(n, objective)
+                same[key].append(fmt(e_same))
+                own[key].append(f"{fmt(e_own)} ({a_own:.3g})")
+                values[key][n] = (e_same, e_own, a_own)
+        out[label] = values
+        head = "| sampler | " + " | ".join(f"N={n}" for n in SAMPLER_STEPS) + " |"
+        rule = "| --- | " + " | ".join("---:" for _ in SAMPLER_STEPS) + " |"
+        lines += [
+            f"#### {label}: latent grid {field.shape}",
+            "",
+            "W2 on Euler's best shift (the same schedule for every sampler):",
+            "",
+            head,
+            rule,
+            *[f"| {k} | " + " | ".join(v) + " |" for k, v in same.items()],
+            "",
+            "W2 on each sampler's own best shift (alpha):",
+            "",
+            head,
+            rule,
+            *[f"| {k} | " + " | ".join(v) + " |" for k, v in own.items()],
+            "",
+        ]
+    return out
+
+
+def sampler_mixture_table(lines: list[str], num_samples: int, seeds: tuple[int, ...]) -> dict:
+    """Monte Carlo sliced W2 of each sampler on the mixture, averaged over seeds, with the noise floor."""
+    mix = GaussianMixture.standard()
+    floor = [mix.noise_floor(num_samples, seed=s) for s in seeds]
+    floor_mean = float(np.mean(floor))
+    floor_se = float(np.std(floor, ddof=1) / math.sqrt(len(seeds)))
+    lines += [
+        "### 5.2 The same samplers on the 16-D Gaussian mixture (Monte Carlo)",
+        "",
+        f"Data model: `GaussianMixture.standard()`. Metric: sliced W2 to fresh true samples (lower is better), "
+        f"{num_samples} samples, mean over seeds {', '.join(map(str, seeds))} +- its standard error; schedule "
+        f"`shifted(N, 2)` (near Euler's best shift on this data, section 2) for every sampler; the stochastic "
+        f"samplers' per-step noise is portable noise of the seed. Noise floor (two independent true sets of this "
+        f"size): {floor_mean:.4f} +- {floor_se:.4f}; a perfect sampler scores about that.",
+        "",
+        "| sampler | " + " | ".join(f"N={n}" for n in SAMPLER_STEPS) + " |",
+        "| --- | " + " | ".join("---:" for _ in SAMPLER_STEPS) + " |",
+    ]
+    out: dict = {"floor": floor_mean}
+    for key, (sampler, kw) in SAMPLER_ROWS.items():
+        cells, out[key] = [], {}
+        for n in SAMPLER_STEPS:
+            vals = [
+                mix.error(schedules.shifted(n, 2.0), metric="sliced_w2", num_samples=num_samples, seed=s,
+                          sampler=sampler, **kw)
+                for s in seeds
+            ]
+            mean, se = float(np.mean(vals)), float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
+            out[key][n] = (mean, se)
+            cells.append(f"{mean:.4f} +- {se:.4f}")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return out
+
+
+def partial_tables(lines: list[str], num_samples: int, seeds: tuple[int, ...]) -> dict:
+    """Image-to-image: each strength convention at strengths 0.3, 0.6, 0.9 on the same base schedule."""
+    from flowsched.strength import CONVENTIONS, partial
+
+    spec, n = PARTIAL_BASE
+    fields = {
+        label: GaussianField(geometry(*SETTINGS[label]))
+        for label in ("Open-Sora 256px, 129 frames", "Open-Sora 768px, 129 frames")
+    }
+    mix = GaussianMixture.standard()
+    lines += [
+        "### 5.3 Partial schedules: starting from a noised data sample, per strength convention",
+        "",
+        f"Base schedule `{spec}` at N = {n} (SD3's shipped shift and steps), Euler. Each convention cuts it at the "
+        "strength its own way (`flowsched.schedules.partial`); the data sample `x0` is noised to the first value, "
+        "`x = (1 - t0) x0 + t0 eps`, and the sampler runs the rest. Error: the distance of the output distribution "
+        "to the data distribution (an exact sampler scores 0 on the fields, the noise floor on the mixture); fields: "
+        "exact relative squared W2 (`GaussianField.error(schedule, start=\"data\")`); mixture: sliced W2, "
+        f"{num_samples} samples, mean over seeds {', '.join(map(str, seeds))}. 'start t' and 'steps' are the "
+        "same strength's different meanings: a lower start keeps more of the latent, more steps cost more model "
+        "calls.",
+        "",
+        "| strength | convention | start t | steps | " + " | ".join(f"W2, {k.split(',')[0]}" for k in fields)
+        + " | sliced W2, mixture |",
+        "| ---: | --- | ---: | ---: | " + " | ".join("---:" for _ in fields) + " | ---: |",
+    ]
+    out: dict = {}
+    for strength in STRENGTHS:
+        for conv in CONVENTIONS:
+            cut = partial(spec, n, strength, convention=conv)
+            errs = [f.error(cut, start="data") for f in fields.values()]
+            mixed = float(np.mean([
+                mix.error(cut, metric="sliced_w2", num_samples=num_samples, seed=s, start="data") for s in seeds
+            ]))
+            out[(strength, conv)] = (float(cut.t[0]), cut.num_steps, errs, mixed)
+            lines.append(
+                f"| {strength:g} | {conv} | {cut.t[0]:.3f} | {cut.num_steps} | "
+                + " | ".join(fmt(e) for e in errs) + f" | {mixed:.4f} |"
+            )
+    lines.append("")
+    return out
+
+
+def stochastic_section(lines: list[str], quick: bool) -> None:
+    """Section 5: samplers on the fields and the mixture, partial schedules, and which wins where."""
+    num_samples, seeds = (2048, (0, 1)) if quick else (8192, (0, 1, 2, 3))
+    field = sampler_field_tables(lines)
+    mixture = sampler_mixture_table(lines, num_samples, seeds)
+    partial_tables(lines, num_samples, seeds)
+    lines += ["### 5.4 Which wins where (read off 5.1 and 5.2)", "", *sampler_verdict(field, mixture), ""]
+
+
+def sampler_verdict(field: dict, mixture: dict) -> list[str]:
+    """Plain sentences: which sampler wins where, read off the tables above."""
+    out = []
+    for label, values in field.items():
+        wins_same = [min(values, key=lambda k: values[k][n][0]) for n in SAMPLER_STEPS]
+        wins_own = [min(values, key=lambda k: values[k][n][1]) for n in SAMPLER_STEPS]
+        out.append(
+            f"- {label} field: lowest W2 on Euler's best shift at N = "
+            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_same))
+            + "; each at its own best shift: "
+            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_own))
+            + "."
+        )
+    samplers = [k for k in mixture if k != "floor"]
+    wins = []
+    for n in SAMPLER_STEPS:
+        best = min(samplers, key=lambda k: mixture[k][n][0])
+        tied = [k for k in samplers if k != best and mixture[k][n][0] - 2 * mixture[k][n][1] <= mixture[best][n][0]]
+        wins.append(f"{n}: {best}" + (f" (within 2 standard errors: {', '.join(tied)})" if tied else ""))
+    out.append("- mixture: lowest sliced W2 at N = " + "; ".join(wins) + ".")
+    return out
+
+
 # -- figure ---------------------------------------------------------------------------------------------------------
 
 
@@ -450,8 +635,16 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="mixture at 10 steps only, no learned model")
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats")
+    ap.add_argument("--stochastic-only", action="store_true",
+                    help="print section 5 (stochastic samplers, partial schedules) alone; writes nothing")
     args = ap.parse_args()
     started = time.perf_counter()
+    if args.stochastic_only:
+        lines: list[str] = []
+        stochastic_section(lines, args.quick)
+        print("\n".join(lines))
+        print(f"({time.perf_counter() - started:.0f} s)")
+        return 0
     lines = [
         "# Quality: what a schedule costs",
         "",
@@ -471,6 +664,7 @@ def main() -> int:
     if not args.quick:
         learned(lines)
     autoshift_table(lines)
+    stochastic_section(lines, args.quick)
     figure(curves, mixture)
     m10 = mixture[10]
     best_oss = min(r for r, _ in oss_ratios.values())

@@ -127,10 +127,15 @@ def test_boolean_and_suggestion():
 
 
 def test_one_sampler_table():
-    assert SAMPLERS == {"euler": euler, "heun": heun}
+    from flowsched.sampling import DETERMINISTIC, euler_ancestral, stochastic_euler
+
+    assert SAMPLERS == {"euler": euler, "heun": heun, "euler_ancestral": euler_ancestral,
+                        "stochastic_euler": stochastic_euler}
     assert get_sampler("heun") is heun
     with pytest.raises(ValueError, match="teacher_sampler must be one of 'euler', 'heun'; got 'rk4'"):
-        get_sampler("rk4", "teacher_sampler")
+        get_sampler("rk4", "teacher_sampler", DETERMINISTIC)
+    with pytest.raises(ValueError, match="teacher_sampler must be one of 'euler', 'heun'; got 'euler_ancestral'"):
+        get_sampler("euler_ancestral", "teacher_sampler", DETERMINISTIC)
 
 
 def test_call_velocity_checks():

@@ -17,6 +17,7 @@ from .schedule import Schedule
 #: Default thresholds of :func:`diagnose`.
 FINAL_JUMP_LIMIT = 0.2
 MU_LIMIT = 3.0
+STRENGTH_GAP = 0.1
 
 
 def noise_levels(schedule: Schedule) -> np.ndarray:
@@ -60,6 +61,7 @@ def diagnose(
     *,
     final_jump_limit: float = FINAL_JUMP_LIMIT,
     mu_limit: float = MU_LIMIT,
+    strength_gap: float = STRENGTH_GAP,
 ) -> list[str]:
     """Warnings (plain sentences) about settings that users regret; empty when nothing looks wrong.
 
@@ -68,10 +70,14 @@ def diagnose(
     * ``alpha < 1`` (shifts steps towards data; typically a Flux/LTX ``mu`` passed as ``alpha``), or an
       exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``; when a
       resolution rule computed that ``mu`` from a token count, the warning says the rule extrapolated);
-    * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243).
+    * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243);
+    * a partial schedule (:func:`flowsched.schedules.partial`) whose start ``t`` lies more than ``strength_gap``
+      from its strength: the latent keeps another share of its signal than the strength suggests (a shift
+      moves the start: shift 3 maps 0.5 to 0.75), the "strength cliff" users report.
     """
     final_jump_limit = positive_real("final_jump_limit", final_jump_limit)
     mu_limit = positive_real("mu_limit", mu_limit)
+    strength_gap = positive_real("strength_gap", strength_gap)
     s = summarize(schedule)
     p = schedule.params
     out: list[str] = []
@@ -100,6 +106,15 @@ def diagnose(
         out.append(
             f"alpha={alpha:.4g} < 1 shifts the steps towards data (less time at high noise); if {alpha:.4g} is a "
             f"Flux/LTX mu, the shift is alpha = e^mu = {math.exp(alpha):.4g}"
+        )
+    strength = p.get("strength")
+    if isinstance(strength, (int, float)) and abs(s["first_t"] - strength) > strength_gap:
+        start = s["first_t"]
+        out.append(
+            f"strength {strength:g} starts at t={start:.3f} (convention {p.get('convention')!r}): the latent keeps "
+            f"{100 * (1 - start):.0f}% of its signal, not the {100 * (1 - strength):.0f}% the strength suggests "
+            "(the schedule's shift moves the start; shift 3 maps 0.5 to 0.75). Lower the strength, or use convention "
+            "'framepack', which starts at exactly the strength"
         )
     if p.get("double_shift") and alpha not in (None, 1.0):
         single = alpha * (1 / 1000) / (1 + (alpha - 1) / 1000)

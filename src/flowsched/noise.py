@@ -389,3 +389,41 @@ def noise_stats(x: Tensor) -> dict:
         "max": float(xf.max()),
         "sha256": hashlib.sha256(xf.numpy().tobytes()).hexdigest(),
     }
+
+
+# -- per-step noise of stochastic samplers ------------------------------------------------------------------------
+
+#: Stream of step ``i``'s noise is ``STEP_STREAM_OFFSET + i``; stream 0 is the initial noise (docs/portable-noise.md).
+STEP_STREAM_OFFSET = 1
+
+
+def step_noise(
+    seed: int,
+    shape: Sequence[int] | LatentGeometry,
+    step: int,
+    *,
+    sample_index: int | Sequence[int] | None = None,
+    region: Sequence[slice] | Mapping[int, slice] | None = None,
+    device: Any = "cpu",
+    dtype: Any = None,
+    backend: str = "auto",
+) -> Tensor:
+    """The fresh noise a stochastic sampler adds at step ``step`` (0-based): :func:`portable_noise` of ``seed`` on
+    stream ``1 + step``. Stream 0 is the initial noise, so a whole stochastic trajectory (start noise and every step's
+    noise) is a pure function of ``seed``: the same on every device, for any batch size (``sample_index``), region
+    (shard) and backend. Layout: docs/portable-noise.md, "Streams".
+
+    Args:
+        seed: an integer in ``[0, 2**64)``, the same seed as the initial noise.
+        shape: the state's shape ``[B, ...]`` (or a geometry).
+        step: the step index ``i`` in ``[0, 2**32 - 1)``.
+        sample_index, region, device, dtype, backend: as in :func:`portable_noise`.
+    """
+    if not v.is_int(step):
+        raise TypeError(f"step must be a non-negative integer (the sampler's step index), got {step!r}")
+    if not 0 <= step < 2**32 - STEP_STREAM_OFFSET:
+        raise ValueError(f"step must be an integer in [0, 2**32 - 1) (stream 1 + step is a 32-bit word), got {step}")
+    return portable_noise(
+        shape, seed, sample_index=sample_index, stream=STEP_STREAM_OFFSET + int(step), region=region, device=device,
+        dtype=dtype, backend=backend,
+    )

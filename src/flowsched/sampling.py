@@ -1,4 +1,5 @@
-"""Euler and Heun samplers over any velocity callable, for torch tensors and numpy arrays.
+"""Euler, Heun and two stochastic samplers over any velocity callable, for torch tensors and numpy arrays, and
+the forward process :func:`add_noise` that puts a given latent at a noise level.
 
 Convention (docs/conventions.md): ``x_t = (1 - t) * x0 + t * eps``, ``t = 1`` is pure noise, ``t = 0`` is data, and
 the model predicts the velocity ``v = eps - x0``. A sampler walks a schedule ``t_0 > t_1 > ... > t_N`` with Open-Sora
@@ -26,6 +27,12 @@ starting at ``t_0 < 1``, or a partial trajectory stopping at ``t_N > 0``).
 Samplers are plain functions, listed once in :data:`SAMPLERS`. They use only ``+`` and scalar ``*`` on ``x``, so they
 work unchanged for numpy and torch (any device or dtype; the step is computed like Open-Sora's, a Python float times
 the tensor).
+
+Stochastic samplers (:func:`euler_ancestral`, :func:`stochastic_euler`) add fresh noise ``eps`` at each step. It comes
+from ``noise(step_index, x) -> eps`` (a callable returning an array or tensor like ``x``), or, with ``seed=``, from
+:func:`flowsched.noise.step_noise`: step ``i`` draws portable noise on stream ``1 + i`` (stream 0 is the initial
+noise; docs/portable-noise.md, "Streams"), so the whole trajectory is a pure function of the seed, the same on every
+device, batch size (``sample_index``) and backend. docs/partial-and-stochastic.md has the update rules and sources.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, is_torch_tensor
+from ._validate import choice, is_int, is_torch_tensor, real
 from .schedule import ENDPOINT_TOL, Schedule, check_t
 
 Velocity = Callable[[Any, float], Any]
@@ -47,15 +54,22 @@ CHECKS = ("first", "every", "none")
 
 __all__ = [
     "CHECKS",
+    "DETERMINISTIC",
     "ENDPOINT_TOL",
     "SAMPLERS",
+    "STOCHASTIC",
+    "add_noise",
+    "ancestral_coefficients",
     "call_velocity",
     "euler",
+    "euler_ancestral",
     "get_sampler",
     "heun",
     "nfe",
+    "portable_step_noise",
     "progress_bar",
     "schedule_values",
+    "stochastic_euler",
 ]
 
 
@@ -77,11 +91,11 @@ def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_
 def nfe(sampler: str, num_steps: int) -> int:
     """Velocity evaluations a sampler spends on ``num_steps`` steps ending at ``t = 0``.
 
-    ``euler``: ``N``. ``heun``: ``2N - 1`` (the last step to ``t = 0`` is an Euler step). A partial Heun schedule
-    that stops at ``t_N > 0`` costs ``2N``.
+    ``euler``, ``euler_ancestral``, ``stochastic_euler``: ``N``. ``heun``: ``2N - 1`` (the last step to ``t = 0``
+    is an Euler step). A partial Heun schedule that stops at ``t_N > 0`` costs ``2N``.
     """
     get_sampler(sampler)
-    return int(num_steps) if sampler == "euler" else 2 * int(num_steps) - 1
+    return 2 * int(num_steps) - 1 if sampler == "heun" else int(num_steps)
 
 
 def _check_state(x: Any) -> None:
@@ -175,7 +189,7 @@ def euler(
         The state at ``t_N`` (the data sample when ``t_N = 0``), same type, shape and dtype as ``x``.
     """
 
-    def step(v_at: Callable, x: Any, t: float, t_next: float) -> Any:
+    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
         return x + (t_next - t) * v_at(x, t)
 
     return _integrate("euler", step, velocity, x, schedule, callback, progress, allow_partial, check)
@@ -202,7 +216,7 @@ def heun(
     Arguments and return value as in :func:`euler`.
     """
 
-    def step(v_at: Callable, x: Any, t: float, t_next: float) -> Any:
+    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
         h = t_next - t
         v = v_at(x, t)
         if t_next == 0.0:
@@ -213,18 +227,240 @@ def heun(
     return _integrate("heun", step, velocity, x, schedule, callback, progress, allow_partial, check)
 
 
+# -- stochastic samplers ---------------------------------------------------------------------------------------
+
+NoiseSource = Callable[[int, Any], Any]
+
+
+def ancestral_coefficients(t: float, t_next: float, eta: float) -> tuple[float, float, float]:
+    """``(t_down / t, alpha_next / alpha_down, renoise)`` of one ComfyUI ``sample_euler_ancestral_RF`` step from
+    ``t`` to ``t_next > 0`` (docs/partial-and-stochastic.md): ``t_down = t_next (1 + (t_next / t - 1) eta)``,
+    ``alpha = 1 - t``, ``renoise = sqrt(t_next^2 - t_down^2 alpha_next^2 / alpha_down^2)``, each in ComfyUI's order
+    of Python float operations. ``ValueError`` naming ``eta`` when the down-step overshoots (no real renoise)."""
+    ratio = 1 + (t_next / t - 1) * eta
+    t_down = t_next * ratio
+    a_next = 1 - t_next
+    a_down = 1 - t_down
+    if t_down < 0 or a_down <= 0:
+        raise ValueError(
+            f"eta={eta!r} is too large for the step from t={t!r} to t_next={t_next!r}: the down-step lands at "
+            f"t_down={t_down!r}, outside [0, 1); use eta in [0, 1] (at most t / (t - t_next) here)"
+        )
+    square = t_next**2 - t_down**2 * a_next**2 / a_down**2
+    if square < 0:
+        if square < -1e-12 * t_next**2:
+            raise ValueError(
+                f"eta={eta!r} is too large for the step from t={t!r} to t_next={t_next!r}: the down-step overshoots "
+                f"to t_down={t_down!r} and leaves no noise to add back; use eta in [0, 1]"
+            )
+        square = 0.0  # rounding of an exact zero (eta = 0 gives t_down = t_next)
+    return t_down / t, a_next / a_down, square**0.5
+
+
+def _check_seed(seed: Any) -> int:
+    if not is_int(seed):
+        raise TypeError(f"seed must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__})")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64) (the portable noise key), got {seed}")
+    return int(seed)
+
+
+def _check_sample_index(sample_index: Any, batch: int) -> Any:
+    """``None``, an integer or one integer per batch position, each in [0, 2**32) (portable noise's sample word)."""
+    if sample_index is None:
+        return None
+    words = [sample_index] if is_int(sample_index) else sample_index
+    if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
+        raise TypeError(f"sample_index must be None, an integer or a list of {batch} integers, got {sample_index!r}")
+    if not is_int(sample_index) and len(words) != batch:
+        raise ValueError(f"sample_index must hold one index per batch position ({batch}), got {len(words)}")
+    top = words[0] + batch - 1 if is_int(sample_index) else None
+    for w in words:
+        if not is_int(w) or not 0 <= w < 2**32:
+            raise ValueError(f"sample_index values must be integers in [0, 2**32), got {w!r}")
+    if top is not None and top >= 2**32:
+        raise ValueError(f"sample_index={sample_index} + batch {batch} - 1 passes 2**32 - 1")
+    return sample_index if is_int(sample_index) else list(words)
+
+
+def portable_step_noise(seed: int, sample_index: Any = None) -> NoiseSource:
+    """The default noise source of the stochastic samplers: ``(i, x) -> eps`` drawing step ``i``'s noise with
+    :func:`flowsched.noise.step_noise` (portable noise on stream ``1 + i``) in ``x``'s shape, type, dtype and
+    device. ``sample_index`` as in :func:`~flowsched.noise.portable_noise` (default: batch position ``b`` is sample
+    ``b``). The values are computed in float32 and cast, so numpy and torch, CPU and GPU get the same numbers."""
+    seed = _check_seed(seed)
+
+    def draw(i: int, x: Any) -> Any:
+        from .noise import step_noise
+
+        if is_torch_tensor(x):
+            return step_noise(seed, tuple(x.shape), i, sample_index=sample_index, device=x.device, dtype=x.dtype)
+        eps = step_noise(seed, tuple(x.shape), i, sample_index=sample_index).numpy()
+        return eps.astype(x.dtype, copy=False)
+
+    return draw
+
+
+def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any) -> NoiseSource:
+    if noise is not None:
+        if seed is not None:
+            raise ValueError(f"{name}: give noise= (a callable (i, x) -> eps) or seed= (portable noise), not both")
+        if not callable(noise):
+            raise TypeError(f"noise must be callable as noise(step_index, x) -> eps, or None, got {noise!r:.60}")
+        if sample_index is not None:
+            raise ValueError("sample_index applies to the portable noise of seed=; your noise callable picks its own")
+        return noise
+    if seed is None:
+        raise ValueError(
+            f"{name} adds noise at each step: pass seed= (portable per-step noise, flowsched.noise.step_noise: "
+            "stream 1 + i for step i) or noise= (a callable (step_index, x) -> eps)"
+        )
+    return portable_step_noise(seed, _check_sample_index(sample_index, int(x.shape[0]) if x.ndim else 1))
+
+
+def _call_noise(source: NoiseSource, i: int, x: Any, t: float, finite: bool) -> Any:
+    eps = source(i, x)
+    where = f"at step {i} (t={t!r})"
+    if is_torch_tensor(x):
+        if not is_torch_tensor(eps):
+            raise TypeError(f"noise must return a torch tensor for a torch x, got {type(eps).__name__} {where}")
+    elif not isinstance(eps, np.ndarray):
+        eps = np.asarray(eps)
+    if tuple(eps.shape) != tuple(x.shape):
+        raise ValueError(f"noise returned shape {tuple(eps.shape)} {where}; it must match x, {tuple(x.shape)}")
+    if finite and not _all_finite(eps):
+        raise ValueError(f"noise returned NaN or inf {where}")
+    return eps
+
+
+def _nonnegative(name: str, value: Any) -> float:
+    value = real(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def euler_ancestral(
+    velocity: Velocity,
+    x: Any,
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    *,
+    eta: float = 1.0,
+    s_noise: float = 1.0,
+    noise: NoiseSource | None = None,
+    seed: int | None = None,
+    sample_index: int | Sequence[int] | None = None,
+    callback: Callback | None = None,
+    progress: bool = False,
+    allow_partial: bool = False,
+    check: str = "first",
+) -> Any:
+    """Euler ancestral sampling for flow models: ComfyUI's ``sample_euler_ancestral_RF`` (Comfy-Org/ComfyUI
+    ``comfy/k_diffusion/sampling.py``), with the model's velocity in place of its denoiser; ``N`` velocity calls.
+
+    Step ``i`` from ``t`` to ``t_next``: ``x0 = x - t v(x, t)``; if ``t_next = 0`` the result is ``x0``; else, with
+    ``t_down = t_next (1 + (t_next / t - 1) eta)`` and ``alpha = 1 - t``,
+    ``x <- (t_down / t) x + (1 - t_down / t) x0`` (a deterministic step down to ``t_down``), then, if ``eta > 0``,
+    ``x <- (alpha_next / alpha_down) x + eps * s_noise * sqrt(t_next^2 - t_down^2 alpha_next^2 / alpha_down^2)``,
+    which puts ``x`` back on the path at ``t_next`` with fresh noise (variance ``t_next^2`` for ``s_noise = 1``).
+    ``eta = 0`` is Euler (the same step in another arithmetic order); ``eta = 1`` jumps down to
+    ``t_next^2 / t``. Noise is drawn for every step except one that lands on ``t = 0``.
+
+    Args:
+        velocity, x, schedule, callback, progress, allow_partial, check: as in :func:`euler`.
+        eta: how much of each step is re-noised, >= 0 (1: full ancestral step; 0: Euler, no noise drawn).
+        s_noise: scale of the fresh noise, >= 0 (1 keeps the marginals exact; ComfyUI's option).
+        noise: ``noise(step_index, x) -> eps``, standard normal like ``x`` (same type and shape).
+        seed: instead of ``noise``: portable per-step noise, step ``i`` on stream ``1 + i`` of ``seed``
+            (:func:`flowsched.noise.step_noise`); the run is then a pure function of the seed.
+        sample_index: with ``seed``: the portable sample index of each batch position (default: position ``b``
+            is ``b``); pass the global indices to get the same samples in any batch or shard.
+
+    Returns:
+        The state at ``t_N``, same type, shape and dtype as ``x``.
+    """
+    eta = _nonnegative("eta", eta)
+    s_noise = _nonnegative("s_noise", s_noise)
+    _check_state(x)
+    source = _noise_source("euler_ancestral", noise, seed, sample_index, x) if eta > 0 else None
+    if eta == 0 and (noise is not None or seed is not None):
+        _noise_source("euler_ancestral", noise, seed, sample_index, x)  # still check what was passed
+    draws = [0]
+
+    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
+        x0 = x - t * v_at(x, t)
+        if t_next == 0.0:
+            return x0
+        down, up, renoise = ancestral_coefficients(t, t_next, eta)
+        x = down * x + (1 - down) * x0
+        if eta > 0:
+            eps = _call_noise(source, i, x, t, check == "every" or (check == "first" and draws[0] == 0))
+            draws[0] += 1
+            x = up * x + eps * s_noise * renoise
+        return x
+
+    return _integrate("euler_ancestral", step, velocity, x, schedule, callback, progress, allow_partial, check)
+
+
+def stochastic_euler(
+    velocity: Velocity,
+    x: Any,
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    *,
+    noise: NoiseSource | None = None,
+    seed: int | None = None,
+    sample_index: int | Sequence[int] | None = None,
+    callback: Callback | None = None,
+    progress: bool = False,
+    allow_partial: bool = False,
+    check: str = "first",
+) -> Any:
+    """diffusers' ``FlowMatchEulerDiscreteScheduler(stochastic_sampling=True)`` update (from LTX-Video's ``rf.py``),
+    which is also ComfyUI's ``lcm`` sampler on a flow model; ``N`` velocity calls.
+
+    Step ``i`` from ``t`` to ``t_next``: ``x0 = x - t v(x, t)``, then ``x <- (1 - t_next) x0 + t_next eps`` with
+    fresh ``eps``: every step re-noises the model's clean estimate to the next level. A step to ``t_next = 0``
+    returns ``x0`` and draws no noise (diffusers draws it and multiplies it by 0).
+
+    Arguments and return value as in :func:`euler_ancestral` (without ``eta`` and ``s_noise``).
+    """
+    _check_state(x)
+    source = _noise_source("stochastic_euler", noise, seed, sample_index, x)
+    draws = [0]
+
+    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
+        x0 = x - t * v_at(x, t)
+        if t_next == 0.0:
+            return x0
+        eps = _call_noise(source, i, x, t, check == "every" or (check == "first" and draws[0] == 0))
+        draws[0] += 1
+        return (1.0 - t_next) * x0 + t_next * eps
+
+    return _integrate("stochastic_euler", step, velocity, x, schedule, callback, progress, allow_partial, check)
+
+
 #: The samplers by name: the one table every module (and the CLI) reads.
-SAMPLERS: dict[str, Callable[..., Any]] = {"euler": euler, "heun": heun}
+SAMPLERS: dict[str, Callable[..., Any]] = {
+    "euler": euler,
+    "heun": heun,
+    "euler_ancestral": euler_ancestral,
+    "stochastic_euler": stochastic_euler,
+}
+
+#: Samplers that are a function of the start state alone (ODE solvers), and those that draw noise at each step.
+DETERMINISTIC = ("euler", "heun")
+STOCHASTIC = ("euler_ancestral", "stochastic_euler")
 
 
-def get_sampler(name: str, argument: str = "sampler") -> Callable[..., Any]:
-    """The sampler function called ``name`` in :data:`SAMPLERS`; ``ValueError`` naming ``argument`` otherwise."""
-    return SAMPLERS[choice(argument, name, tuple(SAMPLERS))]
+def get_sampler(name: str, argument: str = "sampler", accepted: Sequence[str] | None = None) -> Callable[..., Any]:
+    """The sampler function called ``name`` in :data:`SAMPLERS` (or among ``accepted``, e.g.
+    :data:`DETERMINISTIC`); ``ValueError`` naming ``argument`` otherwise."""
+    return SAMPLERS[choice(argument, name, tuple(SAMPLERS if accepted is None else accepted))]
 
 
 def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, callback: Any, progress: bool,
                allow_partial: bool, check: str) -> Any:
-    """The loop both samplers share: checks, ``step(v_at, x, t, t_next)`` per step, callback, progress bar."""
+    """The loop every sampler shares: checks, ``step(v_at, x, t, t_next, i)`` per step, callback, progress bar."""
     if not callable(velocity):
         raise TypeError(f"velocity must be callable as velocity(x, t), got {type(velocity).__name__}")
     if callback is not None and not callable(callback):
@@ -243,7 +479,7 @@ def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, 
     with progress_bar(t.size - 1, progress, name) as bar:
         for i in range(t.size - 1):
             t_cur, t_next = float(t[i]), float(t[i + 1])
-            x = step(v_at, x, t_cur, t_next)
+            x = step(v_at, x, t_cur, t_next, i)
             if callback is not None:
                 callback(i, t_cur, t_next, x)
             bar.update(1)
@@ -260,3 +496,64 @@ def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, 
 from .frames import euler_frames  # noqa: E402
 
 __all__ += ["euler_frames"]
+
+# -- forward process -------------------------------------------------------------------------------------------
+
+
+def add_noise(x0: Any, noise: Any, t: Any) -> Any:
+    """The forward process ``x_t = t * noise + (1 - t) * x0``: a given latent ``x0`` put at noise level ``t`` (the
+    first value of a partial schedule, :func:`flowsched.schedules.partial`), as image-to-image starts.
+
+    Computed as diffusers' ``FlowMatchEulerDiscreteScheduler.scale_noise`` computes it: ``t`` is rounded to float32
+    (diffusers' sigmas are float32) and cast to ``x0``'s dtype (kept in float64 for a float64 ``x0``), then
+    ``sigma * noise + (1 - sigma) * x0`` in that dtype, so a float32 result equals diffusers' bit for bit, for torch
+    tensors and numpy arrays alike (ComfyUI's ``CONST.noise_scaling`` is the same formula).
+
+    Args:
+        x0: the clean latent ``[B, ...]``, a floating numpy array or torch tensor.
+        noise: standard normal noise, same type, shape and dtype as ``x0`` (e.g. ``flowsched.noise.noise`` or
+            :func:`flowsched.noise.portable_noise` on stream 0).
+        t: the noise level in [0, 1] (1 is pure noise): a number, or one per sample (``B`` values: a sequence, a
+            numpy array or a torch tensor), broadcast over the other axes.
+
+    Returns:
+        ``x_t``, same type, shape and dtype as ``x0``.
+    """
+    _check_state(x0)
+    if is_torch_tensor(x0) != is_torch_tensor(noise) or not (is_torch_tensor(noise) or isinstance(noise, np.ndarray)):
+        raise TypeError(
+            f"noise must be the same kind of array as x0 ({type(x0).__name__}), got {type(noise).__name__}"
+        )
+    if tuple(noise.shape) != tuple(x0.shape):
+        raise ValueError(f"noise has shape {tuple(noise.shape)}; it must match x0, {tuple(x0.shape)}")
+    if noise.dtype != x0.dtype:
+        raise TypeError(f"noise has dtype {noise.dtype}; it must match x0's, {x0.dtype}")
+    if is_torch_tensor(t):
+        t = t.detach().to("cpu", dtype=_torch_float64()).numpy()
+    values = np.asarray(t, dtype=np.float64) if not isinstance(t, (bool, str, bytes)) else None
+    if values is None or values.dtype.kind != "f":
+        raise TypeError(f"t must be a number in [0, 1] or one number per sample, got {t!r:.60}")
+    if values.ndim > 1 or (values.ndim == 1 and (x0.ndim == 0 or values.size != x0.shape[0])):
+        raise ValueError(
+            f"t must be one number or one per sample ({x0.shape[0] if x0.ndim else 1}), got shape {values.shape}"
+        )
+    bad = ~(np.isfinite(values) & (values >= 0) & (values <= 1))
+    if bad.any():
+        raise ValueError(f"t must lie in [0, 1] (1 is pure noise), got {values[bad].ravel()[0]!r}")
+    wide = str(x0.dtype).endswith("float64")
+    sig = values if wide else values.astype(np.float32)
+    if values.ndim == 1:
+        sig = sig.reshape((-1,) + (1,) * (x0.ndim - 1))
+    if is_torch_tensor(x0):
+        import torch
+
+        sigma = torch.from_numpy(np.ascontiguousarray(sig)).to(device=x0.device, dtype=x0.dtype)
+    else:
+        sigma = np.asarray(sig).astype(x0.dtype)
+    return sigma * noise + (1.0 - sigma) * x0
+
+
+def _torch_float64() -> Any:
+    import torch
+
+    return torch.float64

@@ -821,5 +821,11 @@ _MOVED = {
 
 
 def __getattr__(name: str):
-    """``schedules.from_spec`` and the other moved names keep working, with a DeprecationWarning."""
+    """``schedules.partial`` (defined in :mod:`flowsched.strength`, above the spec language its bases may use:
+    imported on first use, so this module never imports upwards); ``schedules.from_spec`` and the other moved names
+    keep working, with a DeprecationWarning."""
+    if name == "partial":
+        from .strength import partial
+
+        return partial
     return deprecated_module_attribute(__name__, _MOVED, name)

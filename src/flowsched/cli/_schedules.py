@@ -57,6 +57,93 @@ def build_schedule(args: argparse.Namespace, preset, geometry):
     return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
 
 
+# -- partial schedules: `schedule --strength`, `plan --init` ------------------------------------------------------
+
+
+def conventions() -> tuple[str, ...]:
+    from ..strength import CONVENTIONS  # numpy only
+
+    return tuple(CONVENTIONS)
+
+
+def strength_value(text: str) -> float:
+    """A strength in (0, 1]."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1] (1 = from pure noise), got {text!r}")
+    return value
+
+
+def add_strength_options(p: argparse.ArgumentParser, *, init: bool = False) -> None:
+    """``--strength`` and ``--convention`` (and ``--init``/``--init-key`` for ``plan``)."""
+    g = p.add_argument_group("start from a given latent (image-to-image, video-to-video)")
+    if init:
+        g.add_argument(
+            "--init",
+            metavar="LATENT.safetensors",
+            help="the clean latent to start from, shaped like the noise [B, C, T', H, W] (safetensors only); the "
+            "plan noises it to the partial schedule's first t; needs --strength",
+        )
+        g.add_argument("--init-key", metavar="KEY", help="which tensor of --init (default: its only tensor)")
+    g.add_argument(
+        "--strength",
+        type=strength_value,
+        metavar="S",
+        help="start from a latent at this strength in (0, 1] (1 = pure noise): the partial schedule of --convention",
+    )
+    g.add_argument(
+        "--convention",
+        choices=conventions(),
+        default=None,
+        help="whose strength rule: diffusers (Flux/SD3 img2img, default), diffusers-floor (Wan v2v, LTX), comfyui "
+        "(KSampler denoise), diffsynth (DiffSynth-Studio, Self-Forcing), framepack",
+    )
+
+
+def check_strength_options(args: argparse.Namespace) -> None:
+    if args.convention is not None and args.strength is None:
+        raise CliError(f"--convention {args.convention} needs --strength S (the strength it applies to)")
+    if getattr(args, "init", None) is not None and args.strength is None:
+        raise CliError("--init needs --strength S: the strength the latent is noised at (1 = pure noise)")
+    if getattr(args, "init_key", None) is not None and getattr(args, "init", None) is None:
+        raise CliError("--init-key needs --init LATENT.safetensors")
+
+
+def base_maker(args: argparse.Namespace, preset, geometry):
+    """``num_steps -> Schedule``: the options' schedule at any step count (the comfyui rule rebuilds it)."""
+
+    def make(n: int):
+        if args.flow_shift == "auto":
+            from ..quality.autoshift import auto_shift_schedule
+
+            return auto_shift_schedule(geometry, n)
+        return preset.schedule(geometry, n, shift=args.shift, shift_alpha=args.flow_shift)
+
+    return make
+
+
+def build_partial(args: argparse.Namespace, preset, geometry):
+    """The schedule the options ask for, cut to ``--strength`` under ``--convention`` when given."""
+    if args.strength is None:
+        return build_schedule(args, preset, geometry)
+    from ..strength import partial
+
+    steps = args.steps or preset.num_steps
+    return partial(base_maker(args, preset, geometry), steps, args.strength, convention=args.convention or "diffusers")
+
+
+def strength_summary(schedule) -> str:
+    """``strength  S (convention C): starts at t = ..., step B of a M-step schedule; N steps run``."""
+    p = schedule.params
+    return (
+        f"strength       {p['strength']:g} (convention {p['convention']}): starts at t = {schedule.t[0]:.6f}, "
+        f"step {p['begin_index']} of a {p['base_steps']}-step schedule; {schedule.num_steps} steps run"
+    )
+
+
 def schedule_summary(schedule) -> str:
     """``schedule  NAME, N steps, shift alpha = A`` (and where an auto shift came from)."""
     p = schedule.params

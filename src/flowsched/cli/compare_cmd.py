@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from ._common import add_command, positive_float, print_json, warn
-from ._schedules import add_spec_steps_option, load_specs
+import os
+
+from ._common import CliError, add_command, positive_float, print_json, warn
+from ._schedules import add_spec_steps_option, conventions, load_specs, strength_value
 
 EPILOG = """\
 examples:
@@ -11,6 +13,8 @@ examples:
   flowsched compare sd3-medium diffusers_default:alpha=3,steps=28 flux.1-dev:height=768,width=768
   flowsched compare shifted:alpha=5 flow_match_euler:use_dynamic_shifting=true,mu=5 my_schedule.json --steps 30
   flowsched compare comfyui:scheduler=beta,shift=3,steps=20 comfyui:scheduler=simple,shift=3,steps=20
+  flowsched compare flux.1-dev --steps 28 --strength 0.6          # the five strength conventions side by side
+  flowsched compare sd3-medium --strength 0.3 --convention diffusers,comfyui
 
 A SPEC is a preset name (optionally PRESET:steps=..,height=..,width=..,frames=..,shift_alpha=..), a family with
 keyword arguments (FAMILY:key=value,...; steps means num_steps; families: linear, shifted, opensora, grid,
@@ -20,6 +24,10 @@ kl_optimal, linear_quadratic, comfyui), a JSON file written by `flowsched schedu
 comfyui:scheduler=simple,mu=1.15 (ModelSamplingFlux: alpha = e^mu).
 t = 1 is noise, t = 0 data; 'alpha' is the shift alpha*t/(1+(alpha-1)*t), 'mu' a Flux-style exponent
 (alpha = e^mu).
+
+With --strength, each SPEC is the base schedule of an image-to-image run and each --convention gives one row: the
+partial schedule that peer's strength rule runs (flowsched.schedules.partial); 'N' is then the steps run and
+'begin' the base step it starts at, of how many.
 """
 
 COLUMNS = (
@@ -54,8 +62,35 @@ def register(sub) -> None:
         metavar="T",
         help="warn when the last step jumps from above this t to 0",
     )
+    g = p.add_argument_group("partial schedules (start from a given latent)")
+    g.add_argument(
+        "--strength",
+        type=strength_value,
+        metavar="S",
+        help="compare the partial schedules of each SPEC at this strength in (0, 1] (1 = from pure noise)",
+    )
+    g.add_argument(
+        "--convention",
+        type=_convention_list,
+        metavar="C[,C...]",
+        help=f"strength conventions to show with --strength, comma-separated, or all (default): "
+        f"{', '.join(conventions())}",
+    )
     p.add_argument("--json", action="store_true", help="print summaries and warnings as JSON")
     p.set_defaults(run=run)
+
+
+def _convention_list(text: str) -> list[str]:
+    import argparse
+
+    known = conventions()
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    if names == ["all"]:
+        return list(known)
+    bad = [x for x in names if x not in known]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"expected all or conventions among {', '.join(known)}, got {text!r}")
+    return list(dict.fromkeys(names))
 
 
 def _shift_text(s: dict) -> str:
@@ -64,30 +99,63 @@ def _shift_text(s: dict) -> str:
     return f"alpha {s['alpha']:.4g}" if s["alpha"] is not None else "-"
 
 
-def rows_for(specs: list[str], steps: int | None, final_jump_limit: float) -> list[dict]:
-    """Build every schedule first, so a bad spec fails before anything is printed."""
+def rows_for(
+    specs: list[str],
+    steps: int | None,
+    final_jump_limit: float,
+    strength: float | None = None,
+    convention: list[str] | None = None,
+) -> list[dict]:
+    """Build every schedule first, so a bad spec fails before anything is printed. With ``strength``, one row per
+    spec and convention (a convention that cannot cut a spec gives a warning row instead of a schedule)."""
     from ..diagnostics import diagnose, summarize
 
     rows = []
     for spec, schedule in load_specs(specs, steps):
-        rows.append(
-            {
-                "spec": spec,
-                "describe": schedule.describe(),
-                "summary": summarize(schedule),
-                "warnings": diagnose(schedule, final_jump_limit=final_jump_limit),
-            }
-        )
-    return rows
+        if strength is None:
+            rows.append({"spec": spec, "schedule": schedule})
+            continue
+        from ..strength import partial
+
+        # a JSON list or file is a fixed schedule; families and presets are rebuilt at other step counts (comfyui)
+        fixed = spec.lstrip().startswith(("[", "{")) or spec.lower().endswith(".json") or os.path.isfile(spec)
+        base = schedule if fixed else spec
+        for conv in convention or conventions():
+            try:
+                cut = partial(base, schedule.num_steps, strength, convention=conv)
+            except ValueError as exc:
+                rows.append({"spec": spec, "convention": conv, "error": str(exc)})
+                continue
+            rows.append({"spec": spec, "convention": conv, "schedule": cut})
+    out = []
+    for r in rows:
+        if "error" in r:
+            out.append({**r, "strength": strength})
+            continue
+        s = r.pop("schedule")
+        row = {**r, "describe": s.describe(), "summary": summarize(s),
+               "warnings": diagnose(s, final_jump_limit=final_jump_limit)}
+        if strength is not None:
+            row.update(strength=strength, begin_index=s.params["begin_index"], base_steps=s.params["base_steps"])
+        out.append(row)
+    return out
 
 
 def table(rows: list[dict]) -> str:
-    cells = [[c for c, _ in COLUMNS]]
+    partial = any("convention" in r for r in rows)
+    columns = list(COLUMNS)
+    if partial:
+        columns[1:1] = [("convention", "<"), ("begin", ">")]
+    cells = [[c for c, _ in columns]]
     for r in rows:
+        if "error" in r:
+            continue
         s = r["summary"]
+        extra = [r["convention"], f"{r['begin_index']}/{r['base_steps']}"] if partial else []
         cells.append(
             [
                 r["spec"],
+                *extra,
                 str(s["num_steps"]),
                 _shift_text(s),
                 f"{s['first_t']:.4f}",
@@ -97,10 +165,10 @@ def table(rows: list[dict]) -> str:
                 f"{s['final_jump']:.4f}",
             ]
         )
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = []
     for k, row in enumerate(cells):
-        parts = [f"{v:{a}{w}}" for v, (_, a), w in zip(row, COLUMNS, widths)]
+        parts = [f"{v:{a}{w}}" for v, (_, a), w in zip(row, columns, widths)]
         lines.append("  ".join(parts).rstrip())
         if k == 0:
             lines.append("-" * len(lines[0]))
@@ -108,12 +176,19 @@ def table(rows: list[dict]) -> str:
 
 
 def run(args) -> int:
-    rows = rows_for(args.specs, args.steps, args.final_jump_limit)
+    if args.convention is not None and args.strength is None:
+        raise CliError("--convention needs --strength S (the strength the conventions cut the schedules at)")
+    rows = rows_for(args.specs, args.steps, args.final_jump_limit, args.strength, args.convention)
+    if not any("error" not in r for r in rows):
+        raise CliError("no convention could cut these schedules: " + "; ".join(r["error"] for r in rows))
     if args.json:
         print_json(rows)
         return 0
     print(table(rows))
     for r in rows:
-        for w in r["warnings"]:
-            warn(f"{r['spec']}: {w}")
+        label = f"{r['spec']} [{r['convention']}]" if "convention" in r else r["spec"]
+        if "error" in r:
+            warn(f"{label}: skipped: {r['error']}")
+        for w in r.get("warnings", ()):
+            warn(f"{label}: {w}")
     return 0

@@ -4,20 +4,32 @@ from __future__ import annotations
 
 import json
 
-from ._common import add_command, need, print_json, warn
+from ._common import CliError, add_command, need, print_json, warn
 from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
 from ._noise import add_noise_options, check_noise_options, describe_noise, draw
 from ._output import Output, check_outputs, image_suffixes, save_safetensors
-from ._schedules import add_schedule_options, build_schedule, check_schedule_options, schedule_summary, text_plot
+from ._schedules import (
+    add_schedule_options,
+    add_strength_options,
+    build_partial,
+    check_schedule_options,
+    check_strength_options,
+    schedule_summary,
+    strength_summary,
+    text_plot,
+)
 
 EPILOG = """\
 examples:
   flowsched plan                                   # Open-Sora 2.0, 576x1024 (768px 16:9), 129 frames, 50 steps
   flowsched plan --preset opensora-2.0-256px --steps 30 --seed 7 --json
   flowsched plan --height 768 --width 768 --frames 65 --out out/plan.safetensors --plot out/schedule.png
+  flowsched plan --init latent.safetensors --strength 0.6 --convention comfyui --out out/img2img.safetensors
 
 --out writes a safetensors file with 'noise' [B, C, T', H, W] and 'timesteps' [N+1] (float64 t values),
-plus the plan as JSON metadata under the key 'flowsched'.
+plus the plan as JSON metadata under the key 'flowsched'. With --init and --strength it also holds 'latent': the
+init latent noised to the partial schedule's first t, t0 * noise + (1 - t0) * init, in --dtype (as diffusers'
+scale_noise computes it), and 'timesteps' is the partial schedule the sampler then runs.
 """
 
 
@@ -33,6 +45,7 @@ def register(sub) -> None:
     )
     add_geometry_options(p, batch=True)
     add_schedule_options(p)
+    add_strength_options(p, init=True)
     add_noise_options(p)
     o = p.add_argument_group("output")
     o.add_argument("--json", action="store_true", help="print one JSON object (keys listed in the README)")
@@ -50,12 +63,21 @@ def run(args) -> int:
     check_outputs(Output(args.out, "--out"), Output(args.plot, "--plot", image_suffixes()))
     check_schedule_options(args)
     check_noise_options(args)
+    check_strength_options(args)
     if args.plot:
         need("matplotlib", "--plot")
+    if args.init is not None and not args.init.lower().endswith(".safetensors"):
+        raise CliError(f"--init must be a .safetensors file (pickle is never read), got {args.init!r}")
     preset, geometry = resolve_geometry(args)
-    schedule = build_schedule(args, preset, geometry)
+    schedule = build_partial(args, preset, geometry)
+    init = load_init(args, geometry) if args.init is not None else None
     x = draw(args, geometry)
     stats = noise_stats(x)
+    noised = None
+    if init is not None:
+        from ..sampling import add_noise
+
+        noised = add_noise(init.to(x.device), x, float(schedule.t[0]))
     plan = {
         "preset": preset.name,
         **geometry.to_dict(),
@@ -75,6 +97,16 @@ def run(args) -> int:
         "noise_max": stats["max"],
         "noise_sha256": stats["sha256"],
     }
+    if args.strength is not None:
+        plan.update(
+            strength=args.strength,
+            convention=schedule.params["convention"],
+            begin_index=schedule.params["begin_index"],
+            base_steps=schedule.params["base_steps"],
+            start_t=float(schedule.t[0]),
+        )
+    if noised is not None:
+        plan.update(init=args.init, init_key=args.init_key, latent_sha256=noise_stats(noised)["sha256"])
     figure = None
     if args.plot:  # drawn before anything is written: a failed draw leaves neither file
         from ..plot import schedule_figure
@@ -87,9 +119,12 @@ def run(args) -> int:
         import torch
 
         meta = {k: v for k, v in plan.items() if k not in ("timesteps", "model_timesteps")}
+        tensors = {"noise": x, "timesteps": torch.tensor(schedule.t, dtype=torch.float64)}
+        if noised is not None:
+            tensors["latent"] = noised
         save_safetensors(
             args.out,
-            {"noise": x, "timesteps": torch.tensor(schedule.t, dtype=torch.float64)},
+            tensors,
             {"flowsched": json.dumps(meta), "schedule": schedule.to_json()},
         )
         written.append(args.out)
@@ -102,14 +137,53 @@ def run(args) -> int:
         plan["files"] = written
         print_json(plan)
         return 0
-    _print_text(preset, geometry, schedule, stats, args, written)
+    _print_text(preset, geometry, schedule, stats, args, written, plan)
     return 0
 
 
-def _print_text(preset, geometry, schedule, stats, args, written) -> None:
+def load_init(args, geometry):
+    """The ``--init`` tensor, checked: a floating tensor of the plan's noise shape and ``--dtype``."""
+    import os
+
+    import torch
+    from safetensors import SafetensorError, safe_open
+
+    path = args.init
+    if not os.path.isfile(path):
+        raise CliError(f"--init {path!r} is not a file")
+    try:
+        with safe_open(path, framework="pt") as fh:
+            keys = list(fh.keys())
+            key = args.init_key
+            if key is None:
+                if len(keys) != 1:
+                    raise CliError(f"--init {path!r} holds tensors {keys}; choose one with --init-key")
+                key = keys[0]
+            elif key not in keys:
+                raise CliError(f"--init-key {key!r} is not in {path!r}; it holds {keys}")
+            tensor = fh.get_tensor(key)
+    except (OSError, RuntimeError, SafetensorError) as exc:
+        raise CliError(f"--init {path!r} cannot be read as safetensors: {' '.join(str(exc).split())}") from None
+    want = tuple(geometry.noise_shape)
+    if not tensor.is_floating_point():
+        raise CliError(f"--init tensor {key!r} has dtype {tensor.dtype}; a latent must be floating point")
+    if tuple(tensor.shape) != want:
+        raise CliError(
+            f"--init tensor {key!r} has shape {list(tensor.shape)} but the plan's noise has shape {list(want)} "
+            "[B, C, T', H, W]; set --height/--width/--frames/--batch (or --preset) to match the latent"
+        )
+    if tensor.dtype != getattr(torch, args.dtype):
+        name = str(tensor.dtype).removeprefix("torch.")
+        raise CliError(f"--init tensor {key!r} is {name} but --dtype is {args.dtype}; pass --dtype {name}")
+    return tensor
+
+
+def _print_text(preset, geometry, schedule, stats, args, written, plan) -> None:
     print(f"plan           {preset.name} ({preset.model})")
     print("\n".join(describe_geometry(geometry)))
     print(schedule_summary(schedule))
+    if args.strength is not None:
+        print(strength_summary(schedule))
     t = schedule.t
     print(f"first 5 t      {', '.join(f'{v:.6f}' for v in t[:5])}")
     print(f"last 5 t       {', '.join(f'{v:.6f}' for v in t[-5:])}")
@@ -117,7 +191,16 @@ def _print_text(preset, geometry, schedule, stats, args, written) -> None:
     print(text_plot(schedule))
     print()
     print("\n".join(describe_noise(list(geometry.noise_shape), stats, args)))
+    if args.init is not None:
+        print(f"init latent    {args.init} noised to t0 = {schedule.t[0]:.6f}: t0 * noise + (1 - t0) * init; "
+              f"sha256 {plan['latent_sha256']}")
     for w in geometry.warnings:
         warn(w)
+    if args.strength is not None:
+        from ..diagnostics import diagnose
+
+        for w in diagnose(schedule):
+            if w.startswith("strength "):
+                warn(w)
     for path in written:
         print(f"wrote          {path}")

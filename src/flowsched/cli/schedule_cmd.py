@@ -9,7 +9,16 @@ import os
 from ._common import add_command, warn
 from ._geometry import add_geometry_options, resolve_geometry
 from ._output import STDOUT, Output, check_outputs, write_text
-from ._schedules import add_schedule_options, build_schedule, check_schedule_options, schedule_summary, text_plot
+from ._schedules import (
+    add_schedule_options,
+    add_strength_options,
+    build_partial,
+    check_schedule_options,
+    check_strength_options,
+    schedule_summary,
+    strength_summary,
+    text_plot,
+)
 
 EPILOG = """\
 examples:
@@ -17,6 +26,7 @@ examples:
   flowsched schedule --preset opensora-2.0-256px --steps 30 --csv > schedule.csv
   flowsched schedule --flow-shift 5 --steps 20 --out out/shift5.json   # a static shift alpha=5, saved as JSON
   flowsched schedule --flow-shift auto --steps 10        # the W2-optimal shift for a Gaussian-field model
+  flowsched schedule --preset flux.1-dev --steps 28 --strength 0.6 --convention comfyui   # img2img, denoise 0.6
 
 t = 1 is pure noise, t = 0 is data; the 'timestep' column is what the model is fed: t * 1000 for most models,
 the rule's own values for CogView4 (unshifted integers), Wan and Sana (truncated integers) and Mochi (1 - t).
@@ -34,6 +44,7 @@ def register(sub) -> None:
     )
     add_geometry_options(p)
     add_schedule_options(p)
+    add_strength_options(p)
     o = p.add_argument_group("output")
     fmt = o.add_mutually_exclusive_group()
     fmt.add_argument(
@@ -87,10 +98,17 @@ def file_format(args) -> str:
 def run(args) -> int:
     check_outputs(Output(args.out, "--out", text=True))
     check_schedule_options(args)
+    check_strength_options(args)
     preset, geometry = resolve_geometry(args)
-    schedule = build_schedule(args, preset, geometry)
+    schedule = build_partial(args, preset, geometry)
     for w in geometry.warnings:
         warn(w)
+    if args.strength is not None:
+        from ..diagnostics import diagnose
+
+        for w in diagnose(schedule):
+            if w.startswith("strength "):  # only the strength's warning here (`compare` shows the others)
+                warn(w)
     if args.out is not None:
         text = to_csv(schedule) if file_format(args) == "csv" else schedule.to_json(indent=2) + "\n"
         write_text(args.out, text)
@@ -108,6 +126,8 @@ def run(args) -> int:
     print(f"geometry       {g.height}x{g.width}, {g.num_frames} frame(s) -> T'={g.latent_frames}, "
           f"image_seq_len={g.image_seq_len}")
     print(schedule_summary(schedule))
+    if args.strength is not None:
+        print(strength_summary(schedule))
     print()
     print(table(schedule))
     if not args.no_plot:

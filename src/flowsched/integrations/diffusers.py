@@ -15,7 +15,10 @@ arithmetic); ``scale_noise`` (``sigma * noise + (1 - sigma) * x``) and ``add_noi
 ``init_noise_sigma = 1``; and every ``FlowMatchEulerDiscreteScheduler`` config key at the top level of
 ``scheduler.config``, so ``FlowMatchEulerDiscreteScheduler.from_config(scheduler.config)`` and
 ``save_pretrained`` swap back to diffusers' class. ``t`` (flowsched) is ``sigma`` (diffusers): 1 is noise.
-Not supported yet: ``stochastic_sampling=True`` (refused) and ``step(per_token_timesteps=...)``.
+``stochastic_sampling=True`` takes diffusers' re-noising step (``x0 = x - sigma v``, then
+``(1 - sigma') x0 + sigma' noise``) with the noise drawn from the pipeline's ``generator`` as diffusers draws it, or,
+with ``noise_seed=SEED``, portable per-step noise (step ``k`` of the run on stream ``1 + k``), the same on every
+device. Not supported yet: ``step(per_token_timesteps=...)``.
 
 Two modes (:attr:`FlowschedScheduler.mode`), told apart by the config:
 
@@ -142,11 +145,15 @@ def _check_config(cfg: Mapping) -> None:
             import scipy.stats  # noqa: F401
         except ImportError as exc:
             raise ImportError("use_beta_sigmas=True needs scipy (as in diffusers): pip install scipy") from exc
-    if cfg["stochastic_sampling"]:
-        raise ValueError(
-            "stochastic_sampling=True (re-noising steps) is not supported yet: FlowschedScheduler takes "
-            "deterministic Euler steps; mirror a scheduler with stochastic_sampling=False"
-        )
+    seed = cfg["noise_seed"]
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"noise_seed must be None or an integer in [0, 2**64) (portable noise), got {seed!r}")
+        if not cfg["stochastic_sampling"]:
+            raise ValueError(
+                f"noise_seed={seed} draws the per-step noise of stochastic_sampling=True; it has no effect on "
+                "deterministic Euler steps: set stochastic_sampling=True or drop noise_seed"
+            )
     rule = cfg["rule"]
     if rule not in rules.RULES:
         hint = closest(str(rule), list(rules.RULES))
@@ -220,6 +227,10 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             ``shift`` being their ``flow_shift``). ``from_config`` sets it from such a scheduler's config.
         flow_match_euler: the layout of configs saved by earlier versions (diffusers' keys nested under this
             key); read into the top-level keys and not stored.
+        noise_seed: with ``stochastic_sampling=True``: draw step ``k``'s noise (``k`` counted from the first step
+            the pipeline runs) as portable noise on stream ``1 + k`` of this seed
+            (:func:`flowsched.noise.step_noise`) instead of from the pipeline's generator: the same on every device
+            and for every batch size. Stored in the config only when set.
 
     Attributes: ``timesteps`` (``N`` float32 model timesteps) and ``sigmas`` (``N + 1`` float32 values with
     the terminal) after :meth:`set_timesteps`, the training schedule (``num_train_timesteps`` values each)
@@ -251,6 +262,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         stochastic_sampling: bool = False,
         rule: str = rules.FME,
         flow_match_euler: Mapping | None = None,
+        noise_seed: int | None = None,
     ):
         values = {
             "num_train_timesteps": num_train_timesteps,
@@ -268,6 +280,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             "time_shift_type": time_shift_type,
             "stochastic_sampling": stochastic_sampling,
             "rule": rule,
+            "noise_seed": noise_seed,
         }
         defaults = set(self.config.get("_use_default_values", []))
         changed: dict = {}
@@ -285,6 +298,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         self.num_inference_steps: int | None = None
         self._step_index: int | None = None
         self._begin_index: int | None = None
+        self._first_step: int | None = None
         self.sigmas, self.timesteps = self._training_schedule()
         self.sigma_min: float = self.sigmas[-1].item()
         self.sigma_max: float = self.sigmas[0].item()
@@ -302,6 +316,8 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             cfg["schedule"] = document
         if rule == rules.FME:
             cfg.pop("rule", None)
+        if cfg.get("noise_seed") is None:
+            cfg.pop("noise_seed", None)
         # diffusers also lists arguments passed by position (FlowschedScheduler("spec")) as defaults: keep only
         # the keys that really hold their default
         signature = inspect.signature(type(self).__init__).parameters
@@ -499,6 +515,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps = ts.to(device=device)
         self._step_index = None
         self._begin_index = None
+        self._first_step = None
 
     def _warn_fixed_schedule(self, mu: Any, schedule: Schedule) -> None:
         own = schedule.params.get("mu")
@@ -553,6 +570,7 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
 
     def _init_step_index(self, timestep: Any) -> None:
         self._step_index = self._begin_index if self._begin_index is not None else self.index_for_timestep(timestep)
+        self._first_step = self._step_index
 
     @staticmethod
     def _check_timestep(timestep: Any) -> None:
@@ -576,6 +594,26 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         dt = self.sigmas[i + 1] - self.sigmas[i]
         return sample + dt * model_output
 
+    def _stochastic(self, sample: torch.Tensor, model_output: torch.Tensor, i: int, generator: Any) -> torch.Tensor:
+        """diffusers' ``stochastic_sampling`` update in its expression and dtypes: ``x0 = x - sigma * v``, then
+        ``(1 - sigma_next) * x0 + sigma_next * noise`` with ``noise`` drawn by diffusers' ``randn_tensor`` from
+        ``generator`` in ``sample``'s shape, dtype (float32) and device, at every step (the last one too, as
+        diffusers does). With ``noise_seed``, the noise of the run's ``k``-th step is portable noise on stream
+        ``1 + k`` (:func:`flowsched.noise.step_noise`) instead, and ``generator`` is not used."""
+        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        x0 = sample - sigma * model_output
+        seed = self.config.get("noise_seed")
+        if seed is None:
+            from diffusers.utils.torch_utils import randn_tensor
+
+            noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+        else:
+            from ..noise import step_noise
+
+            noise = step_noise(int(seed), tuple(sample.shape), i - (self._first_step or 0), device=sample.device,
+                               dtype=sample.dtype)
+        return (1.0 - sigma_next) * x0 + sigma_next * noise
+
     def step(
         self,
         model_output: torch.Tensor,
@@ -591,8 +629,13 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
     ) -> SchedulerOutput | tuple:
         """One Euler step ``x <- x + (sigma[i+1] - sigma[i]) * v`` with ``v = model_output`` (the velocity
         ``eps - x0``), returned in ``model_output``'s dtype, with diffusers' arithmetic. The signature is
-        diffusers'; ``s_churn``, ``s_tmin``, ``s_tmax``, ``s_noise`` and ``generator`` have no effect (as in
-        ``FlowMatchEulerDiscreteScheduler`` without ``stochastic_sampling``).
+        diffusers'; ``s_churn``, ``s_tmin``, ``s_tmax`` and ``s_noise`` have no effect (as in
+        ``FlowMatchEulerDiscreteScheduler``).
+
+        With ``stochastic_sampling=True`` the step is diffusers' re-noising update
+        ``(1 - sigma[i+1]) * (x - sigma[i] * v) + sigma[i+1] * noise``, the noise drawn from ``generator`` as
+        diffusers draws it (so the same generator gives diffusers' result bit for bit), or, with ``noise_seed``,
+        portable per-step noise that does not depend on the device or the generator.
         """
         self._check_timestep(timestep)
         if per_token_timesteps is not None:
@@ -605,7 +648,11 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
                 f"the schedule has {len(self.sigmas) - 1} steps and all were taken; call set_timesteps() to start "
                 "again"
             )
-        prev_sample = self._euler(sample.to(torch.float32), model_output, i).to(model_output.dtype)
+        if self.config.stochastic_sampling:
+            prev_sample = self._stochastic(sample.to(torch.float32), model_output, i, generator)
+        else:
+            prev_sample = self._euler(sample.to(torch.float32), model_output, i)
+        prev_sample = prev_sample.to(model_output.dtype)
         self._step_index = i + 1
         if not return_dict:
             return (prev_sample,)

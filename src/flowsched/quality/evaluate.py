@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import choice, is_torch_tensor, positive_int
-from ..sampling import get_sampler, progress_bar
+from ..sampling import DETERMINISTIC, get_sampler, progress_bar
 from ..schedule import Schedule
 from .field import GaussianField
 from .mixture import GaussianMixture
@@ -73,7 +73,7 @@ def teacher_reference(
 
     if not isinstance(teacher, Schedule):
         teacher = linear(positive_int("teacher", teacher))
-    return get_sampler(sampler, "teacher_sampler")(velocity, noise, teacher, progress=progress)
+    return get_sampler(sampler, "teacher_sampler", DETERMINISTIC)(velocity, noise, teacher, progress=progress)
 
 
 class VelocityModel:
@@ -104,7 +104,7 @@ class VelocityModel:
             raise TypeError(f"velocity must be callable as velocity(x, t), got {type(velocity).__name__}")
         if noise is None or not hasattr(noise, "shape"):
             raise TypeError(f"noise must be the start states at t = 1, an array or tensor [n, ...], got {noise!r:.60}")
-        get_sampler(teacher_sampler, "teacher_sampler")
+        get_sampler(teacher_sampler, "teacher_sampler", DETERMINISTIC)
         if not isinstance(teacher, Schedule):
             positive_int("teacher", teacher)
         if reference is not None and tuple(reference.shape) != tuple(noise.shape):
@@ -124,10 +124,10 @@ class VelocityModel:
 
     def error(self, schedule: Schedule | Sequence[float] | np.ndarray, *, metric: str = "rmse",
               sampler: str = "euler") -> float:
-        """``sampler`` (``"euler"`` or ``"heun"``) on ``schedule`` from :attr:`noise`, against :attr:`reference`;
-        ``metric`` ``"rmse"`` (the only one)."""
+        """``sampler`` (``"euler"`` or ``"heun"``: a pathwise error needs a deterministic sampler) on ``schedule``
+        from :attr:`noise`, against :attr:`reference`; ``metric`` ``"rmse"`` (the only one)."""
         choice("metric", metric, ("rmse",))
-        run = get_sampler(sampler)
+        run = get_sampler(sampler, accepted=DETERMINISTIC)
         return _rmse(run(self.velocity, self.noise, schedule), self.reference)
 
     def __repr__(self) -> str:

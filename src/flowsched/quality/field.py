@@ -32,9 +32,12 @@ from ..schedule import Schedule, check_t
 
 METRICS = ("w2", "kl")
 AVERAGES = ("radial", "grid", "none")
+#: Samplers the field scores in closed form, and where the sampler starts (pure noise, or a noised data latent).
+SAMPLERS = ("euler", "euler_ancestral", "stochastic_euler")
+STARTS = ("noise", "data")
 _BLOCK = 32  # schedules per block in log_gain_ratio
 
-__all__ = ["METRICS", "GaussianField", "fit_spectrum", "power_law_spectrum"]
+__all__ = ["METRICS", "SAMPLERS", "STARTS", "GaussianField", "fit_spectrum", "power_law_spectrum"]
 
 
 def _grid(grid: Any) -> tuple[int, int, int]:
@@ -188,31 +191,121 @@ class GaussianField:
                 out[s0 : s0 + _BLOCK] = np.log(acc)
         return out - self._log_sqrt[None, :]
 
-    def error_batch(self, ts: Any, metric: str = "w2") -> np.ndarray:
+    def log_std_ratio(
+        self,
+        ts: np.ndarray,
+        *,
+        sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
+    ) -> np.ndarray:
+        """``ln(sqrt(V_k / lambda_k))`` for each schedule row and distinct variance (``[S, levels]``), ``V_k`` the
+        variance of mode ``k`` of the sampler's output: every sampler here maps Gaussian input to a Gaussian, mode
+        by mode (docs/quality-models.md, "Stochastic samplers and partial starts").
+
+        ``start="noise"``: the sampler starts from unit noise at ``t_0`` (``V = 1``); ``"data"``: from
+        ``x_{t_0} = (1 - t_0) x0 + t_0 eps`` with ``x0`` from the field (``V = (1 - t_0)^2 lambda + t_0^2``), as
+        image-to-image starts. ``ts`` must already be checked (``[S, N + 1]``, decreasing, ending at 0).
+        """
+        sampler = choice("sampler", sampler, SAMPLERS)
+        start = choice("start", start, STARTS)
+        lam = self.levels
+        t0 = ts[:, :1]
+        # ln(V_0) / 2 of the start: 0 for unit noise
+        ln_v0 = 0.5 * np.log((1.0 - t0) ** 2 * lam + t0 * t0) if start == "data" else np.zeros((1, lam.size))
+        if sampler == "euler":
+            return self.log_gain_ratio(ts) + ln_v0
+        eta = real("eta", eta)
+        s_noise = real("s_noise", s_noise)
+        if eta < 0 or s_noise < 0:
+            bad = "eta" if eta < 0 else "s_noise"
+            raise ValueError(f"{bad} must be >= 0, got {eta if eta < 0 else s_noise}")
+        var = np.exp(2.0 * ln_v0) * np.ones((ts.shape[0], lam.size))
+        for i in range(ts.shape[1] - 1):
+            t, tn = ts[:, i : i + 1], ts[:, i + 1 : i + 2]
+            # x0_hat = x - t v = c0 x with c0 = (1 - t) lam / ((1 - t)^2 lam + t^2): the posterior-mean filter
+            c0 = (1.0 - t) * lam / ((1.0 - t) ** 2 * lam + t * t)
+            last = tn[:, 0] == 0.0
+            if sampler == "stochastic_euler":
+                new = ((1.0 - tn) * c0) ** 2 * var + tn * tn
+            else:
+                down, up, renoise2 = _ancestral_rows(t[:, 0], tn[:, 0], eta, i)
+                m1 = down[:, None] + (1.0 - down[:, None]) * c0
+                if eta > 0:
+                    new = (up[:, None] * m1) ** 2 * var + (s_noise * s_noise) * renoise2[:, None]
+                else:
+                    new = m1 * m1 * var
+            var = np.where(last[:, None], c0 * c0 * var, new)
+        with np.errstate(divide="ignore"):  # one step [1, 0] returns the mean: V = 0, ln = -inf
+            return 0.5 * np.log(var) - self._log_sqrt[None, :]
+
+    def error_batch(
+        self,
+        ts: Any,
+        metric: str = "w2",
+        *,
+        sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
+    ) -> np.ndarray:
         """The metric for many schedules at once. ``ts``: ``[S, N + 1]`` t values (one schedule per row, each
-        strictly decreasing and ending at 0). Returns float64 ``[S]``. Cost ``O(S * N * levels)``."""
+        strictly decreasing and ending at 0). ``sampler`` (``"euler"``, ``"euler_ancestral"`` with ``eta`` and
+        ``s_noise``, or ``"stochastic_euler"``) and ``start`` as in :meth:`error`. Returns float64 ``[S]``. Cost
+        ``O(S * N * levels)``."""
         metric = choice("metric", metric, METRICS)
         arr = _rows(ts, "ts")
-        ell = self.log_gain_ratio(arr)
+        ell = self.log_std_ratio(arr, sampler=sampler, eta=eta, s_noise=s_noise, start=start)
         if metric == "w2":
             # (g - sqrt(lam))^2 = lam * expm1(ell)^2, accurate for small errors
             return (np.expm1(ell) ** 2 @ (self.counts * self.levels)) / self.total_variance
         # KL = (r - 1 - ln r) / 2 with ln r = 2 ell
         return 0.5 * ((np.expm1(2.0 * ell) - 2.0 * ell) @ self.counts) / self.num_modes
 
-    def error(self, schedule: Schedule | Sequence[float] | np.ndarray, metric: str = "w2") -> float:
-        """The metric (``"w2"`` or ``"kl"``, see the module docstring) of Euler on ``schedule`` for this field.
+    def error(
+        self,
+        schedule: Schedule | Sequence[float] | np.ndarray,
+        metric: str = "w2",
+        *,
+        sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
+    ) -> float:
+        """The metric (``"w2"`` or ``"kl"``, see the module docstring) of a sampler on ``schedule`` for this field,
+        exact (closed form, no sampling noise).
 
-        The schedule must be strictly decreasing and end at ``t_N = 0``; a start below 1 is allowed and scored
-        as what it is (the noise is used as if it were ``x_{t_0}``).
+        Args:
+            schedule: strictly decreasing, ending at ``t_N = 0``; it may start below 1.
+            metric: ``"w2"`` or ``"kl"`` between the sampler's output distribution and the field's.
+            sampler: ``"euler"``, ``"euler_ancestral"`` (ComfyUI's RF ancestral step with ``eta`` and
+                ``s_noise``) or ``"stochastic_euler"`` (diffusers' ``stochastic_sampling``): the samplers of
+                :mod:`flowsched.sampling`; the stochastic ones keep every mode Gaussian, so their output variance
+                follows a recursion per mode (docs/quality-models.md).
+            start: ``"noise"`` (default): the sampler starts from unit noise, used as ``x_{t_0}`` whatever
+                ``t_0`` is; ``"data"``: from a data sample noised to ``t_0``, ``(1 - t_0) x0 + t_0 eps``
+                (image-to-image with a partial schedule, :func:`flowsched.schedules.partial`).
         """
         row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
-        return float(self.error_batch(row[None, :], metric)[0])
+        return float(
+            self.error_batch(row[None, :], metric, sampler=sampler, eta=eta, s_noise=s_noise, start=start)[0]
+        )
 
-    def gains(self, schedule: Schedule | Sequence[float] | np.ndarray) -> np.ndarray:
-        """``g_k / sqrt(lambda_k)`` on the full grid (shape :attr:`shape`): 1 is exact, below 1 too smooth."""
+    def gains(
+        self,
+        schedule: Schedule | Sequence[float] | np.ndarray,
+        *,
+        sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
+    ) -> np.ndarray:
+        """The output standard deviation over the true one, ``sqrt(V_k / lambda_k)`` (``g_k / sqrt(lambda_k)`` for
+        Euler from noise), on the full grid (shape :attr:`shape`): 1 is exact, below 1 too smooth. Keywords as in
+        :meth:`error`."""
         row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
-        ell = self.log_gain_ratio(row[None, :])[0]
+        ell = self.log_std_ratio(row[None, :], sampler=sampler, eta=eta, s_noise=s_noise, start=start)[0]
         idx = np.searchsorted(self.levels, self.variances.ravel())
         return np.exp(ell[idx]).reshape(self.shape)
 
@@ -241,6 +334,28 @@ class GaussianField:
         num_samples = positive_int("num_samples", num_samples)
         eps = np.random.default_rng(seed).standard_normal((num_samples, *self.shape))
         return np.fft.ifftn(np.fft.fftn(eps, axes=(-3, -2, -1)) * np.sqrt(self.variances), axes=(-3, -2, -1)).real
+
+
+def _ancestral_rows(t: np.ndarray, tn: np.ndarray, eta: float, step: int) -> tuple:
+    """``(t_down / t, alpha_next / alpha_down, renoise^2)`` of ComfyUI's RF ancestral step for rows of ``(t, t')``
+    (``flowsched.sampling.ancestral_coefficients``, vectorised; rows stepping to 0 get placeholders)."""
+    safe = np.where(tn > 0, tn, 0.5 * t)
+    t_down = safe * (1.0 + (safe / t - 1.0) * eta)
+    a_next, a_down = 1.0 - safe, 1.0 - t_down
+    if np.any((t_down < 0) | (a_down <= 0)):
+        r = int(np.flatnonzero((t_down < 0) | (a_down <= 0))[0])
+        raise ValueError(
+            f"eta={eta!r} is too large for step {step} (t={t[r]!r} to {tn[r]!r}): the down-step lands at "
+            f"t_down={t_down[r]!r}; use eta in [0, 1]"
+        )
+    renoise2 = safe * safe - t_down * t_down * a_next * a_next / (a_down * a_down)
+    if np.any(renoise2 < -1e-12 * safe * safe):
+        r = int(np.flatnonzero(renoise2 < -1e-12 * safe * safe)[0])
+        raise ValueError(
+            f"eta={eta!r} is too large for step {step} (t={t[r]!r} to {tn[r]!r}): the down-step overshoots and "
+            "leaves no noise to add back; use eta in [0, 1]"
+        )
+    return t_down / t, a_next / a_down, np.maximum(renoise2, 0.0)
 
 
 # -- fitting a spectrum to the user's latents ------------------------------------------------------------------

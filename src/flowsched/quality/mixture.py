@@ -25,17 +25,29 @@ from typing import Any
 import numpy as np
 
 from .._validate import choice, is_torch_tensor, nonnegative_int, positive_int, positive_real, real, renamed_keyword
-from ..sampling import get_sampler
+from ..sampling import STOCHASTIC, add_noise, get_sampler
 from ..schedule import Schedule, check_t
 
 METRICS = ("rmse", "sliced_w2", "modes")
+#: Where :meth:`GaussianMixture.run` starts: pure noise, or data noised to the schedule's first value.
+STARTS = ("noise", "data")
 
 __all__ = ["METRICS", "GaussianMixture", "sliced_w2"]
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
-    """Independent streams from one user seed: 0 noise, 1 true samples, 2 projections, 3 a second true set."""
+    """Independent streams from one user seed: 0 noise, 1 true samples, 2 projections, 3 a second true set,
+    5 the data an image-to-image start noises."""
     return np.random.default_rng([nonnegative_int("seed", seed), stream])
+
+
+def _sampler_options(sampler: str, eta: float, s_noise: float) -> dict:
+    """``eta``/``s_noise`` for ``euler_ancestral``; refused (not ignored) when set for another sampler."""
+    if sampler == "euler_ancestral":
+        return {"eta": eta, "s_noise": s_noise}
+    if eta != 1.0 or s_noise != 1.0:
+        raise ValueError(f"eta and s_noise are options of sampler='euler_ancestral', not of {sampler!r}")
+    return {}
 
 
 def sliced_w2(a: np.ndarray, b: np.ndarray, *, projections: int = 256, seed: int = 0) -> float:
@@ -281,13 +293,35 @@ class GaussianMixture:
 
     # -- metrics ------------------------------------------------------------------------------------------------------
     @renamed_keyword("n", "num_samples")
-    def run(self, schedule: Schedule | Sequence[float] | np.ndarray, *, num_samples: int = 1024, seed: int = 0,
-            sampler: str = "euler") -> np.ndarray:
-        """The sampler's outputs ``[num_samples, d]`` on ``schedule`` from :meth:`noise` ``(num_samples, seed)``."""
+    def run(
+        self,
+        schedule: Schedule | Sequence[float] | np.ndarray,
+        *,
+        num_samples: int = 1024,
+        seed: int = 0,
+        sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
+    ) -> np.ndarray:
+        """The sampler's outputs ``[num_samples, d]`` on ``schedule``.
+
+        ``start="noise"``: from :meth:`noise` ``(num_samples, seed)`` (used as ``x_{t_0}`` whatever ``t_0``);
+        ``"data"``: from fresh data samples (stream 5 of ``seed``, independent of the true samples ``sliced_w2``
+        compares with) noised to ``t_0`` with that noise, ``(1 - t_0) x0 + t_0 eps`` (image-to-image). The
+        stochastic samplers (``"euler_ancestral"`` with ``eta``, ``s_noise``; ``"stochastic_euler"``) draw their
+        per-step noise as portable noise of ``seed`` (:func:`flowsched.noise.step_noise`, stream ``1 + i``)."""
         run = get_sampler(sampler)
+        choice("start", start, STARTS)
         t = schedule.t if isinstance(schedule, Schedule) else schedule
         row = check_t(t, "schedule", end=0.0)
-        return run(self.velocity, self.noise(num_samples, seed), row, allow_partial=True)
+        kwargs = _sampler_options(sampler, eta, s_noise)
+        if sampler in STOCHASTIC:
+            kwargs["seed"] = nonnegative_int("seed", seed)
+        x = self.noise(num_samples, seed)
+        if start == "data":
+            x = add_noise(self._draw(x.shape[0], _rng(seed, 5))[0], x, float(row[0]))
+        return run(self.velocity, x, row, allow_partial=True, **kwargs)
 
     @renamed_keyword("n", "num_samples")
     def error(
@@ -298,15 +332,29 @@ class GaussianMixture:
         num_samples: int = 1024,
         seed: int = 0,
         sampler: str = "euler",
+        eta: float = 1.0,
+        s_noise: float = 1.0,
+        start: str = "noise",
     ) -> float:
         """The metric (``"rmse"``, ``"sliced_w2"`` or ``"modes"``, see the module docstring) of ``sampler`` on
         ``schedule`` over ``num_samples`` noises drawn with ``seed``. The schedule must be strictly decreasing and
         end at ``t_N = 0``. References and true samples are cached per ``(num_samples, seed)``, so repeated calls
         cost only the sampler: ``num_samples * N`` velocity evaluations for Euler.
+
+        Stochastic samplers (``"euler_ancestral"`` with ``eta`` and ``s_noise``, ``"stochastic_euler"``) and
+        ``start="data"`` (see :meth:`run`) leave the ODE path on purpose, so only ``"sliced_w2"`` measures them:
+        Monte Carlo, with the noise floor :meth:`noise_floor` ``(num_samples, seed)``.
         """
         metric = choice("metric", metric, METRICS)
         num_samples = positive_int("num_samples", num_samples)
-        out = self.run(schedule, num_samples=num_samples, seed=seed, sampler=sampler)
+        if metric != "sliced_w2" and (sampler in STOCHASTIC or start != "noise"):
+            what = f"sampler={sampler!r}" if sampler in STOCHASTIC else f"start={start!r}"
+            raise ValueError(
+                f"metric={metric!r} compares with the ODE solution from the same noise; {what} leaves that path by "
+                "design: use metric='sliced_w2' (distance to the data distribution, with noise_floor())"
+            )
+        out = self.run(schedule, num_samples=num_samples, seed=seed, sampler=sampler, eta=eta, s_noise=s_noise,
+                       start=start)
         if metric == "rmse":
             return float(np.sqrt(np.mean(np.sum((out - self.reference(num_samples, seed)) ** 2, axis=-1))))
         if metric == "sliced_w2":

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
-from ..sampling import CHECKS, call_velocity, euler, get_sampler, progress_bar, schedule_values
+from ..sampling import CHECKS, DETERMINISTIC, call_velocity, euler, get_sampler, progress_bar, schedule_values
 from ..schedule import Schedule, check_t
 from ..schedules import linear, shifted, time_shift
 
@@ -576,7 +576,7 @@ def teacher_search(
         ``num_samples``, ``nfe`` (velocity calls, all included) and ``value`` (mean squared distance of the
         student's result to the teacher's final state, over samples).
     """
-    sampler = get_sampler(teacher_sampler, "teacher_sampler")
+    sampler = get_sampler(teacher_sampler, "teacher_sampler", DETERMINISTIC)
     num_steps = positive_int("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
     refine = boolean("refine", refine)

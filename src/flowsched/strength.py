@@ -1,0 +1,224 @@
+"""Partial schedules: the values a sampler visits when it starts from a given latent at a ``strength`` (image-to-image,
+video-to-video, SDEdit, upscaling passes), in the step rule of each peer.
+
+``strength = 1`` starts from pure noise; below 1 the latent is noised to the schedule's first value
+(:func:`flowsched.sampling.add_noise`) and only the rest of the schedule is run. The five peers' rules
+(:data:`CONVENTIONS`, sources in docs/partial-and-stochastic.md) give different start values and step counts for the
+same strength; with a shifted schedule the start ``t`` is usually far above the strength (shift 3 maps 0.5 to 0.75).
+
+:func:`partial` is also ``flowsched.schedules.partial``. It sits above :mod:`flowsched.spec` (a base may be a spec
+string), so :mod:`flowsched.schedules` re-exports it lazily rather than importing upwards. numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Union
+
+import numpy as np
+
+from ._validate import real, suggestion
+from .schedule import Schedule
+
+__all__ = ["CONVENTIONS", "partial"]
+
+#: The conventions :func:`partial` knows, with the rule each applies (``N`` steps, strength ``s``).
+CONVENTIONS: dict[str, str] = {
+    "diffusers": "Flux / SD3 image-to-image: init = min(N * s, N) as a float, begin = int(max(N - init, 0)), keep "
+    "the base's tail from begin (diffusers FluxImg2ImgPipeline / StableDiffusion3Img2ImgPipeline.get_timesteps)",
+    "diffusers-floor": "Wan video-to-video, LTX condition: init = min(int(N * s), N), begin = N - init, keep the tail "
+    "(diffusers WanVideoToVideoPipeline.get_timesteps, LTXConditionPipeline denoise_strength)",
+    "comfyui": "KSampler denoise: the base at int(N / s) steps, keep its last N + 1 values (N steps always run; "
+    "s > 0.9999 is the whole base); ComfyUI's own schedulers with a 'comfyui:scheduler=...' spec",
+    "diffsynth": "DiffSynth-Studio / Self-Forcing FlowMatchScheduler: N steps over the shifted grid "
+    "linspace(t_min + (t_max - t_min) s, t_min) (the base's unshifted grid, squeezed towards its end)",
+    "framepack": "FramePack sample_hunyuan: s * base (the whole shifted schedule scaled; starts at exactly s)",
+}
+
+Spec = Union[str, Schedule, Callable[[int], Schedule]]
+
+#: ComfyUI's KSampler runs the whole schedule above this denoise (``comfy/samplers.py``, ``KSampler.set_steps``).
+COMFYUI_FULL_DENOISE = 0.9999
+
+
+def _base_maker(spec: Any) -> tuple[Callable[[int], Schedule], bool]:
+    """``(make(num_steps) -> Schedule, rebuildable)`` for a spec string, a callable or a fixed Schedule."""
+    if isinstance(spec, Schedule):
+        return (lambda n: spec), False
+    if isinstance(spec, str):
+        from .spec import from_spec
+
+        return (lambda n: from_spec(spec, num_steps=n)), True
+    if callable(spec):
+
+        def make(n: int) -> Schedule:
+            out = spec(n)
+            if not isinstance(out, Schedule):
+                raise TypeError(f"spec({n}) must return a flowsched Schedule, got {type(out).__name__}")
+            return out
+
+        return make, True
+    raise TypeError(
+        "spec must be a schedule spec string (a family, a preset: see flowsched.spec.from_spec), a Schedule, or a "
+        f"callable num_steps -> Schedule; got {type(spec).__name__}"
+    )
+
+
+def _base(make: Callable[[int], Schedule], rebuildable: bool, n: int, convention: str) -> Schedule:
+    base = make(n)
+    # ComfyUI's own scheduler tables (schedules.comfyui) return what ComfyUI returns, which is not always N + 1
+    # values (ddim_uniform, beta); they record the steps asked for in params["num_steps"]
+    asked = base.params.get("num_steps", base.num_steps) if base.name == "comfyui" else base.num_steps
+    if asked != n:
+        why = (
+            "a fixed Schedule cannot be rebuilt at another step count: pass a spec string or a callable "
+            "num_steps -> Schedule"
+            if not rebuildable
+            else "does the spec pin its own steps=...? leave the step count to partial"
+        )
+        raise ValueError(
+            f"convention {convention!r} needs the base schedule at {n} steps, but the spec gives {base.num_steps} "
+            f"steps; {why}"
+        )
+    if base.t[0] < base.t[-1]:
+        raise ValueError(
+            "partial needs a decreasing base schedule (t = 1 noise to t = 0 data); this one is inverted (1 - t, "
+            "diffusers' invert_sigmas): pass the decreasing schedule"
+        )
+    if abs(base.t[-1]) > 1e-6:
+        raise ValueError(f"partial needs a base schedule that ends at t = 0 (data), got t_N = {base.t[-1]!r}")
+    return base
+
+
+def _unshifted_grid(base: Schedule) -> tuple[np.ndarray, float, bool]:
+    """The base's grid before its shift, for the diffsynth rule: ``(u, alpha, anchored_at_zero)``.
+
+    ``u`` are the ``N`` unshifted evaluation points. DiffSynth's "Wan" grid (and Self-Forcing's) is
+    ``linspace(t_max, 0, N + 1)`` (the terminal 0 on the grid: squeeze towards 0); its "FLUX.1" grid is
+    ``linspace(t_max, t_min, N)`` with the terminal 0 appended (squeeze towards ``t_min``)."""
+    alpha = base.params.get("alpha", 1.0)  # no shift recorded: the values themselves must be the linear grid
+    if not (isinstance(alpha, (int, float)) and alpha > 0):
+        raise ValueError(f"convention 'diffsynth' needs the base's shift alpha > 0, got alpha={alpha!r}")
+    t = base.t
+    u = t / (alpha - (alpha - 1.0) * t)  # the inverse of alpha u / (1 + (alpha - 1) u)
+    n = base.num_steps
+    if n == 1:
+        return u[:1], float(alpha), True
+    step = np.diff(u)
+    tol = 1e-9
+    if np.all(np.abs(step - step.mean()) <= tol):
+        return u[:-1], float(alpha), True
+    inner = step[:-1]
+    if np.all(np.abs(inner - inner.mean()) <= tol):
+        return u[:-1], float(alpha), False
+    raise ValueError(
+        f"convention 'diffsynth' needs a base that is a linear grid warped by its shift alpha={alpha:g} (linear, "
+        f"shifted, flow_match_euler, a static-shift or mu preset); {base.describe()} is not one"
+    )
+
+
+def _shift(u: np.ndarray, alpha: float) -> np.ndarray:
+    return alpha * u / (1.0 + (alpha - 1.0) * u)
+
+
+def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "diffusers") -> Schedule:
+    """The schedule a sampler visits when it starts from a given latent at ``strength``, in a peer's convention.
+
+    The first value ``t_0`` is the noise level the latent is put at (``x = t_0 * eps + (1 - t_0) * x0``,
+    :func:`flowsched.sampling.add_noise`); the sampler then runs the schedule to 0 (pass ``allow_partial=True``
+    to the samplers). ``strength = 1`` gives the base schedule itself in every convention.
+
+    Args:
+        spec: the base (the schedule from pure noise): anything :func:`flowsched.spec.from_spec` takes (a family
+            spec, a preset name), a callable ``num_steps -> Schedule``, or a fixed :class:`~flowsched.Schedule`
+            (only for conventions that do not rebuild the base at another step count). The base must decrease to 0.
+        num_steps: ``N``, the step count the user asks for (diffusers' ``num_inference_steps``, ComfyUI's
+            ``steps``, DiffSynth's and FramePack's ``num_inference_steps``).
+        strength: in (0, 1]: diffusers' ``strength`` / ``denoise_strength``, ComfyUI's ``denoise``, DiffSynth's
+            ``denoising_strength``, FramePack's ``strength``.
+        convention: whose rule (:data:`CONVENTIONS`):
+
+            * ``"diffusers"``: Flux / SD3 image-to-image: ``init = min(N * s, N)`` as a float,
+              ``begin = int(max(N - init, 0))``, the base's values from ``begin`` on (float error included:
+              ``N = 100``, ``s = 0.55`` keeps 56 steps);
+            * ``"diffusers-floor"``: Wan video-to-video, LTX condition: ``int(N * s)`` steps, the tail;
+            * ``"comfyui"``: KSampler ``denoise``: the base at ``int(N / s)`` steps, its last ``N + 1`` values
+              (``N`` steps always run); exact to ComfyUI with its own scheduler tables as the base, the spec
+              ``comfyui:scheduler=NAME,shift=ALPHA`` (:func:`flowsched.schedules.comfyui`);
+            * ``"diffsynth"``: DiffSynth-Studio / Self-Forcing: ``N`` steps over the shifted
+              ``linspace(t_min + (t_max - t_min) s, t_min)``, with the base's shift ``alpha`` and unshifted grid;
+            * ``"framepack"``: ``s * base`` (starts at exactly ``s``).
+
+    Returns:
+        a :class:`~flowsched.Schedule` named ``"partial"`` whose ``params`` hold the base's parameters and
+        ``convention``, ``strength``, ``begin_index`` (the base step it starts at: what diffusers'
+        ``set_begin_index`` gets; 0 where the rule rescales instead of cutting), ``base_steps`` (the base's step
+        count: ``int(N / s)`` for ComfyUI), ``base`` (its name) and ``num_steps`` (the steps kept). Model timesteps
+        recorded by the base are kept for the values it keeps.
+
+    Raises ``ValueError`` naming the argument for a strength outside (0, 1], an unknown convention, a base that does
+    not fit the convention, and a cut that keeps no step.
+    """
+    strength = real("strength", strength)
+    if not 0.0 < strength <= 1.0:
+        raise ValueError(f"strength must lie in (0, 1] (1 = start from pure noise), got {strength}")
+    if not isinstance(convention, str) or convention not in CONVENTIONS:
+        hint = suggestion(str(convention), list(CONVENTIONS)) if isinstance(convention, str) else ""
+        raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}.{hint}")
+    from ._validate import positive_int
+
+    n = positive_int("num_steps", num_steps)
+    make, rebuildable = _base_maker(spec)
+    s = strength
+    timesteps_kept = True
+    if convention in ("diffusers", "diffusers-floor"):
+        base = _base(make, rebuildable, n, convention)
+        if convention == "diffusers":
+            init = min(n * s, n)
+            begin = int(max(n - init, 0))
+        else:
+            init = min(int(n * s), n)
+            begin = max(n - init, 0)
+        t = base.t[begin:]
+    elif convention == "comfyui":
+        total = n if s > COMFYUI_FULL_DENOISE else int(n / s)
+        base = _base(make, rebuildable or total == n, total, convention)
+        t = base.t[-(n + 1) :]  # ComfyUI's sigmas[-(steps + 1):], whatever the table's length
+        begin = base.t.size - t.size
+    elif convention == "diffsynth":
+        base = _base(make, rebuildable, n, convention)
+        u, alpha, at_zero = _unshifted_grid(base)
+        u_max, u_end = float(u[0]), 0.0 if at_zero else float(u[-1])
+        start = u_end + (u_max - u_end) * s
+        grid = np.linspace(start, 0.0, n + 1)[:-1] if at_zero else np.linspace(start, u_end, n)
+        t = np.append(_shift(grid, alpha), 0.0)
+        begin, timesteps_kept = 0, False
+    else:  # framepack
+        base = _base(make, rebuildable, n, convention)
+        t = s * base.t
+        begin, timesteps_kept = 0, False
+    kept = t.size - 1
+    if kept < 1:
+        raise ValueError(
+            f"strength={s!r} with num_steps={n} keeps no step under convention {convention!r} "
+            f"({CONVENTIONS[convention].split(':')[0]}); raise strength or use at least {math.ceil(1 / s)} steps"
+        )
+    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
+    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
+    params = {
+        **own,
+        "num_steps": kept,
+        "convention": convention,
+        "strength": s,
+        "begin_index": int(begin),
+        "base_steps": base.num_steps,
+        "base": base.name,
+    }
+    timesteps = base.timesteps[begin:] if timesteps_kept and base.timesteps is not None else None
+    try:
+        return Schedule(t, name="partial", params=params, timesteps=timesteps)
+    except ValueError as exc:  # a strength so small that the rescaled grid collapses in float64
+        raise ValueError(
+            f"strength={s!r} with num_steps={n} under convention {convention!r} gives unusable values ({exc})"
+        ) from None
