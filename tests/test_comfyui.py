@@ -305,7 +305,7 @@ def test_cli_compare_takes_comfyui_specs(capsys):
 
 def test_presets_json_lists_the_comfyui_setups(capsys):
     assert main(["presets", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out) if r["kind"] == "model"}
     assert rows["ltx-video"]["comfyui"] is None
     flux = rows["flux.1-dev"]["comfyui"]
     assert flux["node"] == "ModelSamplingFlux" and flux["mu"] == pytest.approx(1.15)

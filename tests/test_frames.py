@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 from flowsched import frames, schedules
 from flowsched.frames import FrameSchedule
+from flowsched.presets import FRAME_PRESETS, get_frame_preset
 from flowsched.schedule import Schedule
+from flowsched.spec import FRAME_FAMILIES, frame_preset_spec, frame_schedule_from_spec, from_spec
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -367,31 +369,71 @@ def test_value_type_is_immutable_and_checked():
 
 
 def test_spec_equals_the_function():
-    fs = frames.from_spec("diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5")
+    fs = frame_schedule_from_spec("diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5")
     assert fs == frames.diffusion_forcing(sky_base(30, 8.0), 25, causal_block_size=5, ar_step=5)
-    assert frames.from_spec("skyreels-v2-df-540p-async") == fs
-    bw = frames.from_spec("blockwise:steps=1000;750;500;250,blocks=7,shift=5")
+    assert frame_schedule_from_spec("skyreels-v2-df-540p-async") == fs
+    bw = frame_schedule_from_spec("blockwise:steps=1000;750;500;250,blocks=7,shift=5")
     assert bw == frames.blockwise([1000, 750, 500, 250], 7, shift=5.0)
-    assert frames.from_spec("self-forcing") == bw
-    assert frames.from_spec("magi-1-4.5b:chunks=6").num_frames == 36
+    assert frame_schedule_from_spec("self-forcing") == bw
+    assert frame_schedule_from_spec("blockwise:steps=1000,blocks=2") == frames.blockwise([1000], 2)
+    assert frame_schedule_from_spec("magi-1-4.5b:chunks=6").num_frames == 36
+    assert frame_schedule_from_spec("pyramid:steps=4,frames=3,u=1") == frames.pyramid(
+        schedules.shifted(4, 1.0), 3, u=1.0
+    )
+    windowed = frame_schedule_from_spec("diffusion_forcing:steps=10,frames=20,causal_block_size=5,ar_step=5,window=10")
+    assert windowed == frames.diffusion_forcing(sky_base(10, 8.0), 20, causal_block_size=5, ar_step=5, window=10)
+    assert frame_schedule_from_spec("diffusion_forcing:window=none") == frames.diffusion_forcing(sky_base(30, 8.0), 25)
 
 
-def test_every_preset_builds_and_matches_its_spec():
-    for p in frames.FRAME_PRESETS.values():
-        fs = p.build()
-        assert frames.from_spec(p.spec()) == fs, p.name
-        assert p.source
+def test_spec_reads_its_own_json(tmp_path):
+    fs = frame_schedule_from_spec("staircase:steps=8,chunks=3,chunk_frames=2,window=2,prefix_chunks=1")
+    path = tmp_path / "fs.json"
+    fs.to_json(path)
+    assert frame_schedule_from_spec(str(path)) == fs
+    assert frame_schedule_from_spec(fs.to_json()) == fs
+
+
+def test_every_preset_is_data_and_matches_its_spec():
+    assert set(FRAME_PRESETS) >= {"skyreels-v2-df-540p", "skyreels-v2-df-540p-async", "skyreels-v2-df-720p",
+                                  "skyreels-v2-df-720p-async", "magi-1-4.5b", "self-forcing", "causvid"}
+    for p in FRAME_PRESETS.values():
+        assert p.family in FRAME_FAMILIES and p.source, p.name
+        fs = frame_schedule_from_spec(p.name)
+        assert frame_schedule_from_spec(frame_preset_spec(p)) == fs, p.name
+        assert frame_schedule_from_spec(frame_preset_spec(p.name)) == fs, p.name
+        assert get_frame_preset(p.name) is p
+    with pytest.raises(TypeError):
+        FRAME_PRESETS["causvid"].params["shift"] = 5.0  # read-only data
 
 
 def test_spec_errors():
     with pytest.raises(ValueError, match="Did you mean 'pyramid'"):
-        frames.from_spec("pyramd:steps=3")
+        frame_schedule_from_spec("pyramd:steps=3")
     with pytest.raises(ValueError, match="takes no parameter 'ar'"):
-        frames.from_spec("diffusion_forcing:ar=3")
+        frame_schedule_from_spec("diffusion_forcing:ar=3")
+    with pytest.raises(ValueError, match=r"frame preset causvid\).*takes no parameter 'chunks'"):
+        frame_schedule_from_spec("causvid:chunks=3")
     with pytest.raises(ValueError, match="expected key=value"):
-        frames.from_spec("pyramid:steps")
+        frame_schedule_from_spec("pyramid:steps")
     with pytest.raises(ValueError, match="given twice"):
-        frames.from_spec("pyramid:steps=3,steps=4")
+        frame_schedule_from_spec("pyramid:steps=3,steps=4")
+    with pytest.raises(TypeError, match="steps\\[0\\] must be a positive integer"):
+        frame_schedule_from_spec("blockwise:steps=999.5;500")
+    with pytest.raises(TypeError, match="non-empty string"):
+        frame_schedule_from_spec("")
+    # the two spec kinds point at each other
+    with pytest.raises(ValueError, match="'shifted' is a schedule family .*not a frame schedule"):
+        frame_schedule_from_spec("shifted:alpha=3")
+    with pytest.raises(ValueError, match="'flux.1-dev' is a model preset"):
+        frame_schedule_from_spec("flux.1-dev")
+    with pytest.raises(ValueError, match="'self-forcing' is a frame preset, a per-frame schedule.*flowsched frames"):
+        from_spec("self-forcing")
+    with pytest.raises(ValueError, match="'pyramid' is a frame family"):
+        from_spec("pyramid:steps=3")
+    with pytest.raises(ValueError, match="unknown. Did you mean 'causvid'"):
+        get_frame_preset("causvd")
+    with pytest.raises(ValueError, match="'sana' is a model preset"):
+        get_frame_preset("sana")
 
 
 def test_max_cells_refuses_huge_matrices():

@@ -10,10 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from flowsched import frames
+from flowsched import frames, schedules
 from flowsched.cli import main
 from flowsched.frames import FrameSchedule
-from flowsched.frames_plot import RAMP, terminal_heatmap
+from flowsched.plot import RAMP, terminal_heatmap
+from flowsched.presets import FRAME_PRESETS
+from flowsched.spec import frame_schedule_from_spec
 
 
 def run(capsys, *argv):
@@ -26,7 +28,7 @@ def test_heatmap_and_summary(capsys):
     code, out, err = run(capsys, "frames", "skyreels-v2-df-540p-async")
     assert code == 0 and err == ""
     assert "R = 50 model calls, F = 25 latent frames, 30 steps per generated frame" in out
-    fs = frames.from_spec("skyreels-v2-df-540p-async")
+    fs = frame_schedule_from_spec("skyreels-v2-df-540p-async")
     assert terminal_heatmap(fs) in out
 
 
@@ -56,7 +58,7 @@ def test_csv_has_every_cell(capsys):
     code, out, _ = run(capsys, "frames", "pyramid:steps=4,frames=3,u=1", "--csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    fs = frames.pyramid(frames._shifted_base(4, 1.0), 3, u=1.0)
+    fs = frames.pyramid(schedules.shifted(4, 1.0), 3, u=1.0)
     assert len(rows) == (fs.num_steps + 1) * fs.num_frames
     t = np.array([float(r["t"]) for r in rows]).reshape(fs.num_steps + 1, fs.num_frames)
     assert np.array_equal(t, fs.t)
@@ -74,14 +76,57 @@ def test_plot_writes_png(capsys, tmp_path):
 def test_presets_listed(capsys):
     code, out, _ = run(capsys, "frames")
     assert code == 0
-    for name in frames.FRAME_PRESETS:
+    for name in FRAME_PRESETS:
         assert name in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["frames", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "listed by `flowsched frames` and in the \"frame schedules\" table of " \
+        "`flowsched presets`" in " ".join(out.split())
+
+
+def test_presets_command_lists_frame_presets(capsys):
+    import json
+
+    from flowsched.presets import PRESETS
+
+    code, out, _ = run(capsys, "presets")
+    assert code == 0
+    table = out.split("frame schedules")[1].split("sources:")[0]
+    for name, p in FRAME_PRESETS.items():
+        line = next(line for line in table.splitlines() if line.startswith(name + " "))
+        fs = frame_schedule_from_spec(name)
+        spec = line.split()[-1]
+        assert frame_schedule_from_spec(spec) == fs, name
+        assert f" {fs.num_steps} " in line and f" {fs.num_frames} " in line
+        assert f"  {name}: {p.source}" in out.split("sources:")[1]
+    code, out, _ = run(capsys, "presets", "--json")
+    rows = json.loads(out)
+    assert {r["name"] for r in rows if r["kind"] == "model"} == set(PRESETS)
+    frame_rows = {r["name"]: r for r in rows if r["kind"] == "frame"}
+    assert set(frame_rows) == set(FRAME_PRESETS) and len(rows) == len(PRESETS) + len(FRAME_PRESETS)
+    for name, row in frame_rows.items():
+        fs = frame_schedule_from_spec(row["spec"])
+        assert fs == frame_schedule_from_spec(name)
+        assert (row["model_calls"], row["latent_frames"]) == (fs.num_steps, fs.num_frames)
+        assert row["family"] == FRAME_PRESETS[name].family and row["params"] == json.loads(
+            json.dumps(dict(FRAME_PRESETS[name].params)))
+
+
+def test_unknown_preset_mentions_frame_presets(capsys):
+    code, _, err = run(capsys, "schedule", "--preset", "self-forcing")
+    assert code == 2 and "is a frame preset" in err and "flowsched frames self-forcing" in err
+    code, _, err = run(capsys, "schedule", "--preset", "nosuchmodel")
+    assert code == 2 and f"{len(FRAME_PRESETS)} frame presets" in err
+    code, _, err = run(capsys, "schedule", "--preset", "selfforcing")
+    assert code == 2 and "Did you mean the frame preset 'self-forcing'" in err
 
 
 @pytest.mark.parametrize(
     "argv,match",
     [
         (["frames", "bogus"], "neither a frame family nor a frame preset"),
+        (["frames", "shifted:alpha=3"], "'shifted' is a schedule family"),
         (["frames", "diffusion_forcing:ar_step=-1"], "ar_step must be a non-negative integer, got -1"),
         (["frames", "self-forcing", "--plot", "out.jpg"], r"must end in.*\.png.*\.svg.*\.pdf"),
         (["frames", "self-forcing", "causvid", "--json"], "--json and --csv print one schedule"),

@@ -13,9 +13,9 @@ import pytest
 import scipy.linalg
 
 from flowsched import frames, schedules
-from flowsched.frames import euler_frames
 from flowsched.quality.field import GaussianField
 from flowsched.quality.frames import FrameField
+from flowsched.sampling import euler_frames
 
 
 def dense_output(field: GaussianField, fs, stochastic: bool):
@@ -127,7 +127,7 @@ def test_monte_carlo_of_the_real_sampler_agrees(stochastic):
     x = rng.standard_normal((n, 1, *GRID))
     x[:, 0, :1] = ff.sample(n, seed=8)[:, :1]  # prefix frames start as data
     step_rng = np.random.default_rng(9)
-    out = euler_frames(lambda xw, t: ff.velocity(xw, t), x, fs, noise=lambda r: step_rng.standard_normal(x.shape),
+    out = euler_frames(lambda xw, t: ff.velocity(xw, t), x, fs, noise=lambda r, x: step_rng.standard_normal(x.shape),
                        stochastic=stochastic)
     y = out.reshape(n, -1)
     emp = y.T @ y / n  # the mean is zero by symmetry

@@ -301,15 +301,18 @@ def test_presets_command_table_and_json(capsys):
     import json
 
     from flowsched.cli import main
+    from flowsched.presets import FRAME_PRESETS
 
     assert main(["presets", "--no-sources"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["preset", "model", "VAE"]
-    assert len(lines) == 2 + len(PRESETS)
+    # the model table, a blank line, the frame-schedule title, a blank line, the frame table
+    assert len(lines) == 2 + len(PRESETS) + 3 + 2 + len(FRAME_PRESETS)
+    assert lines[2 + len(PRESETS) + 1].startswith("frame schedules")
     flux_row = next(line for line in lines if line.startswith("flux.1-dev "))
     assert "mu=1.15 (exp) -> alpha=3.158" in flux_row and "1024x1024" in flux_row
     assert main(["presets", "--json"]) == 0
-    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out) if r["kind"] == "model"}
     assert set(rows) == set(PRESETS)
     assert rows["ltx-video"]["mu"] == pytest.approx(S.flux_mu(7392, 0.95, 2.05, 1024, 4096))
     assert all(r["source"] for r in rows.values())

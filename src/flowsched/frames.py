@@ -15,9 +15,11 @@ Convention (as for :class:`~flowsched.schedule.Schedule`): ``t = 1`` is noise, `
   the causal window of block-autoregressive models; ``(0, F)`` when the model sees everything).
 
 Every family below is one base schedule plus an integer index matrix; each is exact to the code of its source
-(the commit is named in each docstring, the tests compare against values recorded from that code). numpy only:
-nothing here imports torch except :func:`euler_frames` on torch tensors. The facts these functions rely on are
-written down in ``docs/frames.md``.
+(the commit is named in each docstring, the tests compare against values recorded from that code). This module
+holds the value and the families only: :func:`flowsched.sampling.euler_frames` samples a frame schedule,
+:func:`flowsched.spec.frame_schedule_from_spec` reads one from a line of text (presets included: their data is
+:data:`flowsched.presets.FRAME_PRESETS`), :mod:`flowsched.plot` draws one. numpy only; it imports nothing of
+flowsched above :mod:`flowsched.schedule`. The facts these functions rely on are written down in ``docs/frames.md``.
 """
 
 from __future__ import annotations
@@ -25,16 +27,15 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from ._validate import closest, is_int, nonnegative_int, positive_int, positive_real, real
+from ._validate import is_int, nonnegative_int, positive_int, positive_real, real
 from .schedule import Schedule, _json_value
 
 FORMAT = "flowsched.frame_schedule"
@@ -45,18 +46,13 @@ FORMAT_VERSION = 1
 MAX_CELLS = 50_000_000
 
 __all__ = [
-    "FAMILIES",
-    "FRAME_PRESETS",
-    "FramePreset",
+    "MAX_CELLS",
     "FrameSchedule",
     "autoregressive",
     "blockwise",
     "blockwise_base",
     "diffusion_forcing",
-    "euler_frames",
-    "from_spec",
     "full_sequence",
-    "get_frame_preset",
     "magi_base",
     "pyramid",
     "skyreels_base",
@@ -779,9 +775,9 @@ def blockwise(
 
     ``num_blocks`` counts every block including ``prefix_frames / block_frames`` given ones (Self-Forcing's
     ``initial_latent``, fed clean). ``R = (generated blocks) x len(steps)``. Sample with
-    ``euler_frames(..., stochastic=True)`` for the peers' sampler (``x0`` prediction, then re-noising to the next
-    ``t`` with fresh noise). Each block also costs the peers one more model call at ``t = 0`` to fill the KV cache;
-    it is not a step and not counted here. Sources: as :func:`blockwise_base`.
+    ``flowsched.sampling.euler_frames(..., stochastic=True, seed=...)`` for the peers' sampler (``x0`` prediction,
+    then re-noising to the next ``t`` with fresh noise). Each block also costs the peers one more model call at
+    ``t = 0`` to fill the KV cache; it is not a step and not counted here. Sources: as :func:`blockwise_base`.
     """
     base = blockwise_base(steps, shift=shift, warp=warp, num_train_timesteps=num_train_timesteps)
     blocks = positive_int("num_blocks", num_blocks)
@@ -800,473 +796,4 @@ def blockwise(
     params.update({"num_blocks": blocks, "block_frames": bf, "prefix_frames": pb * bf})
     return FrameSchedule(
         base=base, index=_expand(idx, bf), prefix_frames=pb * bf, window=win, name="blockwise", params=params
-    )
-
-
-# -- sampling --------------------------------------------------------------------------------------------------------
-
-
-def _is_torch(x: Any) -> bool:
-    return type(x).__module__.startswith("torch")
-
-
-def _take(x: Any, idx: np.ndarray, dim: int) -> Any:
-    if _is_torch(x):
-        import torch
-
-        return torch.index_select(x, dim, torch.as_tensor(idx, dtype=torch.long, device=x.device))
-    return np.take(x, idx, axis=dim)
-
-
-def _put(x: Any, idx: np.ndarray, dim: int, values: Any) -> None:
-    if _is_torch(x):
-        import torch
-
-        x.index_copy_(dim, torch.as_tensor(idx, dtype=torch.long, device=x.device), values.to(x.dtype))
-    else:
-        sl = [slice(None)] * x.ndim
-        sl[dim] = idx
-        x[tuple(sl)] = values
-
-
-def _along(values: np.ndarray, like: Any, dim: int) -> Any:
-    """Per-frame numbers shaped to broadcast along ``dim`` of ``like``, in its dtype (and device)."""
-    shape = [1] * like.ndim
-    shape[dim] = values.size
-    if _is_torch(like):
-        import torch
-
-        return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape(shape)
-    return np.asarray(values, dtype=like.dtype).reshape(shape)
-
-
-def _model_t(values: np.ndarray, like: Any) -> Any:
-    if _is_torch(like):
-        import torch
-
-        dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
-        return torch.tensor(np.array(values), dtype=dtype, device=like.device)  # a copy: t is read-only
-    return np.array(values, dtype=np.float64)
-
-
-def _step_noise(noise: Any, step: int, x: Any) -> Any:
-    """Fresh noise for step ``step``, shaped like ``x``: portable noise on stream ``1 + step`` or the user's."""
-    if callable(noise):
-        eps = noise(step)
-    else:
-        import torch
-
-        from .noise import portable_noise
-
-        if _is_torch(x):
-            return portable_noise(tuple(x.shape), noise, stream=1 + step, device=x.device, dtype=x.dtype)
-        eps = portable_noise(tuple(x.shape), noise, stream=1 + step, dtype=torch.float32).numpy().astype(x.dtype)
-        return eps
-    if _is_torch(x):
-        if not _is_torch(eps):
-            raise TypeError(f"noise({step}) must return a torch tensor for a torch x, got {type(eps).__name__}")
-        eps = eps.to(device=x.device, dtype=x.dtype)
-    else:
-        eps = np.asarray(eps, dtype=x.dtype)
-    if tuple(eps.shape) != tuple(x.shape):
-        raise ValueError(f"noise({step}) returned shape {tuple(eps.shape)}; it must match x, {tuple(x.shape)}")
-    return eps
-
-
-def _finite_frames(v: Any, dim: int) -> np.ndarray:
-    """bool per frame along ``dim``: every value finite."""
-    if _is_torch(v):
-        import torch
-
-        ok = torch.isfinite(v)
-        other = [d for d in range(v.ndim) if d != dim]
-        return ok.all(dim=other).cpu().numpy() if other else ok.cpu().numpy()
-    ok = np.isfinite(v)
-    other = tuple(d for d in range(v.ndim) if d != dim)
-    return ok.all(axis=other) if other else ok
-
-
-FrameModel = Callable[[Any, Any], Any]
-
-
-def euler_frames(
-    model: FrameModel,
-    x: Any,
-    frame_schedule: FrameSchedule,
-    *,
-    frame_dim: int = 2,
-    noise: int | Callable[[int], Any] | None = None,
-    stochastic: bool = False,
-    callback: Callable[[int, np.ndarray, np.ndarray, Any], Any] | None = None,
-    progress: bool = False,
-) -> Any:
-    """Sample with a per-frame schedule: step ``r`` calls ``model`` once on the window's frames and moves the
-    frames ``update[r]`` marks; every other frame is left bit-for-bit unchanged.
-
-    Args:
-        model: ``model(x_w, t_w) -> v``: ``x_w`` is ``x`` restricted to the step's window (frames
-            ``window[r, 0]:window[r, 1]`` along ``frame_dim``), ``t_w`` the window's per-frame ``t`` (shape
-            ``[F_w]``; float64 numpy for numpy ``x``, a torch tensor on ``x``'s device for torch ``x``, float64 for a
-            float64 ``x`` and float32 otherwise). ``v`` (velocity ``eps - x0``) must have ``x_w``'s shape; NaN or inf
-            in a frame the step moves raises ``ValueError`` naming the step and the frame.
-        x: the start: noise for generated frames, the given data for prefix frames (numpy float array or torch
-            tensor; not modified). ``x.shape[frame_dim]`` must equal ``frame_schedule.num_frames``.
-        frame_schedule: the :class:`FrameSchedule`.
-        frame_dim: the frame axis of ``x`` (2 for ``[B, C, T, H, W]``).
-        noise: where fresh noise comes from when a step needs it (``stochastic``, or prefix frames fed noised,
-            ``prefix_noise`` with a level above 0): an integer seed (step ``r`` uses
-            ``flowsched.noise.portable_noise(x.shape, seed, stream=1 + r)``: stream 0 is the initial noise, so the
-            same seed can make both), or a callable ``noise(r)`` returning noise shaped like ``x``.
-        stochastic: Self-Forcing/CausVid's sampler: a moving frame goes to ``(1 - t') x0_hat + t' eps`` with
-            ``x0_hat = x - t v`` and fresh ``eps`` (at ``t' = 0`` this is the Euler step). ``False``: Euler,
-            ``x + (t' - t) v``.
-        callback: called as ``callback(r, t_row, t_next_row, x)`` after step ``r`` with the new state.
-        progress: show a tqdm bar on stderr.
-
-    Returns:
-        The final state, same type, shape, dtype (and device) as ``x``.
-    """
-    if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(r, t, t_next, x) or None, got {callback!r}")
-    if not isinstance(frame_schedule, FrameSchedule):
-        raise TypeError(f"frame_schedule must be a FrameSchedule, got {type(frame_schedule).__name__}")
-    fs = frame_schedule
-    if _is_torch(x):
-        if not x.is_floating_point():
-            raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
-    elif isinstance(x, np.ndarray):
-        if not np.issubdtype(x.dtype, np.floating):
-            raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
-    else:
-        raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
-    if not is_int(frame_dim):
-        raise TypeError(f"frame_dim must be an integer axis, got {frame_dim!r}")
-    if not -x.ndim <= frame_dim < x.ndim:
-        raise ValueError(f"frame_dim must be an axis of x (shape {tuple(x.shape)}), got {frame_dim}")
-    dim = int(frame_dim) % x.ndim
-    if x.shape[dim] != fs.num_frames:
-        raise ValueError(
-            f"x has {x.shape[dim]} frames along frame_dim={frame_dim} (shape {tuple(x.shape)}) but the frame "
-            f"schedule has {fs.num_frames}"
-        )
-    if not isinstance(stochastic, (bool, np.bool_)):
-        raise TypeError(f"stochastic must be True or False, got {stochastic!r}")
-    renoise_prefix = fs.prefix_frames > 0 and fs.prefix_noise and fs.prefix_level > 0
-    if noise is None:
-        if renoise_prefix:
-            raise ValueError(
-                f"the prefix frames are fed to the model noised to t={fs.prefix_level} (prefix_noise) and need fresh "
-                "noise each step: pass noise=SEED (portable noise) or noise=callable"
-            )
-        if stochastic:
-            raise ValueError("stochastic=True re-noises every step: pass noise=SEED (portable noise) or noise=callable")
-    elif not callable(noise):
-        from .philox import check_seed
-
-        check_seed("noise", noise)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=fs.num_steps, desc="euler_frames", unit="step", file=sys.stderr, leave=False)
-    t, update, window, p = fs.t, fs.update, fs.window, fs.prefix_frames
-    try:
-        for r in range(fs.num_steps):
-            s, e = int(window[r, 0]), int(window[r, 1])
-            moving = np.flatnonzero(update[r])
-            prefix_in = np.arange(s, min(e, p))
-            need_noise = (renoise_prefix and prefix_in.size > 0) or (
-                stochastic and moving.size > 0 and bool(np.any(t[r + 1, moving] > 0))
-            )
-            eps = _step_noise(noise, r, x) if need_noise else None
-            frames = np.arange(s, e)
-            x_w = _take(x, frames, dim)
-            if renoise_prefix and prefix_in.size:
-                lvl = fs.prefix_level
-                noised = (1.0 - lvl) * _take(x, prefix_in, dim) + lvl * _take(eps, prefix_in, dim)
-                _put(x_w, prefix_in - s, dim, noised)
-            v = model(x_w, _model_t(t[r, s:e], x))
-            where = f"at step {r}"
-            if _is_torch(x):
-                if not _is_torch(v):
-                    raise TypeError(f"model must return a torch tensor for a torch x, got {type(v).__name__} {where}")
-            elif not isinstance(v, np.ndarray):
-                v = np.asarray(v)
-            if tuple(v.shape) != tuple(x_w.shape):
-                raise ValueError(
-                    f"model returned shape {tuple(v.shape)} {where}; it must match its input, {tuple(x_w.shape)} "
-                    f"(frames {s}:{e} along frame_dim={frame_dim})"
-                )
-            if moving.size == 0:
-                new = x
-            else:
-                v_m = _take(v, moving - s, dim)
-                ok = _finite_frames(v_m, dim)
-                if not ok.all():
-                    f = int(moving[np.flatnonzero(~ok)[0]])
-                    raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[r, f])!r})")
-                x_m = _take(x, moving, dim)
-                if stochastic:
-                    x0 = x_m - _along(t[r, moving], x_m, dim) * v_m
-                    t_next = t[r + 1, moving]
-                    step = _along(1.0 - t_next, x_m, dim) * x0
-                    if np.any(t_next > 0):
-                        step = step + _along(t_next, x_m, dim) * _take(eps, moving, dim)
-                else:
-                    step = x_m + _along(t[r + 1, moving] - t[r, moving], x_m, dim) * v_m
-                new = x.clone() if _is_torch(x) else x.copy()
-                _put(new, moving, dim, step)
-            x = new
-            if callback is not None:
-                callback(r, t[r], t[r + 1], x)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return x
-
-
-# -- spec strings and presets ---------------------------------------------------------------------------------------
-#
-# A frame-schedule spec is ``FAMILY:key=value,...`` or ``PRESET`` / ``PRESET:key=value,...``. The base schedule is
-# built from ``steps`` and ``shift`` by the family's own base (SkyReels-V2's UniPC grid, MAGI-1's grid, the
-# Self-Forcing/CausVid step list, or a plain shifted grid for Diffusion Forcing), so one line names everything.
-
-
-def _shifted_base(steps: int, shift: float) -> Schedule:
-    from .schedules import shifted
-
-    return shifted(steps, shift)
-
-
-def _spec_diffusion_forcing(steps=30, shift=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
-                            addnoise_condition=0, window=None):
-    return diffusion_forcing(skyreels_base(steps, shift), frames, causal_block_size=causal_block_size,
-                             ar_step=ar_step, prefix_frames=prefix_frames, addnoise_condition=addnoise_condition,
-                             window=window)
-
-
-def _spec_pyramid(steps=50, shift=1.0, frames=16, u=1.0, prefix_frames=0):
-    return pyramid(_shifted_base(steps, shift), frames, u=u, prefix_frames=prefix_frames)
-
-
-def _spec_full_sequence(steps=50, shift=1.0, frames=16, prefix_frames=0):
-    return full_sequence(_shifted_base(steps, shift), frames, prefix_frames=prefix_frames)
-
-
-def _spec_autoregressive(steps=50, shift=1.0, frames=16, prefix_frames=0):
-    return autoregressive(_shifted_base(steps, shift), frames, prefix_frames=prefix_frames)
-
-
-def _spec_staircase(steps=64, shift=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0, clean_t=0.9999):
-    return staircase(magi_base(steps, shift), chunks, chunk_frames=chunk_frames, window=window,
-                     prefix_chunks=prefix_chunks, clean_t=clean_t)
-
-
-def _spec_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, shift=5.0, warp=True, prefix_frames=0):
-    if is_int(steps):
-        steps = [steps]
-    return blockwise(list(steps), blocks, block_frames=block_frames, shift=shift, warp=warp,
-                     prefix_frames=prefix_frames)
-
-
-#: Frame-schedule families for :func:`from_spec`: name -> builder taking the spec's keys (``steps``, ``shift``,
-#: ``frames`` ... with the defaults shown by ``flowsched frames --help``).
-FAMILIES: dict[str, Callable[..., FrameSchedule]] = {
-    "diffusion_forcing": _spec_diffusion_forcing,
-    "pyramid": _spec_pyramid,
-    "full_sequence": _spec_full_sequence,
-    "autoregressive": _spec_autoregressive,
-    "staircase": _spec_staircase,
-    "blockwise": _spec_blockwise,
-}
-
-
-@dataclass(frozen=True)
-class FramePreset:
-    """A model's per-frame schedule as data: the family, its spec parameters and where they come from."""
-
-    name: str
-    model: str
-    family: str
-    params: Mapping[str, Any]
-    source: str
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
-
-    def spec(self) -> str:
-        """The equivalent ``FAMILY:key=value,...`` spec."""
-        parts = []
-        for k, v in self.params.items():
-            parts.append(f"{k}={';'.join(str(x) for x in v)}" if isinstance(v, (list, tuple)) else f"{k}={v}")
-        return f"{self.family}:{','.join(parts)}"
-
-    def build(self, **overrides: Any) -> FrameSchedule:
-        """The frame schedule, with ``overrides`` of the spec parameters."""
-        unknown = [k for k in overrides if k not in _parameters(self.family)]
-        if unknown:
-            raise ValueError(
-                f"frame preset {self.name!r} ({self.family}) takes no parameter {unknown[0]!r}; it accepts "
-                f"{', '.join(_parameters(self.family))}"
-            )
-        return FAMILIES[self.family](**{**self.params, **overrides})
-
-
-_SKYREELS = "SkyworkAI/SkyReels-V2 @abed76f: generate_video_df.py defaults (30 steps, shift 8) and README"
-_FRAME_PRESETS = (
-    FramePreset(
-        "skyreels-v2-df-540p", "SkyReels-V2-DF 540P, synchronous", "diffusion_forcing",
-        {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 1, "ar_step": 0},
-        f"{_SKYREELS} (base_num_frames 97 -> 25 latent frames, ar_step 0)",
-    ),
-    FramePreset(
-        "skyreels-v2-df-540p-async", "SkyReels-V2-DF 540P, asynchronous", "diffusion_forcing",
-        {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 5, "ar_step": 5},
-        f"{_SKYREELS} (asynchronous example: ar_step 5, causal_block_size 5, base_num_frames 97)",
-    ),
-    FramePreset(
-        "skyreels-v2-df-720p", "SkyReels-V2-DF 720P, synchronous", "diffusion_forcing",
-        {"steps": 30, "shift": 8.0, "frames": 31, "causal_block_size": 1, "ar_step": 0},
-        f"{_SKYREELS} (base_num_frames 121 -> 31 latent frames for 720P)",
-    ),
-    FramePreset(
-        "skyreels-v2-df-720p-async", "SkyReels-V2-DF 720P, asynchronous", "diffusion_forcing",
-        {"steps": 30, "shift": 8.0, "frames": 30, "causal_block_size": 5, "ar_step": 5},
-        f"{_SKYREELS} (ar_step 5, causal_block_size 5)",
-        "121 video frames are 31 latent frames, which causal_block_size 5 floors to 30 (the last frame would stay "
-        "noise); the preset uses 30 (117 video frames)",
-    ),
-    FramePreset(
-        "magi-1-4.5b", "MAGI-1 4.5B", "staircase",
-        {"steps": 64, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
-        "SandAI-org/MAGI-1 @6ff822e: example/4.5B/4.5B_base_config.json (num_steps 64, window_size 4, chunk_width 6, "
-        "96 frames -> 24 latent frames = 4 chunks) and video_generate.py (sd3 shift 3)",
-    ),
-    FramePreset(
-        "magi-1-24b", "MAGI-1 24B", "staircase",
-        {"steps": 32, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
-        "SandAI-org/MAGI-1 @6ff822e: example/24B/24B_base_config.json (num_steps 32, window_size 4, chunk_width 6)",
-    ),
-    FramePreset(
-        "self-forcing", "Self-Forcing (Wan2.1-T2V-1.3B, DMD)", "blockwise",
-        {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 5.0, "warp": True},
-        "guandeh17/Self-Forcing @33593df: configs/self_forcing_dmd.yaml (denoising_step_list, warp_denoising_step, "
-        "timestep_shift 5, num_frame_per_block 3; 21 latent frames)",
-        "sample with euler_frames(..., stochastic=True)",
-    ),
-    FramePreset(
-        "causvid", "CausVid (Wan2.1, causal DMD)", "blockwise",
-        {"steps": [1000, 757, 522], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": False},
-        "tianweiy/CausVid @ca21150: configs/wan_causal_dmd.yaml (denoising_step_list [1000, 757, 522, 0], "
-        "warp_denoising_step false, timestep_shift 8, num_frame_per_block 3; 21 latent frames)",
-        "sample with euler_frames(..., stochastic=True)",
-    ),
-    FramePreset(
-        "causvid-4step-warp", "CausVid, 4 warped steps", "blockwise",
-        {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": True},
-        "tianweiy/CausVid @ca21150: configs/wan_causal_dmd_warp_4step_cfg2.yaml",
-        "sample with euler_frames(..., stochastic=True)",
-    ),
-)
-
-#: Frame-schedule presets by name (data: family, spec parameters, source).
-FRAME_PRESETS: dict[str, FramePreset] = {p.name: p for p in _FRAME_PRESETS}
-
-
-def get_frame_preset(name: str) -> FramePreset:
-    """The :data:`FRAME_PRESETS` entry ``name``; ``ValueError`` with the closest name otherwise."""
-    if name not in FRAME_PRESETS:
-        hint = closest(str(name), list(FRAME_PRESETS))
-        did = f" Did you mean {hint!r}?" if hint else ""
-        raise ValueError(f"unknown frame preset {name!r}.{did} Frame presets: {', '.join(FRAME_PRESETS)}")
-    return FRAME_PRESETS[name]
-
-
-def _parameters(family: str) -> tuple[str, ...]:
-    import inspect
-
-    return tuple(inspect.signature(FAMILIES[family]).parameters)
-
-
-def _value(text: str) -> Any:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    if ";" in text:
-        return [_value(x.strip()) for x in text.split(";") if x.strip()]
-    try:
-        return int(text, 10)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return text
-    if not math.isfinite(value):
-        raise ValueError(f"{text!r} is not a finite number")
-    return value
-
-
-def _spec_items(spec: str, body: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in filter(None, (x.strip() for x in body.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise ValueError(f"frame schedule spec {spec!r}: expected key=value, got {item!r}")
-        if key in out:
-            raise ValueError(f"frame schedule spec {spec!r}: {key!r} is given twice")
-        try:
-            out[key] = _value(value.strip())
-        except ValueError as exc:
-            raise ValueError(f"frame schedule spec {spec!r}: {key}={value.strip()!r}: {exc}") from None
-    return out
-
-
-def from_spec(text: str) -> FrameSchedule:
-    """Build a frame schedule from one line of text.
-
-    Forms:
-        * ``FAMILY:key=value,...`` with a family of :data:`FAMILIES`:
-          ``diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5`` (base
-          :func:`skyreels_base`), ``pyramid:steps=50,frames=16,u=2`` and ``full_sequence``/``autoregressive``
-          (base ``schedules.shifted(steps, shift)``, shift 1 by default), ``staircase:steps=64,chunks=4``
-          (base :func:`magi_base`), ``blockwise:steps=1000;750;500;250,blocks=7,shift=5`` (base
-          :func:`blockwise_base`). A bare ``FAMILY`` uses its defaults. Lists are ``;``-separated.
-        * ``PRESET`` or ``PRESET:key=value,...``: a :data:`FRAME_PRESETS` entry with overrides.
-        * a JSON file written by :meth:`FrameSchedule.to_json`, or inline JSON.
-
-    Raises ``ValueError`` naming the spec and what is accepted.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise TypeError(f"a frame schedule spec must be a non-empty string, got {text!r}")
-    text = text.strip()
-    if text.startswith("{") or text.lower().endswith(".json"):
-        return FrameSchedule.from_json(text)
-    head, _, body = text.partition(":")
-    head = head.strip()
-    kwargs = _spec_items(text, body)
-    if head in FAMILIES:
-        accepted = _parameters(head)
-        unknown = [k for k in kwargs if k not in accepted]
-        if unknown:
-            raise ValueError(
-                f"frame schedule spec {text!r}: {head} takes no parameter {unknown[0]!r}; it accepts "
-                f"{', '.join(accepted)}"
-            )
-        return FAMILIES[head](**kwargs)
-    if head in FRAME_PRESETS:
-        return FRAME_PRESETS[head].build(**kwargs)
-    hint = closest(head, [*FAMILIES, *FRAME_PRESETS])
-    did = f" Did you mean {hint!r}?" if hint else ""
-    raise ValueError(
-        f"frame schedule spec {text!r}: {head!r} is neither a frame family nor a frame preset.{did} Families: "
-        f"{', '.join(FAMILIES)}; presets: {', '.join(FRAME_PRESETS)}"
     )

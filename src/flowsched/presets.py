@@ -2,7 +2,9 @@
 
 A preset never holds code. Its ``rule`` names one entry of :data:`RULES`, a small function
 ``(geometry, num_steps, shift_alpha, **rule_params) -> Schedule`` that applies the model's own rule at the
-user's resolution and length. numpy only.
+user's resolution and length. The per-frame schedules of diffusion-forcing and autoregressive video models are
+:data:`FRAME_PRESETS`: a frame family's name and its spec parameters, built by
+:func:`flowsched.spec.frame_schedule_from_spec`. numpy only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import diffusers_rules, schedules
-from ._validate import positive_int, positive_real, suggestion
+from ._validate import closest, positive_int, positive_real, suggestion
 from .geometry import LatentGeometry, get_vae
 from .schedule import Schedule
 
@@ -433,8 +435,102 @@ PRESETS: dict[str, Preset] = {
 DEFAULT_PRESET = "opensora-2.0-768px"
 
 
+# -- frame schedules (diffusion forcing, autoregressive video) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FramePreset:
+    """One model's per-frame schedule, as data.
+
+    Attributes:
+        name: the name used in specs and by ``flowsched frames`` (``skyreels-v2-df-540p-async``).
+        model: human-readable model name and setting.
+        family: a frame family of :data:`flowsched.spec.FRAME_FAMILIES` (``diffusion_forcing``, ``staircase`` ...).
+        params: the family's spec parameters (read-only mapping; ``steps``, ``shift``, ``frames`` ...).
+        source: where the numbers come from (repository @ commit, file).
+        notes: what users should know.
+    """
+
+    name: str
+    model: str
+    family: str
+    params: Mapping[str, Any]
+    source: str
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+
+_SKYREELS = "SkyworkAI/SkyReels-V2 @abed76f: generate_video_df.py defaults (30 steps, shift 8) and README"
+_STOCHASTIC = "sample with flowsched.sampling.euler_frames(..., stochastic=True, seed=SEED)"
+
+#: Frame-schedule presets by name: a frame family and its spec parameters, with sources
+#: (``flowsched presets`` lists them; :func:`flowsched.spec.frame_schedule_from_spec` builds them).
+FRAME_PRESETS: dict[str, FramePreset] = {
+    p.name: p
+    for p in (
+        FramePreset(
+            "skyreels-v2-df-540p", "SkyReels-V2-DF 540P, synchronous", "diffusion_forcing",
+            {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 1, "ar_step": 0},
+            f"{_SKYREELS} (base_num_frames 97 -> 25 latent frames, ar_step 0)",
+        ),
+        FramePreset(
+            "skyreels-v2-df-540p-async", "SkyReels-V2-DF 540P, asynchronous", "diffusion_forcing",
+            {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 5, "ar_step": 5},
+            f"{_SKYREELS} (asynchronous example: ar_step 5, causal_block_size 5, base_num_frames 97)",
+        ),
+        FramePreset(
+            "skyreels-v2-df-720p", "SkyReels-V2-DF 720P, synchronous", "diffusion_forcing",
+            {"steps": 30, "shift": 8.0, "frames": 31, "causal_block_size": 1, "ar_step": 0},
+            f"{_SKYREELS} (base_num_frames 121 -> 31 latent frames for 720P)",
+        ),
+        FramePreset(
+            "skyreels-v2-df-720p-async", "SkyReels-V2-DF 720P, asynchronous", "diffusion_forcing",
+            {"steps": 30, "shift": 8.0, "frames": 30, "causal_block_size": 5, "ar_step": 5},
+            f"{_SKYREELS} (ar_step 5, causal_block_size 5)",
+            "121 video frames are 31 latent frames, which causal_block_size 5 floors to 30 (the last frame would "
+            "stay noise); the preset uses 30 (117 video frames)",
+        ),
+        FramePreset(
+            "magi-1-4.5b", "MAGI-1 4.5B", "staircase",
+            {"steps": 64, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+            "SandAI-org/MAGI-1 @6ff822e: example/4.5B/4.5B_base_config.json (num_steps 64, window_size 4, "
+            "chunk_width 6, 96 frames -> 24 latent frames = 4 chunks) and video_generate.py (sd3 shift 3)",
+        ),
+        FramePreset(
+            "magi-1-24b", "MAGI-1 24B", "staircase",
+            {"steps": 32, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+            "SandAI-org/MAGI-1 @6ff822e: example/24B/24B_base_config.json (num_steps 32, window_size 4, "
+            "chunk_width 6)",
+        ),
+        FramePreset(
+            "self-forcing", "Self-Forcing (Wan2.1-T2V-1.3B, DMD)", "blockwise",
+            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 5.0, "warp": True},
+            "guandeh17/Self-Forcing @33593df: configs/self_forcing_dmd.yaml (denoising_step_list, "
+            "warp_denoising_step, timestep_shift 5, num_frame_per_block 3; 21 latent frames)",
+            _STOCHASTIC,
+        ),
+        FramePreset(
+            "causvid", "CausVid (Wan2.1, causal DMD)", "blockwise",
+            {"steps": [1000, 757, 522], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": False},
+            "tianweiy/CausVid @ca21150: configs/wan_causal_dmd.yaml (denoising_step_list [1000, 757, 522, 0], "
+            "warp_denoising_step false, timestep_shift 8, num_frame_per_block 3; 21 latent frames)",
+            _STOCHASTIC,
+        ),
+        FramePreset(
+            "causvid-4step-warp", "CausVid, 4 warped steps", "blockwise",
+            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": True},
+            "tianweiy/CausVid @ca21150: configs/wan_causal_dmd_warp_4step_cfg2.yaml",
+            _STOCHASTIC,
+        ),
+    )
+}
+
+
 def get_preset(name: str | Preset) -> Preset:
-    """Look up a preset by name; unknown names get the closest match as a hint."""
+    """Look up a model preset by name; unknown names get the closest match as a hint, and a frame preset's name
+    says where frame schedules are used."""
     if isinstance(name, Preset):
         return name
     if not isinstance(name, str):
@@ -442,7 +538,34 @@ def get_preset(name: str | Preset) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
+        if name in FRAME_PRESETS:
+            raise ValueError(
+                f"preset {name!r} is a frame preset (a per-frame schedule, {FRAME_PRESETS[name].model}), not a "
+                f"model preset: use `flowsched frames {name}` or flowsched.spec.frame_schedule_from_spec"
+            ) from None
+        hint = suggestion(name, list(PRESETS))
+        frame = None if hint else closest(name, list(FRAME_PRESETS))
+        if frame:
+            hint = f" Did you mean the frame preset {frame!r} (a per-frame schedule: `flowsched frames {frame}`)?"
         raise ValueError(
-            f"preset {name!r} is unknown.{suggestion(name, list(PRESETS))} Run `flowsched presets` to list the "
-            f"{len(PRESETS)} presets"
+            f"preset {name!r} is unknown.{hint} Run `flowsched presets` to list the {len(PRESETS)} model presets "
+            f"and the {len(FRAME_PRESETS)} frame presets (per-frame schedules)"
         ) from None
+
+
+def get_frame_preset(name: str) -> FramePreset:
+    """The :data:`FRAME_PRESETS` entry ``name``; ``ValueError`` with the closest name otherwise (and a model
+    preset's name says it is one)."""
+    if not isinstance(name, str):
+        raise TypeError(f"frame preset must be a name (see `flowsched presets`), got {name!r}")
+    if name in FRAME_PRESETS:
+        return FRAME_PRESETS[name]
+    if name in PRESETS:
+        raise ValueError(
+            f"{name!r} is a model preset (one schedule for every frame), not a frame preset: use it with "
+            f"`flowsched schedule --preset {name}`; frame presets: {', '.join(FRAME_PRESETS)}"
+        )
+    raise ValueError(
+        f"frame preset {name!r} is unknown.{suggestion(name, list(FRAME_PRESETS))} Frame presets: "
+        f"{', '.join(FRAME_PRESETS)}"
+    )

@@ -1,5 +1,6 @@
-"""Euler, Heun and two stochastic samplers over any velocity callable, for torch tensors and numpy arrays, and
-the forward process :func:`add_noise` that puts a given latent at a noise level.
+"""Euler, Heun and two stochastic samplers over any velocity callable, for torch tensors and numpy arrays;
+:func:`euler_frames` for per-frame schedules (diffusion forcing, autoregressive video); and the forward process
+:func:`add_noise` that puts a given latent at a noise level.
 
 Convention (docs/conventions.md): ``x_t = (1 - t) * x0 + t * eps``, ``t = 1`` is pure noise, ``t = 0`` is data, and
 the model predicts the velocity ``v = eps - x0``. A sampler walks a schedule ``t_0 > t_1 > ... > t_N`` with Open-Sora
@@ -33,6 +34,7 @@ from ``noise(step_index, x) -> eps`` (a callable returning an array or tensor li
 :func:`flowsched.noise.step_noise`: step ``i`` draws portable noise on stream ``1 + i`` (stream 0 is the initial
 noise; docs/portable-noise.md, "Streams"), so the whole trajectory is a pure function of the seed, the same on every
 device, batch size (``sample_index``) and backend. docs/partial-and-stochastic.md has the update rules and sources.
+:func:`euler_frames` takes its noise the same way (``noise=``, ``seed=``, ``sample_index=``) and the same ``check``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import choice, is_int, is_torch_tensor, real
+from .frames import FrameSchedule
 from .schedule import ENDPOINT_TOL, Schedule, check_t
 
 Velocity = Callable[[Any, float], Any]
@@ -60,9 +63,11 @@ __all__ = [
     "STOCHASTIC",
     "add_noise",
     "ancestral_coefficients",
+    "call_frame_model",
     "call_velocity",
     "euler",
     "euler_ancestral",
+    "euler_frames",
     "get_sampler",
     "heun",
     "nfe",
@@ -301,8 +306,15 @@ def portable_step_noise(seed: int, sample_index: Any = None) -> NoiseSource:
     return draw
 
 
-def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any) -> NoiseSource:
+def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any, reason: str = "") -> NoiseSource:
+    """The per-step noise of a stochastic sampler: ``noise`` (a callable) or portable noise of ``seed``; ``reason``
+    says why noise is needed when neither is given (default: ``NAME adds noise at each step``)."""
     if noise is not None:
+        if is_int(noise):
+            raise TypeError(
+                f"noise must be a callable (step_index, x) -> eps or None, got the integer {noise}; for portable "
+                f"per-step noise pass seed={noise}"
+            )
         if seed is not None:
             raise ValueError(f"{name}: give noise= (a callable (i, x) -> eps) or seed= (portable noise), not both")
         if not callable(noise):
@@ -312,15 +324,16 @@ def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any) -
         return noise
     if seed is None:
         raise ValueError(
-            f"{name} adds noise at each step: pass seed= (portable per-step noise, flowsched.noise.step_noise: "
-            "stream 1 + i for step i) or noise= (a callable (step_index, x) -> eps)"
+            f"{reason or name + ' adds noise at each step'}: pass seed= (portable per-step noise, "
+            "flowsched.noise.step_noise: stream 1 + i for step i) or noise= (a callable (step_index, x) -> eps)"
         )
     return portable_step_noise(seed, _check_sample_index(sample_index, int(x.shape[0]) if x.ndim else 1))
 
 
-def _call_noise(source: NoiseSource, i: int, x: Any, t: float, finite: bool) -> Any:
+def _call_noise(source: NoiseSource, i: int, x: Any, where: str, finite: bool) -> Any:
+    """``source(i, x)``, checked like a velocity: the type and shape of ``x``, finite when ``finite``. ``where``
+    (``"at step 3 (t=0.5)"``) goes into the errors."""
     eps = source(i, x)
-    where = f"at step {i} (t={t!r})"
     if is_torch_tensor(x):
         if not is_torch_tensor(eps):
             raise TypeError(f"noise must return a torch tensor for a torch x, got {type(eps).__name__} {where}")
@@ -394,7 +407,8 @@ def euler_ancestral(
         down, up, renoise = ancestral_coefficients(t, t_next, eta)
         x = down * x + (1 - down) * x0
         if eta > 0:
-            eps = _call_noise(source, i, x, t, check == "every" or (check == "first" and draws[0] == 0))
+            first = check == "every" or (check == "first" and draws[0] == 0)
+            eps = _call_noise(source, i, x, f"at step {i} (t={t!r})", first)
             draws[0] += 1
             x = up * x + eps * s_noise * renoise
         return x
@@ -432,7 +446,8 @@ def stochastic_euler(
         x0 = x - t * v_at(x, t)
         if t_next == 0.0:
             return x0
-        eps = _call_noise(source, i, x, t, check == "every" or (check == "first" and draws[0] == 0))
+        first = check == "every" or (check == "first" and draws[0] == 0)
+        eps = _call_noise(source, i, x, f"at step {i} (t={t!r})", first)
         draws[0] += 1
         return (1.0 - t_next) * x0 + t_next * eps
 
@@ -491,11 +506,218 @@ def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, 
     return x
 
 
-# Per-frame schedules (diffusion forcing, autoregressive video) are sampled by euler_frames, defined next to
-# FrameSchedule in flowsched.frames and exported here with the other samplers.
-from .frames import euler_frames  # noqa: E402
+# -- per-frame schedules ---------------------------------------------------------------------------------------
 
-__all__ += ["euler_frames"]
+#: ``model(x_w, t_w) -> v`` of :func:`euler_frames`: the state on the step's window and the window's per-frame ``t``.
+FrameModel = Callable[[Any, Any], Any]
+FrameCallback = Callable[[int, np.ndarray, np.ndarray, Any], Any]
+
+
+def _take(x: Any, idx: np.ndarray, dim: int) -> Any:
+    if is_torch_tensor(x):
+        import torch
+
+        return torch.index_select(x, dim, torch.as_tensor(idx, dtype=torch.long, device=x.device))
+    return np.take(x, idx, axis=dim)
+
+
+def _put(x: Any, idx: np.ndarray, dim: int, values: Any) -> None:
+    if is_torch_tensor(x):
+        import torch
+
+        x.index_copy_(dim, torch.as_tensor(idx, dtype=torch.long, device=x.device), values.to(x.dtype))
+    else:
+        sl = [slice(None)] * x.ndim
+        sl[dim] = idx
+        x[tuple(sl)] = values
+
+
+def _along(values: np.ndarray, like: Any, dim: int) -> Any:
+    """Per-frame numbers shaped to broadcast along ``dim`` of ``like``, in its dtype (and device)."""
+    shape = [1] * like.ndim
+    shape[dim] = values.size
+    if is_torch_tensor(like):
+        import torch
+
+        return torch.as_tensor(values, dtype=like.dtype, device=like.device).reshape(shape)
+    return np.asarray(values, dtype=like.dtype).reshape(shape)
+
+
+def _frame_t(values: np.ndarray, like: Any) -> Any:
+    """The window's per-frame ``t`` as the model gets it: float64 numpy for numpy ``x``; for torch ``x`` a tensor on
+    its device, float64 for a float64 ``x`` and float32 otherwise."""
+    if is_torch_tensor(like):
+        import torch
+
+        dtype = like.dtype if like.dtype in (torch.float32, torch.float64) else torch.float32
+        return torch.tensor(np.array(values), dtype=dtype, device=like.device)  # a copy: t is read-only
+    return np.array(values, dtype=np.float64)
+
+
+def _finite_frames(v: Any, dim: int) -> np.ndarray:
+    """bool per frame along ``dim``: every value finite (for a GPU tensor, one device-to-host sync)."""
+    if is_torch_tensor(v):
+        import torch
+
+        ok = torch.isfinite(v)
+        other = [d for d in range(v.ndim) if d != dim]
+        return ok.all(dim=other).cpu().numpy() if other else ok.cpu().numpy()
+    ok = np.isfinite(v)
+    other = tuple(d for d in range(v.ndim) if d != dim)
+    return ok.all(axis=other) if other else ok
+
+
+def call_frame_model(
+    model: FrameModel, x_w: Any, t_w: Any, *, step: int, window: tuple[int, int], frame_dim: int,
+    moving: np.ndarray, t: np.ndarray, finite: bool = True,
+) -> Any:
+    """``model(x_w, t_w)`` for :func:`euler_frames`, checked as :func:`call_velocity` checks a velocity: a torch
+    tensor for a torch ``x_w`` (an array otherwise), the shape of ``x_w``, and with ``finite=True`` no NaN or inf in
+    the frames the step moves (``moving``: frame indices of the whole video; ``t``: every frame's ``t`` before the
+    step). Errors name ``step`` and, for NaN or inf, the first bad frame and its ``t``."""
+    v = model(x_w, t_w)
+    s, e = window
+    where = f"at step {step}"
+    if is_torch_tensor(x_w):
+        if not is_torch_tensor(v):
+            raise TypeError(f"model must return a torch tensor for a torch x, got {type(v).__name__} {where}")
+    elif not isinstance(v, np.ndarray):
+        v = np.asarray(v)
+    if tuple(v.shape) != tuple(x_w.shape):
+        raise ValueError(
+            f"model returned shape {tuple(v.shape)} {where}; it must match its input, {tuple(x_w.shape)} (frames "
+            f"{s}:{e} along frame_dim={frame_dim})"
+        )
+    if finite and moving.size:
+        ok = _finite_frames(_take(v, moving - s, frame_dim), frame_dim)
+        if not ok.all():
+            f = int(moving[np.flatnonzero(~ok)[0]])
+            raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[f])!r})")
+    return v
+
+
+def euler_frames(
+    model: FrameModel,
+    x: Any,
+    frame_schedule: FrameSchedule,
+    *,
+    frame_dim: int = 2,
+    stochastic: bool = False,
+    noise: NoiseSource | None = None,
+    seed: int | None = None,
+    sample_index: int | Sequence[int] | None = None,
+    callback: FrameCallback | None = None,
+    progress: bool = False,
+    check: str = "first",
+) -> Any:
+    """Sample with a per-frame schedule (:class:`~flowsched.frames.FrameSchedule`): step ``r`` calls ``model`` once
+    on the window's frames and moves the frames ``update[r]`` marks; every other frame is left bit for bit as it
+    was. ``R`` model calls. docs/frames.md, section 3.
+
+    Args:
+        model: ``model(x_w, t_w) -> v``: ``x_w`` is ``x`` restricted to the step's window (frames
+            ``window[r, 0]:window[r, 1]`` along ``frame_dim``), ``t_w`` the window's per-frame ``t`` (shape
+            ``[F_w]``; float64 numpy for numpy ``x``, a torch tensor on ``x``'s device for torch ``x``, float64 for a
+            float64 ``x`` and float32 otherwise). ``v`` (velocity ``eps - x0``) must have ``x_w``'s shape.
+        x: the start: noise for generated frames, the given data for prefix frames (numpy float array or torch
+            tensor; not modified). ``x.shape[frame_dim]`` must equal ``frame_schedule.num_frames``; the batch is
+            axis 0.
+        frame_schedule: the :class:`~flowsched.frames.FrameSchedule`.
+        frame_dim: the frame axis of ``x`` (2 for ``[B, C, T, H, W]``).
+        stochastic: Self-Forcing/CausVid's sampler: a moving frame goes to ``(1 - t') x0_hat + t' eps`` with
+            ``x0_hat = x - t v`` and fresh ``eps`` (at ``t' = 0`` this is ``x0_hat``, the Euler step; no noise is
+            drawn for a step that moves every frame to 0). ``False``: Euler, ``x + (t' - t) v``.
+        noise, seed, sample_index: where fresh noise comes from when a step needs it (``stochastic``, or prefix
+            frames fed noised: ``prefix_noise`` with a level above 0), as in :func:`euler_ancestral`:
+            ``noise(r, x) -> eps`` shaped like the whole ``x``, or ``seed=`` for portable noise, step ``r`` on
+            stream ``1 + r`` (:func:`flowsched.noise.step_noise`; stream 0 is the initial noise, so one seed makes
+            both), ``sample_index`` the portable sample index of each batch position.
+        callback: called as ``callback(r, t_row, t_next_row, x)`` after step ``r`` with the new state.
+        progress: show a tqdm bar on stderr.
+        check: ``"first"``, ``"every"`` or ``"none"``, as for the other samplers (module docstring): NaN or inf in
+            a frame the step moves raises ``ValueError`` naming the step and the frame (``"every"``), or is found
+            on the first call and in the result (``"first"``).
+
+    Returns:
+        The final state, same type, shape, dtype (and device) as ``x``.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(r, t, t_next, x) or None, got {callback!r}")
+    if not isinstance(frame_schedule, FrameSchedule):
+        raise TypeError(f"frame_schedule must be a flowsched.frames.FrameSchedule, got {type(frame_schedule).__name__}")
+    choice("check", check, CHECKS)
+    fs = frame_schedule
+    _check_state(x)
+    if not is_int(frame_dim):
+        raise TypeError(f"frame_dim must be an integer axis, got {frame_dim!r}")
+    if not -x.ndim <= frame_dim < x.ndim:
+        raise ValueError(f"frame_dim must be an axis of x (shape {tuple(x.shape)}), got {frame_dim}")
+    dim = int(frame_dim) % x.ndim
+    if x.shape[dim] != fs.num_frames:
+        raise ValueError(
+            f"x has {x.shape[dim]} frames along frame_dim={frame_dim} (shape {tuple(x.shape)}) but the frame "
+            f"schedule has {fs.num_frames}"
+        )
+    if not isinstance(stochastic, (bool, np.bool_)):
+        raise TypeError(f"stochastic must be True or False, got {stochastic!r}")
+    renoise_prefix = fs.prefix_frames > 0 and fs.prefix_noise and fs.prefix_level > 0
+    source = None
+    if renoise_prefix or stochastic:
+        reason = (
+            "euler_frames with stochastic=True re-noises every step" if stochastic else
+            f"euler_frames feeds the prefix frames to the model noised to t={fs.prefix_level} (prefix_noise) with "
+            "fresh noise each step"
+        )
+        source = _noise_source("euler_frames", noise, seed, sample_index, x, reason)
+    elif noise is not None or seed is not None:
+        _noise_source("euler_frames", noise, seed, sample_index, x)  # still check what was passed
+    t, update, window, p = fs.t, fs.update, fs.window, fs.prefix_frames
+    checked = draws = 0
+    with progress_bar(fs.num_steps, progress, "euler_frames") as bar:
+        for r in range(fs.num_steps):
+            s, e = int(window[r, 0]), int(window[r, 1])
+            moving = np.flatnonzero(update[r])
+            prefix_in = np.arange(s, min(e, p)) if renoise_prefix else np.arange(0)
+            need_noise = prefix_in.size > 0 or (stochastic and moving.size > 0 and bool(np.any(t[r + 1, moving] > 0)))
+            eps = None
+            if need_noise:
+                first = check == "every" or (check == "first" and draws == 0)
+                eps = _call_noise(source, r, x, f"at step {r}", first)
+                draws += 1
+            x_w = _take(x, np.arange(s, e), dim)
+            if prefix_in.size:
+                lvl = fs.prefix_level
+                noised = (1.0 - lvl) * _take(x, prefix_in, dim) + lvl * _take(eps, prefix_in, dim)
+                _put(x_w, prefix_in - s, dim, noised)
+            finite = check == "every" or (check == "first" and checked == 0)
+            v = call_frame_model(model, x_w, _frame_t(t[r, s:e], x), step=r, window=(s, e), frame_dim=dim,
+                                 moving=moving, t=t[r], finite=finite)
+            if moving.size:
+                checked += 1
+                v_m = _take(v, moving - s, dim)
+                x_m = _take(x, moving, dim)
+                t_next = t[r + 1, moving]
+                if stochastic:
+                    x0 = x_m - _along(t[r, moving], x_m, dim) * v_m
+                    step = _along(1.0 - t_next, x_m, dim) * x0
+                    if np.any(t_next > 0):
+                        step = step + _along(t_next, x_m, dim) * _take(eps, moving, dim)
+                else:
+                    step = x_m + _along(t_next - t[r, moving], x_m, dim) * v_m
+                x = x.clone() if is_torch_tensor(x) else x.copy()
+                _put(x, moving, dim, step)
+            if callback is not None:
+                callback(r, t[r], t[r + 1], x)
+            bar.update(1)
+    if check == "first" and not _all_finite(x):
+        raise ValueError(
+            "the euler_frames sampler's result holds NaN or inf: a model call after the first returned them (run "
+            "with check='every' to name the step and the frame)"
+        )
+    return x
+
 
 # -- forward process -------------------------------------------------------------------------------------------
 

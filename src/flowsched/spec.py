@@ -1,8 +1,10 @@
 """The spec language: one line of text that names a schedule (``"shifted:alpha=3"``, ``"wan2.1-t2v-480p:steps=30"``,
-a JSON file). ``flowsched compare``, ``plot``, ``evaluate``, the diffusers adapter and configs use it.
+a JSON file) or a per-frame schedule (``"diffusion_forcing:steps=30,frames=25,ar_step=5"``, ``"self-forcing"``).
+``flowsched compare``, ``plot``, ``evaluate``, ``frames``, the diffusers adapter and configs use it.
 
-The grammar and its rules are documented in docs/schedules.md ("Schedule specs"). This module sits above
-:mod:`flowsched.presets` (a spec may name a preset), which sits above :mod:`flowsched.schedules`. numpy only.
+The grammar and its rules are documented in docs/schedules.md ("Schedule specs") and docs/frames.md ("Specs and
+presets"); both kinds share one parser. This module sits above :mod:`flowsched.presets` (a spec may name a preset)
+and :mod:`flowsched.frames`, which sit above :mod:`flowsched.schedules`. numpy only.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import diffusers_rules, presets, schedules
-from ._validate import positive_int, positive_real, suggestion
+from . import frames as fr
+from ._validate import is_int, positive_int, positive_real, suggestion
+from .frames import FrameSchedule
 from .schedule import Schedule
 
-__all__ = ["FAMILIES", "PRESET_KEYS", "from_spec"]
+__all__ = ["FAMILIES", "FRAME_FAMILIES", "PRESET_KEYS", "frame_preset_spec", "frame_schedule_from_spec", "from_spec"]
 
 #: Families reachable from :func:`from_spec` by name.
 FAMILIES: dict[str, Callable[..., Schedule]] = {
@@ -68,19 +72,23 @@ def _spec_value(text: str) -> Any:
     return text.strip()
 
 
-def _spec_kwargs(spec: str, body: str) -> dict:
+def _spec_kwargs(spec: str, body: str, *, aliases: Mapping[str, str] = _ALIASES, what: str = "schedule spec") -> dict:
+    """``key=value,...`` as keyword arguments (values by :func:`_spec_value`, keys through ``aliases``); errors
+    start with ``what`` and the spec."""
     out: dict = {}
     for item in filter(None, (x.strip() for x in body.split(","))):
         if "=" not in item:
-            raise ValueError(f"schedule spec {spec!r}: expected key=value, got {item!r}")
+            raise ValueError(f"{what} {spec!r}: expected key=value, got {item!r}")
         key, value = (x.strip() for x in item.split("=", 1))
-        key = _ALIASES.get(key, key)
+        key = aliases.get(key, key)
+        if not key:
+            raise ValueError(f"{what} {spec!r}: expected key=value, got {item!r}")
         if key in out:
-            raise ValueError(f"schedule spec {spec!r}: {key!r} is given twice")
+            raise ValueError(f"{what} {spec!r}: {key!r} is given twice")
         try:
             out[key] = _spec_value(value)
         except ValueError:
-            raise ValueError(f"schedule spec {spec!r}: {key}={value!r} is not a list of numbers") from None
+            raise ValueError(f"{what} {spec!r}: {key}={value!r} is not a list of numbers") from None
     return out
 
 
@@ -140,6 +148,12 @@ def from_spec(
         return _family_from_spec(text, head, _spec_kwargs(text, body), fallback)
     if head in presets.PRESETS:
         return _preset_from_spec(text, head, _spec_kwargs(text, body), fallback)
+    if head in FRAME_FAMILIES or head in presets.FRAME_PRESETS:
+        kind = "frame family" if head in FRAME_FAMILIES else "frame preset"
+        raise ValueError(
+            f"schedule spec {text!r}: {head!r} is a {kind}, a per-frame schedule, not one schedule for every frame: "
+            "use it with `flowsched frames` or flowsched.spec.frame_schedule_from_spec"
+        )
     hint = suggestion(head, [*FAMILIES, *presets.PRESETS])
     raise ValueError(
         f"schedule spec {text!r}: {head!r} is neither a family nor a preset.{hint}"
@@ -206,3 +220,127 @@ def _preset_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Sch
         alpha = positive_real(f"schedule spec {spec!r}: {key}", alpha)
     geometry = preset.geometry(kwargs.get("height"), kwargs.get("width"), kwargs.get("frames"))
     return preset.schedule(geometry, kwargs.get("num_steps"), shift=shift, shift_alpha=alpha)
+
+
+# -- frame schedules -------------------------------------------------------------------------------------------
+#
+# A frame-schedule spec is ``FAMILY:key=value,...`` or ``PRESET`` / ``PRESET:key=value,...`` (a FRAME_PRESETS entry
+# with overrides). Each family builds its own base schedule from ``steps`` and ``shift`` (SkyReels-V2's UniPC grid,
+# MAGI-1's grid, the Self-Forcing/CausVid step list, or a plain shifted grid for Diffusion Forcing), so one line
+# names everything. ``frames`` counts LATENT frames here. Keys are the builders' parameter names (no aliases:
+# ``steps`` is a step count, or blockwise's list of timesteps).
+
+
+def _frame_diffusion_forcing(steps=30, shift=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
+                             addnoise_condition=0, window=None) -> FrameSchedule:
+    return fr.diffusion_forcing(fr.skyreels_base(steps, shift), frames, causal_block_size=causal_block_size,
+                                ar_step=ar_step, prefix_frames=prefix_frames, addnoise_condition=addnoise_condition,
+                                window=window)
+
+
+def _frame_pyramid(steps=50, shift=1.0, frames=16, u=1.0, prefix_frames=0) -> FrameSchedule:
+    return fr.pyramid(schedules.shifted(steps, shift), frames, u=u, prefix_frames=prefix_frames)
+
+
+def _frame_full_sequence(steps=50, shift=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
+    return fr.full_sequence(schedules.shifted(steps, shift), frames, prefix_frames=prefix_frames)
+
+
+def _frame_autoregressive(steps=50, shift=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
+    return fr.autoregressive(schedules.shifted(steps, shift), frames, prefix_frames=prefix_frames)
+
+
+def _frame_staircase(steps=64, shift=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0,
+                     clean_t=0.9999) -> FrameSchedule:
+    return fr.staircase(fr.magi_base(steps, shift), chunks, chunk_frames=chunk_frames, window=window,
+                        prefix_chunks=prefix_chunks, clean_t=clean_t)
+
+
+def _frame_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, shift=5.0, warp=True,
+                     prefix_frames=0) -> FrameSchedule:
+    if is_int(steps) or isinstance(steps, float):
+        steps = [steps]
+    if isinstance(steps, (list, tuple)):
+        # the spec parser reads ';' lists as floats; whole numbers are the integer timesteps blockwise takes
+        steps = [int(v) if isinstance(v, float) and v.is_integer() else v for v in steps]
+    return fr.blockwise(steps, blocks, block_frames=block_frames, shift=shift, warp=warp, prefix_frames=prefix_frames)
+
+
+#: Frame-schedule families reachable from :func:`frame_schedule_from_spec` by name: each builds its base schedule
+#: from the spec's ``steps`` and ``shift`` and takes the keys of its signature, with the defaults shown by
+#: ``flowsched frames --help``.
+FRAME_FAMILIES: dict[str, Callable[..., FrameSchedule]] = {
+    "diffusion_forcing": _frame_diffusion_forcing,
+    "pyramid": _frame_pyramid,
+    "full_sequence": _frame_full_sequence,
+    "autoregressive": _frame_autoregressive,
+    "staircase": _frame_staircase,
+    "blockwise": _frame_blockwise,
+}
+
+
+def _frame_keys(family: str) -> tuple[str, ...]:
+    return tuple(inspect.signature(FRAME_FAMILIES[family]).parameters)
+
+
+def _build_frames(spec: str, family: str, kwargs: dict, what: str) -> FrameSchedule:
+    accepted = _frame_keys(family)
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise ValueError(
+            f"{what} {spec!r}: {family} takes no parameter {unknown[0]!r}; it accepts {', '.join(accepted)}"
+        )
+    return FRAME_FAMILIES[family](**kwargs)
+
+
+def frame_preset_spec(preset: str | presets.FramePreset) -> str:
+    """A frame preset (a :data:`flowsched.presets.FRAME_PRESETS` entry or its name) as the equivalent
+    ``FAMILY:key=value,...`` spec (lists ``;``-separated)."""
+    p = preset if isinstance(preset, presets.FramePreset) else presets.get_frame_preset(preset)
+    parts = [f"{k}={';'.join(str(x) for x in v)}" if isinstance(v, (list, tuple)) else f"{k}={v}"
+             for k, v in p.params.items()]
+    return f"{p.family}:{','.join(parts)}"
+
+
+def frame_schedule_from_spec(text: str) -> FrameSchedule:
+    """Build a per-frame schedule (:class:`~flowsched.frames.FrameSchedule`) from one line of text.
+
+    Forms (docs/frames.md, "Specs and presets"), parsed like schedule specs (:func:`from_spec`):
+        * ``FAMILY:key=value,...`` with a family of :data:`FRAME_FAMILIES`:
+          ``diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5`` (base
+          :func:`flowsched.frames.skyreels_base`), ``pyramid:steps=50,frames=16,u=2`` and
+          ``full_sequence``/``autoregressive`` (base ``schedules.shifted(steps, shift)``, shift 1 by default),
+          ``staircase:steps=64,chunks=4`` (base :func:`flowsched.frames.magi_base`),
+          ``blockwise:steps=1000;750;500;250,blocks=7,shift=5`` (base :func:`flowsched.frames.blockwise_base`).
+          A bare ``FAMILY`` uses its defaults; ``frames`` counts latent frames; lists are ``;``-separated.
+        * ``PRESET`` or ``PRESET:key=value,...``: a :data:`flowsched.presets.FRAME_PRESETS` entry with overrides of
+          its family's keys (``magi-1-4.5b:chunks=6``).
+        * a JSON file written by :meth:`FrameSchedule.to_json`, or inline JSON.
+
+    Raises ``ValueError`` naming the spec and what is accepted (``TypeError`` for a non-string).
+    """
+    what = "frame schedule spec"
+    if not isinstance(text, str) or not text.strip():
+        raise TypeError(f"a frame schedule spec must be a non-empty string, got {text!r}")
+    text = text.strip()
+    if text[0] == "{" or text.lower().endswith(".json") or os.path.isfile(text):
+        return FrameSchedule.from_json(text)
+    head, _, body = text.partition(":")
+    head = head.strip()
+    kwargs = _spec_kwargs(text, body, aliases={}, what=what)
+    if head in FRAME_FAMILIES:
+        return _build_frames(text, head, kwargs, what)
+    if head in presets.FRAME_PRESETS:
+        preset = presets.FRAME_PRESETS[head]
+        return _build_frames(text, preset.family, {**preset.params, **kwargs}, f"{what} (frame preset {head})")
+    if head in FAMILIES or head in presets.PRESETS:
+        kind = "schedule family" if head in FAMILIES else "model preset"
+        raise ValueError(
+            f"{what} {text!r}: {head!r} is a {kind} (one schedule for every frame), not a frame schedule; frame "
+            f"families: {', '.join(FRAME_FAMILIES)}; frame presets: {', '.join(presets.FRAME_PRESETS)}"
+        )
+    hint = suggestion(head, [*FRAME_FAMILIES, *presets.FRAME_PRESETS])
+    raise ValueError(
+        f"{what} {text!r}: {head!r} is neither a frame family nor a frame preset.{hint} Frame families: "
+        f"{', '.join(FRAME_FAMILIES)}; frame presets: {', '.join(presets.FRAME_PRESETS)}"
+    )

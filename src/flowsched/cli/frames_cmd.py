@@ -18,8 +18,10 @@ examples:
 
 Each SCHEDULE is a frame preset, a spec FAMILY:key=value,... (families: diffusion_forcing, pyramid,
 full_sequence, autoregressive, staircase, blockwise; lists use ';', e.g. blockwise:steps=1000;750;500;250) or a
-JSON file written by --json. t = 1 is noise, t = 0 is data; row r is every latent frame's t before step r
-(one model call per step); the model is fed t * 1000.
+JSON file written by --json. The frame presets, with their sources and specs, are listed by `flowsched frames`
+and in the "frame schedules" table of `flowsched presets` (--json: entries with "kind": "frame"). t = 1 is
+noise, t = 0 is data; row r is every latent frame's t before step r (one model call per step); the model is fed
+t * 1000.
 """
 
 
@@ -30,7 +32,7 @@ def register(sub) -> None:
         help="a per-frame schedule (diffusion forcing, autoregressive video): heatmap, JSON, CSV or PNG",
         description="Print a frame schedule: the t of every latent frame before every step, as a terminal "
         "heatmap (step x frame), JSON or CSV, or draw it with its update mask (--plot). Without SCHEDULE: "
-        "list the frame presets.",
+        "list the frame presets (also listed by `flowsched presets`).",
         epilog=EPILOG,
     )
     p.add_argument("schedules", nargs="*", metavar="SCHEDULE", help="frame preset, FAMILY:key=value spec or JSON file")
@@ -46,28 +48,30 @@ def register(sub) -> None:
 def _load(specs: list[str]):
     import warnings
 
-    from ..frames import from_spec
+    from ..spec import frame_schedule_from_spec
 
     loaded = []
     notes = []
     for spec in specs:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fs = from_spec(spec)
+            fs = frame_schedule_from_spec(spec)
         notes += [f"{spec}: {w.message}" for w in caught]
         loaded.append((spec, fs))
     return loaded, notes
 
 
 def _presets() -> str:
-    from ..frames import FRAME_PRESETS
+    from ..presets import FRAME_PRESETS
+    from ..spec import frame_schedule_from_spec
 
     lines = [f"{'name':<28}{'family':<19}{'R':>5}{'F':>5}  source"]
     for p in FRAME_PRESETS.values():
-        fs = p.build()
+        fs = frame_schedule_from_spec(p.name)
         lines.append(f"{p.name:<28}{p.family:<19}{fs.num_steps:>5}{fs.num_frames:>5}  {p.source}")
     lines.append("")
-    lines.append("R: steps (model calls); F: latent frames. `flowsched frames NAME` prints one.")
+    lines.append("R: steps (model calls); F: latent frames. `flowsched frames NAME` prints one; `flowsched presets` "
+                 "lists them with their specs.")
     return "\n".join(lines)
 
 
@@ -130,7 +134,7 @@ def run(args) -> int:
     elif args.csv:
         print(_csv(loaded[0][1]), end="")
     else:
-        from ..frames_plot import terminal_heatmap
+        from ..plot import terminal_heatmap
 
         for i, (spec, fs) in enumerate(loaded):
             if i:
@@ -139,7 +143,7 @@ def run(args) -> int:
             print()
             print(terminal_heatmap(fs, max_rows=args.max_rows))
     if args.plot:
-        from ..frames_plot import plot_frame_schedules
+        from ..plot import plot_frame_schedules
 
         path = plot_frame_schedules(dict(loaded), args.plot, title=args.title)
         if not (args.json or args.csv):

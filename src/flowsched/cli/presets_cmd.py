@@ -1,4 +1,4 @@
-"""``flowsched presets``: the model presets flowsched knows (no torch)."""
+"""``flowsched presets``: the model presets and the frame presets flowsched knows (no torch)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ examples:
 (lin, CogView4). Use a preset with `flowsched schedule --preset NAME --height H --width W --frames F --steps N`.
 --json also gives each preset's ComfyUI set-up ('comfyui': scheduler, model-sampling node, alpha or mu, and a
 spec such as comfyui:scheduler=simple,alpha=5.0,steps=50 for `flowsched compare`), where ComfyUI has one.
+
+The second table, "frame schedules", lists the frame presets: per-frame schedules of diffusion-forcing and
+autoregressive video models (SkyReels-V2 DF, MAGI-1, Self-Forcing, CausVid), each with its family spec, model calls
+R and latent frames F; use them with `flowsched frames NAME`. In --json every entry has a "kind": "model" for
+model presets, "frame" for frame presets.
 """
 
 
@@ -21,9 +26,10 @@ def register(sub) -> None:
     p = add_command(
         sub,
         "presets",
-        help="list model presets (VAE, default size, frames, steps, schedule rule, source)",
+        help="list model presets (VAE, default size, frames, steps, schedule rule, source) and frame presets",
         description="List the model presets usable with --preset: each model's VAE, default resolution, "
-        "frames and steps, its schedule rule and the shift at its default size.",
+        "frames and steps, its schedule rule and the shift at its default size; then the frame presets "
+        "(per-frame schedules for `flowsched frames`).",
         epilog=EPILOG,
     )
     p.add_argument("--json", action="store_true", help="print the presets as JSON")
@@ -47,6 +53,40 @@ def _comfyui(preset):
     return {**dict(preset.comfyui), **preset.comfyui_args(), "spec": preset.comfyui_spec()}
 
 
+def _frame_rows() -> list[dict]:
+    from ..presets import FRAME_PRESETS
+    from ..spec import frame_preset_spec, frame_schedule_from_spec
+
+    rows = []
+    for p in FRAME_PRESETS.values():
+        fs = frame_schedule_from_spec(p.name)
+        rows.append(
+            {
+                "kind": "frame",
+                "name": p.name,
+                "model": p.model,
+                "family": p.family,
+                "params": dict(p.params),
+                "spec": frame_preset_spec(p),
+                "model_calls": fs.num_steps,
+                "latent_frames": fs.num_frames,
+                "source": p.source,
+                "notes": p.notes,
+            }
+        )
+    return rows
+
+
+def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> None:
+    cells = [[c[0] for c in cols]] + [[str(r[key]) for _, key, _ in cols] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
+    for k, row in enumerate(cells):
+        line = "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(row, cols, widths)).rstrip()
+        print(line)
+        if k == 0:
+            print("-" * len(line))
+
+
 def run(args) -> int:
     import warnings
 
@@ -59,6 +99,7 @@ def run(args) -> int:
             s = p.schedule()
         rows.append(
             {
+                "kind": "model",
                 "name": p.name,
                 "model": p.model,
                 "vae": p.vae,
@@ -77,31 +118,36 @@ def run(args) -> int:
                 "comfyui": _comfyui(p),
             }
         )
+    frame_rows = _frame_rows()
     if args.json:
-        print_json(rows)
+        print_json(rows + frame_rows)
         return 0
-    cols = [
-        ("preset", "name", "<"),
-        ("model", "model", "<"),
-        ("VAE", "vae", "<"),
-        ("size (HxW)", "size", ">"),
-        ("frames", "frames", ">"),
-        ("steps", "steps", ">"),
-        ("rule", "rule", "<"),
-        ("shift at default size", "shift", "<"),
-    ]
-    cells = [[c[0] for c in cols]]
-    for r in rows:
-        r = {**r, "size": f"{r['height']}x{r['width']}"}
-        cells.append([str(r[key]) for _, key, _ in cols])
-    widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    for k, row in enumerate(cells):
-        line = "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(row, cols, widths)).rstrip()
-        print(line)
-        if k == 0:
-            print("-" * len(line))
+    _table(
+        [{**r, "size": f"{r['height']}x{r['width']}"} for r in rows],
+        [
+            ("preset", "name", "<"),
+            ("model", "model", "<"),
+            ("VAE", "vae", "<"),
+            ("size (HxW)", "size", ">"),
+            ("frames", "frames", ">"),
+            ("steps", "steps", ">"),
+            ("rule", "rule", "<"),
+            ("shift at default size", "shift", "<"),
+        ],
+    )
+    print("\nframe schedules (per-frame t; `flowsched frames NAME`; R: model calls, F: latent frames):\n")
+    _table(
+        frame_rows,
+        [
+            ("frame preset", "name", "<"),
+            ("model", "model", "<"),
+            ("R", "model_calls", ">"),
+            ("F", "latent_frames", ">"),
+            ("spec", "spec", "<"),
+        ],
+    )
     if not args.no_sources:
         print("\nsources:")
-        for r in rows:
+        for r in rows + frame_rows:
             print(f"  {r['name']}: {r['source']}" + (f" [{r['notes']}]" if r["notes"] else ""))
     return 0

@@ -1,5 +1,5 @@
-"""What a per-frame schedule costs: the exact output distribution of :func:`flowsched.frames.euler_frames` on a
-Gaussian field whose frames are coupled by its temporal spectrum.
+"""What a per-frame schedule costs: the exact output distribution of :func:`flowsched.sampling.euler_frames`
+on a Gaussian field whose frames are coupled by its temporal spectrum.
 
 Data model: :class:`~flowsched.quality.field.GaussianField` on ``[T', H', W']`` (periodic in every axis). After a
 unitary 2-D Fourier transform over ``(H', W')`` the spatial modes are independent, and spatial mode ``k`` is a
@@ -112,7 +112,7 @@ class FrameField:
     def velocity(self, x: Any, t: Any) -> Any:
         """The exact velocity for ``x`` of shape ``[..., n, H', W']`` (frames on axis -3, any ``n`` consecutive
         frames: the field is stationary in time) at per-frame ``t`` (``[n]``). numpy or torch (computed in
-        float64, returned in ``x``'s type and dtype). This is a ``model`` for :func:`~flowsched.frames.euler_frames`
+        float64, returned in ``x``'s type and dtype). This is a ``model`` for :func:`~flowsched.sampling.euler_frames`
         with ``frame_dim=-3``."""
         is_torch = type(x).__module__.startswith("torch")
         arr = x.detach().cpu().double().numpy() if is_torch else np.asarray(x, dtype=np.float64)
@@ -149,7 +149,7 @@ class FrameField:
         return fs
 
     def output_covariances(self, frame_schedule: FrameSchedule, *, stochastic: bool = False) -> np.ndarray:
-        """``[G, F, F]``: the exact covariance of :func:`~flowsched.frames.euler_frames`' output per distinct spatial
+        """``[G, F, F]``: the exact covariance of :func:`~flowsched.sampling.euler_frames`' output per distinct spatial
         spectrum (generated frames start as white noise, prefix frames as data)."""
         fs = self._check(frame_schedule)
         if not isinstance(stochastic, (bool, np.bool_)):
