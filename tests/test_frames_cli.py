@@ -171,6 +171,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path):
 def test_frames_command_does_not_import_torch():
     res = subprocess.run(
         [sys.executable, "-c", "import sys\nfrom flowsched.cli import main\nmain(['frames', 'magi-1-4.5b'])\n"
+         "main(['presets', '--json'])\nimport flowsched.frames, flowsched.sampling, flowsched.spec, flowsched.plot\n"
          "assert 'torch' not in sys.modules, 'torch was imported'"],
         capture_output=True, text=True,
     )

@@ -261,8 +261,8 @@ def test_bad_calls():
         sch.step(x, 0, x)
     with pytest.raises(TimestepNotFoundError, match="not one of this scheduler's timesteps"):
         sch.step(x, 731.0, x)
-    with pytest.raises(ValueError, match="per_token_timesteps"):
-        sch.step(x, sch.timesteps[0], x, per_token_timesteps=torch.zeros(3))
+    with pytest.raises(ValueError, match=r"per_token_timesteps must have one timestep per token.*\[B, S, C\]"):
+        sch.step(x, sch.timesteps[0], x, per_token_timesteps=torch.zeros(3))  # a 1-D sample has no tokens
     with pytest.raises(ValueError, match="noise is required"):
         sch.scale_noise(x, sch.timesteps[:1])
     with pytest.raises(ValueError, match="begin_index"):

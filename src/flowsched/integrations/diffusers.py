@@ -18,7 +18,8 @@ arithmetic); ``scale_noise`` (``sigma * noise + (1 - sigma) * x``) and ``add_noi
 ``stochastic_sampling=True`` takes diffusers' re-noising step (``x0 = x - sigma v``, then
 ``(1 - sigma') x0 + sigma' noise``) with the noise drawn from the pipeline's ``generator`` as diffusers draws it, or,
 with ``noise_seed=SEED``, portable per-step noise (step ``k`` of the run on stream ``1 + k``), the same on every
-device. Not supported yet: ``step(per_token_timesteps=...)``.
+device. ``step(per_token_timesteps=...)`` (LTX-Video's condition pipeline: one timestep per token, conditioned
+tokens held lower) follows diffusers' rule and sign convention bit for bit (:meth:`FlowschedScheduler.step`).
 
 Two modes (:attr:`FlowschedScheduler.mode`), told apart by the config:
 
@@ -594,13 +595,16 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         dt = self.sigmas[i + 1] - self.sigmas[i]
         return sample + dt * model_output
 
-    def _stochastic(self, sample: torch.Tensor, model_output: torch.Tensor, i: int, generator: Any) -> torch.Tensor:
+    def _stochastic(
+        self, sample: torch.Tensor, model_output: torch.Tensor, sigma: torch.Tensor, sigma_next: torch.Tensor, i: int,
+        generator: Any,
+    ) -> torch.Tensor:
         """diffusers' ``stochastic_sampling`` update in its expression and dtypes: ``x0 = x - sigma * v``, then
         ``(1 - sigma_next) * x0 + sigma_next * noise`` with ``noise`` drawn by diffusers' ``randn_tensor`` from
         ``generator`` in ``sample``'s shape, dtype (float32) and device, at every step (the last one too, as
         diffusers does). With ``noise_seed``, the noise of the run's ``k``-th step is portable noise on stream
-        ``1 + k`` (:func:`flowsched.noise.step_noise`) instead, and ``generator`` is not used."""
-        sigma, sigma_next = self.sigmas[i], self.sigmas[i + 1]
+        ``1 + k`` (:func:`flowsched.noise.step_noise`) instead, and ``generator`` is not used. ``sigma`` and
+        ``sigma_next`` are 0-d, or per token (``[..., S, 1]``) with ``per_token_timesteps``."""
         x0 = sample - sigma * model_output
         seed = self.config.get("noise_seed")
         if seed is None:
@@ -613,6 +617,42 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
             noise = step_noise(int(seed), tuple(sample.shape), i - (self._first_step or 0), device=sample.device,
                                dtype=sample.dtype)
         return (1.0 - sigma_next) * x0 + sigma_next * noise
+
+    def _per_token_sigmas(self, per_token_timesteps: Any, sample: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(sigma, sigma_next)``, each ``[..., S, 1]``, for per-token timesteps, by diffusers' rule
+        (``FlowMatchEulerDiscreteScheduler.step``, diffusers 0.42.1): a token's ``sigma`` is its timestep divided by
+        ``num_train_timesteps`` (in the timesteps' dtype), its next one the largest of the scheduler's ``sigmas``
+        below ``sigma - 1e-6`` (0 when none is), compared after the same type promotion as diffusers'."""
+        ptt = per_token_timesteps
+        if not isinstance(ptt, torch.Tensor):
+            raise TypeError(
+                "per_token_timesteps must be a torch tensor of model timesteps (sigma * num_train_timesteps), one per "
+                f"token, got {type(ptt).__name__}"
+            )
+        if ptt.dtype == torch.bool or ptt.is_complex():
+            raise TypeError(f"per_token_timesteps must hold real timesteps, got dtype {ptt.dtype}")
+        tokens = tuple(sample.shape[:-1])
+        if sample.ndim < 2 or ptt.ndim != sample.ndim - 1 or any(
+            p not in (1, s) for p, s in zip(ptt.shape, tokens)
+        ):
+            raise ValueError(
+                f"per_token_timesteps must have one timestep per token of sample: shape {list(tokens)} (sample "
+                f"{list(sample.shape)} is [B, S, C]: batch, tokens, channels), or 1 where it broadcasts (LTX passes "
+                f"[B, 1] without conditioning); got {list(ptt.shape)}"
+            )
+        top = self.config.num_train_timesteps
+        values = ptt.detach().to(torch.float64)
+        if not bool(torch.isfinite(values).all()) or bool((values < 0).any()) or bool((values > top).any()):
+            bad = values[~(torch.isfinite(values) & (values >= 0) & (values <= top))].reshape(-1)[0].item()
+            raise ValueError(
+                f"per_token_timesteps must lie in [0, {top}] (num_train_timesteps; sigma * {top}), got {bad!r}"
+            )
+        sigma = ptt / self.config.num_train_timesteps
+        grid = self.sigmas.to(ptt.device).reshape(-1, *([1] * sigma.ndim))
+        below = grid < sigma.unsqueeze(0) - 1e-6
+        # the grid value where it lies below the token's sigma, else 0; the largest of them (the grid holds 0)
+        sigma_next = torch.where(below, grid, torch.zeros((), dtype=grid.dtype, device=grid.device)).amax(dim=0)
+        return sigma.unsqueeze(-1), sigma_next.unsqueeze(-1)
 
     def step(
         self,
@@ -636,10 +676,18 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
         ``(1 - sigma[i+1]) * (x - sigma[i] * v) + sigma[i+1] * noise``, the noise drawn from ``generator`` as
         diffusers draws it (so the same generator gives diffusers' result bit for bit), or, with ``noise_seed``,
         portable per-step noise that does not depend on the device or the generator.
+
+        ``per_token_timesteps`` (``[B, S]``, or ``[B, 1]``, for a ``[B, S, C]`` sample; model timesteps, i.e.
+        ``sigma * num_train_timesteps``): each token steps from its own ``sigma`` to the largest of the scheduler's
+        ``sigmas`` below ``sigma - 1e-6``, as diffusers' ``FlowMatchEulerDiscreteScheduler`` does for LTX-Video's
+        condition pipeline, with diffusers' sign: the Euler update is ``x + (sigma - sigma_next) * model_output``,
+        so the pipeline passes ``-v``. The result stays in float32 (diffusers does not cast it back in this mode).
+        The stochastic update is the one above with per-token sigmas and ``model_output`` taken as ``v``
+        (diffusers' expression; with the pipeline's ``-v`` its ``x0`` is ``x + sigma v``, as in diffusers).
+        ``ValueError`` for a shape that is not one timestep per token, or timesteps outside
+        ``[0, num_train_timesteps]``.
         """
         self._check_timestep(timestep)
-        if per_token_timesteps is not None:
-            raise ValueError("per_token_timesteps (per-token sigmas for causal video) is not supported yet")
         if self._step_index is None:
             self._init_step_index(timestep)
         i = self._step_index
@@ -648,11 +696,18 @@ class FlowschedScheduler(SchedulerMixin, ConfigMixin):
                 f"the schedule has {len(self.sigmas) - 1} steps and all were taken; call set_timesteps() to start "
                 "again"
             )
-        if self.config.stochastic_sampling:
-            prev_sample = self._stochastic(sample.to(torch.float32), model_output, i, generator)
+        sample = sample.to(torch.float32)
+        if per_token_timesteps is not None:
+            sigma, sigma_next = self._per_token_sigmas(per_token_timesteps, sample)
+            if self.config.stochastic_sampling:
+                prev_sample = self._stochastic(sample, model_output, sigma, sigma_next, i, generator)
+            else:
+                prev_sample = sample + (sigma - sigma_next) * model_output  # diffusers' sign in this mode
+        elif self.config.stochastic_sampling:
+            prev_sample = self._stochastic(sample, model_output, self.sigmas[i], self.sigmas[i + 1], i, generator)
+            prev_sample = prev_sample.to(model_output.dtype)
         else:
-            prev_sample = self._euler(sample.to(torch.float32), model_output, i)
-        prev_sample = prev_sample.to(model_output.dtype)
+            prev_sample = self._euler(sample, model_output, i).to(model_output.dtype)
         self._step_index = i + 1
         if not return_dict:
             return (prev_sample,)
