@@ -22,8 +22,9 @@ test: $(STAMP)
 spec-sweep: $(STAMP)
 	$(PY) tests/spec_sweep.py
 
-# portable noise on a CUDA GPU: bit identity with the CPU and timings -> benchmarks/results/gpu.md. Runs with
-# any Python that has a CUDA build of torch (GPU_PYTHON), from the source tree, nothing to install.
+# every GPU check in one script: portable noise on a CUDA GPU (bit identity with the CPU, timings) and the stochastic
+# samplers' and euler_frames' trajectories, CPU vs CUDA bit for bit -> benchmarks/results/gpu.md. Runs with any
+# Python that has a CUDA build of torch (GPU_PYTHON), from the source tree, nothing to install.
 GPU_PYTHON ?= python3
 gpu-check:
 	PYTHONPATH=src $(GPU_PYTHON) benchmarks/gpu_check.py

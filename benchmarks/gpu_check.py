@@ -1,15 +1,30 @@
-"""Portable noise on a CUDA GPU: bit identity with the CPU for every GPU backend, and timings (at most 3 minutes).
+"""The GPU check: everything flowsched promises about CUDA, in one script that stays under 3 minutes on an H100.
 
-Prints the GPU model, checks every backend that runs on the GPU (triton, torch) against the CPU result bit for bit
-(the 768px 129-frame latent, a batch of 8 of it, the DC-AE 128-channel latent, regions, sample indices, streams,
-dtypes and the two FMA-sensitive words), times ``portable_noise`` (auto), the torch backend, ``torch.randn`` on the
-GPU and CPU ``torch.randn`` + copy (medians of CUDA-event timings) for the latent and the batch of 8, tries a few
-kernel block sizes, and writes all of it as markdown to ``benchmarks/results/gpu.md``. On a machine without a CUDA
-device it says so and exits with status 0, writing nothing.
+1. Portable noise: prints the GPU model, checks every backend that runs on the GPU (triton, torch) against the CPU
+   result bit for bit (the 768px 129-frame latent, a batch of 8 of it, the DC-AE 128-channel latent, regions,
+   sample indices, streams, dtypes and the two FMA-sensitive words), times ``portable_noise`` (auto), the torch
+   backend, ``torch.randn`` on the GPU and CPU ``torch.randn`` + copy (medians of CUDA-event timings) for the latent
+   and the batch of 8, and tries a few kernel block sizes.
+2. Stochastic samplers (:func:`stochastic_trajectory_check`): ``euler_ancestral`` and ``stochastic_euler`` with
+   ``seed=`` on the CPU and on CUDA, every step's state bit for bit; the batch against each sample alone; numpy
+   against torch.
+3. Per-frame sampling (:func:`frames_trajectory_check`): ``euler_frames``' stochastic (Self-Forcing) and
+   prefix-noising (SkyReels-V2 ``addnoise_condition``) trajectories, the same three comparisons.
 
-    python benchmarks/gpu_check.py              # about a minute on an H100
+It prints every number and writes all of it as markdown to ``benchmarks/results/gpu.md``. On a machine without a
+CUDA device it says so and exits with status 0, writing nothing. Exit status 1 when any check differs.
+
+    python benchmarks/gpu_check.py              # about a minute on an H100 (estimate below)
     python benchmarks/gpu_check.py --repeats 50
     python benchmarks/gpu_check.py --dry-run    # every step on the CPU, small shapes, wall-clock times; no file
+
+Runtime estimate for an H100 machine (16 CPU cores), from what each part does: the CPU reference noise of the
+identity cases is about 1.1e8 values (7 CPU ns per value with numba, 34 with the numpy backend, on more than one
+core: 1-4 s); the timings are 30 CUDA-event runs of sub-millisecond kernels per row plus 4 CPU ``torch.randn`` of
+the batch of 8 (0.25 s each); the kernel sweep compiles eight Triton configurations (a few seconds each); the two
+trajectory checks take 21 s on 2 shared CPU cores with BOTH sides on the CPU (``stochastic_trajectory_check("cpu")``
+15.5 s, ``frames_trajectory_check("cpu")`` 6 s), less with the device side on the GPU. About a minute in all, under
+3 minutes with a wide margin. The script prints the seconds each part took, and the report records them.
 """
 
 from __future__ import annotations
@@ -162,6 +177,178 @@ def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, bool, float, float
     return rows
 
 
+# -- stochastic sampling trajectories: CPU against the GPU ------------------------------------------------------
+
+
+def _velocity(x, t):
+    """Elementwise, only ``+``, ``-`` and ``*`` (IEEE-exact on every device, unlike ``sin`` or a matmul), so a
+    difference between devices could only come from the samplers or their noise."""
+    return 0.7 * x - 0.2 * x * x + (t - 0.5)
+
+
+def _host(s):
+    import numpy as np
+    import torch
+
+    return s.detach().to("cpu").numpy().copy() if isinstance(s, torch.Tensor) else np.array(s)
+
+
+def _compare(name, a, b) -> dict:
+    import numpy as np
+
+    diffs = [float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) for x, y in zip(a, b)]
+    equal = len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    return {"name": name, "steps": len(a), "equal": equal, "max_abs_diff": max(diffs) if diffs else 0.0}
+
+
+def stochastic_trajectory_check(
+    device: str = "cuda",
+    *,
+    seed: int = 2024,
+    shape: tuple[int, ...] = (3, 16, 5, 24, 40),
+    num_steps: int = 12,
+) -> dict:
+    """Run the stochastic samplers on the CPU and on ``device`` from the same seed and compare every step, float32
+    (``flowsched.sampling`` with ``seed=``: step ``i`` draws portable noise on stream ``1 + i``,
+    docs/portable-noise.md): ``euler_ancestral`` (eta 1 and 0.5, s_noise 0.9) and ``stochastic_euler`` on the CPU
+    (numpy backend of the noise) and on the device; on the device, the batch against each sample run alone with
+    its ``sample_index``; numpy arrays against torch tensors on the CPU.
+
+    Returns ``{"device", "skipped"}`` when ``device`` is CUDA and none is available, else
+    ``{"device", "shape", "num_steps", "checks": [{"name", "steps", "equal", "max_abs_diff"}], "ok"}``.
+    """
+    import numpy as np
+    import torch
+
+    from flowsched import schedules
+    from flowsched.noise import portable_noise
+    from flowsched.sampling import euler_ancestral, stochastic_euler
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return {"device": device, "skipped": "no CUDA device"}
+    sched = schedules.shifted(num_steps, 3.0)
+    runs = {
+        "euler_ancestral eta=1": (euler_ancestral, {"eta": 1.0}),
+        "euler_ancestral eta=0.5 s_noise=0.9": (euler_ancestral, {"eta": 0.5, "s_noise": 0.9}),
+        "stochastic_euler": (stochastic_euler, {}),
+    }
+
+    def trajectory(run, kwargs, x, **extra):
+        states = []
+        run(_velocity, x, sched, seed=seed, callback=lambda i, t, tn, s: states.append(_host(s)), **kwargs, **extra)
+        return states
+
+    x_cpu = portable_noise(shape, seed)  # the initial noise: stream 0 of the same seed
+    x_dev = portable_noise(shape, seed, device=dev)
+    checks = [_compare("initial noise, cpu vs " + str(dev), [x_cpu.numpy()], [_host(x_dev)])]
+    for label, (run, kwargs) in runs.items():
+        cpu = trajectory(run, kwargs, x_cpu.clone())
+        on_dev = trajectory(run, kwargs, x_dev.clone())
+        checks.append(_compare(f"{label}: cpu vs {dev}", cpu, on_dev))
+        alone = [trajectory(run, kwargs, x_dev[b : b + 1].clone(), sample_index=b) for b in range(shape[0])]
+        stacked = [np.concatenate([alone[b][i] for b in range(shape[0])]) for i in range(num_steps)]
+        checks.append(_compare(f"{label}: batch {shape[0]} vs one sample at a time on {dev}", on_dev, stacked))
+        as_numpy = trajectory(run, kwargs, x_cpu.numpy().copy())
+        checks.append(_compare(f"{label}: numpy vs torch on cpu", as_numpy, cpu))
+    return {
+        "device": str(dev),
+        "shape": list(shape),
+        "num_steps": num_steps,
+        "checks": checks,
+        "ok": all(c["equal"] for c in checks),
+    }
+
+
+def _frame_velocity(x, t):
+    """:func:`_velocity` with one ``t`` per frame (axis 2), in ``x``'s dtype: still only ``+``, ``-``, ``*``."""
+    import numpy as np
+
+    shape = (1, 1, -1) + (1,) * (x.ndim - 3)
+    t = t.astype(x.dtype).reshape(shape) if isinstance(t, np.ndarray) else t.to(x.dtype).reshape(shape)
+    return 0.7 * x - 0.2 * x * x + (t - 0.5)
+
+
+def frames_trajectory_check(
+    device: str = "cuda",
+    *,
+    seed: int = 2025,
+    shape: tuple[int, ...] = (3, 16, 6, 24, 40),
+) -> dict:
+    """Run ``flowsched.sampling.euler_frames`` on the CPU and on ``device`` from the same seed and compare every
+    step's state bit for bit, float32: Self-Forcing's stochastic sampler on a blockwise schedule (3 blocks of 2
+    frames, 3 steps each: fresh noise each step) and Euler on a SkyReels-V2 diffusion-forcing schedule whose 2
+    prefix frames are fed noised (``addnoise_condition`` 50: fresh noise each step); on the device, the batch
+    against each sample alone with its ``sample_index``; numpy against torch on the CPU. ``shape[2]`` must be 6.
+
+    Returns what :func:`stochastic_trajectory_check` returns.
+    """
+    import numpy as np
+    import torch
+
+    from flowsched import frames, schedules
+    from flowsched.noise import portable_noise
+    from flowsched.sampling import euler_frames
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return {"device": device, "skipped": "no CUDA device"}
+    runs = {
+        "euler_frames stochastic, blockwise (Self-Forcing)": (
+            frames.blockwise([1000, 750, 500], 3, block_frames=2, shift=5.0), True),
+        "euler_frames Euler, diffusion forcing, noised prefix": (
+            frames.diffusion_forcing(schedules.shifted(6, 3.0), 6, causal_block_size=2, ar_step=2,
+                                     prefix_frames=2, addnoise_condition=50), False),
+    }
+
+    def trajectory(fs, stochastic, x, **extra):
+        states = []
+        euler_frames(_frame_velocity, x, fs, stochastic=stochastic, seed=seed,
+                     callback=lambda r, t, tn, s: states.append(_host(s)), **extra)
+        return states
+
+    x_cpu = portable_noise(shape, seed)
+    x_dev = portable_noise(shape, seed, device=dev)
+    checks = [_compare("initial noise, cpu vs " + str(dev), [x_cpu.numpy()], [_host(x_dev)])]
+    steps = 0
+    for label, (fs, stochastic) in runs.items():
+        cpu = trajectory(fs, stochastic, x_cpu.clone())
+        on_dev = trajectory(fs, stochastic, x_dev.clone())
+        checks.append(_compare(f"{label}: cpu vs {dev}", cpu, on_dev))
+        alone = [trajectory(fs, stochastic, x_dev[b : b + 1].clone(), sample_index=b) for b in range(shape[0])]
+        stacked = [np.concatenate([alone[b][r] for b in range(shape[0])]) for r in range(fs.num_steps)]
+        checks.append(_compare(f"{label}: batch {shape[0]} vs one sample at a time on {dev}", on_dev, stacked))
+        as_numpy = trajectory(fs, stochastic, x_cpu.numpy().copy())
+        checks.append(_compare(f"{label}: numpy vs torch on cpu", as_numpy, cpu))
+        steps = max(steps, fs.num_steps)
+    return {
+        "device": str(dev),
+        "shape": list(shape),
+        "num_steps": steps,
+        "checks": checks,
+        "ok": all(c["equal"] for c in checks),
+    }
+
+
+def trajectory_lines(title: str, result: dict) -> list[str]:
+    """A trajectory check's result as markdown (also printed)."""
+    if "skipped" in result:
+        return [f"## {title}", "", f"Skipped: {result['skipped']}.", ""]
+    lines = [
+        f"## {title}",
+        "",
+        f"float32, shape {result['shape']}, up to {result['num_steps']} steps; every step's state compared.",
+        "",
+        "| check | steps | result |",
+        "| --- | ---: | --- |",
+    ]
+    for c in result["checks"]:
+        verdict = "bit-identical" if c["equal"] else f"**DIFFERENT** (max abs diff {c['max_abs_diff']:.3g})"
+        lines.append(f"| {c['name']} | {c['steps']} | {verdict} |")
+    lines += ["", f"All bit-identical: **{result['ok']}**", ""]
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=30, help="CUDA-event timings per median (default 30)")
@@ -189,16 +376,39 @@ def main() -> int:
         gpu_backends = ["torch"] + (["triton"] if triton_cuda.triton is not None and triton_cuda.interpreting() else [])
     name = torch.cuda.get_device_name(0) if DEVICE == "cuda" else f"none (dry run on the CPU: {platform.machine()})"
     print(f"GPU: {name}", flush=True)
-    identity, ok = check_identity(torch, gpu_backends)
+    seconds = {}
+
+    def timed(part, fn, *a, **k):
+        start = time.perf_counter()
+        out = fn(*a, **k)
+        seconds[part] = time.perf_counter() - start
+        print(f"[{part}: {seconds[part]:.1f} s]", flush=True)
+        return out
+
+    identity, ok = timed("noise identity", check_identity, torch, gpu_backends)
     print("\n".join(identity), flush=True)
-    rows = timing_rows(torch, repeats, gpu_backends)
-    sweep = kernel_sweep(torch, repeats) if "triton" in gpu_backends else []
+    rows = timed("noise timings", timing_rows, torch, repeats, gpu_backends)
+    sweep = timed("kernel sweep", kernel_sweep, torch, repeats) if "triton" in gpu_backends else []
+    small = {"shape": (2, 2, 3, 4, 6), "num_steps": 4} if args.dry_run else {}
+    sampling = timed("stochastic samplers", stochastic_trajectory_check, DEVICE, **small)
+    framed = timed("euler_frames", frames_trajectory_check, DEVICE,
+                   **({"shape": (2, 2, 6, 4, 6)} if args.dry_run else {}))
+    trajectories = [
+        *trajectory_lines(f"Stochastic samplers: CPU vs {DEVICE}, batch vs single samples, numpy vs torch", sampling),
+        *trajectory_lines(f"Per-frame sampling (euler_frames): CPU vs {DEVICE}, batch vs single samples, numpy vs "
+                          "torch", framed),
+    ]
+    print("\n".join(trajectories), flush=True)
+    ok = ok and sampling.get("ok", False) and framed.get("ok", False)
     versions = ", ".join(f"{s.detail}" for s in statuses.values() if s.available)
     lines = [
         "# Portable noise on a GPU",
         "",
         f"GPU: **{name}**; torch {torch.__version__}, CUDA {torch.version.cuda}; backends: {versions}; Python "
-        f"{platform.python_version()}. `python benchmarks/gpu_check.py` took {time.perf_counter() - began:.0f} s.",
+        f"{platform.python_version()}. `python benchmarks/gpu_check.py` took {time.perf_counter() - began:.0f} s ("
+        + ", ".join(f"{part} {sec:.1f} s" for part, sec in seconds.items()) + ").",
+        "",
+        f"Every check bit-identical: **{ok}**",
         "",
         "## Bit identity with the CPU",
         "",
@@ -230,6 +440,7 @@ def main() -> int:
             "runs allow.",
             "",
         ]
+    lines += trajectories
     if args.dry_run:
         print("\n".join(lines))
     else:

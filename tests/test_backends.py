@@ -234,5 +234,10 @@ def test_gpu_check_dry_run_runs_every_step_on_the_cpu():
     result = subprocess.run([sys.executable, str(GPU_CHECK), "--dry-run"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "All equal: **True**" in result.stdout and "| portable_noise, auto" in result.stdout
+    # one script does every GPU check: the stochastic samplers' and euler_frames' trajectories too
+    assert "| euler_ancestral eta=1: cpu vs cpu | " in result.stdout
+    assert "| euler_frames stochastic, blockwise (Self-Forcing): cpu vs cpu | 9 | bit-identical |" in result.stdout
+    assert result.stdout.count("All bit-identical: **True**") == 4  # printed when done, and in the report
+    assert "Every check bit-identical: **True**" in result.stdout
     if triton_cuda.triton is not None:
         assert "| case | torch | triton |" in result.stdout and "| 1024 | 8 | no |" in result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -323,14 +324,30 @@ def test_add_noise_bad_input(args, exc, words):
     assert words in str(info.value)
 
 
-def test_the_gpu_check_runs_on_the_cpu():
-    """benchmarks/gpu_check_stochastic.py compares CPU with CUDA; against the CPU itself every check must hold (a
-    smoke test that keeps the script in step with the library)."""
+def _gpu_check_module():
     import importlib.util
 
-    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "gpu_check_stochastic.py")
-    spec = importlib.util.spec_from_file_location("gpu_check_stochastic", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    bench = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
+    sys.path.insert(0, bench)  # gpu_check imports its sibling _report
+    try:
+        spec = importlib.util.spec_from_file_location("gpu_check", os.path.join(bench, "gpu_check.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(bench)
+    return module
+
+
+def test_the_gpu_check_runs_on_the_cpu():
+    """benchmarks/gpu_check.py compares the samplers' trajectories on the CPU with CUDA; against the CPU itself every
+    check must hold (a smoke test that keeps the script in step with the library)."""
+    module = _gpu_check_module()
     result = module.stochastic_trajectory_check("cpu", shape=(2, 4, 2, 3, 5), num_steps=5)
     assert result["ok"] and len(result["checks"]) == 10 and all(c["steps"] >= 1 for c in result["checks"])
+    framed = module.frames_trajectory_check("cpu", shape=(2, 3, 6, 2, 3))
+    assert framed["ok"] and len(framed["checks"]) == 7 and all(c["steps"] >= 1 for c in framed["checks"])
+    differ = module._compare("x", [np.zeros(3, np.float32)], [np.array([0, 0, 1e-7], np.float32)])
+    assert not differ["equal"] and differ["max_abs_diff"] > 0  # a one-ulp-sized difference is reported
+    if not torch.cuda.is_available():
+        for check in (module.stochastic_trajectory_check, module.frames_trajectory_check):
+            assert check("cuda") == {"device": "cuda", "skipped": "no CUDA device"}
