@@ -189,7 +189,7 @@ def test_cli_mixture_sliced_w2_prints_floor(capsys):
     "argv, message",
     [
         (["--schedule", "nosuchfamily"], "neither a family nor a preset"),
-        (["--model", "field", "--sampler", "heun"], "--sampler heun is for the mixtures"),
+        (["--model", "field", "--sampler", "heun"], "--sampler heun is for the mixtures; the field's closed form"),
         (["--metric", "rmse"], "metric must be one of"),
         (["--schedule", "[1, 0.5, 0.7, 0]"], "strictly"),
     ],
@@ -199,3 +199,90 @@ def test_cli_errors_are_one_line(capsys, argv, message):
     assert rc == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# -- `flowsched evaluate --sampler`: the stochastic samplers ---------------------------------------------------
+
+SMALL_FIELD = ["--preset", "opensora-2.0-256px", "--frames", "1"]  # 192x336, one frame: a tiny grid
+
+
+def test_cli_sampler_choices_are_the_library_table():
+    from flowsched import sampling
+    from flowsched.cli import _quality
+
+    assert _quality.SAMPLERS == tuple(sampling.SAMPLERS) and _quality.STOCHASTIC == sampling.STOCHASTIC
+
+
+@pytest.mark.parametrize(
+    "argv, kwargs",
+    [
+        (["--sampler", "euler_ancestral", "--eta", "0.5", "--s-noise", "1"],
+         {"sampler": "euler_ancestral", "eta": 0.5, "s_noise": 1.0}),
+        (["--sampler", "euler_ancestral"], {"sampler": "euler_ancestral", "eta": 1.0, "s_noise": 1.0}),
+        (["--sampler", "euler_ancestral", "--eta", "0.3", "--s-noise", "0.9"],
+         {"sampler": "euler_ancestral", "eta": 0.3, "s_noise": 0.9}),
+        (["--sampler", "stochastic_euler"], {"sampler": "stochastic_euler"}),
+    ],
+)
+def test_cli_field_scores_the_stochastic_samplers_exactly(capsys, argv, kwargs):
+    rc = main(["evaluate", *SMALL_FIELD, "--steps", "6,12", "--schedule", "shifted:alpha=3", "--metric", "kl",
+               *argv, "--json"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sampler"] == kwargs and doc["metric"] == "kl"
+    field = GaussianField(get_preset("opensora-2.0-256px").geometry(num_frames=1))
+    for n, got in zip([6, 12], doc["errors"]["shifted:alpha=3"]):
+        assert got == field.error(schedules.shifted(n, 3.0), "kl", **kwargs)
+        assert got != field.error(schedules.shifted(n, 3.0), "kl")  # not Euler's number
+
+
+def test_cli_mixture_stochastic_defaults_to_sliced_w2(capsys):
+    rc = main(["evaluate", "--model", "mixture2d", "--samples", "64", "--steps", "4", "--schedule", "linear",
+               "--sampler", "euler_ancestral", "--eta", "0.5", "--seed", "3"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "metric  sliced_w2" in out and "noise floor" in out and "sampler euler_ancestral (eta 0.5, s_noise 1)" in out
+    expected = GaussianMixture.ring2d().error(schedules.linear(4), metric="sliced_w2", num_samples=64, seed=3,
+                                             sampler="euler_ancestral", eta=0.5)
+    row = next(line for line in out.splitlines() if line.startswith("linear "))
+    assert float(row.split()[-1]) == pytest.approx(expected, rel=1e-3)  # the table prints 4 digits
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sampler", "heun"], "--sampler heun is for the mixtures; the field's closed form covers euler, "
+                                "euler_ancestral, stochastic_euler"),
+        (["--model", "mixture2d", "--sampler", "stochastic_euler", "--metric", "rmse"],
+         "--metric rmse compares each sample with the ODE solution from the same noise, which --sampler "
+         "stochastic_euler leaves by design: use --metric sliced_w2"),
+        (["--model", "mixture2d", "--sampler", "euler_ancestral", "--metric", "modes"], "use --metric sliced_w2"),
+        (["--eta", "0.5"], "--eta is an option of --sampler euler_ancestral, not of --sampler euler"),
+        (["--sampler", "stochastic_euler", "--s-noise", "0.5"], "--s-noise is an option of --sampler euler_ancestral"),
+        (["--sampler", "euler_ancestral", "--eta", "-1"], "expected a finite number >= 0"),
+        (["--sampler", "euler_ancestral", "--schedule", "auto"], "--schedule auto finds Euler's best shift"),
+        (["--sampler", "euler_ancestral", "--eta", "3", "--schedule", "linear"], "eta=3.0 is too large"),
+    ],
+)
+def test_cli_sampler_combinations_a_model_cannot_score(capsys, argv, message):
+    rc = main(["evaluate", *SMALL_FIELD, "--steps", "4", *argv])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_optimize_refuses_other_samplers(capsys, tmp_path):
+    for sampler in ("heun", "euler_ancestral", "stochastic_euler"):
+        rc = main(["optimize", *SMALL_FIELD, "--model", "mixture2d", "--sampler", sampler, "--out",
+                   str(tmp_path / "o.json")])
+        err = capsys.readouterr().err
+        assert rc == 2 and f"optimize finds Euler schedules; --sampler {sampler} is for `flowsched evaluate`" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_evaluate_help_names_the_samplers(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--sampler {euler,heun,euler_ancestral,stochastic_euler}" in out
+    assert "--eta ETA" in out and "--s-noise S_NOISE" in out and "only sliced_w2 measures them" in out

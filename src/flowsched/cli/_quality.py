@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, positive_float, positive_int, warn
+from ._common import CliError, nonnegative_float, positive_float, positive_int, warn
 
 MODELS = ("field", "mixture", "mixture2d")
+
+#: The samplers of flowsched.sampling.SAMPLERS (a test keeps them equal; the CLI builds its parser without
+#: importing the samplers).
+SAMPLERS = ("euler", "heun", "euler_ancestral", "stochastic_euler")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
@@ -23,20 +27,40 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--latents-key", help="tensor name in --latents when it holds several")
     m.add_argument("--samples", type=positive_int, default=1024, help="mixtures: number of noises")
     m.add_argument("--seed", type=int, default=0, help="mixtures: seed of noises, true samples and projections")
-    m.add_argument("--sampler", choices=("euler", "heun"), default="euler", help="mixtures: sampler (field: euler)")
+    m.add_argument("--sampler", choices=SAMPLERS, default="euler",
+                   help="the sampler scored: euler (default), heun (mixtures only), euler_ancestral (with --eta, "
+                   "--s-noise) or stochastic_euler; on a mixture the stochastic ones are scored by sliced_w2 only "
+                   "(the default metric there), on the field exactly")
+    m.add_argument("--eta", type=nonnegative_float, default=None,
+                   help="euler_ancestral: share of each step re-noised (default 1; 0 is Euler)")
+    m.add_argument("--s-noise", type=nonnegative_float, default=None,
+                   help="euler_ancestral: scale of the fresh noise (default 1, which keeps the marginals exact)")
 
 
 def check_model_options(args: argparse.Namespace) -> None:
-    """Contradictions between the data-model options, refused before any work."""
-    if args.model == "field" and args.sampler != "euler":
-        raise CliError("--sampler heun is for the mixtures; the field's closed form is Euler's")
-    if args.metric is not None:
-        from ..quality import field, mixture
+    """Contradictions between the data-model options, refused before any work: each combination a model cannot
+    score gets one line that says what it can."""
+    from ..quality import field, mixture
 
+    if args.model == "field" and args.sampler not in field.SAMPLERS:
+        raise CliError(
+            f"--sampler {args.sampler} is for the mixtures; the field's closed form covers "
+            f"{', '.join(field.SAMPLERS)}"
+        )
+    if args.sampler != "euler_ancestral":
+        for flag, value in (("--eta", args.eta), ("--s-noise", args.s_noise)):
+            if value is not None:
+                raise CliError(f"{flag} is an option of --sampler euler_ancestral, not of --sampler {args.sampler}")
+    if args.metric is not None:
         accepted = field.METRICS if args.model == "field" else mixture.METRICS
         if args.metric not in accepted:
             raise CliError(
                 f"--metric must be one of {', '.join(accepted)} for --model {args.model}, got {args.metric!r}"
+            )
+        if args.model != "field" and args.sampler in STOCHASTIC and args.metric != "sliced_w2":
+            raise CliError(
+                f"--metric {args.metric} compares each sample with the ODE solution from the same noise, which "
+                f"--sampler {args.sampler} leaves by design: use --metric sliced_w2 (the default for it)"
             )
     if args.model != "field":
         for flag, value in (("--latents", args.latents), ("--latents-key", args.latents_key)):
@@ -44,9 +68,33 @@ def check_model_options(args: argparse.Namespace) -> None:
                 raise CliError(f"{flag} fits a Gaussian field; it cannot be combined with --model {args.model}")
 
 
+#: The samplers that draw fresh noise at each step (flowsched.sampling.STOCHASTIC).
+STOCHASTIC = ("euler_ancestral", "stochastic_euler")
+
+
+def sampler_options(args: argparse.Namespace) -> dict:
+    """The ``sampler`` keyword arguments of the models' ``error`` (``eta`` and ``s_noise`` for euler_ancestral,
+    defaults 1)."""
+    if args.sampler != "euler_ancestral":
+        return {"sampler": args.sampler}
+    return {
+        "sampler": args.sampler,
+        "eta": 1.0 if args.eta is None else args.eta,
+        "s_noise": 1.0 if args.s_noise is None else args.s_noise,
+    }
+
+
+def sampler_text(args: argparse.Namespace) -> str:
+    """``euler_ancestral (eta 0.5, s_noise 1)``: the sampler as the commands print it."""
+    opts = sampler_options(args)
+    extra = ", ".join(f"{k} {v:g}" for k, v in opts.items() if k != "sampler")
+    return args.sampler + (f" ({extra})" if extra else "")
+
+
 def setup(args: argparse.Namespace):
     """``(preset, geometry, model, metric)`` from the geometry and data-model options; frame-count warnings are
-    printed here."""
+    printed here. A mixture scored with a stochastic sampler defaults to ``sliced_w2`` (the only metric that
+    measures it)."""
     from ..quality.evaluate import default_metric
     from ._geometry import resolve_geometry
 
@@ -54,7 +102,10 @@ def setup(args: argparse.Namespace):
     for w in geometry.warnings:
         warn(w)
     model = _model(args, geometry)
-    return preset, geometry, model, args.metric or default_metric(model)
+    metric = args.metric
+    if metric is None:
+        metric = "sliced_w2" if args.model != "field" and args.sampler in STOCHASTIC else default_metric(model)
+    return preset, geometry, model, metric
 
 
 def _model(args: argparse.Namespace, geometry):

@@ -7,7 +7,7 @@ import json
 from ._common import CliError, add_command, need, step_counts
 from ._geometry import add_geometry_options
 from ._output import Output, check_outputs, image_suffixes
-from ._quality import add_model_options, check_model_options, setup, show_progress
+from ._quality import add_model_options, check_model_options, sampler_options, sampler_text, setup, show_progress
 
 EPILOG = """\
 examples:
@@ -15,6 +15,8 @@ examples:
   flowsched evaluate --schedule linear --schedule opensora-2.0-768px --schedule auto \\
       --schedule shifted:alpha=3 --steps 10,20,30,50 --plot out/error.png
   flowsched evaluate --model mixture --metric sliced_w2 --samples 2048 --steps 4,8,16,32
+  flowsched evaluate --sampler euler_ancestral --eta 0.5 --s-noise 1 --schedule shifted:alpha=3
+  flowsched evaluate --model mixture --sampler stochastic_euler --samples 2048    # scored by sliced_w2
 
 data models (--model):
   field      Gaussian data on the preset's latent grid [T', H', W'] with a 1/f^gamma spectrum (--gamma, --k0,
@@ -25,6 +27,13 @@ data models (--model):
   mixture2d  8 modes on a circle of radius 2, std 0.2. Metrics: rmse (pathwise, against an RK4 reference from
              the same noise; default), sliced_w2 (against true samples; its noise floor is printed), modes
              (fraction of samples landing in a different mode than the reference).
+
+samplers (--sampler): euler (default); heun (mixtures only: the field's closed form has no Heun);
+euler_ancestral (ComfyUI's RF ancestral step, --eta 0-1 re-noised per step, --s-noise the noise scale) and
+stochastic_euler (diffusers' stochastic_sampling) on both models: exactly on the field (w2, kl), by Monte Carlo on
+a mixture, where only sliced_w2 measures them (rmse and modes follow one noise's ODE path, which a stochastic
+sampler leaves by design); there the per-step noise is portable noise of --seed. 'auto' searches Euler's best
+shift, so it is scored with --sampler euler only.
 
 schedules (--schedule, repeatable): a family or preset spec as in `flowsched compare` (linear,
 shifted:alpha=3, flux, karras:t_min=0.002, wan2.1-t2v-480p, a JSON file ...) built at each step count; 'rule'
@@ -116,6 +125,11 @@ def run(args) -> int:
     if args.plot:
         need("matplotlib", "--plot")
     if "auto" in specs:
+        if args.sampler != "euler":
+            raise CliError(
+                f"--schedule auto finds Euler's best shift; it is not the best for --sampler {args.sampler}: give "
+                "the shifts to compare (--schedule shifted:alpha=A) or use --sampler euler"
+            )
         need("scipy", "--schedule auto (the shift search)")
     preset, geometry, model, metric = setup(args)
     if args.schedule is None:
@@ -125,12 +139,13 @@ def run(args) -> int:
         rows = {spec: _row(spec, args, preset, geometry, model, metric, args.steps[0]) for spec in specs}
     fixed = {spec: s for spec, (_, s) in rows.items() if s is not None}
     columns = _columns(args.steps, [s.num_steps for s in fixed.values()])
+    opts = sampler_options(args)
     if isinstance(model, GaussianField):
         def score(s):
-            return model.error(s, metric=metric)
+            return model.error(s, metric=metric, **opts)
     else:
         def score(s):
-            return model.error(s, metric=metric, num_samples=args.samples, seed=args.seed, sampler=args.sampler)
+            return model.error(s, metric=metric, num_samples=args.samples, seed=args.seed, **opts)
     makers = {spec: maker for spec, (maker, _) in rows.items() if maker is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,13 +159,14 @@ def run(args) -> int:
         floor = model.noise_floor(args.samples, args.seed)
     where = f"latent grid {model.shape}" if isinstance(model, GaussianField) else f"{args.samples} noises"
     if args.json:
-        doc = {"model": repr(model), "metric": metric, "steps": columns, "errors": results}
+        doc = {"model": repr(model), "metric": metric, "sampler": opts, "steps": columns, "errors": results}
         if floor is not None:
             doc["noise_floor"] = floor
         print(json.dumps(doc, indent=2))
     else:
         print(f"model   {model!r}, {where}")
         print(f"metric  {metric} (lower is better){'' if metric != 'sliced_w2' else f'; noise floor {floor:.4g}'}")
+        print(f"sampler {sampler_text(args)}")
         width = max(len("schedule"), *(len(s) for s in results))
         print(f"{'schedule':<{width}}  " + "  ".join(f"{f'N={n}':>10}" for n in columns))
         for label, values in results.items():

@@ -103,6 +103,8 @@ def check(args) -> None:
     check_outputs(Output(args.out, "--out", text=True), Output(args.plot, "--plot", image_suffixes()))
     if args.out == STDOUT and args.json:
         raise CliError("--out - and --json would both print to standard output; give --out a file name")
+    if args.sampler != "euler":
+        raise CliError(f"optimize finds Euler schedules; --sampler {args.sampler} is for `flowsched evaluate`")
     check_model_options(args)
     if args.model != "field":
         metric = args.metric or "rmse"
@@ -110,8 +112,6 @@ def check(args) -> None:
             raise CliError(
                 f"--metric {metric} cannot be optimised on a mixture (sliced_w2 is noisy, modes is a count); use rmse"
             )
-        if args.sampler != "euler":
-            raise CliError("optimize finds Euler schedules; --sampler heun is for `flowsched evaluate`")
     need("scipy", "flowsched optimize (L-BFGS-B)")
     if args.plot:
         need("matplotlib", "--plot")
