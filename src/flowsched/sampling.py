@@ -63,7 +63,6 @@ __all__ = [
     "STOCHASTIC",
     "add_noise",
     "ancestral_coefficients",
-    "call_frame_model",
     "call_velocity",
     "euler",
     "euler_ancestral",
@@ -567,7 +566,7 @@ def _finite_frames(v: Any, dim: int) -> np.ndarray:
     return ok.all(axis=other) if other else ok
 
 
-def call_frame_model(
+def _call_frame_model(
     model: FrameModel, x_w: Any, t_w: Any, *, step: int, window: tuple[int, int], frame_dim: int,
     moving: np.ndarray, t: np.ndarray, finite: bool = True,
 ) -> Any:
@@ -692,7 +691,7 @@ def euler_frames(
                 noised = (1.0 - lvl) * _take(x, prefix_in, dim) + lvl * _take(eps, prefix_in, dim)
                 _put(x_w, prefix_in - s, dim, noised)
             finite = check == "every" or (check == "first" and checked == 0)
-            v = call_frame_model(model, x_w, _frame_t(t[r, s:e], x), step=r, window=(s, e), frame_dim=dim,
+            v = _call_frame_model(model, x_w, _frame_t(t[r, s:e], x), step=r, window=(s, e), frame_dim=dim,
                                  moving=moving, t=t[r], finite=finite)
             if moving.size:
                 checked += 1
