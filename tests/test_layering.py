@@ -1,0 +1,109 @@
+"""The module layering: every import inside flowsched (module level or inside a function) points down the stack.
+
+A module may import only modules below it in :data:`LAYERS`, so the spec language can build presets and frame
+schedules, samplers can use noise, and nothing low (a schedule family, the Schedule value) ever pulls in what sits
+above it. The order is the one docs/conventions.md ("Module layout") describes.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import flowsched
+
+#: Bottom first. A module imports only modules that come earlier in this list (or its own package's modules).
+LAYERS = (
+    "_validate",
+    "_optional",
+    "_io",
+    "geometry",
+    "schedule",
+    "schedules",
+    "diffusers_rules",
+    "presets",
+    "frames",
+    "spec",
+    "strength",
+    "diagnostics",
+    "backends",
+    "philox",
+    "noise",
+    "opensora",
+    "sampling",
+    "plot",
+    "quality",
+    "distributed",
+    "integrations",
+    "cli",
+    "__init__",
+    "__main__",
+)
+
+#: Deliberate exceptions: a lazy re-export kept for users (``flowsched.schedules.partial`` lives in ``strength``,
+#: which builds bases from spec strings; ``schedules`` reaches it only through its module ``__getattr__``).
+ALLOWED = {("schedules", "strength")}
+
+ROOT = pathlib.Path(flowsched.__file__).parent
+
+
+def _unit(path: pathlib.Path) -> str:
+    """The layer a file belongs to: its top-level module or package under flowsched."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return parts[0]
+
+
+def _imports(text: str, package: tuple[str, ...] = ()) -> set[str]:
+    """The flowsched units a file's source imports, at module level or inside functions. ``package`` is the file's
+    folder under flowsched (``()`` for a top-level module, ``("quality",)`` for one in ``quality/``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package)[: len(package) - (node.level - 1)]
+                target = base + (node.module.split(".") if node.module else [])
+                found.update([target[0]] if target else (a.name for a in node.names))
+            elif node.module and node.module.split(".")[0] == "flowsched":
+                rest = node.module.split(".")[1:]
+                found.update([rest[0]] if rest else (a.name for a in node.names))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "flowsched" and len(parts) > 1:
+                    found.add(parts[1])
+    return found
+
+
+def test_every_unit_is_placed():
+    units = {_unit(p) for p in ROOT.rglob("*.py")}
+    assert units <= set(LAYERS), f"place these in LAYERS: {sorted(units - set(LAYERS))}"
+
+
+def test_imports_point_down():
+    upward = []
+    for path in sorted(ROOT.rglob("*.py")):
+        unit = _unit(path)
+        package = path.relative_to(ROOT).parent.parts
+        for target in _imports(path.read_text(encoding="utf-8"), package):
+            if target == unit or target not in LAYERS or (unit, target) in ALLOWED:
+                continue
+            if LAYERS.index(target) > LAYERS.index(unit):
+                upward.append(f"{path.relative_to(ROOT)} imports {target} (above {unit})")
+    assert not upward, "\n".join(upward)
+
+
+def test_the_parser_finds_every_kind_of_import():
+    """Relative, absolute, package-relative and function-level imports are all seen (so the test above can fail)."""
+    text = (
+        "from . import schedules\n"
+        "from .noise import portable_noise\n"
+        "from .. import sampling\n"
+        "from ..cli import main\n"
+        "import flowsched.plot\n"
+        "from flowsched import presets\n"
+        "def f():\n"
+        "    from ..integrations.diffusers import FlowschedScheduler\n"
+    )
+    # inside quality/, "from . import" and "from .noise" name quality's own modules
+    assert _imports(text, ("quality",)) == {"quality", "sampling", "cli", "plot", "presets", "integrations"}
+    assert _imports("from . import schedules\nfrom .spec import from_spec\n") == {"schedules", "spec"}
