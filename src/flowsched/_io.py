@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the target folder, then ``os.replace``. Never half-written.
+"""Atomic file writes (a temporary file in the target folder, then ``os.replace``: never half-written), and the one
+place a safetensors file is read.
 
 Only regular files are replaced. An existing directory, device node, FIFO or socket at the target is refused,
 because ``os.replace`` would otherwise swap it for a regular file (``/dev/full`` replaced by JSON when run as
@@ -101,3 +102,31 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """:func:`atomic_write_bytes` of ``text`` encoded as UTF-8."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_safetensors_tensor(path: str | os.PathLike, key: str | None = None, *, key_name: str = "key") -> tuple:
+    """One tensor of a ``.safetensors`` file (only safetensors is read, never pickle), as a CPU torch tensor.
+
+    ``key`` picks the tensor; ``None`` takes the only one and is an error when the file holds several. Errors are
+    ``ValueError``s naming the path, the tensors it holds and ``key_name`` (the argument that picks one, e.g.
+    ``"--init-key"``), so a command can print them as they are. Returns ``(key, tensor)``.
+    """
+    path = os.fspath(path)
+    if not path.lower().endswith(".safetensors"):
+        raise ValueError(f"{path!r} must be a .safetensors file (pickle is never read)")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path!r} is not a file")
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(path, framework="pt") as fh:
+            keys = list(fh.keys())
+            if key is None:
+                if len(keys) != 1:
+                    raise ValueError(f"{path!r} holds tensors {keys}; choose one with {key_name}")
+                key = keys[0]
+            elif key not in keys:
+                raise ValueError(f"{key_name} {key!r} is not in {path!r}; it holds {keys}")
+            return key, fh.get_tensor(key)
+    except (OSError, RuntimeError, SafetensorError) as exc:  # missing, unreadable or corrupt files
+        raise ValueError(f"{path!r} cannot be read as safetensors: {' '.join(str(exc).split())}") from None

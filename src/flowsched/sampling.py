@@ -120,18 +120,26 @@ def call_velocity(velocity: Velocity, x: Any, t: float, *, step: int = 0, stage:
     with ``finite=True`` no NaN or inf (for a GPU tensor that check is a device-to-host sync). Errors name ``step``
     and ``t`` (``stage`` adds a detail, e.g. ``", Heun corrector"``). Used by the samplers and
     :func:`flowsched.quality.teacher_search`."""
-    v = velocity(x, t)
-    where = f"at step {step} (t={t!r}{stage})"
-    if is_torch_tensor(x):
-        if not is_torch_tensor(v):
-            raise TypeError(f"velocity must return a torch tensor for a torch x, got {type(v).__name__} {where}")
-    elif not isinstance(v, np.ndarray):
-        v = np.asarray(v)
-    if tuple(v.shape) != tuple(x.shape):
-        raise ValueError(f"velocity returned shape {tuple(v.shape)} {where}; it must match x, {tuple(x.shape)}")
+    v = _like_x("velocity", velocity(x, t), x, f"at step {step} (t={t!r}{stage})")
     if finite and not _all_finite(v):
-        raise ValueError(f"velocity returned NaN or inf {where}")
+        raise ValueError(f"velocity returned NaN or inf at step {step} (t={t!r}{stage})")
     return v
+
+
+def _like_x(what: str, value: Any, x: Any, where: str, shape_note: str = "") -> Any:
+    """``value`` (what a model or noise source returned for ``x``) checked to be of ``x``'s kind (a torch tensor for
+    a torch ``x``; anything array-like becomes a numpy array) and shape. ``where`` (``"at step 3 (t=0.5)"``) and
+    ``shape_note`` go into the errors."""
+    if is_torch_tensor(x):
+        if not is_torch_tensor(value):
+            raise TypeError(f"{what} must return a torch tensor for a torch x, got {type(value).__name__} {where}")
+    elif not isinstance(value, np.ndarray):
+        value = np.asarray(value)
+    if tuple(value.shape) != tuple(x.shape):
+        raise ValueError(
+            f"{what} returned shape {tuple(value.shape)} {where}; it must match x, {tuple(x.shape)}{shape_note}"
+        )
+    return value
 
 
 class _NoBar:
@@ -332,14 +340,7 @@ def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any, r
 def _call_noise(source: NoiseSource, i: int, x: Any, where: str, finite: bool) -> Any:
     """``source(i, x)``, checked like a velocity: the type and shape of ``x``, finite when ``finite``. ``where``
     (``"at step 3 (t=0.5)"``) goes into the errors."""
-    eps = source(i, x)
-    if is_torch_tensor(x):
-        if not is_torch_tensor(eps):
-            raise TypeError(f"noise must return a torch tensor for a torch x, got {type(eps).__name__} {where}")
-    elif not isinstance(eps, np.ndarray):
-        eps = np.asarray(eps)
-    if tuple(eps.shape) != tuple(x.shape):
-        raise ValueError(f"noise returned shape {tuple(eps.shape)} {where}; it must match x, {tuple(x.shape)}")
+    eps = _like_x("noise", source(i, x), x, where)
     if finite and not _all_finite(eps):
         raise ValueError(f"noise returned NaN or inf {where}")
     return eps
@@ -574,19 +575,9 @@ def _call_frame_model(
     tensor for a torch ``x_w`` (an array otherwise), the shape of ``x_w``, and with ``finite=True`` no NaN or inf in
     the frames the step moves (``moving``: frame indices of the whole video; ``t``: every frame's ``t`` before the
     step). Errors name ``step`` and, for NaN or inf, the first bad frame and its ``t``."""
-    v = model(x_w, t_w)
     s, e = window
     where = f"at step {step}"
-    if is_torch_tensor(x_w):
-        if not is_torch_tensor(v):
-            raise TypeError(f"model must return a torch tensor for a torch x, got {type(v).__name__} {where}")
-    elif not isinstance(v, np.ndarray):
-        v = np.asarray(v)
-    if tuple(v.shape) != tuple(x_w.shape):
-        raise ValueError(
-            f"model returned shape {tuple(v.shape)} {where}; it must match its input, {tuple(x_w.shape)} (frames "
-            f"{s}:{e} along frame_dim={frame_dim})"
-        )
+    v = _like_x("model", model(x_w, t_w), x_w, where, f" (its input: frames {s}:{e} along frame_dim={frame_dim})")
     if finite and moving.size:
         ok = _finite_frames(_take(v, moving - s, frame_dim), frame_dim)
         if not ok.all():

@@ -143,27 +143,14 @@ def run(args) -> int:
 
 def load_init(args, geometry):
     """The ``--init`` tensor, checked: a floating tensor of the plan's noise shape and ``--dtype``."""
-    import os
-
     import torch
-    from safetensors import SafetensorError, safe_open
 
-    path = args.init
-    if not os.path.isfile(path):
-        raise CliError(f"--init {path!r} is not a file")
+    from .._io import read_safetensors_tensor
+
     try:
-        with safe_open(path, framework="pt") as fh:
-            keys = list(fh.keys())
-            key = args.init_key
-            if key is None:
-                if len(keys) != 1:
-                    raise CliError(f"--init {path!r} holds tensors {keys}; choose one with --init-key")
-                key = keys[0]
-            elif key not in keys:
-                raise CliError(f"--init-key {key!r} is not in {path!r}; it holds {keys}")
-            tensor = fh.get_tensor(key)
-    except (OSError, RuntimeError, SafetensorError) as exc:
-        raise CliError(f"--init {path!r} cannot be read as safetensors: {' '.join(str(exc).split())}") from None
+        key, tensor = read_safetensors_tensor(args.init, args.init_key, key_name="--init-key")
+    except ValueError as exc:
+        raise CliError(f"--init {exc}") from None
     want = tuple(geometry.noise_shape)
     if not tensor.is_floating_point():
         raise CliError(f"--init tensor {key!r} has dtype {tensor.dtype}; a latent must be floating point")

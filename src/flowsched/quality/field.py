@@ -363,23 +363,12 @@ def _ancestral_rows(t: np.ndarray, tn: np.ndarray, eta: float, step: int) -> tup
 
 def _load_latents(latents: Any, key: str | None) -> np.ndarray:
     if isinstance(latents, (str, os.PathLike)):
-        path = os.fspath(latents)
-        if not path.endswith(".safetensors"):
-            raise ValueError(f"latents file must be .safetensors (pickle is never read), got {path!r}")
-        from safetensors import safe_open
+        from .._io import read_safetensors_tensor
 
         try:
-            with safe_open(path, framework="pt") as fh:
-                keys = list(fh.keys())
-                if key is None:
-                    if len(keys) != 1:
-                        raise ValueError(f"{path!r} holds tensors {keys}; pass key= to choose one")
-                    key = keys[0]
-                if key not in keys:
-                    raise ValueError(f"key {key!r} is not in {path!r}; it holds {keys}")
-                tensor = fh.get_tensor(key)
-        except (OSError, RuntimeError) as exc:  # safetensors raises these for missing or corrupt files
-            raise ValueError(f"cannot read latents from {path!r}: {exc}") from None
+            _, tensor = read_safetensors_tensor(latents, key, key_name="key")
+        except ValueError as exc:
+            raise ValueError(f"latents: {exc}") from None
         return tensor.double().numpy()
     if is_torch_tensor(latents):
         return latents.detach().double().cpu().numpy()
