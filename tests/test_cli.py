@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from flowsched.cli import main
+from flowsched.cli import COMMANDS, main
 
 
 def run(capsys, *argv):
@@ -193,6 +193,17 @@ def test_help_still_prints_the_usage(capsys):
     assert exc.value.code == 0
     assert capsys.readouterr().out.startswith("usage: flowsched plan")
     assert main([]) == 0 and "usage: flowsched" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_only_defaults_that_say_something(capsys, command):
+    """An unset option's help says what happens then; "(default: None)" or a flag's "(default: False)" says nothing
+    (optimize --metric printed "(default: w2 / rmse) (default: None)")."""
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "(default: None)" not in out and "(default: False)" not in out
+    assert "--help" in out
 
 
 def test_unwritable_out_leaves_nothing(capsys, tmp_path):

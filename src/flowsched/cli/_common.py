@@ -33,7 +33,13 @@ class Parser(argparse.ArgumentParser):
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the examples' line breaks and show defaults."""
+    """Keep the examples' line breaks and show defaults that say something: not ``None`` (unset: the help says
+    what happens then) and not the ``False`` of an on/off flag."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None or action.default is False:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def add_command(sub, name: str, *, help: str, description: str, epilog: str = "") -> argparse.ArgumentParser:
