@@ -34,8 +34,8 @@ def test_auto_shift_is_the_minimum_over_a_dense_grid(metric):
 
 
 def test_w2_optimal_shift_grows_with_resolution_and_kl_prefers_less_shift():
-    # Reference notes 2.4: on a 1/f^2 spectrum the W2-optimal shift grows with the side length, and the per-mode
-    # KL prefers alpha < 1.
+    # docs/quality-models.md, "Gaussian field": on a 1/f^2 spectrum the W2-optimal shift grows with the side
+    # length, and the per-mode KL prefers alpha < 1.
     alphas = [auto_shift(LatentGeometry.from_pixels(s, s, 1, "flux"), 10) for s in (128, 512, 2048)]
     assert alphas[0] < alphas[1] < alphas[2]
     assert alphas[0] > 1.0

@@ -128,7 +128,7 @@ def test_full_saved_config_round_trip():
     np.testing.assert_allclose(got.t, want, atol=ATOL, rtol=0)
 
 
-def test_reference_note_numbers():
+def test_reference_numbers_in_the_docs():
     """docs/schedules.md "Reference numbers": the double-shifted default tail and the Flux paths (diffusers 0.42.1)."""
     a = D.flow_match_euler(50, shift=3.0)
     np.testing.assert_allclose(a.t[:5], [1.0, 0.993124, 0.986057, 0.97879, 0.971314], atol=1e-6)

@@ -1,4 +1,5 @@
-"""GaussianField: exact Euler error checked against independent computations and the reference measurements."""
+"""GaussianField: exact Euler error checked against independent computations and the reference values of
+docs/quality-models.md."""
 
 from __future__ import annotations
 

@@ -148,8 +148,9 @@ def test_get_noise_reads_ae_spatial_compression(monkeypatch, env, p, c):
     assert torch.equal(got, exp)
 
 
-def test_seed_document_shape_example_is_corrected():
-    # The seed's last example claims [B, 4, 5, 64, 64] for 256x256, 17 frames; the code it quotes gives this:
+def test_shape_example_from_open_soras_code():
+    # A widely copied walkthrough of Open-Sora 2.0 claims [B, 4, 5, 64, 64] for 256x256, 17 frames; Open-Sora's
+    # code (channel = in_channels // p**2 = 16, D = 16 pixels per token) gives this:
     z = opensora.get_noise(1, 256, 256, (17 - 1) // 4 + 1, "cpu", torch.float32, 1024, channel=64 // 2**2)
     assert tuple(z.shape) == (1, 16, 5, 32, 32)
 

@@ -34,7 +34,7 @@ PANELS = ("t", "logsnr", "dt")
 #: The x axis of every panel: the step index, or the fraction of the schedule done (``i / N``).
 X_AXES = ("step", "progress")
 
-#: Markers of the terminal plot, one per schedule (the seed's plot uses ``●``).
+#: Markers of the terminal plot, one per schedule (the first is ``●``).
 MARKERS = ("●", "○", "▲", "◆", "■", "×", "+", "*")
 
 FORMATS = ("png", "svg", "pdf")
@@ -121,7 +121,7 @@ def _x(schedule: Schedule, x: str, n: int | None = None) -> np.ndarray:
 
 
 def terminal_plot(schedule_or_list: Any, width: int = 60, height: int = 12) -> str:
-    """A text plot of ``t`` against the step index, like the seed's: markers on a character grid.
+    """A text plot of ``t`` against the step index: markers on a character grid.
 
     Args:
         schedule_or_list: a :class:`Schedule`, a list of them, or a ``{label: Schedule}`` mapping. Each schedule

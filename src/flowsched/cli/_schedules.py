@@ -157,7 +157,7 @@ def schedule_summary(schedule) -> str:
 
 
 def text_plot(schedule) -> str:
-    """The terminal plot with one column per step when that fits (no gaps between markers, like the seed's)."""
+    """The terminal plot with one column per step when that fits (no gaps between markers)."""
     from ..plot import terminal_plot
 
     n = schedule.num_steps
