@@ -15,7 +15,7 @@ from .geometry import VAE, VAES, LatentGeometry, get_vae
 from .presets import PRESETS, Preset, get_preset
 from .schedule import Schedule
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "VAE",
