@@ -130,3 +130,33 @@ def read_safetensors_tensor(path: str | os.PathLike, key: str | None = None, *, 
             return key, fh.get_tensor(key)
     except (OSError, RuntimeError, SafetensorError) as exc:  # missing, unreadable or corrupt files
         raise ValueError(f"{path!r} cannot be read as safetensors: {' '.join(str(exc).split())}") from None
+
+
+def json_text(document: object, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
+    """``document`` as JSON text (Python's float repr, so floats round-trip exactly); with ``path``, also written
+    there atomically (with a final newline). Returns the text."""
+    import json
+
+    text = json.dumps(document, indent=indent)
+    if path is not None:
+        atomic_write_text(path, text + "\n")
+    return text
+
+
+def load_json(text_or_path: str | os.PathLike, what: str, starts: tuple[str, ...] = ("{",)) -> object:
+    """The JSON value in ``text_or_path``: the text itself when it starts with one of ``starts`` (after spaces),
+    else the content of that file. ``ValueError`` naming ``what`` (``"schedule"``) for an unreadable file or
+    invalid JSON."""
+    import json
+
+    text = str(text_or_path)
+    if not text.lstrip().startswith(starts):
+        try:
+            with open(text_or_path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            raise ValueError(f"cannot read {what} file {str(text_or_path)!r}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} JSON is invalid: {exc}") from None

@@ -24,7 +24,6 @@ flowsched above :mod:`flowsched.schedule`. The facts these functions rely on are
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -254,12 +253,9 @@ class FrameSchedule:
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
         """Serialise (floats round-trip exactly; ``t`` and ``update`` are written for readers and checked on
         load). With ``path``, also write the file atomically."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            from ._io import atomic_write_text
+        from ._io import json_text
 
-            atomic_write_text(path, text + "\n")
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FrameSchedule:
@@ -288,18 +284,9 @@ class FrameSchedule:
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike) -> FrameSchedule:
         """Load from a JSON string or a file path written by :meth:`to_json`."""
-        text = str(text_or_path)
-        if not text.lstrip().startswith("{"):
-            try:
-                with open(text_or_path, encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError as exc:
-                raise ValueError(f"cannot read frame schedule file {str(text_or_path)!r}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"frame schedule JSON is invalid: {exc}") from None
-        return cls.from_dict(data)
+        from ._io import load_json
+
+        return cls.from_dict(load_json(text_or_path, "frame schedule"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FrameSchedule):

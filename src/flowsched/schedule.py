@@ -10,7 +10,6 @@ numpy only: building and inspecting a schedule never imports torch.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -237,12 +236,9 @@ class Schedule:
 
     def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = None) -> str:
         """Serialise (floats round-trip exactly). With ``path``, also write the file atomically."""
-        text = json.dumps(self.to_dict(), indent=indent)
-        if path is not None:
-            from ._io import atomic_write_text
+        from ._io import json_text
 
-            atomic_write_text(path, text + "\n")
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Schedule:
@@ -260,17 +256,9 @@ class Schedule:
     @classmethod
     def from_json(cls, text_or_path: str | os.PathLike) -> Schedule:
         """Load from a JSON string, or from a file path. Accepts a bare list of numbers too."""
-        text = str(text_or_path)
-        if not text.lstrip().startswith(("{", "[")):
-            try:
-                with open(text_or_path, encoding="utf-8") as fh:
-                    text = fh.read()
-            except OSError as exc:
-                raise ValueError(f"cannot read schedule file {str(text_or_path)!r}: {exc.strerror}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"schedule JSON is invalid: {exc}") from None
+        from ._io import load_json
+
+        data = load_json(text_or_path, "schedule", ("{", "["))
         if isinstance(data, list):
             return cls(t=data, name="custom")
         return cls.from_dict(data)
