@@ -125,7 +125,7 @@ def test_field_bad_input():
         field.error(s, sampler="heun")
     with pytest.raises(ValueError, match="start must be one of"):
         field.error(s, start="latent")
-    with pytest.raises(ValueError, match="eta must be >= 0"):
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
         field.error(s, sampler="euler_ancestral", eta=-1.0)
     with pytest.raises(ValueError, match="too large"):
         field.error(s, sampler="euler_ancestral", eta=50.0)

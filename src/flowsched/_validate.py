@@ -87,6 +87,14 @@ def unit_open(name: str, value: Any) -> float:
     return value
 
 
+def nonnegative_real(name: str, value: Any) -> float:
+    """Return ``value`` as a finite ``float`` >= 0, else raise naming ``name``."""
+    value = real(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
 def torch_seed(name: str, value: Any) -> int:
     """Return ``value`` if ``torch.Generator.manual_seed`` accepts it: an integer in [-2**63, 2**64)."""
     if not is_int(value):

@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import choice, is_int, is_torch_tensor, real
+from ._validate import choice, is_int, is_torch_tensor, nonnegative_real
 from .frames import FrameSchedule
 from .schedule import ENDPOINT_TOL, Schedule, check_t
 
@@ -346,13 +346,6 @@ def _call_noise(source: NoiseSource, i: int, x: Any, where: str, finite: bool) -
     return eps
 
 
-def _nonnegative(name: str, value: Any) -> float:
-    value = real(name, value)
-    if value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
-
-
 def euler_ancestral(
     velocity: Velocity,
     x: Any,
@@ -392,8 +385,8 @@ def euler_ancestral(
     Returns:
         The state at ``t_N``, same type, shape and dtype as ``x``.
     """
-    eta = _nonnegative("eta", eta)
-    s_noise = _nonnegative("s_noise", s_noise)
+    eta = nonnegative_real("eta", eta)
+    s_noise = nonnegative_real("s_noise", s_noise)
     _check_state(x)
     source = _noise_source("euler_ancestral", noise, seed, sample_index, x) if eta > 0 else None
     if eta == 0 and (noise is not None or seed is not None):

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, is_torch_tensor, positive_int, real, renamed_keyword
+from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real, renamed_keyword
 from ..geometry import LatentGeometry
 from ..schedule import Schedule, check_t
 
@@ -216,11 +216,8 @@ class GaussianField:
         ln_v0 = 0.5 * np.log((1.0 - t0) ** 2 * lam + t0 * t0) if start == "data" else np.zeros((1, lam.size))
         if sampler == "euler":
             return self.log_gain_ratio(ts) + ln_v0
-        eta = real("eta", eta)
-        s_noise = real("s_noise", s_noise)
-        if eta < 0 or s_noise < 0:
-            bad = "eta" if eta < 0 else "s_noise"
-            raise ValueError(f"{bad} must be >= 0, got {eta if eta < 0 else s_noise}")
+        eta = nonnegative_real("eta", eta)
+        s_noise = nonnegative_real("s_noise", s_noise)
         var = np.exp(2.0 * ln_v0) * np.ones((ts.shape[0], lam.size))
         for i in range(ts.shape[1] - 1):
             t, tn = ts[:, i : i + 1], ts[:, i + 1 : i + 2]
