@@ -107,3 +107,17 @@ def test_the_parser_finds_every_kind_of_import():
     # inside quality/, "from . import" and "from .noise" name quality's own modules
     assert _imports(text, ("quality",)) == {"quality", "sampling", "cli", "plot", "presets", "integrations"}
     assert _imports("from . import schedules\nfrom .spec import from_spec\n") == {"schedules", "spec"}
+
+
+def test_no_module_imports_another_modules_private_name():
+    """What several modules share is public (documented and tested); ``from .x import _y`` across modules is not
+    allowed. Private modules of a package (``integrations._diffusers_rules``, ``cli._common``) may be imported
+    whole or by their public names."""
+    private = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("flowsched")):
+                names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                if node.module and names:
+                    private.append(f"{path.relative_to(ROOT)}: from {node.module} import {', '.join(names)}")
+    assert not private, "\n".join(private)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ._validate import is_int, nonnegative_int, positive_int, positive_real, real
-from .schedule import Schedule, _json_value
+from .schedule import Schedule, format_params, json_value
 
 FORMAT = "flowsched.frame_schedule"
 FORMAT_VERSION = 1
@@ -178,7 +178,7 @@ class FrameSchedule:
             raise TypeError(f"name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.params, Mapping):
             raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
-        params = {str(k): _json_value(str(k), v) for k, v in self.params.items()}
+        params = {str(k): json_value(str(k), v) for k, v in self.params.items()}
         for arr in (index, t, update, window):
             arr.setflags(write=False)
         object.__setattr__(self, "index", index)
@@ -225,8 +225,7 @@ class FrameSchedule:
         return Schedule(values, name=self.name, params={"frame": f})
 
     def describe(self) -> str:
-        ps = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items())
-        return f"{self.name}({ps}) R={self.num_steps} F={self.num_frames}"
+        return f"{self.name}({format_params(self.params)}) R={self.num_steps} F={self.num_frames}"
 
     def __repr__(self) -> str:
         return f"FrameSchedule({self.describe()})"

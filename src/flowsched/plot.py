@@ -172,7 +172,9 @@ def terminal_plot(schedule_or_list: Any, width: int = 60, height: int = 12) -> s
 # -- matplotlib -----------------------------------------------------------------------------------------------
 
 
-def _panels(panels: Any) -> tuple[str, ...]:
+def check_panels(panels: Any) -> tuple[str, ...]:
+    """``panels`` (a list, or a comma-separated string such as ``"t,dt"``) as a tuple of :data:`PANELS` names;
+    ``ValueError`` for an empty list, an unknown name or a repeat."""
     if isinstance(panels, str):
         panels = tuple(p.strip() for p in panels.split(",") if p.strip())
     if not isinstance(panels, (tuple, list)) or not panels:
@@ -229,7 +231,7 @@ def schedule_figure(
     The figure is not attached to pyplot, so it needs no display and leaves no global state behind.
     """
     items = labelled(schedules)
-    panels = _panels(panels)
+    panels = check_panels(panels)
     choice("x", x, X_AXES)
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a string or None, got {type(title).__name__}")

@@ -114,8 +114,9 @@ def check_t(
     return arr
 
 
-def _json_value(name: str, value: Any) -> Any:
-    """Parameters must survive a JSON round trip; refuse what would not."""
+def json_value(name: str, value: Any) -> Any:
+    """A schedule parameter as a JSON-ready value (numpy scalars to Python, tuples to lists); ``TypeError`` or
+    ``ValueError`` naming ``name`` for what would not survive a JSON round trip (objects, NaN, inf)."""
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -123,9 +124,9 @@ def _json_value(name: str, value: Any) -> Any:
             raise ValueError(f"schedule parameter {name!r} must be finite, got {value}")
         return value
     if isinstance(value, (np.integer, np.floating)):
-        return _json_value(name, value.item())
+        return json_value(name, value.item())
     if isinstance(value, (list, tuple)):
-        return [_json_value(name, v) for v in value]
+        return [json_value(name, v) for v in value]
     raise TypeError(
         f"schedule parameter {name!r} must be a number, string, bool, None or a list of them, "
         f"got {type(value).__name__}"
@@ -147,6 +148,11 @@ def _check_timesteps(values: Any, num_steps: int) -> np.ndarray:
         raise ValueError(f"timesteps must be finite and >= 0; timesteps[{bad[0]}]={float(arr[bad[0]])!r}")
     arr.setflags(write=False)
     return arr
+
+
+def format_params(params: Mapping[str, Any]) -> str:
+    """``key=value, ...`` for a one-line description (floats to 6 significant digits)."""
+    return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,7 +181,7 @@ class Schedule:
             raise TypeError(f"name must be a non-empty string, got {self.name!r}")
         if not isinstance(self.params, Mapping):
             raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
-        params = {str(k): _json_value(str(k), v) for k, v in self.params.items()}
+        params = {str(k): json_value(str(k), v) for k, v in self.params.items()}
         object.__setattr__(self, "t", arr)
         object.__setattr__(self, "params", MappingProxyType(params))
         if self.timesteps is not None:
@@ -219,8 +225,7 @@ class Schedule:
 
     def describe(self) -> str:
         """One line: name, parameters and step count."""
-        ps = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.params.items())
-        return f"{self.name}({ps}) N={self.num_steps}"
+        return f"{self.name}({format_params(self.params)}) N={self.num_steps}"
 
     # -- JSON --------------------------------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from ._validate import real, suggestion
+from ._validate import positive_int, real, suggestion
 from .schedule import Schedule
 
 __all__ = ["CONVENTIONS", "partial"]
@@ -166,8 +166,6 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
     if not isinstance(convention, str) or convention not in CONVENTIONS:
         hint = suggestion(str(convention), list(CONVENTIONS)) if isinstance(convention, str) else ""
         raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}.{hint}")
-    from ._validate import positive_int
-
     n = positive_int("num_steps", num_steps)
     make, rebuildable = _base_maker(spec)
     s = strength

@@ -56,11 +56,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..plot import _panels, plot_schedules, shift_summary, terminal_plot
+    from ..plot import check_panels, plot_schedules, shift_summary, terminal_plot
 
     check_outputs(Output(args.out, "--out", image_suffixes()))
     try:
-        _panels(args.panels)
+        check_panels(args.panels)
     except ValueError as exc:
         raise ValueError(f"--panels: {exc}") from None
     if args.label is not None and len(args.label) != len(args.schedules):
