@@ -1,10 +1,11 @@
 """The command line for partial schedules: ``schedule --strength/--convention``, ``compare --strength`` and
-``plan --init``. Expected values come from flowsched.schedules.partial (tested against the peers in
+``plan --init``. Expected values come from flowsched.strength.partial (tested against the peers in
 test_partial.py) and from the forward-process formula written out here."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -81,7 +82,8 @@ def test_compare_puts_the_conventions_side_by_side(capsys):
     rows = {line.split()[1]: line.split() for line in lines[2:]}
     assert list(rows) == list(CONVENTIONS)
     for conv, row in rows.items():
-        cut = partial("flux.1-dev", 28, 0.6, convention=conv)
+        alpha = {"alpha": math.exp(1.15)} if conv == "diffsynth" else {}  # flux.1-dev at 1024^2: mu 1.15
+        cut = partial("flux.1-dev", 28, 0.6, convention=conv, **alpha)
         assert row[2] == f"{cut.params['begin_index']}/{cut.params['base_steps']}" and row[3] == str(cut.num_steps)
         assert f"{cut.t[0]:.4f}" in row
     assert rows["diffusers"][3] == "17" and rows["diffusers-floor"][3] == "16" and rows["comfyui"][2] == "18/46"

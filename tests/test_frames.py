@@ -303,7 +303,7 @@ def _few_step_records():
 
 @pytest.mark.parametrize("rec,shift", _few_step_records())
 def test_blockwise_base_is_the_peer_step_list(rec, shift):
-    base = frames.blockwise_base(rec["denoising_step_list_config"], shift=shift, warp=rec["warp_denoising_step"])
+    base = frames.blockwise_base(rec["denoising_step_list_config"], alpha=shift, warp=rec["warp_denoising_step"])
     # the sigmas the peers re-noise with (add_noise) are the t values; theirs are float32
     np.testing.assert_allclose(base.t[:-1], rec["add_noise_sigma"], rtol=0, atol=1e-7)
     if rec["warp_denoising_step"]:  # the warped list is also what the model is fed
@@ -311,7 +311,7 @@ def test_blockwise_base_is_the_peer_step_list(rec, shift):
 
 
 def test_blockwise_blocks_follow_one_another():
-    fs = frames.blockwise([1000, 750, 500, 250], 3, block_frames=2, shift=5.0)
+    fs = frames.blockwise([1000, 750, 500, 250], 3, block_frames=2, alpha=5.0)
     assert fs.num_steps == 12 and fs.num_frames == 6
     r = np.arange(13)[:, None]
     assert np.array_equal(fs.index, np.repeat(np.clip(r - np.arange(3)[None, :] * 4, 0, 4), 2, axis=1))
@@ -373,7 +373,7 @@ def test_spec_equals_the_function():
     assert fs == frames.diffusion_forcing(sky_base(30, 8.0), 25, causal_block_size=5, ar_step=5)
     assert frame_schedule_from_spec("skyreels-v2-df-540p-async") == fs
     bw = frame_schedule_from_spec("blockwise:steps=1000;750;500;250,blocks=7,shift=5")
-    assert bw == frames.blockwise([1000, 750, 500, 250], 7, shift=5.0)
+    assert bw == frames.blockwise([1000, 750, 500, 250], 7, alpha=5.0)
     assert frame_schedule_from_spec("self-forcing") == bw
     assert frame_schedule_from_spec("blockwise:steps=1000,blocks=2") == frames.blockwise([1000], 2)
     assert frame_schedule_from_spec("magi-1-4.5b:chunks=6").num_frames == 36

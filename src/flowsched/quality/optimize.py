@@ -23,7 +23,8 @@ import numpy as np
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
 from ..sampling import CHECKS, DETERMINISTIC, call_velocity, euler, get_sampler, progress_bar, schedule_values
 from ..schedule import Schedule, check_t
-from ..schedules import linear, shifted, time_shift
+from ..schedules import linear, shifted
+from ..shift import time_shift
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 
