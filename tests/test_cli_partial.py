@@ -43,6 +43,19 @@ def test_schedule_strength_prints_the_partial_schedule(capsys):
     assert "steps run" in out and "strength 0.5 starts at t=" in err  # the cliff warning: shift 3 moves 0.5 up
 
 
+@pytest.mark.parametrize("argv, alpha", [([], 5.0), (["--flow-shift", "3"], 3.0), (["--no-shift"], 1.0)])
+def test_schedule_strength_diffsynth_reapplies_the_bases_shift(capsys, argv, alpha):
+    """Wan 2.1 T2V 480p: its rule's shift is 5 on Wan's grid linspace(0.999, 0, N + 1)."""
+    code, out, err = run(capsys, "schedule", "--preset", "wan2.1-t2v-480p", "--steps", "10", "--strength", "0.5",
+                         "--convention", "diffsynth", "--json", *argv)
+    assert code == 0, err
+    # --flow-shift keeps Wan's grid (it starts at float32(0.999)); --no-shift is linspace(1, 0, N + 1)
+    s_max = 1.0 if argv == ["--no-shift"] else float(np.float32(0.999))
+    grid = np.linspace(0.5 * s_max, 0.0, 11)[:-1]  # DiffSynth's "Wan" template at strength 0.5
+    want = alpha * grid / (1 + (alpha - 1) * grid)
+    np.testing.assert_allclose(json.loads(out)["t"][:-1], want, rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     "argv, words",
     [

@@ -385,6 +385,18 @@ def test_spec_equals_the_function():
     assert frame_schedule_from_spec("diffusion_forcing:window=none") == frames.diffusion_forcing(sky_base(30, 8.0), 25)
 
 
+def test_the_shift_of_a_frame_spec_is_alpha_in_any_spelling():
+    want = frames.diffusion_forcing(sky_base(30, 5.0), 25, causal_block_size=5, ar_step=5)
+    for key in ("alpha", "shift", "flow_shift", "shift_alpha"):
+        assert frame_schedule_from_spec(f"skyreels-v2-df-540p-async:{key}=5") == want, key
+    assert "alpha=8.0" in frame_preset_spec("skyreels-v2-df-540p-async")
+    assert frame_schedule_from_spec("magi-1-24b:shift=2").base == frames.magi_base(32, 2.0)
+    with pytest.raises(ValueError, match="shift=true: shift is the shift alpha, a number > 0, not a switch"):
+        frame_schedule_from_spec("pyramid:shift=true")
+    with pytest.raises(ValueError, match="alpha=2 and shift=3 each set the shift alpha"):
+        frame_schedule_from_spec("staircase:alpha=2,shift=3")
+
+
 def test_spec_reads_its_own_json(tmp_path):
     fs = frame_schedule_from_spec("staircase:steps=8,chunks=3,chunk_frames=2,window=2,prefix_chunks=1")
     path = tmp_path / "fs.json"
@@ -403,7 +415,7 @@ def test_every_preset_is_data_and_matches_its_spec():
         assert frame_schedule_from_spec(frame_preset_spec(p.name)) == fs, p.name
         assert get_frame_preset(p.name) is p
     with pytest.raises(TypeError):
-        FRAME_PRESETS["causvid"].params["shift"] = 5.0  # read-only data
+        FRAME_PRESETS["causvid"].params["alpha"] = 5.0  # read-only data
 
 
 def test_spec_errors():

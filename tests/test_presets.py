@@ -277,6 +277,14 @@ def test_every_preset_is_consistent(name):
         sched(name, alpha=2.0, apply_shift=False)
 
 
+def test_schedule_keywords_are_checked():
+    p = get_preset("wan2.1-t2v-480p")
+    with pytest.raises(TypeError, match="apply_shift must be True or False, got 1"):
+        p.schedule(apply_shift=1)
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0, got -1.0"):
+        p.schedule(alpha=-1.0)
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_through_the_cli(name, capsys):
     from flowsched.cli import main
