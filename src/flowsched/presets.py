@@ -193,7 +193,8 @@ def _flow_sigmas_rule(
     alpha: float = 1.0,
     solver: str = "unipc",
 ) -> Schedule:
-    """A multistep solver's flow sigmas with a static ``flow_shift`` and its integer model timesteps (Wan, Sana)."""
+    """A multistep solver's flow sigmas with a static shift ``alpha`` (their ``flow_shift``) and its integer model
+    timesteps (Wan, Sana)."""
     return diffusers_rules.flow_sigmas(num_steps, alpha if alpha_override is None else alpha_override, solver=solver)
 
 
