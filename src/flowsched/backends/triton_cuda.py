@@ -275,6 +275,7 @@ class TritonBackend(Backend):
     name = "triton"
     host = False
     device_types = ("cuda",)
+    self_checked = True
 
     def missing(self) -> Optional[str]:
         if triton is not None:
