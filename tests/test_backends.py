@@ -240,6 +240,7 @@ def test_numba_is_warm_after_it_generated():
     assert backends.select("auto", CPU, 8).name == "numba"
 
 
+@pytest.mark.slow
 def test_a_cold_process_draws_small_noise_without_importing_numba():
     code = (
         "import sys\nfrom flowsched.noise import portable_noise\n"
@@ -340,6 +341,7 @@ def test_gpu_check_without_cuda_says_so_and_exits_cleanly(tmp_path):
     assert "no CUDA device" in result.stdout and not result.stderr
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_runs_every_step_on_the_cpu():
     # the checks, timings and (in Triton's interpreter) the kernel sweep on small CPU shapes: the script itself
     # works before a GPU's time is spent on it

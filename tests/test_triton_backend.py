@@ -19,6 +19,7 @@ triton = pytest.importorskip("triton")
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_kernel_in_the_interpreter_matches_numpy():
     # TRITON_INTERPRET must be set before Triton is imported: a fresh interpreter runs the cases.
     env = dict(os.environ, TRITON_INTERPRET="1")
