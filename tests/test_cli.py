@@ -413,7 +413,7 @@ def test_evaluate_step_counts_option_and_its_old_spelling_agree(capsys):
 
 
 def test_evaluate_plot_with_one_step_count_is_a_labelled_bar_chart():
-    from flowsched.quality.evaluate import _error_figure
+    from flowsched.quality.scoring import _error_figure
 
     results = {"linear": [0.03], "rule": [0.15], "auto": [0.025]}
     ax = _error_figure(results, [10], ylabel="w2").axes[0]

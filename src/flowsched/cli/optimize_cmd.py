@@ -20,7 +20,7 @@ examples:
 The result is a flowsched schedule JSON (name "optimized", with the data model, metric, start and error in its
 params). Use it wherever a schedule is accepted: `flowsched evaluate --schedule out/opt10.json --steps 10`,
 Schedule.from_json in Python, the diffusers adapter. For your own velocity model use the library:
-flowsched.quality.optimize_schedule(N, velocity, noise=x1) (the teacher-trajectory search of OSS).
+flowsched.quality.teacher_search(velocity, noise, N) (the teacher-trajectory search of OSS).
 
 The optimiser is L-BFGS-B over the softmax of N step-size logits, started from the best pure shift (and any
 --start), so the result is never worse than the starts. On the field the gradient is exact; on the mixtures it
