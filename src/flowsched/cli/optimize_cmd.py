@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
-from ._common import CliError, add_command, need, positive_int
+from .._validate import nonnegative_int
+from ._common import CliError, add_command, arg_type, need, positive_int
 from ._geometry import add_geometry_options
 from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
 from ._quality import add_model_options, check_model_options, setup, show_progress
@@ -73,17 +73,12 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+_restarts = arg_type(lambda text: int(text, 10), nonnegative_int, "'auto' or an integer >= 0")
+
+
 def restarts_count(text: str) -> int | None:
     """``--restarts``: ``auto`` (None: the optimiser's default for the model) or an integer >= 0."""
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {value}")
-    return value
+    return None if text == "auto" else _restarts(text)
 
 
 def _starts(args, num_steps: int) -> list:
