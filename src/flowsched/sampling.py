@@ -51,7 +51,7 @@ import numpy as np
 from ._validate import boolean, choice, is_int, is_torch_tensor, nonnegative_real
 from .frames import FrameSchedule
 from .philox import check_seed
-from .schedule import ENDPOINT_TOL, Schedule, check_t
+from .schedule import Schedule, check_t
 
 Velocity = Callable[[Any, float], Any]
 Callback = Callable[[int, float, float, Any], Any]
@@ -66,7 +66,6 @@ CHECKS = ("first", "every", "none")
 __all__ = [
     "CHECKS",
     "DETERMINISTIC",
-    "ENDPOINT_TOL",
     "SAMPLERS",
     "STOCHASTIC",
     "CheckPolicy",
@@ -80,7 +79,6 @@ __all__ = [
     "heun",
     "nfe",
     "portable_step_noise",
-    "progress_bar",
     "schedule_values",
     "stochastic_euler",
 ]
@@ -282,10 +280,12 @@ def _integrate(step: Step, x: Any, t: Sequence[Any], run: _Run) -> Any:
 
 
 def _euler_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """Open-Sora 2.0's (and Flux's) step."""
     return x + (t_next - t) * model.v(x, t)
 
 
 def _heun_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """Karras et al. 2022, Algorithm 1: an Euler predictor, then the trapezoid rule."""
     h = t_next - t
     d = model.v(x, t)
     if t_next == 0.0:  # EDM's last step is Euler: the model is often undefined at t = 0
@@ -295,6 +295,8 @@ def _heun_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
 
 
 def _ancestral_step(model: _StepModel, x: Any, t: float, t_next: float, *, eta: float, s_noise: float) -> Any:
+    """ComfyUI's ``sample_euler_ancestral_RF``: a deterministic step down to ``t_down``, then fresh noise back up to
+    ``t_next``."""
     x0 = x - t * model.v(x, t)
     if t_next == 0.0:
         return x0
@@ -306,6 +308,7 @@ def _ancestral_step(model: _StepModel, x: Any, t: float, t_next: float, *, eta: 
 
 
 def _stochastic_euler_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """diffusers' ``stochastic_sampling``: the clean estimate re-noised to ``t_next``."""
     x0 = x - t * model.v(x, t)
     if t_next == 0.0:  # diffusers draws noise here and multiplies it by 0
         return x0
