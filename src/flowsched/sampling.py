@@ -251,12 +251,20 @@ class _StepModel:
         return _call_noise(self.run.noise, self.i, x, where, self.run.policy.due("noise"))
 
     def frame_v(self, x_w: Any, t: np.ndarray, window: tuple[int, int], moving: np.ndarray, dim: int) -> Any:
-        """The frame model on the window's state ``x_w`` (``t``: every frame's ``t``); only the frames that move
-        are looked at for NaN or inf, and only a call that moves frames counts as the first."""
-        finite = moving.size > 0 and self.run.policy.due("velocity")
+        """The frame model on the window's state ``x_w``, checked as :func:`call_velocity` checks a velocity: the
+        kind and shape of ``x_w``; NaN or inf only in the frames the step moves (``moving``: frame indices of the
+        whole video; ``t``: every frame's ``t`` before the step), and only a call that moves frames counts as the
+        first. Errors name the step and, for NaN or inf, the first bad frame and its ``t``."""
         lo, hi = window
-        return _call_frame_model(self.run.model, x_w, _frame_t(t[lo:hi], x_w), step=self.i, window=window,
-                                 frame_dim=dim, moving=moving, t=t, finite=finite)
+        where = f"at step {self.i}"
+        v = _like_x("model", self.run.model(x_w, _frame_t(t[lo:hi], x_w)), x_w, where,
+                    f" (its input: frames {lo}:{hi} along frame_dim={dim})")
+        if moving.size and self.run.policy.due("velocity"):
+            ok = _finite_frames(_take(v, moving - lo, dim), dim)
+            if not ok.all():
+                f = int(moving[np.flatnonzero(~ok)[0]])
+                raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[f])!r})")
+        return v
 
 
 Step = Callable[[_StepModel, Any, Any, Any], Any]
@@ -631,25 +639,6 @@ def _finite_frames(v: Any, dim: int) -> np.ndarray:
     ok = np.isfinite(v)
     other = tuple(d for d in range(v.ndim) if d != dim)
     return ok.all(axis=other) if other else ok
-
-
-def _call_frame_model(
-    model: FrameModel, x_w: Any, t_w: Any, *, step: int, window: tuple[int, int], frame_dim: int,
-    moving: np.ndarray, t: np.ndarray, finite: bool = True,
-) -> Any:
-    """``model(x_w, t_w)`` for :func:`euler_frames`, checked as :func:`call_velocity` checks a velocity: a torch
-    tensor for a torch ``x_w`` (an array otherwise), the shape of ``x_w``, and with ``finite=True`` no NaN or inf in
-    the frames the step moves (``moving``: frame indices of the whole video; ``t``: every frame's ``t`` before the
-    step). Errors name ``step`` and, for NaN or inf, the first bad frame and its ``t``."""
-    s, e = window
-    where = f"at step {step}"
-    v = _like_x("model", model(x_w, t_w), x_w, where, f" (its input: frames {s}:{e} along frame_dim={frame_dim})")
-    if finite and moving.size:
-        ok = _finite_frames(_take(v, moving - s, frame_dim), frame_dim)
-        if not ok.all():
-            f = int(moving[np.flatnonzero(~ok)[0]])
-            raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[f])!r})")
-    return v
 
 
 def _frame_euler(x: Any, v: Any, t: np.ndarray, t_next: np.ndarray, dim: int) -> Any:
