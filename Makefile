@@ -1,39 +1,55 @@
-# One environment for everything: .venv, pinned by requirements-dev.txt (torch==2.13.0 CPU wheel).
+# One virtual environment, .venv, built in two layers from the repository's own files (torch==2.13.0, the CPU wheel,
+# and every other version pinned by requirements-dev.txt):
+#   make demo   installs what a user needs to run the demo: flowsched with its plot extra (about 1.2 GB, mostly torch)
+#   make test   adds the development set on top (pytest, hypothesis, diffusers, numba, Triton's compiler ...)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
+PIP    := $(PY) -m pip --quiet --disable-pip-version-check
+USER_STAMP := $(VENV)/.installed-user
+DEV_STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test bench lint clean spec-sweep gpu-check
+.PHONY: demo test test-fast bench lint clean spec-sweep gpu-check
 
-$(STAMP): requirements-dev.txt pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 
-demo: $(STAMP)
+$(USER_STAMP): pyproject.toml requirements-dev.txt | $(PY)
+	$(PIP) install -c requirements-dev.txt -e '.[plot]'
+	touch $@
+
+$(DEV_STAMP): $(USER_STAMP) requirements-dev.txt pyproject.toml
+	$(PIP) install -r requirements-dev.txt
+	$(PIP) install --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(USER_STAMP)
 	$(VENV)/bin/flowsched plan --out out/plan.safetensors --plot out/schedule.png
 
-test: $(STAMP)
+# everything, slow tests included (what CI runs)
+test: $(DEV_STAMP)
 	$(PY) -m pytest -q
 
+# the inner loop: without the tests marked slow (each takes seconds: subprocesses, the Triton interpreter, a wheel)
+test-fast: $(DEV_STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 # every 32-bit word through the compiled (numba) transform against the numpy one: about a minute on 2 cores
-spec-sweep: $(STAMP)
+spec-sweep: $(DEV_STAMP)
 	$(PY) tests/spec_sweep.py
 
-# every GPU check in one script: portable noise on a CUDA GPU (bit identity with the CPU, timings) and the stochastic
-# samplers' and euler_frames' trajectories, CPU vs CUDA bit for bit -> benchmarks/results/gpu.md. Runs with any
-# Python that has a CUDA build of torch (GPU_PYTHON), from the source tree, nothing to install.
+# every GPU check in one script: portable noise on a CUDA GPU (the kernel's self-check, bit identity with the CPU,
+# timings) and the stochastic samplers' and euler_frames' trajectories, CPU vs CUDA bit for bit ->
+# benchmarks/results/gpu.md. Runs with any Python that has a CUDA build of torch (GPU_PYTHON), from the source tree.
 GPU_PYTHON ?= python3
 gpu-check:
 	PYTHONPATH=src $(GPU_PYTHON) benchmarks/gpu_check.py
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(PY) benchmarks/run_all.py
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) out build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) out build dist src/*.egg-info .pytest_cache .hypothesis

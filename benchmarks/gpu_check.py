@@ -1,5 +1,8 @@
 """The GPU check: everything flowsched promises about CUDA, in one script that stays under 3 minutes on an H100.
 
+0. The Triton kernel's self-check (``flowsched.backends.selfcheck``: five regions, the two FMA-sensitive words among
+   them, against the numpy reference), which ``backend="auto"`` runs before it first uses the kernel on a device, and
+   which backend ``auto`` then picks.
 1. Portable noise: prints the GPU model, checks every backend that runs on the GPU (triton, torch) against the CPU
    result bit for bit (the 768px 129-frame latent, a batch of 8 of it, the DC-AE 128-channel latent, regions,
    sample indices, streams, dtypes and the two FMA-sensitive words), times ``portable_noise`` (auto), the torch
@@ -107,6 +110,30 @@ def check_identity(torch, gpu_backends: list[str]) -> tuple[list[str], bool]:
             ok &= same
         lines.append(f"| FMA-sensitive word {word:#010x} -> {bits:#010x} | " + " | ".join(cells) + " |")
     return lines, ok
+
+
+def self_check_lines(torch) -> tuple[list[str], bool]:
+    """The Triton kernel's self-check on the device, timed (its kernel variants' first compile included), and the
+    backend ``auto`` then picks there."""
+    from flowsched import backends
+    from flowsched.backends.selfcheck import CASES, check
+
+    dev = torch.device(DEVICE)
+    start = time.perf_counter()
+    failure = check(backends.get("triton"), dev)
+    seconds = time.perf_counter() - start
+    chosen = backends.select("auto", dev).name
+    values = sum(case.job().layout.numel for case in CASES)
+    verdict = "passed" if failure is None else f"FAILED: {failure}"
+    lines = [
+        "## The Triton kernel's self-check",
+        "",
+        f"{len(CASES)} regions, {values:,} values ({', '.join(c.label for c in CASES)}) against the numpy reference "
+        f"on the CPU, bit for bit: **{verdict}** in {seconds:.2f} s (the first compile of its kernel variants "
+        f"included). `backend=\"auto\"` on {dev} then uses **{chosen}**.",
+        "",
+    ]
+    return lines, failure is None and (chosen == "triton" or DEVICE == "cpu")  # the dry run: auto is a CPU backend
 
 
 def cuda_ms(torch, fn, repeats: int) -> float:
@@ -385,8 +412,11 @@ def main() -> int:
         print(f"[{part}: {seconds[part]:.1f} s]", flush=True)
         return out
 
-    identity, ok = timed("noise identity", check_identity, torch, gpu_backends)
+    checked, ok = timed("self-check", self_check_lines, torch) if "triton" in gpu_backends else ([], True)
+    print("\n".join(checked), flush=True)
+    identity, same = timed("noise identity", check_identity, torch, gpu_backends)
     print("\n".join(identity), flush=True)
+    ok = ok and same
     rows = timed("noise timings", timing_rows, torch, repeats, gpu_backends)
     sweep = timed("kernel sweep", kernel_sweep, torch, repeats) if "triton" in gpu_backends else []
     small = {"shape": (2, 2, 3, 4, 6), "num_steps": 4} if args.dry_run else {}
@@ -410,13 +440,14 @@ def main() -> int:
         "",
         f"Every check bit-identical: **{ok}**",
         "",
+        *checked,
         "## Bit identity with the CPU",
         "",
         "Each cell: the GPU backend's tensor equals, bit for bit, `portable_noise` on the CPU (auto backend).",
         "",
         *identity,
         "",
-        f"All equal: **{ok}**",
+        f"All equal: **{same}**",
         "",
         f"## Time (median of CUDA-event timings; {repeats} runs, fewer for the slow rows)",
         "",

@@ -10,6 +10,7 @@ the call). Writes ``benchmarks/results/noise.md``. GPU figures: ``benchmarks/gpu
     python benchmarks/noise.py --stages   # only: where one numpy-backend thread's time goes, stage by stage
     python benchmarks/noise.py --scaling  # only: numpy backend, 1 thread vs 2 threads vs 2 processes
     python benchmarks/noise.py --first-call  # only: first call in fresh processes, median of 9
+    python benchmarks/noise.py --auto-threshold  # only: numpy vs a cold numba by size, where "auto" switches
 """
 
 from __future__ import annotations
@@ -130,6 +131,48 @@ def first_call_rows(repeats: int = 3) -> list[tuple[str, float]]:
     return rows
 
 
+AUTO_SCRIPT = """
+import json, sys, time
+import torch
+from flowsched.noise import portable_noise
+n = int(sys.argv[2])
+start = time.perf_counter()
+portable_noise((1, n), 1024, backend=sys.argv[1])
+print(json.dumps({'first': time.perf_counter() - start}))
+"""
+
+AUTO_SIZES = (2**20, 2**22, 2**24, 2**25, 2**26, 2**27)
+
+
+def auto_threshold_rows(repeats: int = 3) -> list[tuple[int, float, float, float]]:
+    """``(values, numpy s, numba s, auto s)``: one region of ``values`` drawn in a fresh process (torch imported,
+    flowsched's import included in the time), median of ``repeats`` interleaved runs. numba's compile cache is warm,
+    so its row is what any later process pays: ``import numba`` plus loading the kernel, then the values."""
+    def run(backend: str, n: int) -> float:
+        res = subprocess.run([sys.executable, "-c", AUTO_SCRIPT, backend, str(n)], check=True, capture_output=True,
+                             text=True)
+        return json.loads(res.stdout.strip().splitlines()[-1])["first"]
+
+    run("numba", 1024)  # a warm compile cache
+    rows = []
+    for n in AUTO_SIZES:
+        times: dict[str, list[float]] = {"numpy": [], "numba": [], "auto": []}
+        for _ in range(repeats):
+            for backend in times:
+                times[backend].append(run(backend, n))
+        rows.append((n, *(statistics.median(times[b]) for b in ("numpy", "numba", "auto"))))
+    return rows
+
+
+def break_even(rows: list[tuple[int, float, float, float]]) -> float | None:
+    """Where numba's time line crosses numpy's (linear interpolation between the sizes that bracket it)."""
+    for (n0, a0, b0, _), (n1, a1, b1, _) in zip(rows, rows[1:]):
+        d0, d1 = a0 - b0, a1 - b1
+        if d0 < 0 <= d1:
+            return n0 + (n1 - n0) * (-d0) / (d1 - d0)
+    return None
+
+
 def stage_rows(repeats: int) -> list[tuple[str, float]]:
     """Where one thread's time goes: each stage of one 65,536-value work item (the default chunk), best of
     ``repeats`` interleaved runs, in ns per value of the item. The central branch is the transform minus the tail."""
@@ -244,6 +287,8 @@ def main() -> int:
     ap.add_argument("--stages", action="store_true", help="only print where one thread's time goes, per stage")
     ap.add_argument("--scaling", action="store_true", help="numpy backend only: 1 thread, 2 threads, 2 processes")
     ap.add_argument("--first-call", action="store_true", help="only the first call in fresh processes (9 runs)")
+    ap.add_argument("--auto-threshold", action="store_true",
+                    help="only: numpy against a cold numba by region size, in fresh processes (where auto switches)")
     args = ap.parse_args()
     repeats = 3 if args.quick else args.repeats
     import torch
@@ -258,6 +303,17 @@ def main() -> int:
     if args.first_call:
         print("| first call in a fresh process (median of 9) | seconds |\n| --- | ---: |")
         print("\n".join(f"| {name} | {sec:.2f} |" for name, sec in first_call_rows(9)))
+        return 0
+    if args.auto_threshold:
+        from flowsched.backends import AUTO_NUMBA_MIN_VALUES
+
+        rows = auto_threshold_rows(repeats)
+        print("| values (one region, fresh process) | numpy s | numba s (cold, warm cache) | auto s |")
+        print("| ---: | ---: | ---: | ---: |")
+        print("\n".join(f"| {n:,} | {a:.2f} | {b:.2f} | {c:.2f} |" for n, a, b, c in rows))
+        cross = break_even(rows)
+        print(f"\nnumba breaks even near {cross:,.0f} values" if cross else "\nno crossing in these sizes")
+        print(f"auto switches to a cold numba at {AUTO_NUMBA_MIN_VALUES:,} values (AUTO_NUMBA_MIN_VALUES)")
         return 0
     if args.scaling:
         print("| run ([1, 16, 8, 96, 96]) | wall ns/value | CPU ns/value |\n| --- | ---: | ---: |")

@@ -49,8 +49,10 @@ def test_auto_falls_back_to_numpy_without_numba(monkeypatch):
 
 
 def test_auto_on_cuda_is_triton_when_it_can_run_else_torch(monkeypatch):
-    # On this machine CUDA may be absent: select() never allocates, so the choice itself is testable.
+    # On this machine CUDA may be absent: without the kernel's self-check (tested below with a stand-in kernel)
+    # select() never allocates, so the choice itself is testable.
     monkeypatch.setattr(triton_cuda.TritonBackend, "refuses", lambda self, device: None)
+    monkeypatch.setattr(triton_cuda.TritonBackend, "self_checked", False)
     if triton_cuda.triton is not None:
         assert backends.select("auto", CUDA).name == "triton"
     monkeypatch.setattr(triton_cuda, "triton", None)
@@ -215,6 +217,118 @@ def test_progress_counts_every_element():
         assert sum(seen) == layout.numel, backend
 
 
+# -- backend="auto" on the CPU: numba only where its start-up pays off ------------------------------------------------
+
+
+@needs_numba
+def test_auto_takes_numpy_for_small_regions_until_numba_is_warm(monkeypatch):
+    small, large = 10_000, backends.AUTO_NUMBA_MIN_VALUES
+    monkeypatch.setattr(backends.get("numba"), "warm", False)
+    assert backends.select("auto", CPU, small).name == "numpy"
+    assert backends.select("auto", CPU, small - 1 + large - small).name == "numpy"
+    assert backends.select("auto", CPU, large).name == "numba"
+    assert backends.select("auto", CPU).name == "numba"  # size unknown: the fast kernel
+    monkeypatch.setattr(backends.get("numba"), "warm", True)  # its kernel has run in this process: always numba
+    assert backends.select("auto", CPU, small).name == "numba"
+    assert backends.select("numba", CPU, small).name == "numba"  # an explicit backend is never replaced
+
+
+@needs_numba
+def test_numba_is_warm_after_it_generated():
+    portable_noise((1, 64), 1, backend="numba")
+    assert backends.get("numba").warm
+    assert backends.select("auto", CPU, 8).name == "numba"
+
+
+@pytest.mark.slow
+def test_a_cold_process_draws_small_noise_without_importing_numba():
+    code = (
+        "import sys\nfrom flowsched.noise import portable_noise\n"
+        "x = portable_noise((1, 16, 5, 32, 32), 3)\n"
+        "assert 'numba' not in sys.modules, 'numba imported'\nprint(float(x[0, 0, 0, 0, 0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert float(out) == philox.normal_scalar(3, 0, 0, 0)
+
+
+# -- the self-check of device kernels ----------------------------------------------------------------------------------
+
+
+def test_the_self_check_cases_hold_the_two_fma_sensitive_words_where_the_reference_puts_them():
+    from flowsched.backends.selfcheck import CASES
+
+    fma = [c for c in CASES if c.expected is not None]
+    assert [c.label for c in fma] == ["FMA-sensitive word 0x20f8a25e", "FMA-sensitive word 0xdf075da1"]
+    for case, word in zip(fma, (0x20F8A25E, 0xDF075DA1)):
+        seed, sample, stream, index = philox.locate_word(word)
+        offset, bits = case.expected
+        assert (case.seed, case.sample_word, case.stream, case.start + offset) == (seed, sample, stream, index)
+        assert case.start % 4 == 0 and case.length >= triton_cuda.BLOCK  # a long run, whole blocks: the QUADS kernel
+        assert np.float32(philox.normal_scalar(seed, sample, stream, index)).view(np.uint32) == bits
+    assert any(c.start is None for c in CASES) and any(c.start is not None and c.start % 4 for c in CASES)
+
+
+def test_the_self_check_passes_a_correct_backend_and_names_what_a_wrong_one_got():
+    from flowsched.backends.selfcheck import check
+
+    assert check(backends.get("torch"), CPU) is None  # an independent implementation, on the CPU
+    wrong = _WrongBits()
+    offset = 1024 + philox.locate_word(0x20F8A25E)[3] % 4  # the word's place in its region (1024 values before it)
+    assert check(wrong, CPU) == (
+        f"FMA-sensitive word 0x20f8a25e: 1 of 2048 values differ, the first at offset {offset} (bits 0xbf90e905, "
+        "expected 0xbf90e904)"
+    )
+    assert check(_Failing(), CPU).startswith("FMA-sensitive word 0x20f8a25e: the kernel failed (RuntimeError: boom)")
+
+
+class _WrongBits(backends.Backend):
+    """A stand-in device kernel that is right but for one ulp at the first FMA-sensitive word."""
+
+    name = "triton"
+    host = False
+    self_checked = True
+
+    def generate(self, job, out):
+        backends.get("torch").generate(job, out)
+        flat = out.view(torch.int32)
+        hit = (flat == np.int32(np.uint32(0xBF90E904).view(np.int32)).item()).nonzero()
+        if hit.numel():
+            flat[hit[0]] += 1
+
+
+class _Failing(_WrongBits):
+    def generate(self, job, out):
+        raise RuntimeError("boom\nsecond line")
+
+
+@pytest.fixture
+def wrong_triton(monkeypatch):
+    """The stand-in as the 'triton' backend of the CPU, checked afresh in this test."""
+    monkeypatch.setitem(backends._LOADED, "triton", _WrongBits())
+    monkeypatch.setitem(backends.AUTO_ORDER, "cpu", ("triton", "torch"))
+    monkeypatch.setattr(backends, "_VERDICTS", {})
+    monkeypatch.setattr(backends, "_WARNED", set())
+
+
+def test_auto_falls_back_to_torch_and_warns_once_when_the_kernel_fails_its_self_check(wrong_triton):
+    import warnings
+
+    with pytest.warns(RuntimeWarning, match=r"the triton kernel failed its self-check on cpu \(FMA-sensitive word "
+                                              r"0x20f8a25e: 1 of 2048 values differ.*uses the next backend"):
+        assert backends.select("auto", CPU).name == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per device and process
+        assert backends.select("auto", CPU).name == "torch"
+        x = portable_noise((2, 3, 4, 5), 21)
+    assert torch.equal(x, portable_noise((2, 3, 4, 5), 21, backend="numpy"))
+
+
+def test_an_explicit_triton_backend_that_fails_its_self_check_raises(wrong_triton):
+    with pytest.raises(RuntimeError, match=r"backend='triton' failed its self-check on cpu: FMA-sensitive word "
+                                           r"0x20f8a25e.*Use backend='torch'"):
+        portable_noise((2, 3, 4, 5), 21, backend="triton")
+
+
 # -- benchmarks/gpu_check.py on a machine without a GPU -------------------------------------------------------
 
 GPU_CHECK = __import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
@@ -227,6 +341,7 @@ def test_gpu_check_without_cuda_says_so_and_exits_cleanly(tmp_path):
     assert "no CUDA device" in result.stdout and not result.stderr
 
 
+@pytest.mark.slow
 def test_gpu_check_dry_run_runs_every_step_on_the_cpu():
     # the checks, timings and (in Triton's interpreter) the kernel sweep on small CPU shapes: the script itself
     # works before a GPU's time is spent on it

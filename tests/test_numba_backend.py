@@ -89,6 +89,7 @@ def test_unwritable_cache_still_works_with_one_warning(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_spec_sweep_script_on_a_range_across_the_branch_boundary():
     # `make spec-sweep` runs tests/spec_sweep.py on all 2**32 words; here a range around the first central word
     sweep = Path(__file__).resolve().parent / "spec_sweep.py"

@@ -159,6 +159,10 @@ def test_noise_generator_portable():
         ({"region": "0:1"}, TypeError, "region must be None"),
         ({"backend": "cupy"}, ValueError, "backend must be one of"),
         ({"max_bytes": 16}, ValueError, "needs 24 bytes"),
+        ({"device": "bogus"}, ValueError, r"device must name a torch device such as 'cpu'.*got 'bogus'"),
+        ({"device": 0}, TypeError, r"device must be a torch device or its name.*got 0"),
+        pytest.param({"device": "cuda"}, ValueError, r"device='cuda' asks for CUDA, but this torch .* sees no CUDA",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")),
     ],
 )
 def test_bad_input(kwargs, exc, match):

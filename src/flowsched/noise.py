@@ -82,6 +82,32 @@ def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = N
     return nbytes
 
 
+def torch_device(device: Any, name: str = "device") -> Any:
+    """``device`` (a string such as ``"cpu"``/``"cuda:1"``, or a ``torch.device``) as a ``torch.device`` this machine
+    has: ``TypeError``/``ValueError`` naming ``name`` for anything else, before torch fails somewhere deeper (an
+    unknown name is torch's ``RuntimeError``, CUDA on a CPU-only build its ``AssertionError``)."""
+    import torch
+
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be a torch device or its name such as 'cpu' or 'cuda:0', got {device!r}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name} must name a torch device such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(
+                f"{name}={str(device)!r} asks for CUDA, but this torch ({torch.__version__}) sees no CUDA device; "
+                "use device='cpu' (portable noise gives the same values there)"
+            )
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(
+                f"{name}={str(device)!r}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+            )
+    return dev
+
+
 def shape_of(shape_or_geometry: Sequence[int] | LatentGeometry) -> tuple[int, ...]:
     """The checked shape ``(B, ...)`` of a shape or of a geometry's ``noise_shape`` (shared by every noise function
     and :func:`flowsched.distributed.sharded_noise`): a non-empty sequence of positive integers."""
@@ -138,6 +164,7 @@ def noise(
     v.choice("backend", backend, PORTABLE_BACKENDS)
     if generator != "portable" and backend != "auto":
         raise ValueError(f"backend={backend!r} applies to generator='portable' only, got generator={generator!r}")
+    device = torch_device(device)
     if dtype is None:
         dtype = torch.get_default_dtype()
     check_allocation(shape, dtype, max_bytes)
@@ -256,8 +283,8 @@ def portable_noise(
     sample_words = _sample_words(sample_index, full[0])
     region_shape = tuple(len(r) for r in ranges)
     check_allocation(region_shape, dtype, max_bytes)
-    dev = torch.device(device)
-    chosen = backends.select(backend, dev)  # a backend that cannot run here fails before any allocation
+    dev = torch_device(device)
+    chosen = backends.select(backend, dev, math.prod(region_shape))  # fails here, before any allocation
     out = torch.empty(region_shape, dtype=dtype, device=dev)
     philox.generate(
         philox.Layout(full, ranges), seed, sample_words, stream, out.view(-1), backend=chosen.name, threads=threads

@@ -284,7 +284,7 @@ def generate(
     """
     import torch
 
-    chosen = backends.select(backend, out.device)
+    chosen = backends.select(backend, out.device, layout.numel)
     job = Job(layout, key_from_seed(seed), np.asarray(sample_words, dtype=np.int64), check_word("stream", stream),
               threads=threads, chunk=chunk, progress=progress)
     if chosen.host and out.device.type != "cpu":

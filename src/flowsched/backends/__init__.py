@@ -14,8 +14,15 @@ torch      any torch device       nothing: torch operations in chunks
 triton     CUDA                   triton (CUDA builds of torch bring it) and a CUDA device: one fused kernel
 =========  =====================  =====================================================================
 
-A *host* backend generates on the CPU; for another device the result is copied there. ``"auto"`` picks triton for a
-CUDA device when it imports, numba for the CPU when it imports, else torch (off the CPU) or numpy (CPU).
+A *host* backend generates on the CPU; for another device the result is copied there. ``"auto"`` picks, in this order:
+
+* on a CUDA device, triton when it imports and its kernel passes a self-check on that device (a few thousand values
+  against the numpy reference, once per device and process: :mod:`flowsched.backends.selfcheck`), else torch, with a
+  warning that names the check that failed;
+* on the CPU, numba when it imports, unless the region holds fewer than :data:`AUTO_NUMBA_MIN_VALUES` values and
+  numba's kernel has not run yet in this process (its first call costs more than numpy spends on such a region),
+  else numpy;
+* on any other device, torch.
 
 This package needs only numpy; torch, numba and triton are imported by the backends that use them.
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +48,12 @@ _MODULES = {"numpy": "numpy_ops", "numba": "numba_cpu", "torch": "torch_ops", "t
 #: ``"auto"``: the first backend of the device type's list that can run.
 AUTO_ORDER = {"cpu": ("numba", "numpy"), "cuda": ("triton", "torch")}
 AUTO_OTHER = ("torch",)
+#: ``"auto"`` takes numba for a region of at least this many values, or once numba's kernel has run in the process.
+#: numba's first call in a process costs about 0.6 s (``import numba`` and loading the compiled kernel from its
+#: cache), the numpy backend 15-25 ns per value, numba 3.5-5 ns (2-core AMD EPYC, ``benchmarks/noise.py
+#: --auto-threshold``): cold numba breaks even near 5e7 values, and the 768px 129-frame latent (4.9e6 values) takes
+#: 0.08 s with numpy against 0.6 s with a cold numba.
+AUTO_NUMBA_MIN_VALUES = 48 * 2**20
 
 
 def default_threads() -> int:
@@ -95,6 +109,11 @@ class Backend:
     name = ""
     #: True: runs on the CPU, and serves other devices by copying its result there.
     host = True
+    #: True: a compiled device kernel that must pass :func:`flowsched.backends.selfcheck.check` on a device before
+    #: it is used there.
+    self_checked = False
+    #: Set once the backend has generated in this process (its start-up cost is paid).
+    warm = False
     #: device types it writes to directly (None: any torch device).
     device_types: tuple[str, ...] | None = ("cpu",)
 
@@ -135,23 +154,79 @@ def _problem(backend: Backend, device: Any) -> str | None:
     return why
 
 
-def select(name: Any, device: Any) -> Backend:
-    """The backend that ``portable_noise(..., backend=name, device=device)`` uses: the one place where a backend is
-    chosen. ``name`` is one of :data:`CHOICES`; ``device`` a ``torch.device``. An explicit backend that cannot serve
-    ``device`` on this machine is a ``ValueError`` saying what to install or use instead."""
+def select(name: Any, device: Any, numel: int | None = None) -> Backend:
+    """The backend that ``portable_noise(..., backend=name, device=device)`` uses for a region of ``numel`` values:
+    the one place where a backend is chosen (the rules of ``"auto"``: the module docstring). ``name`` is one of
+    :data:`CHOICES`; ``device`` a ``torch.device``. An explicit backend that cannot serve ``device`` on this machine
+    is a ``ValueError`` saying what to install or use instead; an explicit device kernel that fails its self-check
+    on ``device`` a ``RuntimeError``."""
     if not isinstance(name, str) or name not in CHOICES:
         raise ValueError(f"backend must be one of {', '.join(map(repr, CHOICES))}; got {name!r}")
     if name == "auto":
-        for candidate in AUTO_ORDER.get(device.type, AUTO_OTHER):
-            backend = get(candidate)
-            if _problem(backend, device) is None:
-                return backend
-        raise RuntimeError(f"no portable-noise backend serves device {device}")  # pragma: no cover - torch always does
+        return _auto(device, numel)
     backend = get(name)
     why = _problem(backend, device)
     if why is not None:
         raise ValueError(f"backend={name!r} cannot run here: {why}")
+    failure = _self_check(backend, device)
+    if failure is not None:
+        raise RuntimeError(
+            f"backend={name!r} failed its self-check on {device}: {failure}. Use backend='torch' (the same values, "
+            "slower) or 'auto', and please report this with your GPU, driver and Triton versions"
+        )
     return backend
+
+
+def _auto(device: Any, numel: int | None) -> Backend:
+    for candidate in AUTO_ORDER.get(device.type, AUTO_OTHER):
+        if candidate == "numba" and numel is not None and numel < AUTO_NUMBA_MIN_VALUES and not _is_warm(candidate):
+            continue  # importing numba and loading its kernel would cost more than numpy spends on this region
+        backend = get(candidate)
+        if _problem(backend, device) is not None:
+            continue
+        failure = _self_check(backend, device)
+        if failure is None:
+            return backend
+        key = (candidate, _device_key(device))
+        if key not in _WARNED:
+            _WARNED.add(key)
+            warnings.warn(
+                f"portable noise: the {candidate} kernel failed its self-check on {device} ({failure}); "
+                f"backend='auto' uses the next backend on this device instead (the same values, slower). Please "
+                "report this with your GPU, driver and Triton versions",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+    raise RuntimeError(f"no portable-noise backend serves device {device}")  # pragma: no cover - torch always does
+
+
+def _is_warm(name: str) -> bool:
+    return name in _LOADED and _LOADED[name].warm
+
+
+#: Self-check results per (backend, device): None for a pass, else what failed. Checked once per process.
+_VERDICTS: dict[tuple[str, str], str | None] = {}
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _device_key(device: Any) -> str:
+    if device.type == "cuda" and device.index is None:
+        import torch
+
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
+def _self_check(backend: Backend, device: Any) -> str | None:
+    """None when ``backend`` may be used on ``device`` (no self-check needed, or it passed), else what failed."""
+    if not backend.self_checked:
+        return None
+    key = (backend.name, _device_key(device))
+    if key not in _VERDICTS:
+        from .selfcheck import check
+
+        _VERDICTS[key] = check(backend, device)
+    return _VERDICTS[key]
 
 
 @dataclass(frozen=True)

@@ -330,6 +330,7 @@ class NumbaBackend(Backend):
             ]
             for done in _run(tasks, job.threads):
                 job.done(done)
+        self.warm = True
 
 
 BACKEND = NumbaBackend()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import CliError, need, positive_float, positive_int, warn
+from .._validate import real
+from ._common import CliError, arg_type, need, positive_float, positive_int, warn
 
 # -- the preset's schedule: `schedule` and `plan` -----------------------------------------------------------
 
@@ -66,15 +67,15 @@ def conventions() -> tuple[str, ...]:
     return tuple(CONVENTIONS)
 
 
-def strength_value(text: str) -> float:
-    """A strength in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1], got {text!r}") from None
+def _strength(name: str, value: float) -> float:
+    value = real(name, value)
     if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1] (1 = from pure noise), got {text!r}")
+        raise ValueError(f"{name} must lie in (0, 1], got {value}")
     return value
+
+
+#: ``--strength``: a number in (0, 1].
+strength_value = arg_type(float, _strength, "a strength in (0, 1] (1 = from pure noise)")
 
 
 def add_strength_options(p: argparse.ArgumentParser, *, init: bool = False) -> None:

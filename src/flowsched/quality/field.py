@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real, renamed_keyword
+from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real
 from ..geometry import LatentGeometry
 from ..schedule import Schedule, check_t
 
@@ -324,7 +324,6 @@ class GaussianField:
         x = np.asarray(x)
         return np.fft.ifftn(np.fft.fftn(x, axes=(-3, -2, -1)) * a, axes=(-3, -2, -1)).real
 
-    @renamed_keyword("n", "num_samples")
     def sample(self, num_samples: int, seed: int = 0) -> np.ndarray:
         """``num_samples`` draws of the data field, float64 ``[num_samples, T', H', W']`` (numpy PCG64 seeded with
         ``seed``)."""
