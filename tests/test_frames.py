@@ -112,7 +112,7 @@ def test_skyreels_whole_grid_digests():
     matched = refused = 0
     window_refusals = []
     for row in SKY_GRID["rows"]:
-        case = dict(zip(cols, row))
+        case = dict(zip(cols, row, strict=True))
         for shift, key in ((5.0, "digest_shift5"), (8.0, "digest_shift8")):
             base = bases[(case["num_inference_steps"], shift)]
             try:
@@ -258,7 +258,7 @@ def test_staircase_is_magi_walk(walk):
     prefix = walk["prefix_latent_frames"] // cw
     fs = frames.staircase(frames.magi_base(s), c, chunk_frames=cw, window=w, prefix_chunks=prefix)
     cols = walk["forward_call_columns"]
-    calls = [dict(zip(cols, row)) for row in walk["forward_calls"]]
+    calls = [dict(zip(cols, row, strict=True)) for row in walk["forward_calls"]]
     calls = [k for k in calls if not k["extract_prefix_video_feature"]]  # the one-off KV-cache call of the prefix
     assert len(calls) == fs.num_steps == walk["total_forward_step"]
     for r, call in enumerate(calls):

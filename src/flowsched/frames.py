@@ -25,6 +25,7 @@ functions rely on are written down in ``docs/frames.md``.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
@@ -723,7 +724,7 @@ def _step_list(steps: Any, big_t: int) -> list[int]:
     for i, s in enumerate(values):
         if not 0 < s <= big_t:
             raise ValueError(f"steps[{i}] must lie in (0, {big_t}] (num_train_timesteps), got {s}")
-    if any(b >= a for a, b in zip(values, values[1:])):
+    if any(b >= a for a, b in itertools.pairwise(values)):
         raise ValueError(f"steps must be strictly decreasing (noise first), got {values}")
     return values
 

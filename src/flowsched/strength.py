@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +37,7 @@ CONVENTIONS: dict[str, str] = {
     "framepack": "FramePack sample_hunyuan: s * base (the whole shifted schedule scaled; starts at exactly s)",
 }
 
-Spec = Union[str, Schedule, Callable[[int], Schedule]]
+Spec = str | Schedule | Callable[[int], Schedule]
 
 #: ComfyUI's KSampler runs the whole schedule above this denoise (``comfy/samplers.py``, ``KSampler.set_steps``).
 COMFYUI_FULL_DENOISE = 0.9999
