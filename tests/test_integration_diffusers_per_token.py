@@ -92,7 +92,7 @@ def test_per_token_step_is_diffusers_bit_for_bit(config, mask, dtype):
     x_ref = _run(ref, m, dtype, record=steps_ref)
     x_ours = _run(ours, m, dtype, record=steps_ours)
     assert len(steps_ours) == len(ref.timesteps)
-    for a, b in zip(steps_ours, steps_ref):
+    for a, b in zip(steps_ours, steps_ref, strict=True):
         assert a.dtype == b.dtype == torch.float32  # not cast back in this mode, as in diffusers
         assert torch.equal(a, b)
     assert torch.equal(x_ours, x_ref)
@@ -127,7 +127,7 @@ def test_per_token_stochastic_is_diffusers_given_the_same_generator(config, mask
     steps_ref, steps_ours = [], []
     _run(ref, m, torch.float32, generator=g_ref, record=steps_ref)
     _run(ours, m, torch.float32, generator=g_ours, record=steps_ours)
-    for a, b in zip(steps_ours, steps_ref):
+    for a, b in zip(steps_ours, steps_ref, strict=True):
         assert torch.equal(a, b)
     assert torch.equal(g_ours.get_state(), g_ref.get_state())
 
@@ -181,6 +181,6 @@ def test_per_token_errors_are_clear():
     for ptt, exc, match in cases:
         with pytest.raises(exc, match=match):
             ours.step(x, t, x, per_token_timesteps=ptt)
-        assert ours.step_index == 0  # a refused call takes no step
+        assert ours.step_index is None  # a refused call changes nothing: not even the first index is looked up
     out = ours.step(x, t, x, per_token_timesteps=torch.full((B, 1), float(t)))  # [B, 1] broadcasts
-    assert out.prev_sample.shape == (B, S, C)
+    assert out.prev_sample.shape == (B, S, C) and ours.step_index == 1
