@@ -12,6 +12,7 @@ import inspect
 import json
 import warnings
 
+import diffusers
 import numpy as np
 import pytest
 import torch
@@ -20,12 +21,12 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FlowMatchHeunDiscreteScheduler,
-    FlowMatchLCMScheduler,
     UniPCMultistepScheduler,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _peers import diffusers_has, need_diffusers
 from flowsched import schedules
 from flowsched.integrations.diffusers import (
     FlowschedScheduler,
@@ -38,6 +39,11 @@ from flowsched.spec import from_spec
 FME = FlowMatchEulerDiscreteScheduler
 #: FlowMatchEulerDiscreteScheduler's config keys, read from the installed diffusers.
 FLOW_MATCH_EULER_KEYS = tuple(k for k in inspect.signature(FME.__init__).parameters if k != "self")
+#: Features that arrived after the oldest diffusers these tests also run against (make test-diffusers-old).
+STOCHASTIC = diffusers_has(FME.__init__, "stochastic_sampling")
+UNIPC_SIGMAS = diffusers_has(UniPCMultistepScheduler.set_timesteps, "sigmas")
+needs_unipc_sigmas = pytest.mark.skipif(not UNIPC_SIGMAS, reason="UniPC takes given sigmas from diffusers 0.37 on")
+needs_stochastic = pytest.mark.skipif(not STOCHASTIC, reason="stochastic_sampling arrived in diffusers 0.34")
 
 CONFIGS = [
     {},
@@ -73,6 +79,7 @@ def assert_same_schedule(ours, ref):
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_training_schedule_and_attributes_at_construction(config):
+    need_diffusers(FME.__init__, *config)
     ref, ours = FME(**config), FlowschedScheduler(**config)
     assert_same_schedule(ours, ref)  # T values each, no terminal
     assert ours.sigmas.shape == (config.get("num_train_timesteps", 1000),)
@@ -83,7 +90,7 @@ def test_training_schedule_and_attributes_at_construction(config):
     for key in FLOW_MATCH_EULER_KEYS:  # every key, as scheduler.config.<key> and scheduler.config[key]
         assert getattr(ours.config, key) == getattr(ref.config, key)
         assert type(ours.config[key]) is type(ref.config[key])
-    assert ours.config.stochastic_sampling is False  # what Stable Audio 3's pipeline reads
+    assert ours.config.get("stochastic_sampling", False) is False  # what Stable Audio 3's pipeline reads
     assert dict(ours.config) == dict(ref.config)  # no key of its own without a schedule
     assert isinstance(ours, FME)
 
@@ -153,6 +160,9 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
               "invert_sigmas": invert, "num_train_timesteps": T}
     if spacing:
         config[f"use_{spacing}_sigmas"] = True
+    if kind == "linear" and "time_shift_type" not in FLOW_MATCH_EULER_KEYS:
+        return  # an older diffusers: exponential only
+    config = {k: v for k, v in config.items() if k in FLOW_MATCH_EULER_KEYS}
     call = {"num_inference_steps": n, "mu": mu if dynamic else None}
     ts = np.linspace(T, 1, n).astype(np.int64).astype(np.float32)  # CogView4's integer grid
     if custom in ("flux", "both"):
@@ -161,6 +171,8 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
         call["timesteps"] = ts
     if custom == "float32":
         call["sigmas"] = torch.linspace(1.0, 1 / n, n)  # a tensor (float32) is cast like a list
+    if "timesteps" in call and not diffusers_has(FME.set_timesteps, "timesteps"):
+        return
     ref, ours = FME(**config), FlowschedScheduler(**config)
     try:
         _quiet(ref.set_timesteps, **call)
@@ -179,6 +191,8 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
 def test_custom_timesteps_are_fed_as_given_like_cogview4():
     """CogView4 passes its unshifted integer grid as timesteps and the shifted sigmas separately: 0.42.1 feeds
     the model the integer grid (for 4 steps at 1024px: 1000, 667, 334, 1)."""
+    need_diffusers(FME.set_timesteps, "timesteps")
+    need_diffusers(FME.__init__, "time_shift_type")
     config = {"use_dynamic_shifting": True, "time_shift_type": "linear", "base_shift": 0.25, "max_shift": 0.75}
     ts = np.linspace(1000, 1.0, 4).astype(np.int64).astype(np.float32)
     call = {"timesteps": ts, "sigmas": ts / 1000, "mu": 3.25}
@@ -233,6 +247,7 @@ def test_steps_and_scale_noise_are_diffusers_arithmetic(config, call):
 
 
 def test_index_for_timestep_matches_diffusers_with_duplicates_and_unknown_values():
+    need_diffusers(FME.set_timesteps, "timesteps")
     call = {"sigmas": [1.0, 0.6, 0.5, 0.1], "timesteps": [1000.0, 500.0, 500.0, 100.0]}  # a repeated timestep
     ref, ours = FME(), FlowschedScheduler()
     for s in (ref, ours):
@@ -301,7 +316,8 @@ def test_swap_back_to_diffusers_keeps_the_rule(config, tmp_path):
 
 def test_compatibles_are_the_flow_match_schedulers_and_each_round_trips():
     adapter = FlowschedScheduler(shift=3.0)
-    assert set(adapter.compatibles) == {FME, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler}
+    known = {"FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler", "FlowMatchLCMScheduler"}
+    assert {c.__name__ for c in adapter.compatibles} == {n for n in known if hasattr(diffusers, n)}
     for cls in adapter.compatibles:
         other = cls.from_config(adapter.config)
         assert other.config.shift == 3.0
@@ -324,9 +340,11 @@ def test_compatibles_are_the_flow_match_schedulers_and_each_round_trips():
     lambda: FlowschedScheduler.from_config(FME(use_dynamic_shifting=True, shift_terminal=0.1).config),
     lambda: FlowschedScheduler("shifted:alpha=3"),
     lambda: FlowschedScheduler([1.0, 0.8, 0.5, 0.0], num_train_timesteps=1),
-    lambda: FlowschedScheduler("linear", stochastic_sampling=True, noise_seed=5),
-    lambda: with_schedule(UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction",
-                                                  flow_shift=5.0), "wan2.1-t2v-480p"),
+    pytest.param(lambda: FlowschedScheduler("linear", stochastic_sampling=True, noise_seed=5),
+                 marks=needs_stochastic),
+    pytest.param(lambda: with_schedule(UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction",
+                                                               flow_shift=5.0), "wan2.1-t2v-480p"),
+                 marks=needs_unipc_sigmas),
 ])
 def test_from_pretrained_round_trip_reloads_the_saved_config(make, tmp_path):
     sch = make()
@@ -370,6 +388,7 @@ def _unipc_steps(sch, n_steps: int) -> list[torch.Tensor]:
     return out
 
 
+@needs_unipc_sigmas
 @pytest.mark.parametrize("config", [
     {"flow_shift": 5.0},  # Wan 2.1 720p
     {"flow_shift": 3.0, "final_sigmas_type": "sigma_min"},
@@ -400,6 +419,7 @@ def test_unipc_walks_the_schedule_as_unipc_given_those_sigmas(config, spec, n):
         assert torch.equal(a, b)
 
 
+@needs_unipc_sigmas
 def test_unipc_without_a_schedule_is_unipc_and_swaps_back():
     ref = UniPCMultistepScheduler(**FLOW, flow_shift=5.0)
     ours = FlowschedUniPCMultistepScheduler.from_config(ref.config)
@@ -417,7 +437,7 @@ def test_unipc_without_a_schedule_is_unipc_and_swaps_back():
 @pytest.mark.parametrize("config,words", [
     ({"use_flow_sigmas": False}, "DDPM"),
     ({**FLOW, "prediction_type": "epsilon"}, "flow_prediction"),
-    ({**FLOW, "use_karras_sigmas": True}, "DDPM betas"),
+    pytest.param({**FLOW, "use_karras_sigmas": True}, "DDPM betas", marks=needs_unipc_sigmas),
 ])
 def test_unusable_unipc_configs_are_refused(config, words):
     with pytest.raises(ValueError, match=words):
@@ -449,6 +469,8 @@ def test_other_schedulers_and_unusable_calls_are_refused():
         with_schedule(FME().config, "linear")
     with pytest.raises(ValueError, match="schedule must be given"):
         with_schedule(FME(), None)
+    if not UNIPC_SIGMAS:
+        return
     with pytest.raises(ValueError, match="UniPC takes no noise"):
         with_schedule(UniPCMultistepScheduler(**FLOW), "linear", noise_seed=3)
     unipc = with_schedule(UniPCMultistepScheduler(**FLOW), "linear")

@@ -14,10 +14,15 @@ import numpy as np
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
-from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_schedule
 
-from flowsched.integrations.diffusers import FlowschedScheduler
-from flowsched.noise import step_noise
+from _peers import diffusers_has
+
+if not diffusers_has(FlowMatchEulerDiscreteScheduler.step, "per_token_timesteps"):
+    pytest.skip("diffusers before 0.33 has no per-token step", allow_module_level=True)
+from diffusers.pipelines.ltx.pipeline_ltx_condition import linear_quadratic_schedule  # noqa: E402
+
+from flowsched.integrations.diffusers import FlowschedScheduler  # noqa: E402
+from flowsched.noise import step_noise  # noqa: E402
 
 B, S, C = 2, 12, 3
 

@@ -463,11 +463,6 @@ def _takes_sigmas(cls: type) -> bool:
 def _unipc_config(config: dict) -> dict:
     """A UniPC config whose ``set_timesteps(sigmas=...)`` keeps the given sigmas (its flow-sigma path with the
     shift keys neutral), or a clear error where UniPC would read them as DDPM sigmas."""
-    if not _takes_sigmas(UniPCMultistepScheduler):
-        raise ValueError(
-            "this diffusers release's UniPCMultistepScheduler.set_timesteps takes no sigmas (diffusers 0.37 and "
-            "later do); run the schedule with FlowschedScheduler (Euler steps) or upgrade diffusers"
-        )
     config = {"use_flow_sigmas": True, "prediction_type": "flow_prediction", **config}
     if not config["use_flow_sigmas"]:
         raise ValueError(
@@ -484,6 +479,11 @@ def _unipc_config(config: dict) -> dict:
         raise ValueError(
             f"UniPCMultistepScheduler with use_flow_sigmas and {spaced[0]}=True derives its sigmas from DDPM betas "
             "and cannot take given ones; set it to False"
+        )
+    if not _takes_sigmas(UniPCMultistepScheduler):
+        raise ValueError(
+            "this diffusers release's UniPCMultistepScheduler.set_timesteps takes no sigmas (diffusers 0.37 and "
+            "later do); run the schedule with FlowschedScheduler (Euler steps) or upgrade diffusers"
         )
     keys = inspect.signature(UniPCMultistepScheduler.__init__).parameters
     return {**config, **{k: v for k, v in _UNIPC_NEUTRAL.items() if k in keys}}
