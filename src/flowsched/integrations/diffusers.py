@@ -273,8 +273,8 @@ class _PortableStepNoise(TorchFunctionMode):
             return self.draw(tuple(args[0].shape), args[0].device, kwargs.get("dtype") or args[0].dtype)
         if func is torch.randn:
             self.calls += 1
-            shape = args[0] if len(args) == 1 and not isinstance(args[0], int) else args
-            return self.draw(tuple(shape), kwargs.get("device"), kwargs.get("dtype"))
+            shape = args[0] if len(args) == 1 and not isinstance(args[0], int) else args  # randn(shape), randn(*dims)
+            return self.draw(tuple(kwargs.get("size", shape)), kwargs.get("device"), kwargs.get("dtype"))
         return func(*args, **kwargs)
 
 
