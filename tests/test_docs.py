@@ -1,19 +1,21 @@
 """Every example in README.md and docs/*.md runs and prints what the page shows.
 
-The conventions (docs/README.md, "Examples are tests", says them for authors):
+The conventions, written for authors in docs/development.md ("Examples are tests"):
 
 - A ```python block is a doctest session: ``>>>`` and ``...`` prompts, the expected output under them. Each block
   runs on its own (a fresh namespace) in a fresh temporary folder. ``...`` in an expected line matches anything
   (doctest's ELLIPSIS). A warning shows as ``Category: message``, where a terminal would show it on stderr.
 - A ```console block holds ``$ flowsched ARGS`` lines, each followed by what the command prints (stdout and stderr
   as a terminal shows them). Continuation lines end in `` \\``; ``# ...`` starts a comment; ``| grep TEXT`` keeps the
-  lines that contain TEXT. The commands of one block run in order, in one fresh temporary folder (so ``out/...``
-  paths are relative to it), through ``flowsched.cli.main``. In the expected output a line that is exactly ``...``
-  stands for any number of lines, and ``...`` inside a line for any text. A command whose output shows
-  ``flowsched: error:`` must exit with status 2, any other with 0.
+  lines that contain TEXT. The commands of one block run in order, in one fresh temporary folder, through
+  ``flowsched.cli.main``. In the expected output a line that is exactly ``...`` stands for any number of lines, and
+  ``...`` inside a line for any text. A command whose output shows ``flowsched: error:`` must exit with status 2,
+  any other with 0. Files they write (``--out``, ``--plot``) go under ``out/``, so that nothing of the repository
+  is replaced when a reader runs them from its root.
 - A block that must not run is preceded by the line ``<!-- not run: REASON -->`` (invisible on the rendered page);
   the reason says why and what tests it instead. Blocks in other languages (``bash``: install and ``make``
-  commands; ``text``: formulas, pseudo-code) are not examples.
+  commands; ``text``: formulas, pseudo-code) are not examples; every fenced block names its language.
+- Relative links, and their ``#anchors``, point at files and headings that exist.
 
 Printed floats are rounded (``round``, f-strings, numpy's 8 digits) so that every CPU prints the same digits.
 """
@@ -31,7 +33,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -151,6 +155,9 @@ def test_links_resolve():
 # ---------------------------------------------------------------------------------------------------- python
 
 
+NUMPY_PRINT_DEFAULTS = dict(precision=8, threshold=1000, edgeitems=3, linewidth=75, suppress=False, floatmode="maxprec")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     # Where a terminal shows a warning on stderr, the page shows `Category: message` in the output.
     print(f"{category.__name__}: {message}")
@@ -162,7 +169,8 @@ def test_python_example(block, tmp_path, monkeypatch):
     test = doctest.DocTestParser().get_doctest(block.text, {}, block.name, str(block.page), block.line)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     report = io.StringIO()
-    with warnings.catch_warnings():
+    torch.set_printoptions(profile="default")  # the pages show numpy's and torch's default reprs
+    with warnings.catch_warnings(), np.printoptions(**NUMPY_PRINT_DEFAULTS):
         warnings.simplefilter("always")
         for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
             warnings.simplefilter("ignore", category)
@@ -247,6 +255,21 @@ def check_output(command: Command, status: int, output: str, where: str) -> None
     error = any(line.startswith("flowsched: error:") for line in lines)
     if status != (2 if error else 0):
         pytest.fail(f"{where}: `flowsched {shlex.join(command.argv)}` exited with status {status}", pytrace=False)
+
+
+#: Options whose value is a file the command writes.
+OUTPUT_OPTIONS = ("--out", "--plot")
+
+
+def test_console_examples_write_to_out():
+    # run from the repository root, as the pages say, an example must not replace a file of the repository
+    stray = []
+    for block in (b for b in BLOCKS if b.lang == "console"):
+        for command in parse_console(block) if block.not_run is None else []:
+            for option, value in zip(command.argv, command.argv[1:]):
+                if option in OUTPUT_OPTIONS and not (value.startswith(("out/", "/dev/")) or value == "-"):
+                    stray.append(f"{block.name}: {option} {value}")
+    assert not stray, f"examples write under out/: {stray}"
 
 
 @pytest.mark.parametrize("block", [b for b in EXAMPLES if b.lang == "console"], ids=lambda b: b.name)
