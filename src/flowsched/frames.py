@@ -217,8 +217,19 @@ class FrameSchedule:
         return int(self.t.shape[1])
 
     def model_timesteps(self, scale: float = 1000.0) -> np.ndarray:
-        """float64 ``[R, F]``: the per-frame timesteps fed to the model at each step, ``t[:-1] * scale``."""
-        return self.t[:-1] * positive_real("scale", scale)
+        """float64 ``[R, F]``: the per-frame timesteps fed to the model at each step.
+
+        Each frame is fed what the base's rule feeds at the frame's index (:meth:`Schedule.model_timesteps`:
+        ``t * scale`` unless the rule records other timesteps, e.g. the integer steps CausVid and Self-Forcing
+        feed without ``warp_denoising_step``); a frame at the end of the base (clean) gets ``base.t[N] * scale``
+        and a given frame ``prefix_level * scale``. For a base without recorded timesteps this is
+        ``t[:-1] * scale``.
+        """
+        scale = positive_real("scale", scale)
+        fed = np.append(self.base.model_timesteps(scale), self.base.t[-1] * scale)
+        out = fed[self.index[:-1]]
+        out[:, : self.prefix_frames] = self.prefix_level * scale
+        return out
 
     def steps_per_frame(self) -> np.ndarray:
         """int ``[F]``: how many steps move each frame (0 for prefix frames)."""
@@ -742,8 +753,11 @@ def blockwise_base(
     ``sigma_j = time_shift(1 - j / T, alpha)``, ``j = 0 .. T - 1`` (their ``shift`` is ``alpha``). With
     ``warp=True`` (``warp_denoising_step``) step ``s`` is table entry ``T - s``, i.e. ``t = time_shift(s / T,
     alpha)`` (computed here in float64, in their order of operations; the peers' table is float32). With
-    ``warp=False`` the model is fed ``s`` itself and ``add_noise`` uses the table entry whose ``sigma * T`` is
-    nearest to ``s``; that entry is the ``t`` used here. A trailing 0 in ``steps`` (CausVid's configs) is dropped.
+    ``warp=False`` the model is fed ``s`` itself while its ``x0`` conversion and ``add_noise`` use the table entry
+    whose ``sigma * T`` is nearest to ``s``; that entry is the ``t`` used here, and ``s`` is recorded as the
+    schedule's :attr:`~flowsched.schedule.Schedule.timesteps` (``model_timesteps()`` returns the integers: CausVid's
+    ``[1000, 757, 522]``, not ``[1000, 756.76, 521.74]``). With the warp the model is fed ``1000 t`` (the peers'
+    float32 table entries). A trailing 0 in ``steps`` (CausVid's configs) is dropped.
 
     Sources: guandeh17/Self-Forcing @33593df (``configs/self_forcing_dmd.yaml``: ``[1000, 750, 500, 250]``, warp,
     shift 5; ``utils/scheduler.py``; ``pipeline/causal_inference.py``), tianweiy/CausVid @ca21150
@@ -759,11 +773,13 @@ def blockwise_base(
 
     if warp:
         t = table([big_t - s for s in values])
+        fed = None  # 1000 t: the warped table entries are what the model gets
     else:
         sigmas = table(np.arange(big_t))
         t = np.array([sigmas[int(np.argmin(np.abs(sigmas * big_t - s)))] for s in values])
+        fed = [s * 1000.0 / big_t for s in values]  # the listed integers, recorded at scale 1000
     params = {"steps": values, "alpha": alpha, "warp": warp, "num_train_timesteps": big_t}
-    return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params)
+    return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params, timesteps=fed)
 
 
 def blockwise(
@@ -784,8 +800,10 @@ def blockwise(
     ``num_blocks`` counts every block including ``prefix_frames / block_frames`` given ones (Self-Forcing's
     ``initial_latent``, fed clean). ``R = (generated blocks) x len(steps)``. Sample with
     ``flowsched.sampling.euler_frames(..., stochastic=True, seed=...)`` for the peers' sampler (``x0`` prediction,
-    then re-noising to the next ``t`` with fresh noise). Each block also costs the peers one more model call at
-    ``t = 0`` to fill the KV cache; it is not a step and not counted here. Sources: as :func:`blockwise_base`.
+    then re-noising to the next ``t`` with fresh noise). The model is fed :meth:`FrameSchedule.model_timesteps`:
+    ``1000 t`` with the warp, the listed integers without it (the clean frames before the block: 0, as the peers
+    fill their KV cache). Each block also costs the peers one more model call at ``t = 0`` to fill the KV cache;
+    it is not a step and not counted here. Sources: as :func:`blockwise_base`.
     """
     base = blockwise_base(steps, alpha=alpha, warp=warp, num_train_timesteps=num_train_timesteps)
     blocks = positive_int("num_blocks", num_blocks)

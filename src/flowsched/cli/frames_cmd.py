@@ -38,7 +38,9 @@ def register(sub) -> None:
     p.add_argument("schedules", nargs="*", metavar="SCHEDULE", help="frame preset, FAMILY:key=value spec or JSON file")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the schedule as JSON (FrameSchedule.from_json)")
-    out.add_argument("--csv", action="store_true", help="print step,frame,t,timestep,update as CSV (one line per cell)")
+    out.add_argument("--csv", action="store_true",
+                     help="print step,frame,t,timestep,update as CSV, one line per cell (timestep: what the model is "
+                     "fed)")
     p.add_argument("--plot", metavar="PATH", help="also draw the heatmaps with their update masks (.png, .svg, .pdf)")
     p.add_argument("--title", help="figure title for --plot")
     p.add_argument("--max-rows", type=positive_int, default=60, help="rows of the terminal heatmap before it samples")
@@ -86,6 +88,9 @@ def _summary(spec: str, fs) -> str:
         f"steps          R = {fs.num_steps} model calls, F = {fs.num_frames} latent frames, "
         f"{gen.min()}{'' if gen.min() == gen.max() else f'-{gen.max()}'} steps per generated frame",
     ]
+    if b.timesteps is not None:
+        fed = ", ".join(f"{v:g}" for v in b.model_timesteps())
+        lines.append(f"fed            the model is fed {fed} (the rule's timesteps, not 1000 t)")
     if fs.prefix_frames:
         how = "fed noised with fresh noise each step" if fs.prefix_noise and fs.prefix_level > 0 else "fed clean"
         lines.append(f"prefix         frames 0-{fs.prefix_frames - 1} given, held at t = {fs.prefix_level:g} ({how})")
@@ -101,11 +106,12 @@ def _csv(fs) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["step", "frame", "t", "timestep", "update"])
     last = fs.num_steps
+    fed = fs.model_timesteps()
     for r in range(last + 1):
         for f in range(fs.num_frames):
             t = float(fs.t[r, f])
             if r < last:
-                w.writerow([r, f, repr(t), repr(t * 1000.0), int(fs.update[r, f])])
+                w.writerow([r, f, repr(t), repr(float(fed[r, f])), int(fs.update[r, f])])
             else:
                 w.writerow([r, f, repr(t), "", ""])
     return buf.getvalue()
