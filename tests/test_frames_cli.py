@@ -134,6 +134,10 @@ def test_unknown_preset_mentions_frame_presets(capsys):
         (["frames", "self-forcing", "causvid", "--json"], "--json and --csv print one schedule"),
         (["frames", "--csv"], "need a SCHEDULE"),
         (["frames", "causvid", "causvid", "--plot", "x.png"], "given twice"),
+        (["frames", "diffusion_forcing:frames=0"], ": frames must be a positive integer, got 0$"),
+        (["frames", "staircase:chunks=2,prefix_chunks=2"], "out of chunks=2$"),
+        (["frames", "diffusion_forcing:frames=100000,ar_step=5"],
+         r"above the limit max_cells=50000000 \(about 791\.7 GiB\); max_cells=50002600000 allows it$"),
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, match):
