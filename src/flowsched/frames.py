@@ -417,14 +417,15 @@ def skyreels_base(num_steps: int, alpha: float = 8.0) -> Schedule:
     ``s = linspace(sigma_max, 0, N + 1)[:-1]`` with ``sigma_max = float32(0.999)`` (0.9990000128746033, what
     the scheduler's ``__init__`` leaves), shifted by ``alpha * s / (1 + (alpha - 1) * s)`` in float64, then a
     terminal 0: Wan's grid, :func:`flowsched.diffusers_rules.flow_sigmas` with ``solver="wan"``. The scheduler
-    stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated;
-    :func:`to_skyreels`). Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
+    stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated): the schedule's
+    recorded timesteps, so ``model_timesteps()`` of the base and of every frame schedule built on it return them. Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
     ``generate_video_df.py`` defaults: 30 steps, shift 8.
     """
     num_steps = positive_int("num_steps", num_steps)
     alpha = positive_real("alpha", alpha)
     wan = flow_sigmas(num_steps, alpha, solver="wan")
-    return Schedule(wan.t, name="skyreels_v2_unipc", params={"num_steps": num_steps, "alpha": alpha})
+    params = {"num_steps": num_steps, "alpha": alpha}
+    return Schedule(wan.t, name="skyreels_v2_unipc", params=params, timesteps=wan.timesteps)
 
 
 def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_rows: int) -> np.ndarray:
