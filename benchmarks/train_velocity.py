@@ -44,7 +44,7 @@ ARCHITECTURE = {
     32: {"channels": (32, 48, 64), "emb_dim": 64, "patch": 4},
     64: {"channels": (32, 48, 64), "emb_dim": 64, "patch": 8},
 }
-DEFAULTS = {"steps": 10000, "batch": 64, "lr": 2e-3, "warmup": 200, "ema": 0.999, "seed": 0}
+DEFAULTS = {"steps": 3000, "batch": 64, "lr": 2e-3, "warmup": 200, "ema": 0.999, "seed": 0}
 VAL_SIZE, VAL_EVERY, LOG_EVERY = 1024, 500, 100
 
 
