@@ -24,6 +24,7 @@ in frequency (network against field), the best shift per frequency band, and the
     python benchmarks/trained.py --quick              # fewer noises and shifts: a few minutes
     python benchmarks/trained.py --resolutions 8 16   # measure some resolutions only (raw JSON per resolution)
     python benchmarks/trained.py --report-only        # assemble the report from the raw JSON files
+    python benchmarks/trained.py --fine-grid 8 32 1.414 2   # error on 9 shifts in [1.414, 2] at 8 px, N=32
 
 Writes ``benchmarks/results/trained.md``, ``trained.png`` (best shift against resolution), ``trained-curves.png``
 (loss curves, sample grids) and ``trained-<R>px.json`` (every number; ``--quick``: ``trained-quick*``).
@@ -615,6 +616,21 @@ def report(records: list[dict], quick: bool, seconds: float) -> str:
     return "\n".join(lines) + "\n"
 
 
+def fine_grid(resolution: int, num_steps: int, low: float, high: float, count: int = 9) -> list[str]:
+    """RMSE against the teacher on a fine log grid of shifts in ``[low, high]`` (ratios to the best of them, paired
+    SEs): how smooth the network's error is in the shift. Prints and returns the lines."""
+    setup = Setup(resolution, "full", log=lambda m: None)
+    alphas = np.exp(np.linspace(math.log(low), math.log(high), count))
+    sq = np.stack([((setup.run(schedules.shifted(num_steps, a)) - setup.teacher) ** 2).reshape(
+        setup.noise.shape[0], -1).mean(1) for a in alphas])
+    idx = bootstrap_indices(sq.shape[1], setup.cfg["boot"], SEEDS["boot"])
+    st = rmse_stats(sq, idx, int(np.argmin(sq.mean(1))))
+    lines = [f"{resolution} px, N={num_steps}: shift -> RMSE / best RMSE (paired SE)"]
+    lines += [f"  {a:.4g}: {r:.3f} ± {e:.3f}" for a, r, e in zip(alphas, st["ratio"], st["ratio_se"])]
+    print("\n".join(lines))
+    return lines
+
+
 def raw_path(resolution: int, quick: bool) -> str:
     return os.path.join(RESULTS, f"trained{'-quick' if quick else ''}-{resolution}px.json")
 
@@ -632,7 +648,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolutions", type=int, nargs="+", default=None,
                     help="measure only these (default: every resolution with a saved network); then report")
     ap.add_argument("--report-only", action="store_true", help="assemble the report from the raw JSON files")
+    ap.add_argument("--fine-grid", type=float, nargs=4, metavar=("R", "N", "LOW", "HIGH"), default=None,
+                    help="only print the error on 9 shifts from LOW to HIGH at R px and N steps (smoothness)")
     args = ap.parse_args(argv)
+    if args.fine_grid:
+        r, n, low, high = args.fine_grid
+        if int(r) not in available() or n < 1 or not 0 < low < high:
+            ap.error(f"--fine-grid needs a trained resolution {available()}, N >= 1 and 0 < LOW < HIGH")
+        torch.set_num_threads(1)
+        fine_grid(int(r), int(n), low, high)
+        return 0
     saved = available()
     todo = [] if args.report_only else (args.resolutions or saved)
     missing = [r for r in todo if r not in saved]
