@@ -372,13 +372,19 @@ def resolution_section(rec: dict) -> list[str]:
     head = "| schedule | " + " | ".join(f"N={n}" for n in steps) + " |"
     sep = "| --- | " + " | ".join("---:" for _ in steps) + " |"
     first = steps[next(iter(steps))]["rows"]
+    last = steps[next(reversed(steps))]
+    best32 = last["rows"][last["best_label"]]
     lines = [
         f"### {R} x {R} px ({rec['tokens']} tokens at patch 2; network {net['parameters']:,} parameters, patch "
         f"{net['patch']}, {net['training']['steps']} steps in {net['training']['seconds']:.0f} s, final validation "
         f"loss {net['val_curve'][-1][1]:.4f})",
         "",
         f"Teacher RMSE against Heun at twice its steps: {rec['teacher']['rmse_vs_double']:.1e}. Zero-frequency "
-        f"share of the fitted variance: {rec['dc_share']:.1%}; {rec['distinct_variances']} distinct variances.",
+        f"share of the fitted variance: {rec['dc_share']:.1%}; {rec['distinct_variances']} distinct variances. "
+        f"Do the samples look like the data? Spectral KL of the N=32 samples on the best shift "
+        f"{best32['spectral_kl']:.4f} against the held-out floor {ref['kl_floor']:.4f}"
+        + (" (far above it: the network has not learned the data's spectrum; read this resolution with care)."
+           if best32["spectral_kl"] > 20 * ref["kl_floor"] else "."),
         "",
         "RMSE against the teacher, as a ratio to the best static shift on the grid (paired bootstrap SE):",
         "",
@@ -574,7 +580,9 @@ def report(records: list[dict], quick: bool, seconds: float) -> str:
         "",
         "- Data: 13 photographs bundled in scikit-learn 1.9.1 (china, flower) and scikit-image 0.26.0 (astronaut, "
         "brick, camera, chelsea, clock, coffee, coins, grass, gravel, moon, rocket), grayscale, 128 x 128 crops "
-        "block-averaged to each resolution (one field of view), normalised to zero mean and unit variance; held out: "
+        "block-averaged to each resolution (one field of view), normalised to zero mean and unit variance at the "
+        "native resolution (mean square after averaging: " + ", ".join(
+            f"{r['references']['mean_square']:.2f} at {r['resolution']} px" for r in records) + "); held out: "
         "the right 35% of every image.",
         f"- Networks (`benchmarks/trained/`): a U-Net on an 8 x 8 grid (patch R / 8), {net['parameters']:,} "
         f"parameters, rectified-flow loss with t uniform in [0, 1], {net['training']['steps']} AdamW steps of "
@@ -588,6 +596,9 @@ def report(records: list[dict], quick: bool, seconds: float) -> str:
         "## Goals at a glance",
         "",
         *goals(records),
+        "",
+        "The reference is the best shift of the grid, measured; the networks' error is jagged in the shift (up to "
+        "10% between shifts 4% apart: `trained-findings.md`), so a miss of a few percent can be a lucky grid point.",
         "",
         f"## Best shift against resolution (figure: `trained{tag}.png`)",
         "",
