@@ -20,8 +20,8 @@ library); ``optimize_schedule`` on the fitted field; ``teacher_search`` (OSS, li
 the network with search noises disjoint from the evaluation noises. Diagnostics: where each schedule's error lies
 in frequency (network against field), the best shift per frequency band, and the spectral KL of the samples.
 
-    python benchmarks/trained.py                      # every resolution with a network: ~30 min on 2 cores
-    python benchmarks/trained.py --quick              # fewer noises and shifts: a few minutes
+    python benchmarks/trained.py                      # every resolution with a network: 7-15 min each (loaded 2 cores)
+    python benchmarks/trained.py --quick              # fewer noises and shifts: about 5 minutes
     python benchmarks/trained.py --resolutions 8 16   # measure some resolutions only (raw JSON per resolution)
     python benchmarks/trained.py --report-only        # assemble the report from the raw JSON files
     python benchmarks/trained.py --fine-grid 8 32 1.414 2   # error on 9 shifts in [1.414, 2] at 8 px, N=32
@@ -66,7 +66,7 @@ TEACHER = {"steps": 64, "alpha": 3.0}
 SETTINGS = {
     "full": {"n_eval": 256, "n_search": 64, "oss_teacher": 50, "grid": [2 ** (k / 2) for k in range(-2, 9)],
              "boot": 200, "fit": 4096, "teacher_check": 64},
-    "quick": {"n_eval": 64, "n_search": 16, "oss_teacher": 25, "grid": [2.0**k for k in range(-1, 5)],
+    "quick": {"n_eval": 64, "n_search": 16, "oss_teacher": 50, "grid": [2.0**k for k in range(-1, 5)],
               "boot": 50, "fit": 1024, "teacher_check": 16},
 }
 SEEDS = {"eval": 1, "search": 2, "held": 3, "fit": 4, "boot": 5}
@@ -563,11 +563,12 @@ def curves_figure(records: list[dict], path: str) -> None:
     save_figure(fig, path)
 
 
-def report(records: list[dict], quick: bool, seconds: float) -> str:
+def setup_lines(records: list[dict], quick: bool, seconds: float) -> list[str]:
+    """The data, networks and evaluation settings, from the raw records."""
     tag = "-quick" if quick else ""
     rec0 = records[0]
     cfg, net = rec0["settings"], rec0["network"]
-    lines = [
+    return [
         "# Schedule advice on trained networks: real photographs at " + ", ".join(
             f"{r['resolution']}" for r in records) + " px",
         "",
@@ -593,6 +594,13 @@ def report(records: list[dict], quick: bool, seconds: float) -> str:
         f"fields fitted to {cfg['fit']} training crops. Shift grid: " + ", ".join(f"{a:.3g}" for a in rec0["grid"])
         + ". Rules at (R/2)^2 tokens, unclamped.",
         "",
+    ]
+
+
+def report(records: list[dict], quick: bool, seconds: float) -> str:
+    tag = "-quick" if quick else ""
+    lines = [
+        *setup_lines(records, quick, seconds),
         "## Goals at a glance",
         "",
         *goals(records),
