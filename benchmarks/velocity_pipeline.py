@@ -55,7 +55,7 @@ class VelocityPipeline(DiffusionPipeline):
         shape = (num_images_per_prompt, *self.config.sample_shape)
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)
-        latents = latents.to(device=device, dtype=dtype) * self.scheduler.init_noise_sigma
+        latents = latents.to(device=device, dtype=dtype)
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         self.scheduler.set_begin_index(0)
         scale = float(self.scheduler.config.num_train_timesteps)

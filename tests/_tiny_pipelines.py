@@ -19,13 +19,14 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 class Tiny(NamedTuple):
     """A pipeline, the ``__call__`` arguments it is run with, the latent shape of one sample in its loop's layout,
-    and ``velocity(x, t)``: its guided velocity at the state ``x`` (``[B, ...]``) and ``t`` (a float), computed
-    outside the pipeline."""
+    ``velocity(x, t)``: its guided velocity at the state ``x`` (``[B, ...]``) and ``t`` (a float), computed
+    outside the pipeline, and the ``__call__`` argument that makes a batch of two samples."""
 
     pipe: Any
     kwargs: dict
     sample_shape: tuple[int, ...]
     velocity: Callable[[torch.Tensor, float], torch.Tensor]
+    two_samples: dict
 
 
 def _fed(t: float) -> torch.Tensor:
@@ -48,7 +49,8 @@ def flux(scheduler: Any = None) -> Tiny:
         norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5,
     )
     g = torch.Generator().manual_seed(1)
-    embeds = {"prompt_embeds": torch.randn(1, 8, 32, generator=g), "pooled_prompt_embeds": torch.randn(1, 32, generator=g)}
+    embeds = {"prompt_embeds": torch.randn(1, 8, 32, generator=g),
+              "pooled_prompt_embeds": torch.randn(1, 32, generator=g)}
     scheduler = scheduler or FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
     none = dict.fromkeys(("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"))
     pipe = FluxPipeline(scheduler=scheduler, vae=vae, transformer=transformer, **none)
@@ -64,13 +66,18 @@ def flux(scheduler: Any = None) -> Tiny:
             joint_attention_kwargs=None, return_dict=False,
         )[0]
 
-    return Tiny(pipe, kwargs, (64, 4), velocity)
+    return Tiny(pipe, kwargs, (64, 4), velocity, {"num_images_per_prompt": 2})
 
 
 def sd3(scheduler: Any = None, batch: int = 2) -> Tiny:
     """StableDiffusion3Pipeline with classifier-free guidance (scale 4): 8x8 latents of 4 channels; ``batch``
     prompts' embeddings (one sample per prompt), the negative ones first in the guided batch."""
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+    from diffusers import (
+        AutoencoderKL,
+        FlowMatchEulerDiscreteScheduler,
+        SD3Transformer2DModel,
+        StableDiffusion3Pipeline,
+    )
 
     torch.manual_seed(0)
     transformer = SD3Transformer2DModel(
@@ -100,7 +107,7 @@ def sd3(scheduler: Any = None, batch: int = 2) -> Tiny:
         uncond, cond = out.chunk(2)
         return uncond + 4.0 * (cond - uncond)
 
-    return Tiny(pipe, kwargs, (4, 8, 8), velocity)
+    return Tiny(pipe, kwargs, (4, 8, 8), velocity, {"num_images_per_prompt": 2 // batch})
 
 
 def wan(scheduler: Any = None) -> Tiny:
@@ -129,7 +136,7 @@ def wan(scheduler: Any = None) -> Tiny:
                              attention_kwargs=None, return_dict=False)[0]
         return uncond + 2.0 * (cond - uncond)
 
-    return Tiny(pipe, kwargs, (4, 2, 2, 2), velocity)
+    return Tiny(pipe, kwargs, (4, 2, 2, 2), velocity, {"num_videos_per_prompt": 2})
 
 
 # -- the benchmark's minimal pipeline, around an analytic velocity ------------------------------------------------

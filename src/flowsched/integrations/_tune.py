@@ -79,6 +79,9 @@ class _Probe(FlowMatchEulerDiscreteScheduler):
     whatever the pipeline asks for (it records ``mu``), ``step`` records the velocity and returns the next state the
     plan wants evaluated. Checks that the pipeline evaluates exactly what it was handed."""
 
+    order = 1
+    init_noise_sigma = 1.0  # pipelines written for other schedulers scale their initial noise by it
+
     def __init__(self, config: Mapping[str, Any], plan: _Plan, owner: str) -> None:
         super().__init__()
         self.register_to_config(**{k: v for k, v in config.items() if not k.startswith("_")})
