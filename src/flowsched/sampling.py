@@ -778,7 +778,7 @@ def euler_frames(
 
 def add_noise(x0: Any, noise: Any, t: Any) -> Any:
     """The forward process ``x_t = t * noise + (1 - t) * x0``: a given latent ``x0`` put at noise level ``t`` (the
-    first value of a partial schedule, :func:`flowsched.schedules.partial`), as image-to-image starts.
+    first value of a partial schedule, :func:`flowsched.strength.partial`), as image-to-image starts.
 
     Computed as diffusers' ``FlowMatchEulerDiscreteScheduler.scale_noise`` computes it: ``t`` is rounded to float32
     (diffusers' sigmas are float32) and cast to ``x0``'s dtype (kept in float64 for a float64 ``x0``), then

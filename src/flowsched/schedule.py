@@ -154,6 +154,16 @@ def json_value(name: str, value: Any) -> Any:
     )
 
 
+def check_name_params(name: Any, params: Any) -> Mapping[str, Any]:
+    """A value's ``name`` (a non-empty string) and ``params`` (a mapping of :func:`json_value` values), checked;
+    returns the params as a read-only mapping. Shared by :class:`Schedule` and the frame schedules."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping, got {type(params).__name__}")
+    return MappingProxyType({str(k): json_value(str(k), v) for k, v in params.items()})
+
+
 def _check_timesteps(values: Any, num_steps: int) -> np.ndarray:
     try:
         arr = np.array(values, dtype=np.float64)
@@ -198,13 +208,9 @@ class Schedule:
     def __post_init__(self) -> None:
         arr = check_t(self.t, "t", decreasing=False)
         arr.setflags(write=False)
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.params, Mapping):
-            raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
-        params = {str(k): json_value(str(k), v) for k, v in self.params.items()}
+        params = check_name_params(self.name, self.params)
         object.__setattr__(self, "t", arr)
-        object.__setattr__(self, "params", MappingProxyType(params))
+        object.__setattr__(self, "params", params)
         if self.timesteps is not None:
             object.__setattr__(self, "timesteps", _check_timesteps(self.timesteps, arr.size - 1))
 

@@ -55,7 +55,7 @@ def build_schedule(args: argparse.Namespace, preset, geometry):
         from ..quality.autoshift import auto_shift_schedule
 
         return auto_shift_schedule(geometry, args.steps or preset.num_steps)
-    return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
+    return preset.schedule(geometry, args.steps, alpha=args.flow_shift, apply_shift=args.shift)
 
 
 # -- partial schedules: `schedule --strength`, `plan --init` ------------------------------------------------------
@@ -121,7 +121,7 @@ def base_maker(args: argparse.Namespace, preset, geometry):
             from ..quality.autoshift import auto_shift_schedule
 
             return auto_shift_schedule(geometry, n)
-        return preset.schedule(geometry, n, shift=args.shift, shift_alpha=args.flow_shift)
+        return preset.schedule(geometry, n, alpha=args.flow_shift, apply_shift=args.shift)
 
     return make
 
@@ -133,7 +133,11 @@ def build_partial(args: argparse.Namespace, preset, geometry):
     from ..strength import partial
 
     steps = args.steps or preset.num_steps
-    return partial(base_maker(args, preset, geometry), steps, args.strength, convention=args.convention or "diffusers")
+    convention = args.convention or "diffusers"
+    make = base_maker(args, preset, geometry)
+    # DiffSynth re-applies the base's shift to its squeezed grid: the shift this base was built with
+    alpha = make(steps).params.get("alpha") if convention == "diffsynth" else None
+    return partial(make, steps, args.strength, convention=convention, alpha=alpha)
 
 
 def strength_summary(schedule) -> str:

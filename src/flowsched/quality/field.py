@@ -282,7 +282,7 @@ class GaussianField:
                 follows a recursion per mode (docs/quality-models.md).
             start: ``"noise"`` (default): the sampler starts from unit noise, used as ``x_{t_0}`` whatever
                 ``t_0`` is; ``"data"``: from a data sample noised to ``t_0``, ``(1 - t_0) x0 + t_0 eps``
-                (image-to-image with a partial schedule, :func:`flowsched.schedules.partial`).
+                (image-to-image with a partial schedule, :func:`flowsched.strength.partial`).
         """
         row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
         return float(

@@ -31,7 +31,8 @@ from ..sampling import (
     schedule_values,
 )
 from ..schedule import Schedule, check_t
-from ..schedules import linear, shifted, time_shift
+from ..schedules import linear, shifted
+from ..shift import time_shift
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 
