@@ -39,7 +39,7 @@ class VelocityPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(
         self,
-        num_inference_steps: int = 8,
+        num_inference_steps: int = 50,
         num_images_per_prompt: int = 1,
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,

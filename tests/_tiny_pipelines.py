@@ -142,13 +142,18 @@ def wan(scheduler: Any = None) -> Tiny:
 # -- the benchmark's minimal pipeline, around an analytic velocity ------------------------------------------------
 
 
-def velocity_pipeline_class() -> type:
-    """``benchmarks/velocity_pipeline.py``'s ``VelocityPipeline``."""
+def benchmark_module(name: str) -> Any:
+    """A module of ``benchmarks/`` (``velocity_pipeline``, ``trained_net``)."""
+    import importlib
+
     if str(BENCHMARKS) not in sys.path:
         sys.path.insert(0, str(BENCHMARKS))
-    from velocity_pipeline import VelocityPipeline
+    return importlib.import_module(name)
 
-    return VelocityPipeline
+
+def velocity_pipeline_class() -> type:
+    """``benchmarks/velocity_pipeline.py``'s ``VelocityPipeline``."""
+    return benchmark_module("velocity_pipeline").VelocityPipeline
 
 
 class GaussianVelocity(torch.nn.Module):

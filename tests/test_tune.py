@@ -388,3 +388,56 @@ def test_tune_keeps_a_unipc_pipelines_own_sampler_as_the_default():
     own.set_timesteps(4)
     np.testing.assert_allclose(schedule.params["default_t"], own.sigmas.double().numpy(), rtol=0, atol=0)
     assert schedule.params["scheduler"] == "UniPCMultistepScheduler" and type(pipe.scheduler) is type(unipc)
+
+
+# -- fitted_shift -------------------------------------------------------------------------------------------------
+
+
+def _stationary_latents(lam, count, seed):
+    """``count`` samples ``[count, 1, H, W]`` of the stationary Gaussian field with per-mode variance ``lam``
+    (``[H, W]``, symmetric under k -> -k): white noise coloured in Fourier space, so ``E|FFT(x)_k|^2 / (HW) =
+    lam_k``."""
+    white = np.random.default_rng(seed).normal(size=(count, 1, *lam.shape))
+    return np.real(np.fft.ifftn(np.sqrt(lam) * np.fft.fftn(white, axes=(-2, -1)), axes=(-2, -1)))
+
+
+def test_fitted_shift_recovers_the_shift_of_the_field_the_latents_come_from():
+    """Latents drawn from a known stationary field: the shift fitted to 400 of them is the shift auto_shift picks
+    on the field itself, to within what 400 samples resolve."""
+    from flowsched.quality import GaussianField, auto_shift
+    from flowsched.quality.field import power_law_spectrum
+
+    lam = power_law_spectrum((1, 16, 16), gamma=2.5, k0=1.0, w_t=1.0)
+    true = auto_shift(None, 8, GaussianField(variances=lam))
+    fitted = _tune.fitted_shift(torch.from_numpy(_stationary_latents(lam[0], 400, 0)), 8)
+    assert fitted.name == "shifted" and fitted.num_steps == 8
+    assert fitted.params["alpha"] == pytest.approx(true, rel=0.03)
+    assert fitted.params["fitted_from"] == "given latents" and fitted.params["latent_shape"] == [1, 16, 16]
+    assert fitted.params["auto_metric"] == "w2"
+
+
+def test_fitted_shift_of_a_pipeline_fits_what_its_own_sampler_produces():
+    pipe = _gaussian_pipe(FlowMatchEulerDiscreteScheduler(shift=3.0))
+    from_pipe = _tune.fitted_shift(pipe, 6, num_samples=4, seed=1, sample_steps=20)
+    own = pipe(num_inference_steps=20, num_images_per_prompt=4, generator=torch.Generator().manual_seed(1),
+               output_type="latent").images
+    from_latents = _tune.fitted_shift(own, 6)
+    assert from_pipe.t.tolist() == from_latents.t.tolist()
+    assert from_pipe.params["fitted_from"] == "VelocityPipeline samples (4, seed 1, 20 steps)"
+    default = _tune.fitted_shift(pipe, 6, num_samples=4, seed=1)  # the pipeline's default step count: 50
+    assert default.params["fitted_from"].endswith("50 steps)")
+
+
+def test_fitted_shift_needs_spatial_latents():
+    t = tiny.flux()
+    with pytest.raises(ValueError, match=r"got shape \[2, 64, 4\]: packed latents .* need unpack="):
+        _tune.fitted_shift(t.pipe, 4, num_samples=2, sample_steps=2, **t.kwargs)
+    unpacked = _tune.fitted_shift(t.pipe, 4, num_samples=2, sample_steps=2, **t.kwargs,
+                                  unpack=lambda x: t.pipe._unpack_latents(x, 16, 16, t.pipe.vae_scale_factor))
+    assert unpacked.params["latent_shape"] == [1, 16, 16]
+    with pytest.raises(ValueError, match="guidance_scale: pipeline arguments, but source is latents"):
+        _tune.fitted_shift(np.zeros((2, 1, 4, 4)), 4, guidance_scale=2.0)
+    with pytest.raises(TypeError, match="source must be a diffusers pipeline, or latents"):
+        _tune.fitted_shift([1.0, 2.0], 4)
+    with pytest.raises(TypeError, match="unpack must be callable"):
+        _tune.fitted_shift(np.zeros((2, 1, 4, 4)), 4, unpack=3)

@@ -26,8 +26,9 @@ import contextlib
 import copy
 import inspect
 import math
+import os
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -35,13 +36,14 @@ import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerOutput
 
+from .._io import read_safetensors_tensor
 from .._validate import TORCH_SEED_MAX, boolean, nonnegative_int, positive_int
-from ..quality import optimize_schedule, stepsize_search
+from ..quality import GaussianField, auto_shift_schedule, fit_spectrum, optimize_schedule, stepsize_search
 from ..sampling import progress_bar
 from ..schedule import Schedule, check_t
 from ..schedules import linear
 
-__all__ = ["PipelineVelocity", "Trajectory", "Walks", "tune"]
+__all__ = ["PipelineVelocity", "Trajectory", "Walks", "fitted_shift", "tune"]
 
 #: ``__call__`` arguments the oracle sets itself on every pipeline call.
 _RESERVED = ("num_inference_steps", "latents", "generator", "output_type", "num_images_per_prompt",
@@ -346,14 +348,16 @@ class PipelineVelocity:
         probe = self._run(_Plan.walks(noise, [row], keep_states=True), count, seed)
         return Trajectory(probe.states + probe.finals, probe.velocities)
 
-    def pipeline_run(self, noise: torch.Tensor, num_inference_steps: int) -> tuple[torch.Tensor, Any]:
-        """The pipeline's own sampler (a copy of its scheduler, its own rule) from ``noise`` at
-        ``num_inference_steps``: the result (float32, the loop's layout) and the scheduler as it ran."""
-        noise = _check_states([noise])[0]
+    def pipeline_run(self, num_inference_steps: int, *, noise: torch.Tensor | None = None,
+                     num_samples: int | None = None, seed: int | None = None) -> tuple[torch.Tensor, Any]:
+        """The pipeline's own sampler (a copy of its scheduler, its own rule) at ``num_inference_steps``, from
+        ``noise`` or from ``num_samples`` noises it draws from ``seed`` (as for :meth:`walk`): the result (float32,
+        the loop's layout) and the scheduler as it ran."""
         steps = positive_int("num_inference_steps", num_inference_steps)
+        count, seed = _noise_source(noise, num_samples, seed)
         scheduler = copy.deepcopy(self.pipe.scheduler)
         last = _LastStep(scheduler)
-        self._call(scheduler, steps, noise, noise.shape[0], 0)
+        self._call(scheduler, steps, noise, count, seed)
         self.evaluations += last.calls
         del scheduler.step  # the instance attribute: the copy's own step again
         return last.final.detach().to(torch.float32, copy=True), scheduler
@@ -563,7 +567,7 @@ def _held_out(oracle: PipelineVelocity, grid: np.ndarray, t: np.ndarray, steps: 
     teacher = oracle.walk(None, [grid], num_samples=count, seed=seed)
     target = teacher.finals[0]
     tuned = oracle.walk(teacher.noise, [t]).finals[0]
-    default, scheduler = oracle.pipeline_run(teacher.noise, steps)
+    default, scheduler = oracle.pipeline_run(steps, noise=teacher.noise)
     return _Score(_rmse(tuned, target), _rmse(default, target), _walked(scheduler))
 
 
@@ -606,3 +610,98 @@ def _warn_worse(pipeline: str, scheduler: str, steps: int, held: int, score: _Sc
         UserWarning,
         stacklevel=3,
     )
+
+
+# -- the cheap answer: a Gaussian field fitted to the pipeline's latents ----------------------------------------------
+
+
+def fitted_shift(
+    source: Any,
+    num_inference_steps: int,
+    *,
+    prompt: str | Sequence[str] | None = None,
+    num_samples: int = 8,
+    seed: int = 0,
+    sample_steps: int | None = None,
+    unpack: Callable[[torch.Tensor], Any] | None = None,
+    metric: str = "w2",
+    **pipe_kwargs: Any,
+) -> Schedule:
+    """The static shift for ``num_inference_steps`` Euler steps that :func:`flowsched.quality.auto_shift` picks on
+    a Gaussian field fitted to latents (:func:`flowsched.quality.fit_spectrum`): no model calls for the choice
+    itself, so seconds where :func:`tune` takes hundreds of pipeline evaluations. How close it comes to the best
+    static shift on trained networks is measured in benchmarks/results/trained.md and summarised in docs/tune.md.
+
+    Args:
+        source: a diffusers pipeline (it samples ``num_samples`` latents with its own scheduler from noises drawn
+            from ``seed``, at ``sample_steps``, default its ``__call__``'s default step count: one pipeline call),
+            or latents you have (your dataset through the pipeline's VAE): a torch tensor, a numpy array or a
+            ``.safetensors`` file holding one tensor.
+        num_inference_steps: the step count ``N`` to choose the shift for.
+        prompt, **pipe_kwargs: the pipeline's ``__call__`` arguments (for a pipeline source only): sample at the
+            size you render.
+        unpack: applied to the latents first, to give the spatial layout ``[B, C, H, W]`` (image) or
+            ``[B, C, T, H, W]`` (video) from a packed one (Flux's and LTX's ``[B, tokens, channels]``), e.g.
+            ``lambda x: FluxPipeline._unpack_latents(x, height, width, pipe.vae_scale_factor)``.
+        metric: the field's error, ``"w2"`` (default) or ``"kl"``.
+
+    Returns:
+        ``shifted(num_inference_steps, alpha)`` as a Schedule (``params["alpha"]`` is the shift) whose params add
+        ``auto_model``, ``auto_metric``, ``auto_value`` (:func:`flowsched.quality.auto_shift_schedule`),
+        ``fitted_from`` and ``latent_shape``.
+    """
+    steps = positive_int("num_inference_steps", num_inference_steps)
+    if unpack is not None and not callable(unpack):
+        raise TypeError(f"unpack must be callable as unpack(latents) or None, got {unpack!r}")
+    if callable(source) and hasattr(source, "scheduler"):
+        latents, origin = _sampled_latents(source, prompt, num_samples, seed, sample_steps, pipe_kwargs)
+    else:
+        if prompt is not None or pipe_kwargs:
+            given = ["prompt"] * (prompt is not None) + sorted(pipe_kwargs)
+            raise ValueError(f"{', '.join(given)}: pipeline arguments, but source is latents, not a pipeline")
+        latents, origin = _given_latents(source), "given latents"
+    if unpack is not None:
+        latents = unpack(latents)
+    arr = _spatial(latents)
+    field = GaussianField(variances=fit_spectrum(arr, image=arr.ndim == 4))
+    schedule = auto_shift_schedule(None, steps, field, metric)
+    params = {**schedule.params, "fitted_from": origin, "latent_shape": list(arr.shape[1:])}
+    return Schedule(schedule.t, name=schedule.name, params=params)
+
+
+def _sampled_latents(pipe: Any, prompt: Any, num_samples: Any, seed: Any, sample_steps: Any,
+                     pipe_kwargs: Mapping[str, Any]) -> tuple[torch.Tensor, str]:
+    """``num_samples`` results of the pipeline's own sampler, and where they came from."""
+    count, seed = positive_int("num_samples", num_samples), _seed("seed", seed)
+    oracle = PipelineVelocity(pipe, **({} if prompt is None else {"prompt": prompt}), **pipe_kwargs)
+    if sample_steps is None:
+        default = inspect.signature(pipe.__call__).parameters.get("num_inference_steps")
+        if default is None or not isinstance(default.default, int):
+            raise ValueError(f"{oracle.name}.__call__ has no default num_inference_steps: give sample_steps")
+        sample_steps = default.default
+    steps = positive_int("sample_steps", sample_steps)
+    latents, _ = oracle.pipeline_run(steps, num_samples=count, seed=seed)
+    return latents, f"{oracle.name} samples ({count}, seed {seed}, {steps} steps)"
+
+
+def _given_latents(source: Any) -> Any:
+    if isinstance(source, (str, os.PathLike)):
+        return read_safetensors_tensor(source, None, key_name="a file with one tensor")[1]
+    if isinstance(source, (torch.Tensor, np.ndarray)):
+        return source
+    raise TypeError("source must be a diffusers pipeline, or latents (a torch tensor, a numpy array or a "
+                    f".safetensors file), got {type(source).__name__}")
+
+
+def _spatial(latents: Any) -> np.ndarray:
+    """Latents as float64 ``[B, C, H, W]`` or ``[B, C, T, H, W]``, or a clear error for a packed layout."""
+    if isinstance(latents, torch.Tensor):
+        latents = latents.detach().to("cpu", torch.float64).numpy()
+    if not isinstance(latents, np.ndarray):
+        raise TypeError(f"unpack must return a torch tensor or a numpy array, got {type(latents).__name__}")
+    if latents.ndim not in (4, 5):
+        raise ValueError(
+            f"latents must be [B, C, H, W] (image) or [B, C, T, H, W] (video), got shape {list(latents.shape)}: "
+            "packed latents ([B, tokens, channels], Flux, LTX-Video) need unpack= (docs/tune.md)"
+        )
+    return latents.astype(np.float64, copy=False)
