@@ -417,14 +417,18 @@ def test_fitted_shift_recovers_the_shift_of_the_field_the_latents_come_from():
 
 
 def test_fitted_shift_of_a_pipeline_fits_what_its_own_sampler_produces():
+    """Five samples, two per pipeline call: the pipeline's own runs from seeds 1, 2 and 3."""
     pipe = _gaussian_pipe(FlowMatchEulerDiscreteScheduler(shift=3.0))
-    from_pipe = _tune.fitted_shift(pipe, 6, num_samples=4, seed=1, sample_steps=20)
-    own = pipe(num_inference_steps=20, num_images_per_prompt=4, generator=torch.Generator().manual_seed(1),
-               output_type="latent").images
+    from_pipe = _tune.fitted_shift(pipe, 6, num_samples=5, batch_size=2, seed=1, sample_steps=20)
+    own = torch.cat([
+        pipe(num_inference_steps=20, num_images_per_prompt=n, generator=torch.Generator().manual_seed(seed),
+             output_type="latent").images
+        for seed, n in ((1, 2), (2, 2), (3, 1))
+    ])
     from_latents = _tune.fitted_shift(own, 6)
     assert from_pipe.t.tolist() == from_latents.t.tolist()
-    assert from_pipe.params["fitted_from"] == "VelocityPipeline samples (4, seed 1, 20 steps)"
-    default = _tune.fitted_shift(pipe, 6, num_samples=4, seed=1)  # the pipeline's default step count: 50
+    assert from_pipe.params["fitted_from"] == "VelocityPipeline samples (5, seeds 1+, 20 steps)"
+    default = _tune.fitted_shift(pipe, 6, num_samples=2, seed=1)  # the pipeline's default step count: 50
     assert default.params["fitted_from"].endswith("50 steps)")
 
 
