@@ -37,9 +37,9 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerOutput
 
 from .._io import read_safetensors_tensor
+from .._optional import progress_bar
 from .._validate import TORCH_SEED_MAX, boolean, nonnegative_int, positive_int
 from ..quality import GaussianField, auto_shift_schedule, fit_spectrum, optimize_schedule, stepsize_search
-from ..sampling import progress_bar
 from ..schedule import Schedule, check_t
 from ..schedules import linear
 
