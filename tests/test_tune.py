@@ -445,3 +445,25 @@ def test_fitted_shift_needs_spatial_latents():
         _tune.fitted_shift([1.0, 2.0], 4)
     with pytest.raises(TypeError, match="unpack must be callable"):
         _tune.fitted_shift(np.zeros((2, 1, 4, 4)), 4, unpack=3)
+
+
+def test_a_schedule_tuned_on_flux_records_its_mu_and_the_scheduler_warns_at_another_size():
+    """Flux passes mu (from its token count) to set_timesteps: the tuned schedule records it, so FlowschedScheduler
+    is quiet at the size it was tuned at and warns at another."""
+    t = tiny.flux()
+    schedule = tune(t.pipe, num_inference_steps=2, teacher_steps=4, num_samples=1, progress=False, **t.kwargs)
+    config = t.pipe.scheduler.config
+    base, top = config["base_image_seq_len"], config["max_image_seq_len"]
+    slope = (config["max_shift"] - config["base_shift"]) / (top - base)
+    assert schedule.params["mu"] == pytest.approx(config["base_shift"] + slope * (64 - base))  # 64 tokens
+    assert schedule.params["pipeline"] == "FluxPipeline" and schedule.params["height"] == 16
+    original = t.pipe.scheduler
+    t.pipe.scheduler = FlowschedScheduler.from_config(config, schedule=schedule)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            t.pipe(**t.kwargs, num_inference_steps=2, output_type="latent")
+        with pytest.warns(UserWarning, match="render size is ignored"):
+            t.pipe(**{**t.kwargs, "height": 32, "width": 32}, num_inference_steps=2, output_type="latent")
+    finally:
+        t.pipe.scheduler = original
