@@ -12,6 +12,9 @@
 * :class:`FlowschedUniPCMultistepScheduler` subclasses ``UniPCMultistepScheduler`` (Wan's diffusers checkpoints):
   the flowsched schedule's sigmas, UniPC's own solver.
 * :func:`with_schedule` returns the flowsched-driven counterpart of a pipeline's scheduler.
+* :func:`tune` finds the schedule for your own pipeline (Optimal Stepsize Sampling against a teacher run of the
+  pipeline, which :class:`PipelineVelocity` makes a velocity oracle through a probe scheduler), and
+  :func:`fitted_shift` the static shift for a Gaussian field fitted to its latents: ``docs/tune.md``.
 
 ``t`` (flowsched) is ``sigma`` (diffusers): 1 is noise. What each class takes from diffusers, and the schedulers
 that cannot take given sigmas, are in ``docs/diffusers.md``. Needs diffusers (``pip install
@@ -45,11 +48,22 @@ from .._validate import boolean, closest, nonnegative_int, positive_int, positiv
 from ..philox import check_seed
 from ..schedule import Schedule
 from ..spec import from_spec
+from ._tune import PipelineVelocity, Trajectory, Walks, fitted_shift, tune
 
 # A pipeline's from_pretrained finds how to load a component by looking the diffusers base classes up by name in the
 # component's module (model_index.json names this one): SchedulerMixin must be one of its attributes.
 
-__all__ = ["FlowschedScheduler", "FlowschedUniPCMultistepScheduler", "TimestepNotFoundError", "with_schedule"]
+__all__ = [
+    "FlowschedScheduler",
+    "FlowschedUniPCMultistepScheduler",
+    "PipelineVelocity",
+    "TimestepNotFoundError",
+    "Trajectory",
+    "Walks",
+    "fitted_shift",
+    "tune",
+    "with_schedule",
+]
 
 
 class TimestepNotFoundError(IndexError, ValueError):

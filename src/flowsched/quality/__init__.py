@@ -6,6 +6,7 @@ error of a sampler on any schedule against them.
 - :class:`VelocityModel`: your own velocity callable with fixed noise, scored like the analytic models.
 - every model's ``error(schedule, ...)``; :func:`error_table` for several schedules and step counts.
 - :func:`auto_shift` and :func:`optimize_schedule`: the best static shift, and the best schedule, for a model.
+- :func:`teacher_search` and :func:`stepsize_search`: the best schedule for your own velocity model (OSS).
 
 The data models and metrics: docs/quality-models.md. Convention (docs/conventions.md): ``x_t = (1 - t) x0 + t eps``,
 ``t = 1`` noise, ``t = 0`` data, ``v = eps - x0``.
@@ -14,7 +15,7 @@ The data models and metrics: docs/quality-models.md. Convention (docs/convention
 from .autoshift import auto_shift, auto_shift_schedule
 from .field import GaussianField, fit_spectrum, power_law_spectrum
 from .mixture import GaussianMixture, sliced_w2
-from .optimize import best_shift, objective_for, optimize_schedule, teacher_search
+from .optimize import best_shift, objective_for, optimize_schedule, stepsize_search, teacher_search
 from .scoring import VelocityModel, error_table, plot_error_vs_steps, teacher_reference
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "plot_error_vs_steps",
     "power_law_spectrum",
     "sliced_w2",
+    "stepsize_search",
     "teacher_reference",
     "teacher_search",
 ]

@@ -61,6 +61,8 @@ __all__ = [
     "optimize_schedule",
     "pathwise_objective",
     "schedule_from_logits",
+    "stepsize_search",
+    "StepsizePath",
     "teacher_search",
 ]
 
@@ -571,8 +573,9 @@ def teacher_search(
         states = [noise]  # the teacher's state at every grid point
         sampler(velocity, noise, grid, callback=lambda i, t, t_next, x: states.append(x), check=check)
         bar.update(1)
-        path, final, calls = _stepsize_search(velocity, states, grid, num_steps, policy, bar)
-        t, value, used = grid[path], _mean_squared_distance(final, states[-1]), nfe(teacher_sampler, n_t) + calls
+        path = _stepsize_search(_one_by_one(velocity, policy, bar), states, grid, num_steps)
+        t, value = path.t, _mean_squared_distance(path.final, states[-1])
+        used = nfe(teacher_sampler, n_t) + path.calls
         if not math.isfinite(value):
             raise ValueError("teacher_search: the student's states hold NaN or inf (run with check='every')")
         if refine and num_steps > 1:
@@ -595,6 +598,18 @@ def teacher_search(
     )
 
 
+def _one_by_one(velocity: Callable[[Any, float], Any], policy: CheckPolicy, bar: Any) -> RoundVelocities:
+    """A round of the search as one checked velocity call per state (NaN/inf as ``policy`` says, once per round)."""
+
+    def round_velocities(m: int, xs: list[Any], ts: list[float]) -> list[Any]:
+        finite = policy.due("search round")
+        out = [call_velocity(velocity, x, t, step=m, finite=finite) for x, t in zip(xs, ts, strict=True)]
+        bar.update(1)
+        return out
+
+    return round_velocities
+
+
 def _teacher_grid(teacher: int | Schedule) -> tuple[np.ndarray, str]:
     """The teacher's grid (a Schedule from 1 to 0, or ``linspace(1, 0, N_T + 1)`` for a step count) and its name."""
     if isinstance(teacher, Schedule):
@@ -603,31 +618,88 @@ def _teacher_grid(teacher: int | Schedule) -> tuple[np.ndarray, str]:
     return grid, f"linear N={grid.size - 1}"
 
 
-def _stepsize_search(velocity: Callable[[Any, float], Any], states: list[Any], grid: np.ndarray, num_steps: int,
-                     policy: CheckPolicy, bar: Any) -> tuple[list[int], Any, int]:
+class StepsizePath(NamedTuple):
+    """What :func:`stepsize_search` returns: the schedule (``t``, ``M + 1`` values of the teacher's grid), their
+    grid ``indices``, the student's ``final`` state and the velocity ``calls`` the search spent."""
+
+    t: np.ndarray
+    indices: list[int]
+    final: Any
+    calls: int
+
+
+#: ``velocities(round, states, t) -> list``: the velocity at each of a search round's states (``round`` counts
+#: from 0; ``states[k]`` is ``[n, ...]`` at ``t[k]``, in grid order), as many as it was given.
+RoundVelocities = Callable[[int, list[Any], list[float]], list[Any]]
+
+
+def stepsize_search(velocities: RoundVelocities, states: Sequence[Any], grid: Schedule | np.ndarray,
+                    num_steps: int) -> StepsizePath:
+    """Optimal Stepsize Sampling's dynamic programme (Pei, Hu, Gu 2025, arXiv 2503.21774) over a teacher
+    trajectory that is already known: the ``num_steps``-step Euler schedule, on the teacher's grid points, whose
+    result lies closest to the teacher's final state. :func:`teacher_search` runs the teacher and calls it; call it
+    yourself when the velocities of a round are cheaper asked for together (a pipeline evaluating them in one
+    call, a batch on a device).
+
+    Args:
+        velocities: ``velocities(round, states, t)``, called once per round (``M`` rounds, the states of a round
+            known before it starts), returning the velocity ``v = eps - x0`` at each ``states[k]`` and ``t[k]``.
+            Round 0 asks for the velocity at ``states[0]`` alone; round ``m >= 1`` at ``N_T - M + 1`` states.
+        states: the teacher's states at every grid point, ``N_T + 1`` arrays or tensors ``[n, ...]`` (the first is
+            the noise at ``t = 1``, the last the teacher's result at ``t = 0``).
+        grid: the teacher's ``N_T + 1`` values of ``t``, decreasing from 1 to 0.
+        num_steps: student steps ``M`` (``1 <= M <= N_T``).
+
+    Returns:
+        :class:`StepsizePath`; ``calls`` is ``1 + (M - 1)(N_T - M + 1)``.
+    """
+    grid = check_t(grid.t if isinstance(grid, Schedule) else grid, "grid", start=1.0, end=0.0)
+    num_steps = positive_int("num_steps", num_steps)
+    if not callable(velocities):
+        raise TypeError(f"velocities must be callable as velocities(round, states, t), got {velocities!r}")
+    states = list(states)
+    if len(states) != grid.size:
+        raise ValueError(f"states must hold the teacher's state at each of the {grid.size} grid points, got "
+                         f"{len(states)}")
+    if num_steps > grid.size - 1:
+        raise ValueError(f"num_steps must be at most the teacher's {grid.size - 1} steps, got {num_steps}")
+    return _stepsize_search(velocities, states, grid, num_steps)
+
+
+def _round(velocities: RoundVelocities, m: int, xs: list[Any], ts: list[float]) -> list[Any]:
+    """One round's velocities, checked: one per state, each of the state's shape."""
+    out = list(velocities(m, xs, ts))
+    if len(out) != len(xs):
+        raise ValueError(f"velocities returned {len(out)} velocities for the {len(xs)} states of round {m}")
+    for k, (v, x) in enumerate(zip(out, xs, strict=True)):
+        if tuple(getattr(v, "shape", ())) != tuple(x.shape):
+            raise ValueError(f"velocities returned shape {tuple(getattr(v, 'shape', ()))} for a state of shape "
+                             f"{tuple(x.shape)} (round {m}, t = {ts[k]:.6g})")
+    return out
+
+
+def _stepsize_search(velocities: RoundVelocities, states: list[Any], grid: np.ndarray,
+                     num_steps: int) -> StepsizePath:
     """OSS's dynamic programme over the teacher's grid points (``states``: the teacher's state at each). Round ``m``
     keeps, for each grid point ``j``, the best state ``m`` student steps can reach there; the last round must land
-    on ``t = 0``. Returns the grid indices of the best path, its final state and the velocity calls spent (one per
-    kept state per round)."""
+    on ``t = 0``. One :func:`_round` of velocities per round, at every kept state."""
     n_t = grid.size - 1
     kept: dict[int, Any] = {0: states[0]}
     parents: list[dict[int, int]] = []  # per round: the grid point each kept state jumped from
     calls = 0
     for m in range(1, num_steps + 1):
         last = n_t - (num_steps - m)  # a later point leaves too few grid points for the remaining steps
-        finite = policy.due("search round")
-        vel = {
-            i: call_velocity(velocity, kept[i], float(grid[i]), step=m - 1, finite=finite)
-            for i in sorted(kept) if i < last
-        }
-        calls += len(vel)
+        src = [i for i in sorted(kept) if i < last]
+        vel = dict(zip(src, _round(velocities, m - 1, [kept[i] for i in src], [float(grid[i]) for i in src]),
+                       strict=True))
+        calls += len(src)
         kept, back = _best_jumps(kept, vel, grid, [n_t] if m == num_steps else range(m, last + 1), states)
         parents.append(back)
-        bar.update(1)
     path = [n_t]
     for back in reversed(parents):
         path.append(back[path[-1]])
-    return path[::-1], kept[n_t], calls
+    path = path[::-1]
+    return StepsizePath(grid[path], path, kept[n_t], calls)
 
 
 def _best_jumps(kept: dict[int, Any], vel: dict[int, Any], grid: np.ndarray, targets: Sequence[int],
