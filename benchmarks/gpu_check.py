@@ -322,7 +322,7 @@ def frames_trajectory_check(
         return {"device": device, "skipped": "no CUDA device"}
     runs = {
         "euler_frames stochastic, blockwise (Self-Forcing)": (
-            frames.blockwise([1000, 750, 500], 3, block_frames=2, shift=5.0), True),
+            frames.blockwise([1000, 750, 500], 3, block_frames=2, alpha=5.0), True),
         "euler_frames Euler, diffusion forcing, noised prefix": (
             frames.diffusion_forcing(schedules.shifted(6, 3.0), 6, causal_block_size=2, ar_step=2,
                                      prefix_frames=2, addnoise_condition=50), False),

@@ -530,7 +530,7 @@ def partial_tables(lines: list[str], num_samples: int, seeds: tuple[int, ...]) -
         "### 5.3 Partial schedules: starting from a noised data sample, per strength convention",
         "",
         f"Base schedule `{spec}` at N = {n} (SD3's shipped shift and steps), Euler. Each convention cuts it at the "
-        "strength its own way (`flowsched.schedules.partial`); the data sample `x0` is noised to the first value, "
+        "strength its own way (`flowsched.strength.partial`); the data sample `x0` is noised to the first value, "
         "`x = (1 - t0) x0 + t0 eps`, and the sampler runs the rest. Error: the distance of the output distribution "
         "to the data distribution (an exact sampler scores 0 on the fields, the noise floor on the mixture); fields: "
         "exact relative squared W2 (`GaussianField.error(schedule, start=\"data\")`); mixture: sliced W2, "

@@ -6,6 +6,7 @@ strategy that stops producing valid (or invalid) input makes the test fail inste
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -63,6 +64,16 @@ def opensora_args(draw) -> dict:
     return args
 
 
+def _family(args: dict):
+    """The float64 family for Open-Sora's arguments: its shift_alpha is the family's alpha; shift=False is the
+    linear grid."""
+    if args.get("shift") is False:
+        return schedules.linear(args["num_steps"])
+    line = {k: args[k] for k in ("base_shift", "max_shift") if k in args}
+    return schedules.opensora(args["num_steps"], args["image_seq_len"], args["num_frames"], args.get("shift_alpha"),
+                              **line)
+
+
 def test_opensora_schedules_on_valid_input_are_finite_and_ordered():
     count = {"valid": 0}
 
@@ -73,8 +84,8 @@ def test_opensora_schedules_on_valid_input_are_finite_and_ordered():
         out = opensora.get_schedule(**args)
         assert len(out) == n + 1 and all(math.isfinite(x) for x in out)
         assert abs(out[0] - 1.0) <= 2.4e-7 and out[-1] == 0.0
-        assert all(a >= b for a, b in zip(out, out[1:]))  # float32: neighbours near 1 may round equal
-        sched = schedules.opensora(**args)
+        assert all(a >= b for a, b in itertools.pairwise(out))  # float32: neighbours near 1 may round equal
+        sched = _family(args)
         assert np.all(np.isfinite(sched.t)) and np.all(np.diff(sched.t) < 0)
         assert sched.t[0] == 1.0 and sched.t[-1] == 0.0
         np.testing.assert_allclose(sched.t, out, atol=3e-7, rtol=0)  # the float64 family agrees
@@ -107,7 +118,9 @@ def test_opensora_schedules_on_invalid_input_raise_naming_the_argument():
     def check(case):
         args, name = case
         _raises_naming(lambda: opensora.get_schedule(**args), name)
-        _raises_naming(lambda: schedules.opensora(**args), name)
+        if name != "shift":  # Open-Sora's switch; the family has none (the linear grid is schedules.linear)
+            args.pop("shift", None)
+            _raises_naming(lambda: _family(args), "alpha" if name == "shift_alpha" else name)
         count["invalid"] += 1
 
     check()
@@ -145,7 +158,7 @@ def family_spec(draw) -> tuple[str, dict]:
     elif name == "grid":
         kw["kind"] = draw(st.sampled_from(["linear", "wan", "unipc", "diffusers"]))
     elif name in ("diffusers_default", "flow_sigmas"):
-        kw["alpha" if name == "diffusers_default" else "flow_shift"] = draw(st.floats(0.2, 20.0))
+        kw["alpha"] = draw(st.floats(0.2, 20.0))
     elif name == "flow_match_euler":
         kw["shift"] = draw(st.floats(0.2, 20.0))
         if draw(st.booleans()):

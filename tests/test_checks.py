@@ -160,16 +160,10 @@ def test_progress_bar_is_a_context_manager_that_closes():
     assert bar.disable or bar.n == 0  # closed: tqdm sets disable on close
 
 
-def test_progress_bar_without_with_and_moved_sampler_tables():
-    bar = progress_bar(2, False, "off")  # the older call style still works: a bar with update and close
+def test_progress_bar_without_with():
+    bar = progress_bar(2, False, "off")  # a bar with update and close, without a with block
     bar.update(1)
     bar.close()
-    import importlib
-
-    for name in ("flowsched.quality.evaluate", "flowsched.quality.mixture"):
-        module = importlib.import_module(name)
-        with pytest.warns(DeprecationWarning, match="moved to flowsched.sampling.SAMPLERS"):
-            assert module.SAMPLERS is SAMPLERS
 
 
 def test_image_format():

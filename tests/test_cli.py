@@ -174,6 +174,28 @@ def test_argument_errors_are_one_line_without_usage(capsys, argv):
 
 
 @pytest.mark.parametrize(
+    "name, accepted, refused",
+    [
+        ("positive_int", {"7": 7, " 12 ": 12}, ["0", "-1", "2.5", "x", ""]),
+        ("positive_float", {"0.5": 0.5, "1e-300": 1e-300, "3": 3.0}, ["0", "-2", "inf", "nan", "x"]),
+        ("nonnegative_float", {"0": 0.0, "0.25": 0.25}, ["-1e-9", "inf", "-inf", "nan", "one"]),
+    ],
+)
+def test_argument_types_accept_what_the_library_accepts(name, accepted, refused):
+    import argparse
+
+    from flowsched.cli import _common
+
+    convert = getattr(_common, name)
+    for text, value in accepted.items():
+        got = convert(text)
+        assert got == value and type(got) is type(value)
+    for text in refused:
+        with pytest.raises(argparse.ArgumentTypeError, match=rf"^expected a .*, got {text!r}$"):
+            convert(text)
+
+
+@pytest.mark.parametrize(
     "argv, needle",
     [
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
@@ -413,7 +435,7 @@ def test_evaluate_step_counts_option_and_its_old_spelling_agree(capsys):
 
 
 def test_evaluate_plot_with_one_step_count_is_a_labelled_bar_chart():
-    from flowsched.quality.evaluate import _error_figure
+    from flowsched.quality.scoring import _error_figure
 
     results = {"linear": [0.03], "rule": [0.15], "auto": [0.025]}
     ax = _error_figure(results, [10], ylabel="w2").axes[0]

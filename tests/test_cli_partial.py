@@ -1,10 +1,11 @@
 """The command line for partial schedules: ``schedule --strength/--convention``, ``compare --strength`` and
-``plan --init``. Expected values come from flowsched.schedules.partial (tested against the peers in
+``plan --init``. Expected values come from flowsched.strength.partial (tested against the peers in
 test_partial.py) and from the forward-process formula written out here."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -40,6 +41,19 @@ def test_schedule_strength_prints_the_partial_schedule(capsys):
     cut = partial("sd3-medium", 20, 0.5)
     assert f"strength       0.5 (convention diffusers): starts at t = {cut.t[0]:.6f}, step 10 of a 20-step" in out
     assert "steps run" in out and "strength 0.5 starts at t=" in err  # the cliff warning: shift 3 moves 0.5 up
+
+
+@pytest.mark.parametrize("argv, alpha", [([], 5.0), (["--flow-shift", "3"], 3.0), (["--no-shift"], 1.0)])
+def test_schedule_strength_diffsynth_reapplies_the_bases_shift(capsys, argv, alpha):
+    """Wan 2.1 T2V 480p: its rule's shift is 5 on Wan's grid linspace(0.999, 0, N + 1)."""
+    code, out, err = run(capsys, "schedule", "--preset", "wan2.1-t2v-480p", "--steps", "10", "--strength", "0.5",
+                         "--convention", "diffsynth", "--json", *argv)
+    assert code == 0, err
+    # --flow-shift keeps Wan's grid (it starts at float32(0.999)); --no-shift is linspace(1, 0, N + 1)
+    s_max = 1.0 if argv == ["--no-shift"] else float(np.float32(0.999))
+    grid = np.linspace(0.5 * s_max, 0.0, 11)[:-1]  # DiffSynth's "Wan" template at strength 0.5
+    want = alpha * grid / (1 + (alpha - 1) * grid)
+    np.testing.assert_allclose(json.loads(out)["t"][:-1], want, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +95,8 @@ def test_compare_puts_the_conventions_side_by_side(capsys):
     rows = {line.split()[1]: line.split() for line in lines[2:]}
     assert list(rows) == list(CONVENTIONS)
     for conv, row in rows.items():
-        cut = partial("flux.1-dev", 28, 0.6, convention=conv)
+        alpha = {"alpha": math.exp(1.15)} if conv == "diffsynth" else {}  # flux.1-dev at 1024^2: mu 1.15
+        cut = partial("flux.1-dev", 28, 0.6, convention=conv, **alpha)
         assert row[2] == f"{cut.params['begin_index']}/{cut.params['base_steps']}" and row[3] == str(cut.num_steps)
         assert f"{cut.t[0]:.4f}" in row
     assert rows["diffusers"][3] == "17" and rows["diffusers-floor"][3] == "16" and rows["comfyui"][2] == "18/46"

@@ -14,6 +14,7 @@ import pytest
 from flowsched import schedules as S
 from flowsched.cli import main
 from flowsched.presets import PRESETS, get_preset
+from flowsched.shift import time_shift
 from flowsched.spec import from_spec
 
 DATA = pathlib.Path(__file__).parent / "data" / "comfyui"
@@ -117,10 +118,10 @@ def test_simple_equals_the_shifted_grid_only_when_n_divides_the_table():
     for alpha in (1.0, 3.0, 8.0):
         for n in (1, 2, 4, 5, 10, 20, 50, 1000):
             s = S.comfyui("simple", n, alpha=alpha)
-            np.testing.assert_allclose(s.t, S.time_shift(np.linspace(1, 0, n + 1), alpha), atol=1e-12)
+            np.testing.assert_allclose(s.t, time_shift(np.linspace(1, 0, n + 1), alpha), atol=1e-12)
     model = next(m for m in RECORDED["models"] if m["sampling_settings"] == {"shift": 8.0, "multiplier": 1000})
     ref = _values(model["schedulers"]["simple"]["28"])
-    gap = np.max(np.abs(ref - S.time_shift(np.linspace(1, 0, 29), 8.0)))
+    gap = np.max(np.abs(ref - time_shift(np.linspace(1, 0, 29), 8.0)))
     assert gap > 2e-3  # the 2.2e-3: ComfyUI's simple is not linspace at N = 28
     np.testing.assert_allclose(S.comfyui("simple", 28, alpha=8.0).t, ref, atol=ATOL, rtol=0)
     # Flux's table has 10000 entries: N = 28 does not divide it either
@@ -135,7 +136,7 @@ def test_normal_ends_at_the_shift_applied_twice_like_diffusers_default():
     for n in (1, 2, 10, 28, 50):
         np.testing.assert_allclose(S.comfyui("normal", n, alpha=3.0).t,
                                    D.diffusers_default(n, 3.0, double_shift=True).t, atol=1e-12)
-    assert S.comfyui("normal", 10, alpha=3.0).t[-2] == pytest.approx(S.time_shift(S.time_shift(1e-3, 3.0), 3.0))
+    assert S.comfyui("normal", 10, alpha=3.0).t[-2] == pytest.approx(time_shift(time_shift(1e-3, 3.0), 3.0))
 
 
 def test_kl_optimal_at_one_step_returns_the_finite_limit_and_says_so():
@@ -172,7 +173,7 @@ def test_recorded_ksampler_sigmas_at_full_denoise_are_calculate_sigmas():
 @pytest.mark.parametrize("size,n", [(20, 50), (50, 200), (1000, 3000)])
 def test_beta_drops_repeated_indices_and_keeps_table_values(size, n):
     s = S.comfyui("beta", n, alpha=3.0, table_size=size)
-    table = S.time_shift(np.arange(1, size + 1) / size, 3.0)
+    table = time_shift(np.arange(1, size + 1) / size, 3.0)
     assert s.num_steps < n  # ComfyUI skips an index equal to the previous one
     assert s.t[0] == 1.0 and s.t[-1] == 0.0 and np.all(np.diff(s.t) < 0)
     assert np.all(np.min(np.abs(s.t[:-1, None] - table[None, :]), axis=1) < 1e-15)
@@ -188,7 +189,7 @@ def test_simple_refuses_steps_that_would_repeat_a_table_entry():
 
 def test_ddim_uniform_with_more_steps_than_entries_runs_the_whole_table():
     s = S.comfyui("ddim_uniform", 600, alpha=3.0)  # stride max(1000 // 600, 1) = 1: table[1..999]
-    assert s.num_steps == 999 and s.t[0] == 1.0 and s.t[-2] == pytest.approx(S.time_shift(2e-3, 3.0))
+    assert s.num_steps == 999 and s.t[0] == 1.0 and s.t[-2] == pytest.approx(time_shift(2e-3, 3.0))
 
 
 def test_near_zero_table_start_follows_comfyui_branches():
@@ -196,7 +197,7 @@ def test_near_zero_table_start_follows_comfyui_branches():
     s = S.comfyui("normal", 5, alpha=1e-3)
     assert s.num_steps == 5 and s.t[-1] > 0 and s.t[-1] <= 1e-5
     d = S.comfyui("ddim_uniform", 5, alpha=1e-3)  # table[1] ~ 2e-6: one more step, no appended 0
-    assert d.t[-1] == pytest.approx(S.time_shift(2e-3, 1e-3)) and d.t[-1] > 0
+    assert d.t[-1] == pytest.approx(time_shift(2e-3, 1e-3)) and d.t[-1] > 0
 
 
 @pytest.mark.parametrize("name", S.COMFYUI_SCHEDULERS)
@@ -284,7 +285,7 @@ def test_spec_accepts_comfyui_shift_as_alpha_and_mu():
     assert from_spec("comfyui:scheduler=beta,alpha=3", num_steps=20) == S.comfyui("beta", 20, alpha=3.0)
     assert from_spec("comfyui:scheduler=simple,mu=1.15,steps=28") == S.comfyui("simple", 28, mu=1.15)
     assert from_spec("polyexponential:rho=2,steps=5") == S.polyexponential(5, rho=2.0)
-    with pytest.raises(ValueError, match="shift and alpha are the same parameter"):
+    with pytest.raises(ValueError, match="alpha=3 and shift=3 each set the shift alpha"):
         from_spec("comfyui:scheduler=beta,shift=3,alpha=3")
     with pytest.raises(ValueError, match="comfyui needs scheduler"):
         from_spec("comfyui:shift=3")

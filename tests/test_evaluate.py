@@ -1,5 +1,5 @@
-"""Scoring schedules: the models' error methods, VelocityModel, error_table, plot_error_vs_steps, the deprecated
-evaluate entry point, and the `flowsched evaluate` command."""
+"""Scoring schedules: the models' error methods, VelocityModel, error_table, plot_error_vs_steps, and the
+`flowsched evaluate` command."""
 
 from __future__ import annotations
 
@@ -16,10 +16,8 @@ from flowsched.quality import (
     GaussianMixture,
     VelocityModel,
     error_table,
-    evaluate,
     plot_error_vs_steps,
 )
-from flowsched.sampling import euler, heun
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +29,33 @@ def _rmse(out, ref):
     return np.sqrt(np.mean(np.sum((out - ref) ** 2, axis=1)))
 
 
+def euler_by_hand(v, x, ts):
+    """Open-Sora's denoise loop written out (independent of flowsched.sampling)."""
+    ts = [float(t) for t in ts]
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        x = x + (t_next - t) * v(x, t)
+    return x
+
+
+def heun_by_hand(v, x, ts):
+    """Heun's method (Karras et al. 2022, Algorithm 1), its last step to t = 0 an Euler step, written out."""
+    ts = [float(t) for t in ts]
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        d = v(x, t)
+        x_pred = x + (t_next - t) * d
+        x = x_pred if t_next == 0 else x + (t_next - t) * (d + v(x_pred, t_next)) / 2
+    return x
+
+
 def test_velocity_model_with_given_reference(ring):
     noise = ring.noise(50, 1)
     ref = ring.reference_solution(noise)
     s = schedules.linear(6)
     model = VelocityModel(ring.velocity, noise, reference=ref)
-    assert model.error(s) == pytest.approx(_rmse(euler(ring.velocity, noise, s), ref), rel=1e-12)
+    assert model.error(s) == pytest.approx(_rmse(euler_by_hand(ring.velocity, noise, s), ref), rel=1e-12)
     # Heun on the schedule under test
-    assert model.error(s, sampler="heun") == pytest.approx(_rmse(heun(ring.velocity, noise, s), ref))
+    assert model.error(s, sampler="heun") == pytest.approx(_rmse(heun_by_hand(ring.velocity, noise, s), ref),
+                                                           rel=1e-12)
 
 
 def test_velocity_model_teacher_agrees_with_the_analytic_reference(ring):
@@ -52,8 +69,8 @@ def test_velocity_model_teacher_agrees_with_the_analytic_reference(ring):
 def test_velocity_model_with_torch_tensors(ring):
     noise = torch.tensor(ring.noise(20, 0))
     value = VelocityModel(ring.velocity, noise, teacher=50).error(schedules.linear(5))
-    ref = heun(ring.velocity, noise.numpy(), schedules.linear(50))
-    out = euler(ring.velocity, noise.numpy(), schedules.linear(5))
+    ref = heun_by_hand(ring.velocity, noise.numpy(), schedules.linear(50))
+    out = euler_by_hand(ring.velocity, noise.numpy(), schedules.linear(5))
     assert value == pytest.approx(_rmse(out, ref), rel=1e-10)
 
 
@@ -76,37 +93,19 @@ def test_error_table_runs_the_teacher_once(ring):
     assert t3["lin"] == [field.error(schedules.linear(3), "w2")]
 
 
-def test_deprecated_evaluate_still_dispatches(ring):
-    """evaluate(schedule, model, metric, **kw) and the old error_table call keep working, with a warning."""
-    field = GaussianField((2, 8, 8))
-    s = schedules.shifted(8, 2.0)
-    with pytest.warns(DeprecationWarning, match="model.error"):
-        assert evaluate(s, field) == field.error(s, "w2")
-    with pytest.warns(DeprecationWarning):
-        assert evaluate(s, field, "kl") == field.error(s, "kl")
-    with pytest.warns(DeprecationWarning):
-        assert evaluate(s, ring, n=64, seed=3) == ring.error(s, num_samples=64, seed=3)
-    with pytest.warns(DeprecationWarning):
-        assert evaluate(s, ring, "modes", num_samples=64) == ring.error(s, num_samples=64, metric="modes")
-    noise = ring.noise(8, 0)
-    ref = ring.reference_solution(noise)
-    with pytest.warns(DeprecationWarning):
-        got = evaluate(s, ring.velocity, noise=noise, reference=ref, sampler="heun")
-    assert got == VelocityModel(ring.velocity, noise, reference=ref).error(s, sampler="heun")
-    with pytest.warns(DeprecationWarning, match="error_table"):
-        old = error_table({"lin": schedules.linear}, [3], field, "kl")
-    assert old["lin"] == [field.error(schedules.linear(3), "kl")]
+def test_removed_forms_are_errors(ring):
+    """flowsched is 0.x: the old evaluate(schedule, model, metric, **kw), error_table's metric and keywords, and the
+    n= keyword of the mixture's methods are gone, not shims."""
+    import flowsched.quality
 
-
-def test_renamed_sample_count_keyword(ring):
-    s = schedules.linear(4)
-    with pytest.warns(DeprecationWarning, match=r"error\(n=...\) is deprecated; use num_samples="):
-        old = ring.error(s, n=32)
-    assert old == ring.error(s, num_samples=32)
-    with pytest.raises(TypeError, match="both n= and num_samples="):
-        ring.error(s, n=32, num_samples=32)
-    with pytest.warns(DeprecationWarning):
-        assert np.array_equal(ring.noise(n=5), ring.noise(5))
+    assert not hasattr(flowsched.quality, "evaluate")
+    field = GaussianField((1, 4, 4))
+    with pytest.raises(TypeError):
+        error_table({"lin": schedules.linear}, [3], field, "kl")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n'"):
+        ring.error(schedules.linear(4), n=32)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n'"):
+        ring.noise(n=5)
 
 
 def test_plot_error_vs_steps(tmp_path):
@@ -122,14 +121,6 @@ def test_plot_error_vs_steps(tmp_path):
 def test_bad_input(ring):
     field = GaussianField((1, 4, 4))
     s = schedules.linear(3)
-    with pytest.raises(TypeError, match="takes no keywords"), pytest.warns(DeprecationWarning):
-        evaluate(s, field, n=10)
-    with pytest.raises(TypeError, match="accepts num_samples, seed and sampler"), pytest.warns(DeprecationWarning):
-        evaluate(s, ring, noise=1)
-    with pytest.raises(TypeError, match="model must be a GaussianField"), pytest.warns(DeprecationWarning):
-        evaluate(s, "field")
-    with pytest.raises(ValueError, match="needs noise="), pytest.warns(DeprecationWarning):
-        evaluate(s, ring.velocity)
     with pytest.raises(TypeError, match="noise must be the start states"):
         VelocityModel(ring.velocity, None)
     with pytest.raises(ValueError, match="metric must be one of"):
@@ -206,11 +197,15 @@ def test_cli_errors_are_one_line(capsys, argv, message):
 SMALL_FIELD = ["--preset", "opensora-2.0-256px", "--frames", "1"]  # 192x336, one frame: a tiny grid
 
 
-def test_cli_sampler_choices_are_the_library_table():
+def test_cli_sampler_choices_are_read_from_the_library_table(monkeypatch, capsys):
+    """The CLI keeps no copy: a sampler added to flowsched.sampling.SAMPLERS is a --sampler choice."""
     from flowsched import sampling
-    from flowsched.cli import _quality
 
-    assert _quality.SAMPLERS == tuple(sampling.SAMPLERS) and _quality.STOCHASTIC == sampling.STOCHASTIC
+    monkeypatch.setitem(sampling.SAMPLERS, "midpoint", sampling.heun)
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--sampler {euler,heun,euler_ancestral,stochastic_euler,midpoint}" in out
 
 
 @pytest.mark.parametrize(

@@ -148,16 +148,33 @@ def test_reproduces_reference_measurements(res, alpha_star, rel_w2_lin, rel_w2_s
     assert math.sqrt(w2.min()) == pytest.approx(rel_w2_star, abs=0.0015)
 
 
+def gains_by_product(ts, lam):
+    """Euler's per-mode output std from a unit start, g = prod_i (1 + h_i a(t_i)) with a(t) = (t - (1 - t) lam) /
+    ((1 - t)^2 lam + t^2) (docs/quality-models.md), mode by mode: no grouping of equal variances, no log space."""
+    g = np.ones_like(lam)
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        g = g * (1 + (t_next - t) * (t - (1 - t) * lam) / ((1 - t) ** 2 * lam + t**2))
+    return g
+
+
 @settings(max_examples=20, deadline=None)
-@given(st.lists(st.floats(0.05, 30.0), min_size=1, max_size=5), st.integers(1, 12))
-def test_batch_equals_single(alphas, n):
+@given(st.lists(st.floats(0.05, 30.0), min_size=1, max_size=5), st.integers(2, 12))
+def test_each_row_of_a_batch_is_its_own_schedule_s_error(alphas, n):
     field = GaussianField((2, 6, 7), w_t=0.3)
+    lam = field.variances.ravel()
     ts = np.stack([schedules.shifted(n, a).t for a in alphas])
-    ts[:, 0] = 1.0
-    batch = field.error_batch(ts, "kl")
-    single = [field.error(row, "kl") for row in ts]
-    np.testing.assert_allclose(batch, single, rtol=1e-14)
-    assert (batch >= 0).all()
+    for metric, column in (("w2", 0), ("kl", 1)):
+        batch = field.error_batch(ts, metric)
+        expected = [metrics_from_gains(gains_by_product(row, lam), lam)[column] for row in ts]
+        np.testing.assert_allclose(batch, expected, rtol=1e-9)
+        assert (batch >= 0).all()
+
+
+def test_one_step_returns_the_mean():
+    # From t = 1 straight to 0 Euler returns E[x0] = 0 for every mode: W2 is the whole variance (1), KL infinite.
+    field = GaussianField((2, 6, 7), w_t=0.3)
+    np.testing.assert_allclose(field.error_batch([[1.0, 0.0], [1.0, 0.0]]), [1.0, 1.0], rtol=1e-15)
+    assert field.error([1.0, 0.0], "kl") == math.inf
 
 
 def test_start_below_one_is_scored():

@@ -112,7 +112,7 @@ def test_skyreels_whole_grid_digests():
     matched = refused = 0
     window_refusals = []
     for row in SKY_GRID["rows"]:
-        case = dict(zip(cols, row))
+        case = dict(zip(cols, row, strict=True))
         for shift, key in ((5.0, "digest_shift5"), (8.0, "digest_shift8")):
             base = bases[(case["num_inference_steps"], shift)]
             try:
@@ -258,7 +258,7 @@ def test_staircase_is_magi_walk(walk):
     prefix = walk["prefix_latent_frames"] // cw
     fs = frames.staircase(frames.magi_base(s), c, chunk_frames=cw, window=w, prefix_chunks=prefix)
     cols = walk["forward_call_columns"]
-    calls = [dict(zip(cols, row)) for row in walk["forward_calls"]]
+    calls = [dict(zip(cols, row, strict=True)) for row in walk["forward_calls"]]
     calls = [k for k in calls if not k["extract_prefix_video_feature"]]  # the one-off KV-cache call of the prefix
     assert len(calls) == fs.num_steps == walk["total_forward_step"]
     for r, call in enumerate(calls):
@@ -303,7 +303,7 @@ def _few_step_records():
 
 @pytest.mark.parametrize("rec,shift", _few_step_records())
 def test_blockwise_base_is_the_peer_step_list(rec, shift):
-    base = frames.blockwise_base(rec["denoising_step_list_config"], shift=shift, warp=rec["warp_denoising_step"])
+    base = frames.blockwise_base(rec["denoising_step_list_config"], alpha=shift, warp=rec["warp_denoising_step"])
     # the sigmas the peers re-noise with (add_noise) are the t values; theirs are float32
     np.testing.assert_allclose(base.t[:-1], rec["add_noise_sigma"], rtol=0, atol=1e-7)
     if rec["warp_denoising_step"]:  # the warped list is also what the model is fed
@@ -311,7 +311,7 @@ def test_blockwise_base_is_the_peer_step_list(rec, shift):
 
 
 def test_blockwise_blocks_follow_one_another():
-    fs = frames.blockwise([1000, 750, 500, 250], 3, block_frames=2, shift=5.0)
+    fs = frames.blockwise([1000, 750, 500, 250], 3, block_frames=2, alpha=5.0)
     assert fs.num_steps == 12 and fs.num_frames == 6
     r = np.arange(13)[:, None]
     assert np.array_equal(fs.index, np.repeat(np.clip(r - np.arange(3)[None, :] * 4, 0, 4), 2, axis=1))
@@ -373,7 +373,7 @@ def test_spec_equals_the_function():
     assert fs == frames.diffusion_forcing(sky_base(30, 8.0), 25, causal_block_size=5, ar_step=5)
     assert frame_schedule_from_spec("skyreels-v2-df-540p-async") == fs
     bw = frame_schedule_from_spec("blockwise:steps=1000;750;500;250,blocks=7,shift=5")
-    assert bw == frames.blockwise([1000, 750, 500, 250], 7, shift=5.0)
+    assert bw == frames.blockwise([1000, 750, 500, 250], 7, alpha=5.0)
     assert frame_schedule_from_spec("self-forcing") == bw
     assert frame_schedule_from_spec("blockwise:steps=1000,blocks=2") == frames.blockwise([1000], 2)
     assert frame_schedule_from_spec("magi-1-4.5b:chunks=6").num_frames == 36
@@ -383,6 +383,18 @@ def test_spec_equals_the_function():
     windowed = frame_schedule_from_spec("diffusion_forcing:steps=10,frames=20,causal_block_size=5,ar_step=5,window=10")
     assert windowed == frames.diffusion_forcing(sky_base(10, 8.0), 20, causal_block_size=5, ar_step=5, window=10)
     assert frame_schedule_from_spec("diffusion_forcing:window=none") == frames.diffusion_forcing(sky_base(30, 8.0), 25)
+
+
+def test_the_shift_of_a_frame_spec_is_alpha_in_any_spelling():
+    want = frames.diffusion_forcing(sky_base(30, 5.0), 25, causal_block_size=5, ar_step=5)
+    for key in ("alpha", "shift", "flow_shift", "shift_alpha"):
+        assert frame_schedule_from_spec(f"skyreels-v2-df-540p-async:{key}=5") == want, key
+    assert "alpha=8.0" in frame_preset_spec("skyreels-v2-df-540p-async")
+    assert frame_schedule_from_spec("magi-1-24b:shift=2").base == frames.magi_base(32, 2.0)
+    with pytest.raises(ValueError, match="shift=true: shift is the shift alpha, a number > 0, not a switch"):
+        frame_schedule_from_spec("pyramid:shift=true")
+    with pytest.raises(ValueError, match="alpha=2 and shift=3 each set the shift alpha"):
+        frame_schedule_from_spec("staircase:alpha=2,shift=3")
 
 
 def test_spec_reads_its_own_json(tmp_path):
@@ -403,7 +415,7 @@ def test_every_preset_is_data_and_matches_its_spec():
         assert frame_schedule_from_spec(frame_preset_spec(p.name)) == fs, p.name
         assert get_frame_preset(p.name) is p
     with pytest.raises(TypeError):
-        FRAME_PRESETS["causvid"].params["shift"] = 5.0  # read-only data
+        FRAME_PRESETS["causvid"].params["alpha"] = 5.0  # read-only data
 
 
 def test_spec_errors():

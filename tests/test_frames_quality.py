@@ -82,7 +82,7 @@ def cases():
                      id="prefix-addnoise"),
         pytest.param(frames.staircase(frames.magi_base(4, 3.0), 5, chunk_frames=1, window=2, prefix_chunks=1), False,
                      id="staircase-clean-prefix"),
-        pytest.param(frames.blockwise([1000, 600, 300], 5, block_frames=1, shift=3.0), True, id="blockwise-stochastic"),
+        pytest.param(frames.blockwise([1000, 600, 300], 5, block_frames=1, alpha=3.0), True, id="blockwise-stochastic"),
         pytest.param(frames.diffusion_forcing(base, 5, ar_step=2, window=3), False, id="sliding-window"),
     ]
 
@@ -119,7 +119,7 @@ def test_monte_carlo_of_the_real_sampler_agrees(stochastic):
     field = GaussianField(GRID, w_t=0.3)
     ff = FrameField(field)
     if stochastic:
-        fs = frames.blockwise([1000, 500], 5, block_frames=1, shift=2.0)
+        fs = frames.blockwise([1000, 500], 5, block_frames=1, alpha=2.0)
     else:
         fs = frames.diffusion_forcing(schedules.shifted(3, 2.0), 5, ar_step=1, prefix_frames=1, addnoise_condition=150)
     n = 20_000

@@ -71,7 +71,7 @@ def test_frames_that_do_not_move_are_bit_identical(backend):
 
 
 def test_model_sees_the_window_and_per_frame_t():
-    fs = frames.blockwise([1000, 500], 3, block_frames=2, shift=3.0)
+    fs = frames.blockwise([1000, 500], 3, block_frames=2, alpha=3.0)
     calls = []
     x = np.zeros((1, 1, 6, 2, 2))
     euler_frames(toy_model(calls), x, fs, seed=0, stochastic=True)
@@ -99,7 +99,7 @@ def test_prefix_fed_noised_with_fresh_noise_and_kept_clean():
 
 
 def test_stochastic_step_uses_portable_noise_on_stream_1_plus_step():
-    fs = frames.blockwise([1000, 750, 500], 2, block_frames=1, shift=5.0)
+    fs = frames.blockwise([1000, 750, 500], 2, block_frames=1, alpha=5.0)
     x = portable_noise((1, 2, 2, 3, 3), 11)  # stream 0: the initial noise
     states = [x]
     model = toy_model()
@@ -188,7 +188,7 @@ def test_progress_and_only_in_sampling():
 def test_noise_api_is_the_other_samplers(backend):
     """seed= draws step r's noise exactly as euler_ancestral/stochastic_euler do (step_noise, stream 1 + r) and a
     noise callable gets (r, x) with x the whole current state; the same trajectory either way."""
-    fs = frames.blockwise([1000, 600], 2, block_frames=2, shift=3.0)
+    fs = frames.blockwise([1000, 600], 2, block_frames=2, alpha=3.0)
     x0 = portable_noise((2, 1, 4, 3, 3), 21)
     x = x0 if backend == "torch" else x0.numpy()
     seen = []

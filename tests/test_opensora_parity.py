@@ -58,10 +58,16 @@ def test_get_schedule_equals_open_soras_recorded_values(case):
 
 @pytest.mark.parametrize("case", SCHEDULE_CASES[::7], ids=[_case_id(c) for c in SCHEDULE_CASES[::7]])
 def test_float64_family_agrees_with_the_recorded_float32_values(case):
-    """schedules.opensora computes the same rule in float64: within float32 rounding of values in [0, 1]
-    (a few float32 operations, each off by at most 2**-24 relative)."""
-    kwargs = {k: v for k, v in case.items() if k not in ("schedule", "scalar_kernel_differs")}
-    np.testing.assert_allclose(schedules.opensora(**kwargs).t, case["schedule"], atol=3e-7, rtol=0)
+    """schedules.opensora computes the same rule in float64 (Open-Sora's shift_alpha is its alpha; shift=False is
+    schedules.linear): within float32 rounding of values in [0, 1] (a few float32 operations, each off by at most
+    2**-24 relative)."""
+    n, seq, frames = case["num_steps"], case["image_seq_len"], case["num_frames"]
+    line = {k: case[k] for k in ("base_shift", "max_shift") if k in case}
+    if case.get("shift") is False:
+        ours = schedules.linear(n)
+    else:
+        ours = schedules.opensora(n, seq, frames, case.get("shift_alpha"), **line)
+    np.testing.assert_allclose(ours.t, case["schedule"], atol=3e-7, rtol=0)
 
 
 @pytest.mark.parametrize("row", RECORDED["opensora_alpha"], ids=lambda r: f"{r['image_seq_len']}x{r['num_frames']}")

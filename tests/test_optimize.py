@@ -4,7 +4,6 @@ starts, the best pure shift, and the teacher-trajectory dynamic programme (OSS).
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -43,6 +42,15 @@ def euler_std_loop(t, lam):
             g *= 1 + (t[i + 1] - ti) * a
         out.append(g)
     return np.array(out)
+
+
+def euler_by_hand(v, x, ts):
+    """Open-Sora's denoise loop written out: the teacher and student trajectories these tests expect, independent of
+    the flowsched.sampling.euler that teacher_search and pathwise_objective run."""
+    ts = [float(t) for t in ts]
+    for t, t_next in zip(ts[:-1], ts[1:]):
+        x = x + (t_next - t) * v(x, t)
+    return x
 
 
 def random_schedule(rng, n):
@@ -209,10 +217,10 @@ def two_blob_velocity(x, t):
 def test_teacher_search_with_two_steps_is_the_exhaustive_optimum():
     noise = np.random.default_rng(4).normal(size=(64, 1))
     grid = schedules.linear(12)
-    teacher_end = euler(two_blob_velocity, noise, grid)
+    teacher_end = euler_by_hand(two_blob_velocity, noise, grid.t)
     result = teacher_search(two_blob_velocity, noise, 2, teacher=grid)
     best = min(
-        np.sum((euler(two_blob_velocity, noise, [1.0, grid.t[j], 0.0]) - teacher_end) ** 2) / 64
+        np.sum((euler_by_hand(two_blob_velocity, noise, [1.0, grid.t[j], 0.0]) - teacher_end) ** 2) / 64
         for j in range(1, 12)
     )
     assert result.params["value"] == pytest.approx(best, rel=1e-12)
@@ -278,7 +286,7 @@ def test_teacher_search_on_torch_matches_numpy(monkeypatch):
 def test_teacher_search_lowers_the_error_against_the_teacher():
     noise = np.random.default_rng(8).normal(size=(128, 1))
     grid = schedules.linear(100)
-    reference = euler(two_blob_velocity, noise, grid)
+    reference = euler_by_hand(two_blob_velocity, noise, grid.t)
     objective = pathwise_objective(two_blob_velocity, noise, reference)
     oss = teacher_search(two_blob_velocity, noise, 6, teacher=grid)
     assert objective(oss.t[None])[0] < objective(schedules.linear(6).t[None])[0]
@@ -298,35 +306,37 @@ def test_teacher_search_stops_on_a_bad_velocity():
         teacher_search(lambda x, t: x[:, :1], noise, 2, teacher=5)
     with pytest.raises(ValueError, match="at most the teacher"):
         teacher_search(two_blob_velocity, noise, 8, teacher=5)
-    with pytest.raises(TypeError, match="velocity callable"), pytest.warns(DeprecationWarning):
-        optimize_schedule(3, "model", noise=noise)
-    with pytest.raises(TypeError, match="refine= is a teacher_search option"):
+    # flowsched is 0.x: optimize_schedule's noise= form (a velocity model as argument 2) is gone; teacher_search is
+    # the one entry point for a velocity model
+    with pytest.raises(TypeError, match="unexpected keyword argument 'noise'"):
+        optimize_schedule(3, two_blob_velocity, noise=noise)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'refine'"):
         optimize_schedule(3, lambda ts: ts.sum(-1), refine=True)
 
 
-def test_deprecated_noise_keyword_routes_to_the_teacher_search():
-    """optimize_schedule(velocity, noise=) still works, warns, and gives teacher_search's result."""
+def test_refinement_moves_off_the_grid_and_never_loses():
     noise = np.random.default_rng(9).normal(size=(16, 1))
-    with pytest.warns(DeprecationWarning, match="teacher_search"):
-        a = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, refine=False)
-    b = teacher_search(two_blob_velocity, noise, 3, teacher=15)
-    assert a == b and a.params["method"] == "oss"
-    with pytest.warns(DeprecationWarning):
-        refined = optimize_schedule(3, two_blob_velocity, noise=noise, teacher=15, maxiter=3)  # refines by default
-    assert refined == teacher_search(two_blob_velocity, noise, 3, teacher=15, refine=True, maxiter=3)
-    assert refined.params["method"] == "oss+lbfgs"
-    assert refined.params["value"] <= b.params["value"]
+    plain = teacher_search(two_blob_velocity, noise, 3, teacher=15)
+    refined = teacher_search(two_blob_velocity, noise, 3, teacher=15, refine=True, maxiter=3)
+    assert plain.params["method"] == "oss" and refined.params["method"] == "oss+lbfgs"
+    assert refined.params["value"] <= plain.params["value"]
+    assert refined.params["nfe"] > plain.params["nfe"]
+    teacher_end = euler_by_hand(two_blob_velocity, noise, schedules.linear(15).t)
+    student_end = euler_by_hand(two_blob_velocity, noise, refined.t)
+    assert refined.params["value"] == pytest.approx(np.sum((student_end - teacher_end) ** 2) / 16, rel=1e-12)
 
 
-def test_pathwise_objective_is_zero_on_its_own_reference():
+def test_pathwise_objective_is_the_mean_squared_distance_to_the_reference():
     noise = np.random.default_rng(10).normal(size=(8, 1))
     grid = schedules.shifted(7, 2.0)
-    f = pathwise_objective(two_blob_velocity, noise, euler(two_blob_velocity, noise, grid))
-    assert f(grid.t[None])[0] == 0.0
-    assert math.isfinite(f(schedules.linear(7).t[None])[0])
+    reference = euler_by_hand(two_blob_velocity, noise, grid.t)
+    f = pathwise_objective(two_blob_velocity, noise, reference)
+    assert f(grid.t[None])[0] == 0.0  # the same steps land on the same floats
+    other = schedules.linear(7).t
+    expected = np.sum((euler_by_hand(two_blob_velocity, noise, other) - reference) ** 2) / 8
+    assert f(other[None])[0] == pytest.approx(expected, rel=1e-12) and expected > 0
     with pytest.raises(ValueError, match="reference must have the shape"):
         pathwise_objective(two_blob_velocity, noise, noise[:4])
-
 
 
 # -- the Gaussian mixture: exact velocity, so the analytic optimum is known ------------------------------------
@@ -353,7 +363,7 @@ def test_batched_mixture_euler_matches_the_sampler(mixture):
     ts = np.stack([random_schedule(rng, 7) for _ in range(5)])
     rows = mixture.euler_rows(noise, ts)
     for t, row in zip(ts, rows):
-        np.testing.assert_allclose(row, euler(mixture.velocity, noise, t), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(row, euler_by_hand(mixture.velocity, noise, t), rtol=1e-12, atol=1e-12)
 
 
 def mixture_starts(n, count, seed=12):

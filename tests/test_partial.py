@@ -1,4 +1,4 @@
-"""Partial schedules (flowsched.schedules.partial): each strength convention against its peer's own code.
+"""Partial schedules (flowsched.strength.partial): each strength convention against its peer's own code.
 
 References: diffusers 0.42.1's pipelines driven live (FluxImg2ImgPipeline / StableDiffusion3Img2ImgPipeline /
 WanVideoToVideoPipeline / LTXConditionPipeline ``get_timesteps`` on a real FlowMatchEulerDiscreteScheduler); values
@@ -185,8 +185,8 @@ def test_diffsynth_rule_on_the_recorded_grid():
             spec = "diffusers_default:alpha=3,double_shift=true"
         else:
             def spec(k, a=a):
-                return Schedule(np.append(_shift(np.linspace(1, 0.003 / 1.002, k), a), 0.0), params={"alpha": a})
-        ours = partial(spec, n, s, convention="diffsynth")
+                return Schedule(np.append(_shift(np.linspace(1, 0.003 / 1.002, k), a), 0.0))
+        ours = partial(spec, n, s, convention="diffsynth", alpha=a)
         assert ours.num_steps == n
         np.testing.assert_allclose(ours.t[:-1], np.array(c["sigmas"]), atol=F32, err_msg=str(c))
         assert ours.t[-1] == 0.0
@@ -218,9 +218,12 @@ def test_framepack_rule_on_the_recorded_grid():
 )
 def test_strength_one_is_the_base_and_params_are_recorded(convention, spec):
     base = from_spec(spec, num_steps=12)
-    full = partial(spec, 12, 1.0, convention=convention)
+    # the diffsynth rule re-applies the base's shift: flux.1-dev at 1024x1024 is mu = 1.15, alpha = e^1.15
+    alpha = {"shifted:alpha=3": 3.0, "linear": 1.0, "flux.1-dev": math.exp(1.15)}.get(spec, 3.0)
+    extra = {"alpha": alpha} if convention == "diffsynth" else {}
+    full = partial(spec, 12, 1.0, convention=convention, **extra)
     np.testing.assert_allclose(full.t, base.t, rtol=0, atol=1e-12)
-    cut = partial(spec, 12, 0.4, convention=convention)
+    cut = partial(spec, 12, 0.4, convention=convention, **extra)
     p = cut.params
     assert p["convention"] == convention and p["strength"] == 0.4 and p["base"] == base.name
     assert p["num_steps"] == cut.num_steps and 0 <= p["begin_index"] <= p["base_steps"]
@@ -255,15 +258,30 @@ def test_a_fixed_schedule_and_a_callable_base():
     assert partial(s, 10, 1.0, convention="comfyui") == partial("shifted:alpha=3", 10, 1.0, convention="comfyui")
 
 
-def test_lazy_attribute_and_import_direction():
-    assert schedules.partial is partial
-    # schedules.py itself never imports the module above it
+def test_import_direction():
+    """strength sits above spec and imports numpy only; schedules never imports it."""
     code = "import sys, flowsched.schedules; print('flowsched.strength' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
-    code = "import sys; from flowsched.schedules import partial; print('torch' in sys.modules)"
+    code = "import sys; from flowsched.strength import partial; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+    assert not hasattr(schedules, "partial")
+
+
+def test_diffsynth_takes_the_shift_as_an_argument_not_from_the_base_params():
+    """The rule needs the base's shift; it is given, never read from the base's params."""
+    base = schedules.shifted(10, 3.0)
+    relabelled = Schedule(base.t, params={"alpha": 7.0})  # params that say another shift
+    np.testing.assert_array_equal(partial(relabelled, 10, 0.5, convention="diffsynth", alpha=3.0).t,
+                                  partial(base, 10, 0.5, convention="diffsynth", alpha=3.0).t)
+    # DiffSynth's Wan template at strength s: linspace(s, 0, N + 1)[:-1], shifted (independent of flowsched)
+    got = partial(base, 10, 0.5, convention="diffsynth", alpha=3.0)
+    np.testing.assert_allclose(got.t[:-1], _shift(np.linspace(0.5, 0, 11)[:-1], 3.0), rtol=0, atol=1e-15)
+    with pytest.raises(ValueError, match="shifted by alpha=1 .*is not one"):
+        partial(base, 10, 0.5, convention="diffsynth")  # without alpha the base must be an unshifted grid
+    with pytest.raises(ValueError, match="alpha=3 only applies to convention 'diffsynth'"):
+        partial(base, 10, 0.5, alpha=3.0)
 
 
 def test_diagnostics_warn_about_the_strength_cliff():

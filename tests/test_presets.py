@@ -268,11 +268,21 @@ def test_every_preset_is_consistent(name):
     if name != "opensora-2.0-dcae":  # Open-Sora's own config asks for 128 frames (125 decoded; see notes)
         assert geo.decoded_frames == p.num_frames, "default frame count must decode exactly"
     assert (geo.padded_height, geo.padded_width) == (p.height, p.width), "default size must need no padding"
-    # user overrides: other steps, and shift_alpha replaces the rule's shift
+    # user overrides: other steps, and alpha replaces the rule's shift
     assert sched(name, steps=7)[0].num_steps == 7
-    s2, _ = sched(name, steps=12, shift_alpha=2.0)
+    s2, _ = sched(name, steps=12, alpha=2.0)
     assert s2.params["alpha"] == 2.0 and s2.num_steps == 12
-    np.testing.assert_array_equal(sched(name, shift=False)[0].t, np.linspace(1, 0, p.num_steps + 1))
+    np.testing.assert_array_equal(sched(name, apply_shift=False)[0].t, np.linspace(1, 0, p.num_steps + 1))
+    with pytest.raises(ValueError, match="apply_shift=False asks for the unshifted grid and alpha=2"):
+        sched(name, alpha=2.0, apply_shift=False)
+
+
+def test_schedule_keywords_are_checked():
+    p = get_preset("wan2.1-t2v-480p")
+    with pytest.raises(TypeError, match="apply_shift must be True or False, got 1"):
+        p.schedule(apply_shift=1)
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0, got -1.0"):
+        p.schedule(alpha=-1.0)
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -15,6 +15,7 @@ from flowsched import schedules
 from flowsched.quality import GaussianField, GaussianMixture
 from flowsched.quality.mixture import _rng
 from flowsched.sampling import ancestral_coefficients, euler, euler_ancestral, stochastic_euler
+from flowsched.strength import partial
 
 CASES = [
     ("euler", {}),
@@ -75,7 +76,7 @@ def test_field_closed_form_equals_dense_covariance_propagation(sampler, kwargs, 
     for n in (1, 3, 8):
         if n == 1 and start == "noise":
             continue  # one step from pure noise returns the mean: KL is +inf
-        sched = schedules.shifted(n, 2.5) if start == "noise" else schedules.partial("shifted:alpha=2.5", n, 0.7)
+        sched = schedules.shifted(n, 2.5) if start == "noise" else partial("shifted:alpha=2.5", n, 0.7)
         w2_ref, kl_ref = _dense(field, sched.t, sampler, start=start, **kwargs)
         w2 = field.error(sched, "w2", sampler=sampler, start=start, **kwargs)
         kl = field.error(sched, "kl", sampler=sampler, start=start, **kwargs)
@@ -99,7 +100,7 @@ def test_field_closed_form_agrees_with_monte_carlo_of_the_real_sampler(sampler, 
     samples of an 8 x 8 field and compare each distinct variance's empirical output variance with the closed form:
     every z-score within 5 (the standard error is estimated from the per-sample averages)."""
     field = GaussianField((1, 8, 8))
-    sched = schedules.partial("shifted:alpha=2", 6, 0.8)
+    sched = partial("shifted:alpha=2", 6, 0.8)
     m = 3000
     x0 = field.sample(m, seed=1)
     eps = np.random.default_rng(2).standard_normal(x0.shape)
@@ -148,7 +149,7 @@ def test_mixture_stochastic_samplers_and_image_to_image_starts():
     # mode (the "content") of the data sample it started from (stream 5 of the seed); at strength 1 it does not
     np.testing.assert_array_equal(mix.run(s, num_samples=64, start="data"), mix.run(s, num_samples=64))
     x0 = mix._draw(256, _rng(0, 5))[0]
-    cut = schedules.partial("shifted:alpha=2", 40, 0.05)
+    cut = partial("shifted:alpha=2", 40, 0.05)
     low = mix.run(cut, num_samples=256, start="data")
     assert np.mean(mix.mode_of(low) == mix.mode_of(x0)) > 0.99
     assert np.mean(mix.mode_of(mix.run(s, num_samples=256, start="data")) == mix.mode_of(x0)) < 0.5

@@ -100,8 +100,7 @@ def test_float64_opensora_agrees_with_compat(n, seq, frames):
 
 def test_linear_and_opensora_options():
     assert schedules.linear(4).to_list() == [1.0, 0.75, 0.5, 0.25, 0.0]
-    assert schedules.opensora(4, 4096, 33, shift=False).to_list() == [1.0, 0.75, 0.5, 0.25, 0.0]
-    s = schedules.opensora(4, 4096, 33, shift_alpha=3.0)
+    s = schedules.opensora(4, 4096, 33, alpha=3.0)
     assert s.params["alpha"] == 3.0 and s == Schedule.from_json(s.to_json())
 
 
@@ -112,8 +111,8 @@ def test_linear_and_opensora_options():
         (schedules.shifted, {"num_steps": 10, "alpha": 0.0}, ValueError, "alpha"),
         (schedules.shifted, {"num_steps": 10, "alpha": float("inf")}, ValueError, "alpha"),
         (schedules.opensora, {"num_steps": 10, "image_seq_len": 0, "num_frames": 1}, ValueError, "image_seq_len"),
-        (schedules.opensora, {"num_steps": 10, "image_seq_len": 1, "num_frames": 1, "shift_alpha": -1.0}, ValueError,
-         "shift_alpha"),
+        (schedules.opensora, {"num_steps": 10, "image_seq_len": 1, "num_frames": 1, "alpha": -1.0}, ValueError,
+         "alpha"),
     ],
 )
 def test_families_reject_bad_input(fn, kwargs, exc, match):

@@ -228,7 +228,10 @@ def test_from_spec_forms():
     p = get_preset("flux.1-dev")
     assert spec.from_spec("flux.1-dev") == p.schedule()
     assert spec.from_spec("preset:flux.1-dev,steps=12,height=768,width=768") == p.schedule(p.geometry(768, 768), 12)
-    assert spec.from_spec("flux.1-dev:steps=12,shift_alpha=2") == p.schedule(None, 12, shift_alpha=2.0)
+    assert spec.from_spec("flux.1-dev:steps=12,alpha=2") == p.schedule(None, 12, alpha=2.0)
+    assert spec.from_spec("flux.1-dev:steps=12,shift_alpha=2") == p.schedule(None, 12, alpha=2.0)
+    # diffusers' config calls alpha `shift`; a spec may say either
+    assert spec.from_spec("flow_match_euler:steps=28,alpha=3") == D.flow_match_euler(28, shift=3.0)
 
 
 # -- invariants over every family ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The spec language (flowsched.spec): defaults, the static-shift spellings of a preset spec, "did you mean"
-hints, and the moved names' deprecation path."""
+"""The spec language (flowsched.spec): defaults, the spellings of the shift alpha (a number, never a switch), "did
+you mean" hints, and the layering."""
 
 from __future__ import annotations
 
@@ -43,24 +43,37 @@ def test_defaults_steps_and_num_steps():
         spec.from_spec("linear", defaults=[("num_steps", 3)])
 
 
-# -- a preset's shift: flag or value, never ignored -----------------------------------------------------------
+# -- the shift alpha: one number, in the peers' spellings too; never a switch ----------------------------------
 
 
-@pytest.mark.parametrize("text", ["wan2.1-t2v-480p:steps=30,shift=3", "wan2.1-t2v-480p:steps=30,flow_shift=3",
-                                  "wan2.1-t2v-480p:steps=30,shift_alpha=3", "preset:wan2.1-t2v-480p,steps=30,shift=3"])
+@pytest.mark.parametrize("text", ["wan2.1-t2v-480p:steps=30,alpha=3", "wan2.1-t2v-480p:steps=30,shift=3",
+                                  "wan2.1-t2v-480p:steps=30,flow_shift=3", "wan2.1-t2v-480p:steps=30,shift_alpha=3",
+                                  "preset:wan2.1-t2v-480p,steps=30,shift=3"])
 def test_preset_static_shift_spellings(text):
     got = spec.from_spec(text)
     assert got.params["alpha"] == 3.0
-    assert got == presets.get_preset("wan2.1-t2v-480p").schedule(None, 30, shift_alpha=3.0)
+    assert got == presets.get_preset("wan2.1-t2v-480p").schedule(None, 30, alpha=3.0)
+    # the rule's flow_sigmas grid is kept with the new shift (Wan's own grid starts at float32(0.999))
+    assert got == diffusers_rules.flow_sigmas(30, 3.0, solver="wan")
 
 
-def test_preset_shift_flag_and_conflicts():
-    assert spec.from_spec("wan2.1-t2v-480p:steps=10,shift=false") == schedules.linear(10)
-    assert spec.from_spec("wan2.1-t2v-480p:steps=10,shift=true").params["alpha"] == 5.0
-    with pytest.raises(ValueError, match="both set the static shift"):
-        spec.from_spec("wan2.1-t2v-480p:shift=3,shift_alpha=4")
-    with pytest.raises(ValueError, match="shift.*> 0, got -3"):
+@pytest.mark.parametrize("text", ["flow_sigmas:steps=6,alpha=5", "flow_sigmas:steps=6,flow_shift=5",
+                                  "flow_sigmas:steps=6,shift=5"])
+def test_family_shift_spellings(text):
+    assert spec.from_spec(text) == diffusers_rules.flow_sigmas(6, 5.0)
+
+
+def test_shift_is_never_a_switch_and_is_given_once():
+    assert spec.from_spec("wan2.1-t2v-480p:steps=10,alpha=none").params["alpha"] == 5.0  # none: the rule's
+    for text in ("wan2.1-t2v-480p:steps=10,shift=false", "wan2.1-t2v-480p:shift=true", "opensora:shift=false"):
+        with pytest.raises(ValueError, match="is the shift alpha, a number > 0, not a switch.*spec linear"):
+            spec.from_spec(text)
+    with pytest.raises(ValueError, match="alpha=3 and shift_alpha=4 each set the shift alpha; give one"):
+        spec.from_spec("wan2.1-t2v-480p:alpha=3,shift_alpha=4")
+    with pytest.raises(ValueError, match="shift must be a finite number > 0, got -3"):
         spec.from_spec("wan2.1-t2v-480p:shift=-3")
+    with pytest.raises(ValueError, match="flux takes no parameter 'shift'"):
+        spec.from_spec("flux:shift=3,image_seq_len=4096", num_steps=4)  # flux's shift is a mu rule
 
 
 # -- hints ---------------------------------------------------------------------------------------------------------
@@ -94,26 +107,16 @@ def test_spec_errors_list_presets_too():
         spec.from_spec("shiftd:alpha=3")
 
 
-# -- moved names -----------------------------------------------------------------------------------------------
+# -- layering --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name,module",
-    [("from_spec", spec), ("FAMILIES", spec), ("flow_match_euler", diffusers_rules),
-     ("FLOW_MATCH_EULER_CONFIG", diffusers_rules), ("diffusers_default", diffusers_rules)],
-)
-def test_moved_names_warn_and_still_work(name, module):
-    with pytest.warns(DeprecationWarning, match=rf"flowsched.schedules.{name} moved to {module.__name__}"):
-        old = getattr(schedules, name)
-    assert old is getattr(module, name)
-
-
-def test_old_spec_path_gives_the_same_schedule():
-    with pytest.warns(DeprecationWarning):
-        old = schedules.from_spec("shifted:alpha=3,steps=4")
-    assert old == spec.from_spec("shifted:alpha=3,steps=4")
-    with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        schedules.nope  # noqa: B018
+def test_moved_names_are_gone_from_schedules():
+    """The spec language and diffusers' rules live in their own modules; schedules keeps no aliases."""
+    for name in ("from_spec", "FAMILIES", "flow_match_euler", "FLOW_MATCH_EULER_CONFIG", "diffusers_default",
+                 "partial"):
+        assert not hasattr(schedules, name), name
+    with pytest.raises(AttributeError, match="has no attribute 'from_spec'"):
+        schedules.from_spec  # noqa: B018
 
 
 def test_no_deprecated_path_is_used_inside_the_package():

@@ -7,7 +7,6 @@ this module sits at the bottom of the stack and must not import numpy or torch.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import sys
@@ -131,31 +130,6 @@ def closest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
 
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.4)
     return found[0] if found else None
-
-
-def renamed_keyword(old: str, new: str):
-    """Decorator: a call passing the keyword ``old`` is treated as passing ``new``, with a DeprecationWarning.
-
-    Passing both is a ``TypeError``. Used where a keyword was renamed (``n`` -> ``num_samples``).
-    """
-
-    def wrap(func):
-        @functools.wraps(func)
-        def inner(*args: Any, **kwargs: Any):
-            if old in kwargs:
-                if new in kwargs:
-                    raise TypeError(f"{func.__qualname__}() got both {old}= and {new}=; pass {new} only")
-                warnings.warn(
-                    f"{func.__qualname__}({old}=...) is deprecated; use {new}=",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                kwargs[new] = kwargs.pop(old)
-            return func(*args, **kwargs)
-
-        return inner
-
-    return wrap
 
 
 def deprecated_module_attribute(module: str, moved: dict[str, str], name: str) -> Any:

@@ -13,6 +13,9 @@ import numpy as np
 
 from ._validate import positive_real
 from .schedule import Schedule
+from .shift import time_shift
+
+__all__ = ["FINAL_JUMP_LIMIT", "MU_LIMIT", "STRENGTH_GAP", "diagnose", "noise_levels", "summarize"]
 
 #: Default thresholds of :func:`diagnose`.
 FINAL_JUMP_LIMIT = 0.2
@@ -71,7 +74,7 @@ def diagnose(
       exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``; when a
       resolution rule computed that ``mu`` from a token count, the warning says the rule extrapolated);
     * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243);
-    * a partial schedule (:func:`flowsched.schedules.partial`) whose start ``t`` lies more than ``strength_gap``
+    * a partial schedule (:func:`flowsched.strength.partial`) whose start ``t`` lies more than ``strength_gap``
       from its strength: the latent keeps another share of its signal than the strength suggests (a shift
       moves the start: shift 3 maps 0.5 to 0.75), the "strength cliff" users report.
     """
@@ -117,7 +120,7 @@ def diagnose(
             "'framepack', which starts at exactly the strength"
         )
     if p.get("double_shift") and alpha not in (None, 1.0):
-        single = alpha * (1 / 1000) / (1 + (alpha - 1) / 1000)
+        single = float(time_shift(1 / 1000, alpha))
         out.append(
             f"double-shifted diffusers grid: the last point is t={s['last_t']:.5f} instead of {single:.5f} "
             "(diffusers #13243); use diffusers_default(..., double_shift=False) or pass "

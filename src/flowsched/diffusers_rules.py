@@ -12,13 +12,12 @@ named in each docstring). Conventions: docs/conventions.md (diffusers' *sigma* i
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ._validate import boolean, closest, positive_int, positive_real, real, unit_open
 from .schedule import Schedule, check_t
-from .schedules import beta, exponential, from_list, invert, karras, stretch_to_terminal, time_shift, warp, warp_mu
+from .schedules import beta, exponential, from_list, invert, karras, stretch_to_terminal, warp, warp_mu
+from .shift import TIME_SHIFT_TYPES, alpha_from_mu, time_shift, time_shift_peer
 
 __all__ = ["FLOW_MATCH_EULER_CONFIG", "SOLVERS", "diffusers_default", "flow_match_euler", "flow_sigmas"]
 
@@ -101,12 +100,6 @@ def _timesteps_list(values) -> np.ndarray:
     return arr
 
 
-def _f32_shift(t: np.float32, alpha: float) -> float:
-    """diffusers' float32 static shift of one training-grid value (``sigma_min``/``sigma_max`` come from it)."""
-    a = np.float32(alpha)
-    return float(a * t / (np.float32(1.0) + np.float32(alpha - 1.0) * t))
-
-
 def _config(config: dict) -> dict:
     """FLOW_MATCH_EULER_CONFIG updated with ``config``: unknown keys refused, ``_``-keys ignored, values checked."""
     cfg = dict(FLOW_MATCH_EULER_CONFIG)
@@ -128,11 +121,116 @@ def _config(config: dict) -> dict:
             f"{' and '.join(on)} are mutually exclusive: set at most one of use_karras_sigmas, "
             "use_exponential_sigmas, use_beta_sigmas to True"
         )
-    if cfg["time_shift_type"] not in ("exponential", "linear"):
+    if cfg["time_shift_type"] not in TIME_SHIFT_TYPES:
         raise ValueError(f"time_shift_type must be 'exponential' or 'linear', got {cfg['time_shift_type']!r}")
     terminal = cfg["shift_terminal"]  # diffusers treats 0 / None as "off"
     cfg["shift_terminal"] = unit_open("shift_terminal", terminal) if terminal is not None and terminal != 0 else None
     return cfg
+
+
+def _num_inference_steps(num_steps: int | None, config: dict) -> int | None:
+    """``num_steps``, or diffusers' name for it in ``config`` (popped, with ``set_timesteps``' ``device``)."""
+    config.pop("device", None)  # set_timesteps' device: irrelevant to the values
+    if "num_inference_steps" not in config:
+        return num_steps
+    alias = config.pop("num_inference_steps")
+    if num_steps is not None and alias != num_steps:
+        raise ValueError(f"num_steps={num_steps} and num_inference_steps={alias} disagree; pass one of them")
+    return alias
+
+
+def _dynamic_mu(cfg: dict, mu: float | None) -> float | None:
+    """The checked ``mu`` with ``use_dynamic_shifting``; ``None`` without it (diffusers ignores ``mu`` then)."""
+    if not cfg["use_dynamic_shifting"]:
+        return None
+    if mu is None:
+        raise ValueError(
+            "mu must be passed when use_dynamic_shifting=True (diffusers raises too): compute it from the token "
+            "count, e.g. mu=flowsched.schedules.flux_mu(image_seq_len), or set use_dynamic_shifting=False"
+        )
+    alpha_from_mu(mu, cfg["time_shift_type"])  # mu > 0 for the linear type, a finite e^mu for the exponential
+    return real("mu", mu)
+
+
+def _default_grid(cfg: dict, num_steps: int | None) -> np.ndarray:
+    """``set_timesteps``' default grid: ``linspace(sigma_max * T, sigma_min * T, N) / T`` in float64, where
+    ``__init__`` left ``sigma_max`` and ``sigma_min`` from its float32 training grid ``k / T``, statically shifted
+    unless ``use_dynamic_shifting`` (so a static shift is applied twice to its last point)."""
+    if num_steps is None:
+        raise ValueError("num_steps must be given when sigmas is not (diffusers' num_inference_steps)")
+    num_steps = positive_int("num_steps", num_steps)
+    T = cfg["num_train_timesteps"]
+    if T < 2:
+        raise ValueError(
+            f"num_train_timesteps={T} makes the default grid collapse to t = 1 (diffusers then returns "
+            "repeated sigmas); pass explicit sigmas, e.g. numpy.linspace(1, 1/N, N)"
+        )
+    lo = np.float32(1.0) / np.float32(T)
+    if cfg["use_dynamic_shifting"]:
+        s_max, s_min = 1.0, float(lo)
+    else:  # diffusers' float32 tensor expression
+        s_max = min(float(time_shift_peer(1.0, cfg["shift"], dtype=np.float32)), 1.0)
+        s_min = float(time_shift_peer(lo, cfg["shift"], dtype=np.float32))
+    return np.linspace(s_max * T, s_min * T, num_steps) / T
+
+
+def _custom_grid(num_steps: int | None, sigmas, timesteps, T: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Custom ``sigmas`` and/or ``timesteps``: ``(the N model evaluation points, the timesteps fed or None)``.
+    diffusers keeps custom timesteps as float32 and, without sigmas, takes ``sigmas = timesteps / T`` in float32."""
+    fed = None
+    if timesteps is not None:
+        custom_ts = _timesteps_list(timesteps)
+        if sigmas is not None and len(np.ravel(sigmas)) != custom_ts.size:
+            raise ValueError(
+                f"sigmas and timesteps must have the same length, got {len(np.ravel(sigmas))} and {custom_ts.size}"
+            )
+        fed = custom_ts.astype(np.float32).astype(np.float64)
+        if sigmas is None:
+            sigmas = custom_ts.astype(np.float32) / np.float32(T)
+    base = check_t(sigmas, "sigmas", positive=True, min_size=1)
+    if num_steps is not None and positive_int("num_steps", num_steps) != base.size:
+        raise ValueError(
+            f"num_steps={num_steps} but sigmas (or timesteps) hold {base.size} values; they must match (or "
+            "pass num_steps=None). They are the N model evaluation points, without the terminal"
+        )
+    return base, fed
+
+
+def _fme_params(cfg: dict, base: np.ndarray, mu: float | None, custom: bool) -> dict:
+    """What made a flow_match_euler schedule: the grid, the shift (``alpha``; ``mu`` and its type when dynamic),
+    the stretch, the re-spacing and the inversion."""
+    params: dict = {"num_train_timesteps": cfg["num_train_timesteps"]}
+    if custom:
+        params["sigmas"] = [float(x) for x in base]
+    else:
+        params["double_shift"] = mu is None and cfg["shift"] != 1.0
+    params["num_steps"] = int(base.size)
+    if mu is None:
+        params["alpha"] = cfg["shift"]
+    else:
+        kind = cfg["time_shift_type"]
+        params.update(mu=mu, time_shift_type=kind, alpha=alpha_from_mu(mu, kind))
+    if cfg["shift_terminal"] is not None:
+        params["shift_terminal"] = cfg["shift_terminal"]
+    spacing = next((k for k in _SPACINGS if cfg[k]), None)
+    if spacing is not None:
+        params["spacing"] = spacing[4:-7]  # use_karras_sigmas -> karras
+    if cfg["invert_sigmas"]:
+        params["inverted"] = True
+    return params
+
+
+def _fme_sigmas(base: np.ndarray, cfg: dict, mu: float | None) -> np.ndarray:
+    """diffusers' order after the grid: shift (static, or ``mu``), ``shift_terminal``, karras / exponential /
+    beta re-spacing between the shifted end points, ``invert_sigmas``; ``N + 1`` values with the terminal."""
+    s = from_list(base, append_zero=True)
+    s = warp(s, cfg["shift"]) if mu is None else warp_mu(s, mu, time_shift_type=cfg["time_shift_type"])
+    if cfg["shift_terminal"] is not None:
+        s = stretch_to_terminal(s, cfg["shift_terminal"])
+    spacing = next((k for k in _SPACINGS if cfg[k]), None)
+    if spacing is not None and base.size > 1:
+        s = _SPACINGS[spacing](base.size, min(float(s.t[0]), 1.0), float(s.t[-2]))
+    return (invert(s) if cfg["invert_sigmas"] else s).t
 
 
 def flow_match_euler(
@@ -167,102 +265,58 @@ def flow_match_euler(
         sigmas: custom model evaluation points (``N`` values, no terminal), strictly decreasing in (0, 1].
         timesteps: custom model timesteps (``N`` finite values >= 0).
         **config: FlowMatchEulerDiscreteScheduler config keys (:data:`FLOW_MATCH_EULER_CONFIG`); keys starting
-            with ``_`` (``_class_name``...) are ignored so a saved ``scheduler_config.json`` can be passed.
+            with ``_`` (``_class_name``...) are ignored so a saved ``scheduler_config.json`` can be passed. Its
+            ``shift`` is diffusers' name for the static shift ``alpha``.
     """
-    config.pop("device", None)  # set_timesteps' device: irrelevant to the values
-    if "num_inference_steps" in config:  # diffusers' name for num_steps
-        alias = config.pop("num_inference_steps")
-        if num_steps is not None and alias != num_steps:
-            raise ValueError(f"num_steps={num_steps} and num_inference_steps={alias} disagree; pass one of them")
-        num_steps = alias
+    num_steps = _num_inference_steps(num_steps, config)
     cfg = _config(config)
-    T = cfg["num_train_timesteps"]
-    dynamic, kind = cfg["use_dynamic_shifting"], cfg["time_shift_type"]
-    if dynamic and mu is None:
-        raise ValueError(
-            "mu must be passed when use_dynamic_shifting=True (diffusers raises too): compute it from the token "
-            "count, e.g. mu=flowsched.schedules.flux_mu(image_seq_len), or set use_dynamic_shifting=False"
-        )
-    if dynamic:
-        mu = real("mu", mu)
-        if kind == "linear" and mu <= 0:
-            raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
-
-    params: dict = {"num_train_timesteps": T}
-    fed = None
-    if timesteps is not None:
-        custom_ts = _timesteps_list(timesteps)
-        if sigmas is not None and len(np.ravel(sigmas)) != custom_ts.size:
-            raise ValueError(
-                f"sigmas and timesteps must have the same length, got {len(np.ravel(sigmas))} and {custom_ts.size}"
-            )
-        fed = custom_ts.astype(np.float32).astype(np.float64)  # diffusers: np.array(timesteps).astype(float32)
-        if sigmas is None:
-            sigmas = custom_ts.astype(np.float32) / np.float32(T)  # diffusers: float32 timesteps / T
-    if sigmas is not None:
-        base = check_t(sigmas, "sigmas", positive=True, min_size=1)
-        if num_steps is not None and positive_int("num_steps", num_steps) != base.size:
-            raise ValueError(
-                f"num_steps={num_steps} but sigmas (or timesteps) hold {base.size} values; they must match (or "
-                "pass num_steps=None). They are the N model evaluation points, without the terminal"
-            )
-        num_steps = int(base.size)
-        params["sigmas"] = [float(x) for x in base]
+    mu = _dynamic_mu(cfg, mu)
+    custom = sigmas is not None or timesteps is not None
+    if custom:
+        base, fed = _custom_grid(num_steps, sigmas, timesteps, cfg["num_train_timesteps"])
     else:
-        if num_steps is None:
-            raise ValueError("num_steps must be given when sigmas is not (diffusers' num_inference_steps)")
-        num_steps = positive_int("num_steps", num_steps)
-        if T < 2:
-            raise ValueError(
-                f"num_train_timesteps={T} makes the default grid collapse to t = 1 (diffusers then returns "
-                "repeated sigmas); pass explicit sigmas, e.g. numpy.linspace(1, 1/N, N)"
-            )
-        # __init__: training grid k/T, statically shifted unless dynamic; sigma_max/sigma_min kept (float32).
-        lo = np.float32(np.float32(1.0) / np.float32(T))
-        shift = cfg["shift"]
-        s_max, s_min = (1.0, float(lo)) if dynamic else (min(_f32_shift(np.float32(1.0), shift), 1.0),
-                                                         _f32_shift(lo, shift))
-        base = np.linspace(s_max * T, s_min * T, num_steps) / T
-        params["double_shift"] = not dynamic and shift != 1.0
-    params["num_steps"] = num_steps
-    if dynamic:
-        params.update(mu=mu, time_shift_type=kind, alpha=math.exp(mu) if kind == "exponential" else mu)
-    else:
-        params["alpha"] = cfg["shift"]
-    if cfg["shift_terminal"] is not None:
-        params["shift_terminal"] = cfg["shift_terminal"]
-    spacing = next((k for k in _SPACINGS if cfg[k]), None)
-    if spacing is not None:
-        params["spacing"] = spacing[4:-7]  # use_karras_sigmas -> karras
-    if cfg["invert_sigmas"]:
-        params["inverted"] = True
-        fed = None  # diffusers recomputes the timesteps from the inverted sigmas
+        base, fed = _default_grid(cfg, num_steps), None
+    params = _fme_params(cfg, base, mu, custom)
+    fed = None if cfg["invert_sigmas"] else fed  # diffusers recomputes the timesteps from the inverted sigmas
+    return _built("flow_match_euler", params, lambda: _fme_sigmas(base, cfg, mu), fed)
 
-    def make() -> np.ndarray:
-        s = from_list(base, append_zero=True)
-        s = warp_mu(s, mu, time_shift_type=kind) if dynamic else warp(s, cfg["shift"])
-        if cfg["shift_terminal"] is not None:
-            s = stretch_to_terminal(s, cfg["shift_terminal"])
-        if spacing is not None and num_steps > 1:  # re-spaced between the shifted end points
-            s = _SPACINGS[spacing](num_steps, min(float(s.t[0]), 1.0), float(s.t[-2]))
-        return (invert(s) if cfg["invert_sigmas"] else s).t
 
-    return _built("flow_match_euler", params, make, fed)
+# -- multistep solvers with use_flow_sigmas -------------------------------------------------------------------
+# Each grid is the peer's own float64 expression (time_shift_peer), so the truncated timesteps are theirs bit for bit.
 
+
+def _unipc_flow(n: int, T: int, alpha: float) -> np.ndarray:
+    s = time_shift_peer(np.linspace(1, 1 / T, n + 1)[:-1], alpha)
+    if np.fabs(s[0] - 1) < 1e-6:  # diffusers avoids log 0 in the solver
+        s[0] -= 1e-6
+    return s
+
+
+def _dpmsolver_flow(n: int, T: int, alpha: float) -> np.ndarray:
+    return np.flip(time_shift_peer(1.0 - np.linspace(1, 1 / T, n + 1), alpha))[:-1].copy()
+
+
+def _wan_flow(n: int, T: int, alpha: float) -> np.ndarray:
+    sigma_max = float(np.float32(1.0 - 1.0 / T))  # what Wan's float32 training grid leaves
+    return time_shift_peer(np.linspace(sigma_max, 0.0, n + 1)[:-1], alpha)
+
+
+_FLOW_SOLVERS = {"unipc": _unipc_flow, "dpmsolver": _dpmsolver_flow, "wan": _wan_flow}
 
 #: The multistep solvers :func:`flow_sigmas` reproduces.
-SOLVERS = ("unipc", "dpmsolver", "wan")
+SOLVERS = tuple(_FLOW_SOLVERS)
 
 
 def flow_sigmas(
     num_steps: int,
-    flow_shift: float = 1.0,
+    alpha: float = 1.0,
     *,
     solver: str = "unipc",
     num_train_timesteps: int = 1000,
 ) -> Schedule:
-    """The flow schedule of a multistep solver with ``use_flow_sigmas`` and a static ``flow_shift``, with the
-    integer timesteps it feeds the model (``int64(sigma * T)``, truncated; :meth:`Schedule.model_timesteps`).
+    """The flow schedule of a multistep solver with ``use_flow_sigmas`` and a static shift ``alpha`` (the
+    solvers' ``flow_shift``), with the integer timesteps it feeds the model (``int64(sigma * T)``, truncated;
+    :meth:`Schedule.model_timesteps`).
 
     ``solver``:
         * ``"unipc"``: diffusers ``UniPCMultistepScheduler``: ``linspace(1, 1/T, N + 1)[:-1]``, shifted; a first
@@ -273,27 +327,16 @@ def flow_sigmas(
           modified copy of diffusers' UniPC): ``linspace(sigma_max, 0, N + 1)[:-1]``, shifted, with
           ``sigma_max = float32(1 - 1/T)`` (0.9990000128746033) from its float32 training grid.
 
-    Values are computed with the peers' own float64 expression ``s * shift / (1 + (shift - 1) * s)``, so the
-    truncated timesteps are theirs bit for bit; the terminal is 0 (``final_sigmas_type="zero"``).
+    Values are computed with the peers' own float64 expression ``s * shift / (1 + (shift - 1) * s)``
+    (:func:`flowsched.shift.time_shift_peer`), so the truncated timesteps are theirs bit for bit; the terminal is
+    0 (``final_sigmas_type="zero"``).
     """
     num_steps = positive_int("num_steps", num_steps)
-    flow_shift = positive_real("flow_shift", flow_shift)
+    alpha = positive_real("alpha", alpha)
     T = positive_int("num_train_timesteps", num_train_timesteps)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}; got {solver!r}")
-
-    def shifted(s: np.ndarray) -> np.ndarray:
-        return flow_shift * s / (1 + (flow_shift - 1) * s)
-
-    if solver == "unipc":
-        s = shifted(np.linspace(1, 1 / T, num_steps + 1)[:-1])
-        if np.fabs(s[0] - 1) < 1e-6:
-            s[0] -= 1e-6
-    elif solver == "dpmsolver":
-        s = np.flip(shifted(1.0 - np.linspace(1, 1 / T, num_steps + 1)))[:-1].copy()
-    else:
-        sigma_max = float(np.float32(1.0 - 1.0 / T))
-        s = shifted(np.linspace(sigma_max, 0.0, num_steps + 1)[:-1])
-    params = {"num_steps": num_steps, "alpha": flow_shift, "solver": solver, "num_train_timesteps": T}
+    s = _FLOW_SOLVERS[solver](num_steps, T, alpha)
+    params = {"num_steps": num_steps, "alpha": alpha, "solver": solver, "num_train_timesteps": T}
     fed = np.trunc(s * T) * (1000.0 / T)  # recorded at the 1000 scale of Schedule.timesteps
     return _built("flow_sigmas", params, lambda: np.append(s, 0.0), fed)

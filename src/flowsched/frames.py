@@ -19,23 +19,26 @@ Every family below is one base schedule plus an integer index matrix; each is ex
 holds the value and the families only: :func:`flowsched.sampling.euler_frames` samples a frame schedule,
 :func:`flowsched.spec.frame_schedule_from_spec` reads one from a line of text (presets included: their data is
 :data:`flowsched.presets.FRAME_PRESETS`), :mod:`flowsched.plot` draws one. numpy only; it imports nothing of
-flowsched above :mod:`flowsched.schedule`. The facts these functions rely on are written down in ``docs/frames.md``.
+flowsched above :mod:`flowsched.diffusers_rules` (Wan's solver grid, which SkyReels-V2 shares). The facts these
+functions rely on are written down in ``docs/frames.md``.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from ._validate import is_int, nonnegative_int, positive_int, positive_real, real
-from .schedule import Schedule, format_params, json_value
+from ._validate import boolean, is_int, nonnegative_int, positive_int, positive_real, real
+from .diffusers_rules import flow_sigmas
+from .schedule import Schedule, check_name_params, format_params
+from .shift import time_shift, time_shift_peer
 
 FORMAT = "flowsched.frame_schedule"
 FORMAT_VERSION = 1
@@ -76,6 +79,84 @@ def _int_matrix(name: str, value: Any) -> np.ndarray:
 # -- the value type ------------------------------------------------------------------------------------------------
 
 
+def _need_base(base: Any) -> Schedule:
+    """``base`` if it is a :class:`Schedule` decreasing from noise to data (every frame walks it)."""
+    if not isinstance(base, Schedule):
+        raise TypeError(f"base must be a flowsched Schedule (e.g. schedules.shifted(30, 5)), got {type(base).__name__}")
+    if not base.t[0] > base.t[-1]:
+        raise ValueError(
+            f"base must decrease from noise to data (t = 1 -> 0), got t_0={base.t[0]!r} and t_N={base.t[-1]!r}; "
+            "invert() an inverted schedule first"
+        )
+    return base
+
+
+def _check_index(value: Any, n: int) -> np.ndarray:
+    """int ``[R + 1, F]``, each column non-decreasing in ``[0, n]``."""
+    index = _int_matrix("index", value)
+    if index.ndim != 2 or index.shape[0] < 2 or index.shape[1] < 1:
+        raise ValueError(f"index must have shape [R + 1, F] with R >= 1 and F >= 1, got {index.shape}")
+    out = np.argwhere((index < 0) | (index > n))
+    if out.size:
+        r, f = (int(v) for v in out[0])
+        raise ValueError(
+            f"index must lie in [0, {n}] (the base schedule has {n} steps), got {int(index[r, f])} at row {r}, "
+            f"frame {f}"
+        )
+    back = np.argwhere(np.diff(index, axis=0) < 0)
+    if back.size:
+        r, f = (int(v) for v in back[0])
+        raise ValueError(
+            f"index must not decrease down a column (a frame never goes back to more noise): frame {f} goes "
+            f"from index {int(index[r, f])} at row {r} to {int(index[r + 1, f])} at row {r + 1}"
+        )
+    return index
+
+
+def _check_prefix(index: np.ndarray, prefix_frames: Any, prefix_level: Any, n: int) -> tuple[int, float]:
+    """``(P, level)``: fewer prefix frames than frames, each at index ``n`` (data) in every row; level in [0, 1)."""
+    p = nonnegative_int("prefix_frames", prefix_frames)
+    frames = index.shape[1]
+    if p >= frames:
+        raise ValueError(
+            f"prefix_frames must be smaller than the number of frames ({frames}) so that something is generated, "
+            f"got {p}"
+        )
+    if p and np.any(index[:, :p] != n):
+        f = int(np.flatnonzero(np.any(index[:, :p] != n, axis=0))[0])
+        raise ValueError(f"prefix frame {f} must have index {n} (data) in every row, got {index[:, f].tolist()}")
+    level = real("prefix_level", prefix_level)
+    if not 0.0 <= level < 1.0:
+        raise ValueError(f"prefix_level must lie in [0, 1) (t of the given frames), got {level}")
+    return p, level
+
+
+def _check_window(value: Any, update: np.ndarray) -> np.ndarray:
+    """int ``[R, 2]`` rows ``[start, end)`` holding every frame its step moves; ``None`` is ``(0, F)``."""
+    rows, frames = update.shape
+    if value is None:
+        return np.tile(np.array([0, frames], dtype=np.int64), (rows, 1))
+    window = _int_matrix("window", value)
+    if window.shape != (rows, 2):
+        raise ValueError(f"window must have shape [R, 2] = [{rows}, 2], got {window.shape}")
+    bad = np.flatnonzero((window[:, 0] < 0) | (window[:, 1] > frames) | (window[:, 0] >= window[:, 1]))
+    if bad.size:
+        r = int(bad[0])
+        raise ValueError(
+            f"window rows must be [start, end) with 0 <= start < end <= {frames}, got {window[r].tolist()} "
+            f"at step {r}"
+        )
+    cols = np.arange(frames)
+    outside = update & ((cols[None, :] < window[:, :1]) | (cols[None, :] >= window[:, 1:]))
+    if outside.any():
+        r, f = (int(v) for v in np.argwhere(outside)[0])
+        raise ValueError(
+            f"step {r} moves frame {f}, which lies outside its window {window[r].tolist()}: the model "
+            "does not see that frame"
+        )
+    return window
+
+
 @dataclass(frozen=True, eq=False)
 class FrameSchedule:
     """An immutable per-frame schedule: a base :class:`Schedule`, an index matrix into it and prefix frames.
@@ -108,87 +189,21 @@ class FrameSchedule:
     update: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.base, Schedule):
-            raise TypeError(f"base must be a flowsched Schedule, got {type(self.base).__name__}")
-        bt = self.base.t
-        if not bt[0] > bt[-1]:
-            raise ValueError(
-                f"base must decrease from noise to data (t = 1 -> 0), got t_0={bt[0]!r} and t_N={bt[-1]!r}; "
-                "invert() an inverted schedule first"
-            )
-        n = self.base.num_steps
-        index = _int_matrix("index", self.index)
-        if index.ndim != 2 or index.shape[0] < 2 or index.shape[1] < 1:
-            raise ValueError(f"index must have shape [R + 1, F] with R >= 1 and F >= 1, got {index.shape}")
-        rows, frames = index.shape
-        out = np.argwhere((index < 0) | (index > n))
-        if out.size:
-            r, f = (int(v) for v in out[0])
-            raise ValueError(
-                f"index must lie in [0, {n}] (the base schedule has {n} steps), got {int(index[r, f])} at row {r}, "
-                f"frame {f}"
-            )
-        back = np.argwhere(np.diff(index, axis=0) < 0)
-        if back.size:
-            r, f = (int(v) for v in back[0])
-            raise ValueError(
-                f"index must not decrease down a column (a frame never goes back to more noise): frame {f} goes "
-                f"from index {int(index[r, f])} at row {r} to {int(index[r + 1, f])} at row {r + 1}"
-            )
-        p = nonnegative_int("prefix_frames", self.prefix_frames)
-        if p >= frames:
-            raise ValueError(
-                f"prefix_frames must be smaller than the number of frames ({frames}) so that something is generated, "
-                f"got {p}"
-            )
-        if p and np.any(index[:, :p] != n):
-            f = int(np.flatnonzero(np.any(index[:, :p] != n, axis=0))[0])
-            raise ValueError(f"prefix frame {f} must have index {n} (data) in every row, got {index[:, f].tolist()}")
-        level = real("prefix_level", self.prefix_level)
-        if not 0.0 <= level < 1.0:
-            raise ValueError(f"prefix_level must lie in [0, 1) (t of the given frames), got {level}")
-        if not isinstance(self.prefix_noise, (bool, np.bool_)):
-            raise TypeError(f"prefix_noise must be True or False, got {self.prefix_noise!r}")
-        t = bt[index]
-        if p:
-            t[:, :p] = level
+        base = _need_base(self.base)
+        index = _check_index(self.index, base.num_steps)
+        p, level = _check_prefix(index, self.prefix_frames, self.prefix_level, base.num_steps)
+        prefix_noise = boolean("prefix_noise", self.prefix_noise)
+        t = base.t[index]
+        t[:, :p] = level
         update = t[1:] < t[:-1]
-        if self.window is None:
-            window = np.tile(np.array([0, frames], dtype=np.int64), (rows - 1, 1))
-        else:
-            window = _int_matrix("window", self.window)
-            if window.shape != (rows - 1, 2):
-                raise ValueError(f"window must have shape [R, 2] = [{rows - 1}, 2], got {window.shape}")
-            bad = np.flatnonzero((window[:, 0] < 0) | (window[:, 1] > frames) | (window[:, 0] >= window[:, 1]))
-            if bad.size:
-                r = int(bad[0])
-                raise ValueError(
-                    f"window rows must be [start, end) with 0 <= start < end <= {frames}, got {window[r].tolist()} "
-                    f"at step {r}"
-                )
-            cols = np.arange(frames)
-            outside = update & ((cols[None, :] < window[:, :1]) | (cols[None, :] >= window[:, 1:]))
-            if outside.any():
-                r, f = (int(v) for v in np.argwhere(outside)[0])
-                raise ValueError(
-                    f"step {r} moves frame {f}, which lies outside its window {window[r].tolist()}: the model "
-                    "does not see that frame"
-                )
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.params, Mapping):
-            raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
-        params = {str(k): json_value(str(k), v) for k, v in self.params.items()}
+        window = _check_window(self.window, update)
+        params = check_name_params(self.name, self.params)
         for arr in (index, t, update, window):
             arr.setflags(write=False)
-        object.__setattr__(self, "index", index)
-        object.__setattr__(self, "prefix_frames", p)
-        object.__setattr__(self, "prefix_level", level)
-        object.__setattr__(self, "prefix_noise", bool(self.prefix_noise))
-        object.__setattr__(self, "window", window)
-        object.__setattr__(self, "params", MappingProxyType(params))
-        object.__setattr__(self, "t", t)
-        object.__setattr__(self, "update", update)
+        fields = {"index": index, "prefix_frames": p, "prefix_level": level, "prefix_noise": prefix_noise,
+                  "window": window, "params": params, "t": t, "update": update}
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
 
     # -- views ---------------------------------------------------------------------------------------------------
     @property
@@ -308,14 +323,6 @@ class FrameSchedule:
 # -- shared checks ---------------------------------------------------------------------------------------------------
 
 
-def _need_base(base: Any) -> Schedule:
-    if not isinstance(base, Schedule):
-        raise TypeError(f"base must be a flowsched Schedule (e.g. schedules.shifted(30, 5)), got {type(base).__name__}")
-    if not base.t[0] > base.t[-1]:
-        raise ValueError("base must decrease from noise to data (t = 1 -> 0); invert() an inverted schedule first")
-    return base
-
-
 def _check_cells(rows: int, frames: int, max_cells: int | None) -> None:
     limit = MAX_CELLS if max_cells is None else positive_int("max_cells", max_cells)
     if rows * frames > limit:
@@ -367,22 +374,20 @@ def _expand(block_matrix: np.ndarray, block: int) -> np.ndarray:
 # -- SkyReels-V2 diffusion forcing -----------------------------------------------------------------------------------
 
 
-def skyreels_base(num_steps: int, shift: float = 8.0) -> Schedule:
-    """SkyReels-V2's (and Wan 2.1's) ``FlowUniPCMultistepScheduler.set_timesteps(num_steps, shift=shift)`` sigmas.
+def skyreels_base(num_steps: int, alpha: float = 8.0) -> Schedule:
+    """SkyReels-V2's (and Wan 2.1's) ``FlowUniPCMultistepScheduler.set_timesteps(num_steps, shift=alpha)`` sigmas.
 
     ``s = linspace(sigma_max, 0, N + 1)[:-1]`` with ``sigma_max = float32(0.999)`` (0.9990000128746033, what
-    the scheduler's ``__init__`` leaves), shifted by ``shift * s / (1 + (shift - 1) * s)`` in float64, then a
-    terminal 0. The scheduler stores these as float32 for its solver and feeds the model ``int64(s * 1000)``
-    (truncated; :func:`to_skyreels`). Source: SkyworkAI/SkyReels-V2 @abed76f,
-    ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``; ``generate_video_df.py`` defaults: 30 steps, shift 8.
+    the scheduler's ``__init__`` leaves), shifted by ``alpha * s / (1 + (alpha - 1) * s)`` in float64, then a
+    terminal 0: Wan's grid, :func:`flowsched.diffusers_rules.flow_sigmas` with ``solver="wan"``. The scheduler
+    stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated;
+    :func:`to_skyreels`). Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
+    ``generate_video_df.py`` defaults: 30 steps, shift 8.
     """
     num_steps = positive_int("num_steps", num_steps)
-    shift = positive_real("shift", shift)
-    sigma_max = float(np.float32(0.999))
-    s = np.linspace(sigma_max, 0.0, num_steps + 1)[:-1]
-    s = shift * s / (1 + (shift - 1) * s)
-    params = {"num_steps": num_steps, "shift": shift}
-    return Schedule(np.concatenate([s, [0.0]]), name="skyreels_v2_unipc", params=params)
+    alpha = positive_real("alpha", alpha)
+    wan = flow_sigmas(num_steps, alpha, solver="wan")
+    return Schedule(wan.t, name="skyreels_v2_unipc", params={"num_steps": num_steps, "alpha": alpha})
 
 
 def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_rows: int) -> np.ndarray:
@@ -405,6 +410,52 @@ def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_ro
         if len(rows) > max_rows + 1:  # pragma: no cover - the recursion always ends; this guards the loop
             raise ValueError(f"diffusion_forcing: more than {max_rows} rows; pass max_cells to allow more")
     return np.stack(rows)
+
+
+def _df_window_blocks(window: int | None, cb: int, blocks: int, ar_step: int, n: int) -> int:
+    """The blocks the model sees at once (``window`` frames; ``None``: all), with SkyReels-V2's condition that a
+    block cannot leave a sliding window before it is clean."""
+    if window is None:
+        return blocks
+    if window < cb:
+        raise ValueError(f"window={window} is smaller than causal_block_size={cb}: the model would see no block")
+    window_blocks = min(window // cb, blocks)
+    if window_blocks < blocks and ar_step * window_blocks < n:
+        raise ValueError(
+            f"ar_step={ar_step} is too small for a sliding window of {window_blocks} block(s) over {n} steps: a "
+            f"block would leave the window before it is clean; SkyReels-V2 requires ar_step >= "
+            f"{math.ceil(n / window_blocks)}"
+        )
+    return window_blocks
+
+
+def _df_intervals(mask: np.ndarray, window_blocks: int) -> np.ndarray:
+    """SkyReels-V2's valid interval per step, in blocks: it starts at the window's block count and reaches one block
+    further each step that moves the next block."""
+    blocks = mask.shape[1]
+    intervals = []
+    end = window_blocks
+    for row in mask:
+        if end < blocks and row[end]:
+            end += 1
+        intervals.append((max(end - window_blocks, 0), end))
+    return np.asarray(intervals, dtype=np.int64).reshape(-1, 2)
+
+
+def _df_check_intervals(mask: np.ndarray, intervals: np.ndarray, window: int | None, pb: int, cb: int) -> None:
+    """Every block a step moves lies in that step's interval. SkyReels-V2 returns such a matrix when the window is
+    smaller than the prefix (its interval starts at block 0 whatever the prefix), and its pipeline would then never
+    update that block; its pipeline never asks for it (window = all frames)."""
+    cols = np.arange(mask.shape[1])
+    outside = mask & ((cols[None, :] < intervals[:, :1]) | (cols[None, :] >= intervals[:, 1:]))
+    if outside.any():
+        r, b = (int(v) for v in np.argwhere(outside)[0])
+        lo, hi = (int(v) * cb for v in intervals[r])
+        raise ValueError(
+            f"window={window} is too small for prefix_frames={pb * cb}: at step {r} frame {b * cb} moves while the "
+            f"model's window is frames [{lo}, {hi}); SkyReels-V2 would never update it. Use window >= "
+            f"{(pb + 1) * cb}"
+        )
 
 
 def diffusion_forcing(
@@ -456,60 +507,20 @@ def diffusion_forcing(
     pb = _prefix_blocks(prefix_frames, cb, blocks, "causal_block_size")
     if k and not pb:
         raise ValueError(f"addnoise_condition={k} noises the prefix frames, but prefix_frames is 0")
-    window_blocks = blocks
-    if window is not None:
-        window = positive_int("window", window)
-        if window < cb:
-            raise ValueError(f"window={window} is smaller than causal_block_size={cb}: the model would see no block")
-        window_blocks = min(window // cb, blocks)
-        if window_blocks < blocks and ar_step * window_blocks < n:
-            need = math.ceil(n / window_blocks)
-            raise ValueError(
-                f"ar_step={ar_step} is too small for a sliding window of {window_blocks} block(s) over {n} steps: a "
-                f"block would leave the window before it is clean; SkyReels-V2 requires ar_step >= {need}"
-            )
+    window = None if window is None else positive_int("window", window)
+    window_blocks = _df_window_blocks(window, cb, blocks, ar_step, n)
     # Rows: at most N per block plus the offsets (bounded by N each); check the size before building.
-    bound = n + (blocks - 1) * min(max(ar_step, 1), n) + 1
     limit = MAX_CELLS if max_cells is None else positive_int("max_cells", max_cells)
-    _check_cells(bound, blocks * cb, limit)
+    _check_cells(n + (blocks - 1) * min(max(ar_step, 1), n) + 1, blocks * cb, limit)
     sky = _skyreels_rows(blocks, n, ar_step, pb, max_rows=limit)
     mask = (sky[1:] != sky[:-1]) & (sky[1:] != n + 1)
-    # Valid interval: starts at the window's block count; one block further each row that moves the next block.
-    intervals = []
-    terminal = window_blocks
-    for row in mask:
-        if terminal < blocks and row[terminal]:
-            terminal += 1
-        intervals.append((max(terminal - window_blocks, 0), terminal))
-    for r, (row, (lo, hi)) in enumerate(zip(mask, intervals)):
-        outside = np.flatnonzero(row & ((np.arange(blocks) < lo) | (np.arange(blocks) >= hi)))
-        if outside.size:
-            # SkyReels-V2 returns such a matrix (its interval starts at block 0 whatever the prefix), and its
-            # pipeline would then never update that block; its pipeline never asks for it (window = all frames).
-            raise ValueError(
-                f"window={window} is too small for prefix_frames={pb * cb}: at step {r} frame "
-                f"{int(outside[0]) * cb} moves while the model's window is frames [{lo * cb}, {hi * cb}); "
-                f"SkyReels-V2 would never update it. Use window >= {(pb + 1) * cb}"
-            )
-    index = _expand(np.minimum(sky, n), cb)
-    params = {
-        "num_steps": n,
-        "num_frames": num_frames,
-        "causal_block_size": cb,
-        "ar_step": ar_step,
-        "prefix_frames": pb * cb,
-        "addnoise_condition": k,
-        "window": window,
-    }
+    intervals = _df_intervals(mask, window_blocks)
+    _df_check_intervals(mask, intervals, window, pb, cb)
+    params = {"num_steps": n, "num_frames": num_frames, "causal_block_size": cb, "ar_step": ar_step,
+              "prefix_frames": pb * cb, "addnoise_condition": k, "window": window}
     return FrameSchedule(
-        base=base,
-        index=index,
-        prefix_frames=pb * cb,
-        prefix_level=k / 1000.0,
-        prefix_noise=True,
-        window=np.asarray(intervals, dtype=np.int64) * cb,
-        name="diffusion_forcing",
-        params=params,
+        base=base, index=_expand(np.minimum(sky, n), cb), prefix_frames=pb * cb, prefix_level=k / 1000.0,
+        prefix_noise=True, window=intervals * cb, name="diffusion_forcing", params=params,
     )
 
 
@@ -521,7 +532,7 @@ def to_skyreels(fs: FrameSchedule) -> dict[str, Any]:
     after each step, ``N + 1`` for frames clean before the step and for prefix frames), ``update_mask`` (bool
     ``[R, F]``, = ``fs.update``) and ``valid_interval`` (a list of ``(start, end)`` per step, = ``fs.window``).
     SkyReels' pipeline overrides the prefix frames' timestep with ``addnoise_condition`` afterwards; ``step_matrix``
-    does not. With ``base = skyreels_base(N, shift)`` the template is exactly SkyReels' (tested for the recorded
+    does not. With ``base = skyreels_base(N, alpha)`` the template is exactly SkyReels' (tested for the recorded
     templates).
     """
     if not isinstance(fs, FrameSchedule):
@@ -598,25 +609,39 @@ def autoregressive(base: Schedule, num_frames: int, *, prefix_frames: int = 0) -
 # -- MAGI-1 ----------------------------------------------------------------------------------------------------------
 
 
-def magi_base(num_steps: int = 64, shift: float = 3.0) -> Schedule:
-    """MAGI-1's time grid in flowsched's convention.
+def magi_base(num_steps: int = 64, alpha: float = 3.0) -> Schedule:
+    """MAGI-1's time grid in flowsched's convention: ``t_k = time_shift(1 - (k / S)^2, alpha)``, ``k = 0 .. S``.
 
     MAGI-1's ``t`` runs 0 = noise to 1 = clean: ``init_t`` takes ``linspace(0, 1, S + 1)``, squares it and applies
-    SD3's shift with ``1 / shift`` (``tSchedulerFunc = "sd3"``, shift 3 by default); flowsched's ``t`` is one minus
-    that. (MAGI-1's special 12-step distilled grid is not covered.) Source: SandAI-org/MAGI-1 @6ff822e,
-    ``inference/pipeline/video_generate.py`` (``init_t``); ``example/4.5B/4.5B_base_config.json``: 64 steps.
+    SD3's shift with ``1 / shift`` (``tSchedulerFunc = "sd3"``, shift 3 by default); one minus that is the shift by
+    ``alpha = shift`` of ``1 - x^2``. (MAGI-1's special 12-step distilled grid is not covered.) Source:
+    SandAI-org/MAGI-1 @6ff822e, ``inference/pipeline/video_generate.py`` (``init_t``);
+    ``example/4.5B/4.5B_base_config.json``: 64 steps.
     """
     num_steps = positive_int("num_steps", num_steps)
-    shift = positive_real("shift", shift)
-    if shift < 1.0:
-        raise ValueError(f"shift must be >= 1 (MAGI-1 asserts it), got {shift}")
+    alpha = positive_real("alpha", alpha)
+    if alpha < 1.0:
+        raise ValueError(f"alpha must be >= 1 (MAGI-1 asserts shift >= 1), got {alpha}")
     if num_steps == 12:
         warnings.warn("MAGI-1 uses a special grid for 12 steps (its distilled shortcut); this is the plain grid",
                       stacklevel=2)
-    x = np.linspace(0.0, 1.0, num_steps + 1) ** 2
-    # (1 / shift) x / (1 + (1 / shift - 1) x), written as x / (x + (1 - x) shift): exact 0 and 1 at the ends.
-    magi = x / (x + (1.0 - x) * shift)
-    return Schedule(1.0 - magi, name="magi1", params={"num_steps": num_steps, "shift": shift})
+    t = time_shift(1.0 - np.linspace(0.0, 1.0, num_steps + 1) ** 2, alpha)
+    return Schedule(t, name="magi1", params={"num_steps": num_steps, "alpha": alpha})
+
+
+def _steps_per_stage(s: int, w: int) -> int:
+    """MAGI-1 advances each chunk ``S / window`` base steps per stage: ``S`` must be a multiple of ``window``."""
+    if s < w:
+        raise ValueError(
+            f"the base schedule is too short: {s} step(s) for a window of {w} chunks; MAGI-1 advances each chunk "
+            f"num_steps / window steps per stage, so it needs at least {w} steps"
+        )
+    if s % w:
+        raise ValueError(
+            f"the base schedule has {s} steps, not a multiple of window={w}: MAGI-1 advances each chunk "
+            f"num_steps // window steps per stage and would never finish one; use {s // w * w} or {(s // w + 1) * w}"
+        )
+    return s // w
 
 
 def staircase(
@@ -653,17 +678,7 @@ def staircase(
     if p >= c:
         raise ValueError(f"prefix_chunks={p} leaves nothing to generate out of num_chunks={c}")
     s = base.num_steps
-    if s < w:
-        raise ValueError(
-            f"the base schedule is too short: {s} step(s) for a window of {w} chunks; MAGI-1 advances each chunk "
-            f"num_steps / window steps per stage, so it needs at least {w} steps"
-        )
-    if s % w:
-        raise ValueError(
-            f"the base schedule has {s} steps, not a multiple of window={w}: MAGI-1 advances each chunk "
-            f"num_steps // window steps per stage and would never finish one; use {s // w * w} or {(s // w + 1) * w}"
-        )
-    per_stage = s // w
+    per_stage = _steps_per_stage(s, w)
     rows = per_stage * (c + w - 1 - p)
     _check_cells(rows + 1, c * cw, max_cells)
     steps = np.arange(rows + 1, dtype=np.int64)[:, None]
@@ -696,29 +711,9 @@ def staircase(
 # -- Self-Forcing / CausVid ------------------------------------------------------------------------------------------
 
 
-def blockwise_base(
-    steps: Sequence[int] = (1000, 750, 500, 250),
-    *,
-    shift: float = 5.0,
-    warp: bool = True,
-    num_train_timesteps: int = 1000,
-) -> Schedule:
-    """The few-step list of Self-Forcing and CausVid as a schedule (its values, then 0).
-
-    Both build ``FlowMatchScheduler(shift, sigma_min=0, extra_one_step=True).set_timesteps(T)``: a table
-    ``sigma_j = shift(1 - j / T)``, ``j = 0 .. T - 1``. With ``warp=True`` (``warp_denoising_step``) step ``s`` is
-    table entry ``T - s``, i.e. ``t = shift(s / T)`` (computed here in float64; the peers' table is float32). With
-    ``warp=False`` the model is fed ``s`` itself and ``add_noise`` uses the table entry whose ``sigma * T`` is
-    nearest to ``s``; that entry is the ``t`` used here. A trailing 0 in ``steps`` (CausVid's configs) is dropped.
-
-    Sources: guandeh17/Self-Forcing @33593df (``configs/self_forcing_dmd.yaml``: ``[1000, 750, 500, 250]``, warp,
-    shift 5; ``utils/scheduler.py``; ``pipeline/causal_inference.py``), tianweiy/CausVid @ca21150
-    (``configs/wan_causal_dmd.yaml``: ``[1000, 757, 522, 0]``, no warp, shift 8).
-    """
-    shift = positive_real("shift", shift)
-    if not isinstance(warp, (bool, np.bool_)):
-        raise TypeError(f"warp must be True or False, got {warp!r}")
-    big_t = positive_int("num_train_timesteps", num_train_timesteps)
+def _step_list(steps: Any, big_t: int) -> list[int]:
+    """A strictly decreasing list of integer timesteps in ``(0, big_t]``; a trailing 0 (CausVid's configs) is
+    dropped."""
     if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence):
         raise TypeError(f"steps must be a list of integer timesteps such as [1000, 750, 500, 250], got {steps!r}")
     values = [positive_int(f"steps[{i}]", s) if s != 0 else 0 for i, s in enumerate(steps)]
@@ -729,18 +724,45 @@ def blockwise_base(
     for i, s in enumerate(values):
         if not 0 < s <= big_t:
             raise ValueError(f"steps[{i}] must lie in (0, {big_t}] (num_train_timesteps), got {s}")
-    if any(b >= a for a, b in zip(values, values[1:])):
+    if any(b >= a for a, b in itertools.pairwise(values)):
         raise ValueError(f"steps must be strictly decreasing (noise first), got {values}")
-    def table(j):
-        x = 1.0 - np.asarray(j, dtype=np.float64) / big_t
-        return shift * x / (1 + (shift - 1) * x)
+    return values
+
+
+def blockwise_base(
+    steps: Sequence[int] = (1000, 750, 500, 250),
+    *,
+    alpha: float = 5.0,
+    warp: bool = True,
+    num_train_timesteps: int = 1000,
+) -> Schedule:
+    """The few-step list of Self-Forcing and CausVid as a schedule (its values, then 0).
+
+    Both build ``FlowMatchScheduler(shift, sigma_min=0, extra_one_step=True).set_timesteps(T)``: a table
+    ``sigma_j = time_shift(1 - j / T, alpha)``, ``j = 0 .. T - 1`` (their ``shift`` is ``alpha``). With
+    ``warp=True`` (``warp_denoising_step``) step ``s`` is table entry ``T - s``, i.e. ``t = time_shift(s / T,
+    alpha)`` (computed here in float64, in their order of operations; the peers' table is float32). With
+    ``warp=False`` the model is fed ``s`` itself and ``add_noise`` uses the table entry whose ``sigma * T`` is
+    nearest to ``s``; that entry is the ``t`` used here. A trailing 0 in ``steps`` (CausVid's configs) is dropped.
+
+    Sources: guandeh17/Self-Forcing @33593df (``configs/self_forcing_dmd.yaml``: ``[1000, 750, 500, 250]``, warp,
+    shift 5; ``utils/scheduler.py``; ``pipeline/causal_inference.py``), tianweiy/CausVid @ca21150
+    (``configs/wan_causal_dmd.yaml``: ``[1000, 757, 522, 0]``, no warp, shift 8).
+    """
+    alpha = positive_real("alpha", alpha)
+    warp = boolean("warp", warp)
+    big_t = positive_int("num_train_timesteps", num_train_timesteps)
+    values = _step_list(steps, big_t)
+
+    def table(j) -> np.ndarray:
+        return time_shift_peer(1.0 - np.asarray(j, dtype=np.float64) / big_t, alpha)
 
     if warp:
         t = table([big_t - s for s in values])
     else:
-        all_sigmas = table(np.arange(big_t))
-        t = np.array([all_sigmas[int(np.argmin(np.abs(all_sigmas * big_t - s)))] for s in values])
-    params = {"steps": values, "shift": shift, "warp": bool(warp), "num_train_timesteps": big_t}
+        sigmas = table(np.arange(big_t))
+        t = np.array([sigmas[int(np.argmin(np.abs(sigmas * big_t - s)))] for s in values])
+    params = {"steps": values, "alpha": alpha, "warp": warp, "num_train_timesteps": big_t}
     return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params)
 
 
@@ -749,7 +771,7 @@ def blockwise(
     num_blocks: int = 7,
     *,
     block_frames: int = 3,
-    shift: float = 5.0,
+    alpha: float = 5.0,
     warp: bool = True,
     prefix_frames: int = 0,
     num_train_timesteps: int = 1000,
@@ -765,7 +787,7 @@ def blockwise(
     then re-noising to the next ``t`` with fresh noise). Each block also costs the peers one more model call at
     ``t = 0`` to fill the KV cache; it is not a step and not counted here. Sources: as :func:`blockwise_base`.
     """
-    base = blockwise_base(steps, shift=shift, warp=warp, num_train_timesteps=num_train_timesteps)
+    base = blockwise_base(steps, alpha=alpha, warp=warp, num_train_timesteps=num_train_timesteps)
     blocks = positive_int("num_blocks", num_blocks)
     bf = positive_int("block_frames", block_frames)
     pb = _prefix_blocks(prefix_frames, bf, blocks, "block_frames")

@@ -20,6 +20,11 @@ from dataclasses import dataclass, field
 
 from ._validate import closest, positive_int
 
+__all__ = [
+    "VAE", "VAES", "FrameCountWarning", "LatentGeometry", "decoded_frame_count", "get_vae", "latent_frame_count",
+    "nearest_valid_frame_counts"
+]
+
 
 class FrameCountWarning(UserWarning):
     """The requested frame count is not one the VAE can decode exactly; see the message for the fix."""

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import math
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
-from .schedules import linear_function, opensora_shift
+from .schedules import linear_function, opensora_alpha
+from .shift import time_shift_peer
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
+
+__all__ = ["get_noise", "get_res_lin_function", "get_schedule", "pack", "time_shift", "unpack"]
 
 
 def ae_spatial_compression() -> int:
@@ -88,9 +92,9 @@ def get_noise(
 
 
 def time_shift(alpha: float, t: Tensor) -> Tensor:
-    """``alpha * t / (1 + (alpha - 1) * t)``, evaluated exactly as Open-Sora does (in ``t``'s dtype)."""
-    alpha = v.positive_real("alpha", alpha)
-    return alpha * t / (1 + (alpha - 1) * t)
+    """``alpha * t / (1 + (alpha - 1) * t)``, evaluated exactly as Open-Sora does (in ``t``'s dtype):
+    :func:`flowsched.shift.time_shift_peer` with Open-Sora's argument order."""
+    return time_shift_peer(t, alpha)
 
 
 def get_res_lin_function(
@@ -118,12 +122,26 @@ def get_schedule(
     import torch
 
     num_steps = v.positive_int("num_steps", num_steps)
-    # the same checks and the same float64 alpha as Open-Sora's get_res_lin_function(...)(L) * sqrt(T')
-    alpha = opensora_shift(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
+    alpha = _alpha(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
     timesteps = torch.linspace(1, 0, num_steps + 1)
     if alpha is not None:
         timesteps = time_shift(alpha, timesteps)
     return timesteps.tolist()
+
+
+def _alpha(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift) -> float | None:
+    """The shift ``get_schedule`` applies, every argument checked: ``None`` for ``shift=False``, else
+    ``shift_alpha``, else the rule (the same float64 operations as Open-Sora's
+    ``get_res_lin_function(y1=base_shift, y2=max_shift)(image_seq_len) * sqrt(num_frames)``)."""
+    image_seq_len = v.positive_int("image_seq_len", image_seq_len)
+    num_frames = v.positive_int("num_frames", num_frames)
+    shift = v.boolean("shift", shift)
+    base_shift, max_shift = v.real("base_shift", base_shift), v.real("max_shift", max_shift)
+    if shift_alpha is not None:
+        shift_alpha = v.positive_real("shift_alpha", shift_alpha)
+    if not shift:
+        return None
+    return shift_alpha if shift_alpha is not None else opensora_alpha(image_seq_len, num_frames, base_shift, max_shift)
 
 
 def pack(x: Tensor, patch_size: int = 2) -> Tensor:

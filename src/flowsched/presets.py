@@ -1,10 +1,10 @@
 """Model presets as data: a VAE, a schedule rule with its parameters, defaults, and where the numbers come from.
 
 A preset never holds code. Its ``rule`` names one entry of :data:`RULES`, a small function
-``(geometry, num_steps, shift_alpha, **rule_params) -> Schedule`` that applies the model's own rule at the
-user's resolution and length. The per-frame schedules of diffusion-forcing and autoregressive video models are
-:data:`FRAME_PRESETS`: a frame family's name and its spec parameters, built by
-:func:`flowsched.spec.frame_schedule_from_spec`. numpy only.
+``(geometry, num_steps, alpha_override, **rule_params) -> Schedule`` that applies the model's own rule at the
+user's resolution and length (``alpha_override``: a static shift that replaces the rule's, or ``None``). The
+per-frame schedules of diffusion-forcing and autoregressive video models are :data:`FRAME_PRESETS`: a frame
+family's name and its spec parameters, built by :func:`flowsched.spec.frame_schedule_from_spec`. numpy only.
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from types import MappingProxyType
 from typing import Any
 
 from . import diffusers_rules, schedules
-from ._validate import closest, positive_int, positive_real, suggestion
+from ._validate import boolean, closest, positive_int, positive_real, suggestion
 from .geometry import LatentGeometry, get_vae
 from .schedule import Schedule
+
+__all__ = [
+    "DEFAULT_PRESET", "FRAME_PRESETS", "PRESETS", "RULES", "FramePreset", "Preset", "get_frame_preset", "get_preset"
+]
 
 
 @dataclass(frozen=True)
@@ -83,20 +87,24 @@ class Preset:
         geometry: LatentGeometry | None = None,
         num_steps: int | None = None,
         *,
-        shift: bool = True,
-        shift_alpha: float | None = None,
+        alpha: float | None = None,
+        apply_shift: bool = True,
     ) -> Schedule:
         """The model's schedule for ``geometry`` (default: the preset's own) and ``num_steps``.
 
-        ``shift=False`` gives the linear grid; ``shift_alpha`` overrides the rule's shift with a static one.
+        ``alpha`` replaces the rule's shift with a static one (the rule keeps its grid and terminal);
+        ``apply_shift=False`` gives the unshifted grid ``linspace(1, 0, N + 1)`` (:func:`flowsched.schedules.linear`)
+        instead of the rule.
         """
         geometry = self.geometry() if geometry is None else geometry
         num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
-        if not shift:
+        alpha = None if alpha is None else positive_real("alpha", alpha)
+        if not boolean("apply_shift", apply_shift):
+            if alpha is not None:
+                raise ValueError(f"apply_shift=False asks for the unshifted grid and alpha={alpha:g} for a shift; "
+                                 "give one of them")
             return schedules.linear(num_steps)
-        if shift_alpha is not None:
-            shift_alpha = positive_real("shift_alpha", shift_alpha)
-        return RULES[self.rule](geometry, num_steps, shift_alpha, **self.rule_params)
+        return RULES[self.rule](geometry, num_steps, alpha, **self.rule_params)
 
     def comfyui_args(self, geometry: LatentGeometry | None = None) -> dict[str, Any]:
         """Keyword arguments of :func:`flowsched.schedules.comfyui` (without ``num_steps``) for the ComfyUI
@@ -138,7 +146,7 @@ class Preset:
 def _opensora_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     base_shift: float = 1.0,
     max_shift: float = 3.0,
 ) -> Schedule:
@@ -146,7 +154,7 @@ def _opensora_rule(
         num_steps,
         geometry.image_seq_len,
         geometry.latent_frames,
-        shift_alpha=shift_alpha,
+        alpha=alpha_override,
         base_shift=base_shift,
         max_shift=max_shift,
     )
@@ -155,12 +163,12 @@ def _opensora_rule(
 def _static_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     alpha: float = 1.0,
     grid: str = "linear",
 ) -> Schedule:
     """A fixed shift on a named base grid (SD3-style ``shift``, Wan/HunyuanVideo ``flow_shift``)."""
-    a = alpha if shift_alpha is None else shift_alpha
+    a = alpha if alpha_override is None else alpha_override
     if grid == "linear":
         return schedules.shifted(num_steps, a)
     return schedules.warp(schedules.grid(num_steps, grid), a)
@@ -169,43 +177,44 @@ def _static_rule(
 def _diffusers_default_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     alpha: float = 3.0,
     double_shift: bool = True,
 ) -> Schedule:
     """diffusers' FlowMatchEuler default path (SD3), with its double-shifted tail unless told otherwise."""
-    return diffusers_rules.diffusers_default(num_steps, alpha if shift_alpha is None else shift_alpha,
+    return diffusers_rules.diffusers_default(num_steps, alpha if alpha_override is None else alpha_override,
                                              double_shift=double_shift)
 
 
 def _flow_sigmas_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     alpha: float = 1.0,
     solver: str = "unipc",
 ) -> Schedule:
-    """A multistep solver's flow sigmas with a static ``flow_shift`` and its integer model timesteps (Wan, Sana)."""
-    return diffusers_rules.flow_sigmas(num_steps, alpha if shift_alpha is None else shift_alpha, solver=solver)
+    """A multistep solver's flow sigmas with a static shift ``alpha`` (their ``flow_shift``) and its integer model
+    timesteps (Wan, Sana)."""
+    return diffusers_rules.flow_sigmas(num_steps, alpha if alpha_override is None else alpha_override, solver=solver)
 
 
 def _flux_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     base_shift: float = 0.5,
     max_shift: float = 1.15,
 ) -> Schedule:
     """BFL's mu line over all tokens of the image (``alpha = exp(mu)``)."""
-    if shift_alpha is not None:
-        return schedules.shifted(num_steps, shift_alpha)
+    if alpha_override is not None:
+        return schedules.shifted(num_steps, alpha_override)
     return schedules.flux(num_steps, geometry.seq_len, base_shift, max_shift)
 
 
 def _ltx_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     base_shift: float = 0.95,
     max_shift: float = 2.05,
     base_seq_len: int = 1024,
@@ -213,34 +222,34 @@ def _ltx_rule(
     terminal: float = 0.1,
 ) -> Schedule:
     """LTX-Video: mu line over ``F' * H' * W'`` tokens, stretched so the last evaluation point is ``terminal``."""
-    if shift_alpha is not None:
-        return schedules.stretch_to_terminal(schedules.shifted(num_steps, shift_alpha), terminal)
+    if alpha_override is not None:
+        return schedules.stretch_to_terminal(schedules.shifted(num_steps, alpha_override), terminal)
     return schedules.ltx(num_steps, geometry.seq_len, base_shift, max_shift, base_seq_len, max_seq_len, terminal)
 
 
 def _cogview4_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     base_shift: float = 0.25,
     max_shift: float = 0.75,
     base_seq_len: int = 256,
 ) -> Schedule:
     """CogView4: sqrt rule over the image tokens, linear time shift (alpha = mu), integer-truncated grid."""
-    return schedules.cogview4(num_steps, geometry.image_seq_len, base_shift, max_shift, base_seq_len, mu=shift_alpha)
+    return schedules.cogview4(num_steps, geometry.image_seq_len, base_shift, max_shift, base_seq_len, mu=alpha_override)
 
 
 def _linear_quadratic_rule(
     geometry: LatentGeometry,
     num_steps: int,
-    shift_alpha: float | None,
+    alpha_override: float | None,
     threshold_noise: float = 0.025,
 ) -> Schedule:
-    """Mochi: linear-quadratic, no shift (an explicit ``shift_alpha`` warps it). Mochi's model is fed
+    """Mochi: linear-quadratic, no shift (an explicit ``alpha_override`` warps it). Mochi's model is fed
     ``(1 - t) * 1000`` (diffusers' ``invert_sigmas``), recorded as the schedule's timesteps."""
     s = schedules.linear_quadratic(num_steps, threshold_noise)
-    if shift_alpha is not None:
-        s = schedules.warp(s, shift_alpha)
+    if alpha_override is not None:
+        s = schedules.warp(s, alpha_override)
     return Schedule(s.t, s.name, s.params, timesteps=(1.0 - s.t[:-1]) * 1000.0)
 
 
@@ -446,7 +455,7 @@ class FramePreset:
         name: the name used in specs and by ``flowsched frames`` (``skyreels-v2-df-540p-async``).
         model: human-readable model name and setting.
         family: a frame family of :data:`flowsched.spec.FRAME_FAMILIES` (``diffusion_forcing``, ``staircase`` ...).
-        params: the family's spec parameters (read-only mapping; ``steps``, ``shift``, ``frames`` ...).
+        params: the family's spec parameters (read-only mapping; ``steps``, ``alpha``, ``frames`` ...).
         source: where the numbers come from (repository @ commit, file).
         notes: what users should know.
     """
@@ -472,55 +481,55 @@ FRAME_PRESETS: dict[str, FramePreset] = {
     for p in (
         FramePreset(
             "skyreels-v2-df-540p", "SkyReels-V2-DF 540P, synchronous", "diffusion_forcing",
-            {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 1, "ar_step": 0},
+            {"steps": 30, "alpha": 8.0, "frames": 25, "causal_block_size": 1, "ar_step": 0},
             f"{_SKYREELS} (base_num_frames 97 -> 25 latent frames, ar_step 0)",
         ),
         FramePreset(
             "skyreels-v2-df-540p-async", "SkyReels-V2-DF 540P, asynchronous", "diffusion_forcing",
-            {"steps": 30, "shift": 8.0, "frames": 25, "causal_block_size": 5, "ar_step": 5},
+            {"steps": 30, "alpha": 8.0, "frames": 25, "causal_block_size": 5, "ar_step": 5},
             f"{_SKYREELS} (asynchronous example: ar_step 5, causal_block_size 5, base_num_frames 97)",
         ),
         FramePreset(
             "skyreels-v2-df-720p", "SkyReels-V2-DF 720P, synchronous", "diffusion_forcing",
-            {"steps": 30, "shift": 8.0, "frames": 31, "causal_block_size": 1, "ar_step": 0},
+            {"steps": 30, "alpha": 8.0, "frames": 31, "causal_block_size": 1, "ar_step": 0},
             f"{_SKYREELS} (base_num_frames 121 -> 31 latent frames for 720P)",
         ),
         FramePreset(
             "skyreels-v2-df-720p-async", "SkyReels-V2-DF 720P, asynchronous", "diffusion_forcing",
-            {"steps": 30, "shift": 8.0, "frames": 30, "causal_block_size": 5, "ar_step": 5},
+            {"steps": 30, "alpha": 8.0, "frames": 30, "causal_block_size": 5, "ar_step": 5},
             f"{_SKYREELS} (ar_step 5, causal_block_size 5)",
             "121 video frames are 31 latent frames, which causal_block_size 5 floors to 30 (the last frame would "
             "stay noise); the preset uses 30 (117 video frames)",
         ),
         FramePreset(
             "magi-1-4.5b", "MAGI-1 4.5B", "staircase",
-            {"steps": 64, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+            {"steps": 64, "alpha": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
             "SandAI-org/MAGI-1 @6ff822e: example/4.5B/4.5B_base_config.json (num_steps 64, window_size 4, "
             "chunk_width 6, 96 frames -> 24 latent frames = 4 chunks) and video_generate.py (sd3 shift 3)",
         ),
         FramePreset(
             "magi-1-24b", "MAGI-1 24B", "staircase",
-            {"steps": 32, "shift": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
+            {"steps": 32, "alpha": 3.0, "chunks": 4, "chunk_frames": 6, "window": 4},
             "SandAI-org/MAGI-1 @6ff822e: example/24B/24B_base_config.json (num_steps 32, window_size 4, "
             "chunk_width 6)",
         ),
         FramePreset(
             "self-forcing", "Self-Forcing (Wan2.1-T2V-1.3B, DMD)", "blockwise",
-            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 5.0, "warp": True},
+            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "alpha": 5.0, "warp": True},
             "guandeh17/Self-Forcing @33593df: configs/self_forcing_dmd.yaml (denoising_step_list, "
             "warp_denoising_step, timestep_shift 5, num_frame_per_block 3; 21 latent frames)",
             _STOCHASTIC,
         ),
         FramePreset(
             "causvid", "CausVid (Wan2.1, causal DMD)", "blockwise",
-            {"steps": [1000, 757, 522], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": False},
+            {"steps": [1000, 757, 522], "blocks": 7, "block_frames": 3, "alpha": 8.0, "warp": False},
             "tianweiy/CausVid @ca21150: configs/wan_causal_dmd.yaml (denoising_step_list [1000, 757, 522, 0], "
             "warp_denoising_step false, timestep_shift 8, num_frame_per_block 3; 21 latent frames)",
             _STOCHASTIC,
         ),
         FramePreset(
             "causvid-4step-warp", "CausVid, 4 warped steps", "blockwise",
-            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "shift": 8.0, "warp": True},
+            {"steps": [1000, 750, 500, 250], "blocks": 7, "block_frames": 3, "alpha": 8.0, "warp": True},
             "tianweiy/CausVid @ca21150: configs/wan_causal_dmd_warp_4step_cfg2.yaml",
             _STOCHASTIC,
         ),

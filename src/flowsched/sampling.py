@@ -16,18 +16,20 @@ The velocity callable is ``velocity(x, t) -> v``:
 - ``v`` must have the shape of ``x`` and be finite. A wrong shape stops the sampler with a ``ValueError`` that names
   the step index and ``t``; NaN or inf too, as far as ``check`` looks (below).
 
-``check``: ``"first"`` (default) checks the shape of every ``v``, and finiteness on the first call and on the
-result (a finiteness check on a GPU tensor is a device-to-host sync; one per run costs nothing measurable);
-``"every"`` checks finiteness on every call, naming the first bad step; ``"none"`` checks shapes only.
+``check`` (:class:`CheckPolicy`): ``"first"`` (default) checks the shape of every ``v``, and finiteness on the first
+call and on the result (a finiteness check on a GPU tensor is a device-to-host sync; one per run costs nothing
+measurable); ``"every"`` checks finiteness on every call, naming the first bad step; ``"none"`` checks shapes only.
 
 Schedules: a :class:`~flowsched.schedule.Schedule` or any sequence of ``N + 1`` numbers, checked by
 :func:`~flowsched.schedule.check_t`: strictly decreasing inside [0, 1]; a sampler that starts from pure noise and
 must return data needs ``t_0 = 1`` and ``t_N = 0`` (within 1e-6), unless ``allow_partial=True`` (image-to-image
 starting at ``t_0 < 1``, or a partial trajectory stopping at ``t_N > 0``).
 
-Samplers are plain functions, listed once in :data:`SAMPLERS`. They use only ``+`` and scalar ``*`` on ``x``, so they
-work unchanged for numpy and torch (any device or dtype; the step is computed like Open-Sora's, a Python float times
-the tensor).
+How the code reads: each public sampler checks its arguments once, then hands a small step function (the
+mathematics of one step, nothing else) to :func:`_integrate`, the one loop every sampler shares (callback, progress
+bar, the final check). Samplers are plain functions, listed once in :data:`SAMPLERS`. They use only ``+`` and scalar
+``*`` on ``x``, so they work unchanged for numpy and torch (any device or dtype; the step is computed like
+Open-Sora's, a Python float times the tensor).
 
 Stochastic samplers (:func:`euler_ancestral`, :func:`stochastic_euler`) add fresh noise ``eps`` at each step. It comes
 from ``noise(step_index, x) -> eps`` (a callable returning an array or tensor like ``x``), or, with ``seed=``, from
@@ -39,28 +41,34 @@ device, batch size (``sample_index``) and backend. docs/partial-and-stochastic.m
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ._validate import choice, is_int, is_torch_tensor, nonnegative_real
+from ._validate import boolean, choice, is_int, is_torch_tensor, nonnegative_real
 from .frames import FrameSchedule
-from .schedule import ENDPOINT_TOL, Schedule, check_t
+from .philox import check_seed
+from .schedule import Schedule, check_t
 
 Velocity = Callable[[Any, float], Any]
 Callback = Callable[[int, float, float, Any], Any]
+NoiseSource = Callable[[int, Any], Any]
+#: ``model(x_w, t_w) -> v`` of :func:`euler_frames`: the state on the step's window and the window's per-frame ``t``.
+FrameModel = Callable[[Any, Any], Any]
+FrameCallback = Callable[[int, np.ndarray, np.ndarray, Any], Any]
 
-#: What a sampler checks of the velocity it calls (see the module docstring).
+#: What a sampler checks of the velocity it calls (see the module docstring and :class:`CheckPolicy`).
 CHECKS = ("first", "every", "none")
 
 __all__ = [
     "CHECKS",
     "DETERMINISTIC",
-    "ENDPOINT_TOL",
     "SAMPLERS",
     "STOCHASTIC",
+    "CheckPolicy",
     "add_noise",
     "ancestral_coefficients",
     "call_velocity",
@@ -71,10 +79,12 @@ __all__ = [
     "heun",
     "nfe",
     "portable_step_noise",
-    "progress_bar",
     "schedule_values",
     "stochastic_euler",
 ]
+
+
+# -- checks: what a sampler accepts, and what it asks of the values it is given ------------------------------------
 
 
 def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_partial: bool = False) -> np.ndarray:
@@ -84,22 +94,12 @@ def schedule_values(schedule: Schedule | Sequence[float] | np.ndarray, *, allow_
     if not isinstance(schedule, Schedule) and (isinstance(schedule, (str, bytes)) or not hasattr(schedule, "__len__")):
         raise TypeError(f"schedule must be a Schedule or a sequence of N + 1 numbers, got {type(schedule).__name__}")
     values = schedule.t if isinstance(schedule, Schedule) else schedule
-    if allow_partial:
+    if boolean("allow_partial", allow_partial):
         return check_t(values, "schedule")
     return check_t(
         values, "schedule", start=1.0, end=0.0,
         hint="pass allow_partial=True to start from a partly noised x (image-to-image) or to stop early",
     )
-
-
-def nfe(sampler: str, num_steps: int) -> int:
-    """Velocity evaluations a sampler spends on ``num_steps`` steps ending at ``t = 0``.
-
-    ``euler``, ``euler_ancestral``, ``stochastic_euler``: ``N``. ``heun``: ``2N - 1`` (the last step to ``t = 0``
-    is an Euler step). A partial Heun schedule that stops at ``t_N > 0`` costs ``2N``.
-    """
-    get_sampler(sampler)
-    return 2 * int(num_steps) - 1 if sampler == "heun" else int(num_steps)
 
 
 def _check_state(x: Any) -> None:
@@ -113,17 +113,6 @@ def _check_state(x: Any) -> None:
 
 def _all_finite(v: Any) -> bool:
     return bool(v.isfinite().all()) if is_torch_tensor(v) else bool(np.isfinite(v).all())
-
-
-def call_velocity(velocity: Velocity, x: Any, t: float, *, step: int = 0, stage: str = "", finite: bool = True) -> Any:
-    """``velocity(x, t)``, checked: a torch tensor for a torch ``x`` (an array otherwise), the shape of ``x``, and
-    with ``finite=True`` no NaN or inf (for a GPU tensor that check is a device-to-host sync). Errors name ``step``
-    and ``t`` (``stage`` adds a detail, e.g. ``", Heun corrector"``). Used by the samplers and
-    :func:`flowsched.quality.teacher_search`."""
-    v = _like_x("velocity", velocity(x, t), x, f"at step {step} (t={t!r}{stage})")
-    if finite and not _all_finite(v):
-        raise ValueError(f"velocity returned NaN or inf at step {step} (t={t!r}{stage})")
-    return v
 
 
 def _like_x(what: str, value: Any, x: Any, where: str, shape_note: str = "") -> Any:
@@ -140,6 +129,55 @@ def _like_x(what: str, value: Any, x: Any, where: str, shape_note: str = "") -> 
             f"{what} returned shape {tuple(value.shape)} {where}; it must match x, {tuple(x.shape)}{shape_note}"
         )
     return value
+
+
+def call_velocity(velocity: Velocity, x: Any, t: float, *, step: int = 0, stage: str = "", finite: bool = True) -> Any:
+    """``velocity(x, t)``, checked: a torch tensor for a torch ``x`` (an array otherwise), the shape of ``x``, and
+    with ``finite=True`` no NaN or inf (for a GPU tensor that check is a device-to-host sync). Errors name ``step``
+    and ``t`` (``stage`` adds a detail, e.g. ``", Heun corrector"``). Used by the samplers and
+    :func:`flowsched.quality.teacher_search`."""
+    v = _like_x("velocity", velocity(x, t), x, f"at step {step} (t={t!r}{stage})")
+    if finite and not _all_finite(v):
+        raise ValueError(f"velocity returned NaN or inf at step {step} (t={t!r}{stage})")
+    return v
+
+
+def _call_noise(source: NoiseSource, i: int, x: Any, where: str, finite: bool) -> Any:
+    """``source(i, x)``, checked like a velocity: the type and shape of ``x``, finite when ``finite``. ``where``
+    (``"at step 3 (t=0.5)"``) goes into the errors."""
+    eps = _like_x("noise", source(i, x), x, where)
+    if finite and not _all_finite(eps):
+        raise ValueError(f"noise returned NaN or inf {where}")
+    return eps
+
+
+class CheckPolicy:
+    """What ``check=`` means for one run: which values a sampler looks at for NaN or inf.
+
+    ``"every"``: every value; ``"none"``: none (shapes are always checked); ``"first"``: the first value of each kind
+    (the first velocity, the first noise draw) and then the result. A run asks :meth:`due` before each value it may
+    check and :attr:`result` at the end; on a GPU each check is a device-to-host synchronisation.
+    """
+
+    def __init__(self, check: str = "first") -> None:
+        self.mode = choice("check", check, CHECKS)
+        self._seen: set[str] = set()
+
+    def due(self, kind: str = "velocity") -> bool:
+        """Check this value of ``kind`` (``"velocity"``, ``"noise"``, ...) now?"""
+        if self.mode != "first":
+            return self.mode == "every"
+        first = kind not in self._seen
+        self._seen.add(kind)
+        return first
+
+    @property
+    def result(self) -> bool:
+        """Check the run's result: with ``"first"`` only (``"every"`` has looked at every value already)."""
+        return self.mode == "first"
+
+
+# -- the loop every sampler shares ---------------------------------------------------------------------------------
 
 
 class _NoBar:
@@ -173,75 +211,116 @@ def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step"
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
-def euler(
-    velocity: Velocity,
-    x: Any,
-    schedule: Schedule | Sequence[float] | np.ndarray,
-    *,
-    callback: Callback | None = None,
-    progress: bool = False,
-    allow_partial: bool = False,
-    check: str = "first",
-) -> Any:
-    """Integrate ``dx/dt = velocity(x, t)`` from ``t_0`` to ``t_N`` with Euler steps; ``N`` velocity calls.
+class _Run:
+    """One sampler run, its arguments checked: the model (a velocity, or :func:`euler_frames`' frame model), where
+    its fresh noise comes from, the :class:`CheckPolicy`, the callback and the progress bar's label."""
 
-    Each step is Open-Sora 2.0's ``x <- x + (t_next - t) * velocity(x, t)``.
+    def __init__(self, name: str, model: Any, callback: Any, progress: bool, check: str, *,
+                 noise: NoiseSource | None = None, frames: bool = False) -> None:
+        word, index = ("model", "r") if frames else ("velocity", "i")
+        if not callable(model):
+            raise TypeError(f"{word} must be callable as {word}(x, t), got {type(model).__name__}")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable as callback({index}, t, t_next, x) or None, got {callback!r}")
+        self.name, self.model, self.noise, self.callback, self.progress = name, model, noise, callback, progress
+        self.policy = CheckPolicy(check)
+        self.result_error = (
+            f"the {name} sampler's result holds NaN or inf: a {word} call after the first returned them (run with "
+            f"check='every' to name the step{' and the frame' if frames else ''})"
+        )
 
-    Args:
-        velocity: ``velocity(x, t) -> v`` with ``t`` a Python float (see the module docstring).
-        x: the start state (noise at ``t_0``): a numpy float array or a torch tensor; not modified.
-        schedule: ``N + 1`` strictly decreasing values; ``t_0 = 1`` and ``t_N = 0`` unless ``allow_partial``.
-        callback: called as ``callback(i, t, t_next, x)`` after step ``i`` (0-based), with ``x`` the new state at
-            ``t_next``.
-        progress: show a tqdm bar on stderr.
-        allow_partial: accept schedules that start below 1 or stop above 0.
-        check: ``"first"``, ``"every"`` or ``"none"``: how often ``v`` is checked for NaN or inf (module docstring).
-
-    Returns:
-        The state at ``t_N`` (the data sample when ``t_N = 0``), same type, shape and dtype as ``x``.
-    """
-
-    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
-        return x + (t_next - t) * v_at(x, t)
-
-    return _integrate("euler", step, velocity, x, schedule, callback, progress, allow_partial, check)
+    def at(self, i: int) -> _StepModel:
+        return _StepModel(self, i)
 
 
-def heun(
-    velocity: Velocity,
-    x: Any,
-    schedule: Schedule | Sequence[float] | np.ndarray,
-    *,
-    callback: Callback | None = None,
-    progress: bool = False,
-    allow_partial: bool = False,
-    check: str = "first",
-) -> Any:
-    """Integrate ``dx/dt = velocity(x, t)`` with Heun's second-order (explicit trapezoid) method.
+class _StepModel:
+    """The model as step ``i`` of a run sees it: :meth:`v` is the velocity, :meth:`eps` a fresh noise draw, both
+    checked as the run's policy asks, their errors naming the step."""
 
-    Each step: ``x' = x + h * v(x, t)``, then ``x <- x + h / 2 * (v(x, t) + v(x', t_next))`` with
-    ``h = t_next - t`` (Karras et al. 2022, Algorithm 1). A step that lands on ``t_next = 0`` is a plain Euler
-    step, as in EDM's sampler: models are often undefined at ``t = 0``, and for an exact velocity the Euler step
-    to 0 already returns the posterior mean ``E[x0 | x_t]``. Cost: ``2N - 1`` velocity calls when ``t_N = 0``
-    (:func:`nfe`), ``2N`` otherwise.
+    __slots__ = ("run", "i")
 
-    Arguments and return value as in :func:`euler`.
-    """
+    def __init__(self, run: _Run, i: int) -> None:
+        self.run, self.i = run, i
 
-    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
-        h = t_next - t
-        v = v_at(x, t)
-        if t_next == 0.0:
-            return x + h * v
-        v2 = v_at(x + h * v, t_next, ", Heun corrector")
-        return x + (0.5 * h) * (v + v2)
+    def v(self, x: Any, t: float, stage: str = "") -> Any:
+        policy = self.run.policy
+        return call_velocity(self.run.model, x, t, step=self.i, stage=stage, finite=policy.due("velocity"))
 
-    return _integrate("heun", step, velocity, x, schedule, callback, progress, allow_partial, check)
+    def eps(self, x: Any, t: float | None = None) -> Any:
+        where = f"at step {self.i}" + ("" if t is None else f" (t={t!r})")
+        return _call_noise(self.run.noise, self.i, x, where, self.run.policy.due("noise"))
+
+    def frame_v(self, x_w: Any, t: np.ndarray, window: tuple[int, int], moving: np.ndarray, dim: int) -> Any:
+        """The frame model on the window's state ``x_w``, checked as :func:`call_velocity` checks a velocity: the
+        kind and shape of ``x_w``; NaN or inf only in the frames the step moves (``moving``: frame indices of the
+        whole video; ``t``: every frame's ``t`` before the step), and only a call that moves frames counts as the
+        first. Errors name the step and, for NaN or inf, the first bad frame and its ``t``."""
+        lo, hi = window
+        where = f"at step {self.i}"
+        v = _like_x("model", self.run.model(x_w, _frame_t(t[lo:hi], x_w)), x_w, where,
+                    f" (its input: frames {lo}:{hi} along frame_dim={dim})")
+        if moving.size and self.run.policy.due("velocity"):
+            ok = _finite_frames(_take(v, moving - lo, dim), dim)
+            if not ok.all():
+                f = int(moving[np.flatnonzero(~ok)[0]])
+                raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[f])!r})")
+        return v
 
 
-# -- stochastic samplers ---------------------------------------------------------------------------------------
+Step = Callable[[_StepModel, Any, Any, Any], Any]
 
-NoiseSource = Callable[[int, Any], Any]
+
+def _integrate(step: Step, x: Any, t: Sequence[Any], run: _Run) -> Any:
+    """``x <- step(model, x, t[i], t[i + 1])`` for each step ``i`` (``model``: the run's model as step ``i`` sees
+    it), then the callback and the progress bar; with ``check="first"`` the result is checked at the end."""
+    with progress_bar(len(t) - 1, run.progress, run.name) as bar:
+        for i in range(len(t) - 1):
+            x = step(run.at(i), x, t[i], t[i + 1])
+            if run.callback is not None:
+                run.callback(i, t[i], t[i + 1], x)
+            bar.update(1)
+    if run.policy.result and not _all_finite(x):
+        raise ValueError(run.result_error)
+    return x
+
+
+# -- the steps: the mathematics, nothing else ----------------------------------------------------------------------
+
+
+def _euler_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """Open-Sora 2.0's (and Flux's) step."""
+    return x + (t_next - t) * model.v(x, t)
+
+
+def _heun_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """Karras et al. 2022, Algorithm 1: an Euler predictor, then the trapezoid rule."""
+    h = t_next - t
+    d = model.v(x, t)
+    if t_next == 0.0:  # EDM's last step is Euler: the model is often undefined at t = 0
+        return x + h * d
+    d_next = model.v(x + h * d, t_next, ", Heun corrector")
+    return x + (0.5 * h) * (d + d_next)
+
+
+def _ancestral_step(model: _StepModel, x: Any, t: float, t_next: float, *, eta: float, s_noise: float) -> Any:
+    """ComfyUI's ``sample_euler_ancestral_RF``: a deterministic step down to ``t_down``, then fresh noise back up to
+    ``t_next``."""
+    x0 = x - t * model.v(x, t)
+    if t_next == 0.0:
+        return x0
+    down, up, renoise = ancestral_coefficients(t, t_next, eta)
+    x = down * x + (1 - down) * x0
+    if eta > 0:
+        x = up * x + model.eps(x, t) * s_noise * renoise
+    return x
+
+
+def _stochastic_euler_step(model: _StepModel, x: Any, t: float, t_next: float) -> Any:
+    """diffusers' ``stochastic_sampling``: the clean estimate re-noised to ``t_next``."""
+    x0 = x - t * model.v(x, t)
+    if t_next == 0.0:  # diffusers draws noise here and multiplies it by 0
+        return x0
+    return (1.0 - t_next) * x0 + t_next * model.eps(x, t)
 
 
 def ancestral_coefficients(t: float, t_next: float, eta: float) -> tuple[float, float, float]:
@@ -269,81 +348,71 @@ def ancestral_coefficients(t: float, t_next: float, eta: float) -> tuple[float, 
     return t_down / t, a_next / a_down, square**0.5
 
 
-def _check_seed(seed: Any) -> int:
-    if not is_int(seed):
-        raise TypeError(f"seed must be an integer in [0, 2**64), got {seed!r} ({type(seed).__name__})")
-    if not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64) (the portable noise key), got {seed}")
-    return int(seed)
+# -- the samplers: check once, then integrate ----------------------------------------------------------------------
 
 
-def _check_sample_index(sample_index: Any, batch: int) -> Any:
-    """``None``, an integer or one integer per batch position, each in [0, 2**32) (portable noise's sample word)."""
-    if sample_index is None:
-        return None
-    words = [sample_index] if is_int(sample_index) else sample_index
-    if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
-        raise TypeError(f"sample_index must be None, an integer or a list of {batch} integers, got {sample_index!r}")
-    if not is_int(sample_index) and len(words) != batch:
-        raise ValueError(f"sample_index must hold one index per batch position ({batch}), got {len(words)}")
-    top = words[0] + batch - 1 if is_int(sample_index) else None
-    for w in words:
-        if not is_int(w) or not 0 <= w < 2**32:
-            raise ValueError(f"sample_index values must be integers in [0, 2**32), got {w!r}")
-    if top is not None and top >= 2**32:
-        raise ValueError(f"sample_index={sample_index} + batch {batch} - 1 passes 2**32 - 1")
-    return sample_index if is_int(sample_index) else list(words)
+def _schedule_run(name: str, velocity: Any, x: Any, schedule: Any, callback: Any, progress: bool,
+                  allow_partial: bool, check: str, noise: NoiseSource | None = None) -> tuple[_Run, list[float]]:
+    """The checks every schedule sampler makes, in one place: the run and its schedule as Python floats (what the
+    velocity is given)."""
+    run = _Run(name, velocity, callback, progress, check, noise=noise)
+    _check_state(x)
+    return run, schedule_values(schedule, allow_partial=allow_partial).tolist()
 
 
-def portable_step_noise(seed: int, sample_index: Any = None) -> NoiseSource:
-    """The default noise source of the stochastic samplers: ``(i, x) -> eps`` drawing step ``i``'s noise with
-    :func:`flowsched.noise.step_noise` (portable noise on stream ``1 + i``) in ``x``'s shape, type, dtype and
-    device. ``sample_index`` as in :func:`~flowsched.noise.portable_noise` (default: batch position ``b`` is sample
-    ``b``). The values are computed in float32 and cast, so numpy and torch, CPU and GPU get the same numbers."""
-    seed = _check_seed(seed)
+def euler(
+    velocity: Velocity,
+    x: Any,
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    *,
+    callback: Callback | None = None,
+    progress: bool = False,
+    allow_partial: bool = False,
+    check: str = "first",
+) -> Any:
+    """Integrate ``dx/dt = velocity(x, t)`` from ``t_0`` to ``t_N`` with Euler steps; ``N`` velocity calls.
 
-    def draw(i: int, x: Any) -> Any:
-        from .noise import step_noise
+    Each step is Open-Sora 2.0's ``x <- x + (t_next - t) * velocity(x, t)``.
 
-        if is_torch_tensor(x):
-            return step_noise(seed, tuple(x.shape), i, sample_index=sample_index, device=x.device, dtype=x.dtype)
-        eps = step_noise(seed, tuple(x.shape), i, sample_index=sample_index).numpy()
-        return eps.astype(x.dtype, copy=False)
+    Args:
+        velocity: ``velocity(x, t) -> v`` with ``t`` a Python float (see the module docstring).
+        x: the start state (noise at ``t_0``): a numpy float array or a torch tensor; not modified.
+        schedule: ``N + 1`` strictly decreasing values; ``t_0 = 1`` and ``t_N = 0`` unless ``allow_partial``.
+        callback: called as ``callback(i, t, t_next, x)`` after step ``i`` (0-based), with ``x`` the new state at
+            ``t_next``.
+        progress: show a tqdm bar on stderr.
+        allow_partial: accept schedules that start below 1 or stop above 0.
+        check: ``"first"``, ``"every"`` or ``"none"``: how often ``v`` is checked for NaN or inf (module docstring).
 
-    return draw
-
-
-def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any, reason: str = "") -> NoiseSource:
-    """The per-step noise of a stochastic sampler: ``noise`` (a callable) or portable noise of ``seed``; ``reason``
-    says why noise is needed when neither is given (default: ``NAME adds noise at each step``)."""
-    if noise is not None:
-        if is_int(noise):
-            raise TypeError(
-                f"noise must be a callable (step_index, x) -> eps or None, got the integer {noise}; for portable "
-                f"per-step noise pass seed={noise}"
-            )
-        if seed is not None:
-            raise ValueError(f"{name}: give noise= (a callable (i, x) -> eps) or seed= (portable noise), not both")
-        if not callable(noise):
-            raise TypeError(f"noise must be callable as noise(step_index, x) -> eps, or None, got {noise!r:.60}")
-        if sample_index is not None:
-            raise ValueError("sample_index applies to the portable noise of seed=; your noise callable picks its own")
-        return noise
-    if seed is None:
-        raise ValueError(
-            f"{reason or name + ' adds noise at each step'}: pass seed= (portable per-step noise, "
-            "flowsched.noise.step_noise: stream 1 + i for step i) or noise= (a callable (step_index, x) -> eps)"
-        )
-    return portable_step_noise(seed, _check_sample_index(sample_index, int(x.shape[0]) if x.ndim else 1))
+    Returns:
+        The state at ``t_N`` (the data sample when ``t_N = 0``), same type, shape and dtype as ``x``.
+    """
+    run, t = _schedule_run("euler", velocity, x, schedule, callback, progress, allow_partial, check)
+    return _integrate(_euler_step, x, t, run)
 
 
-def _call_noise(source: NoiseSource, i: int, x: Any, where: str, finite: bool) -> Any:
-    """``source(i, x)``, checked like a velocity: the type and shape of ``x``, finite when ``finite``. ``where``
-    (``"at step 3 (t=0.5)"``) goes into the errors."""
-    eps = _like_x("noise", source(i, x), x, where)
-    if finite and not _all_finite(eps):
-        raise ValueError(f"noise returned NaN or inf {where}")
-    return eps
+def heun(
+    velocity: Velocity,
+    x: Any,
+    schedule: Schedule | Sequence[float] | np.ndarray,
+    *,
+    callback: Callback | None = None,
+    progress: bool = False,
+    allow_partial: bool = False,
+    check: str = "first",
+) -> Any:
+    """Integrate ``dx/dt = velocity(x, t)`` with Heun's second-order (explicit trapezoid) method.
+
+    Each step: ``x' = x + h * v(x, t)``, then ``x <- x + h / 2 * (v(x, t) + v(x', t_next))`` with
+    ``h = t_next - t`` (Karras et al. 2022, Algorithm 1). A step that lands on ``t_next = 0`` is a plain Euler
+    step, as in EDM's sampler: models are often undefined at ``t = 0``, and for an exact velocity the Euler step
+    to 0 already returns the posterior mean ``E[x0 | x_t]``. Cost: ``2N - 1`` velocity calls when ``t_N = 0``
+    (:func:`nfe`), ``2N`` otherwise.
+
+    Arguments and return value as in :func:`euler`.
+    """
+    run, t = _schedule_run("heun", velocity, x, schedule, callback, progress, allow_partial, check)
+    return _integrate(_heun_step, x, t, run)
 
 
 def euler_ancestral(
@@ -388,25 +457,11 @@ def euler_ancestral(
     eta = nonnegative_real("eta", eta)
     s_noise = nonnegative_real("s_noise", s_noise)
     _check_state(x)
-    source = _noise_source("euler_ancestral", noise, seed, sample_index, x) if eta > 0 else None
-    if eta == 0 and (noise is not None or seed is not None):
-        _noise_source("euler_ancestral", noise, seed, sample_index, x)  # still check what was passed
-    draws = [0]
-
-    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
-        x0 = x - t * v_at(x, t)
-        if t_next == 0.0:
-            return x0
-        down, up, renoise = ancestral_coefficients(t, t_next, eta)
-        x = down * x + (1 - down) * x0
-        if eta > 0:
-            first = check == "every" or (check == "first" and draws[0] == 0)
-            eps = _call_noise(source, i, x, f"at step {i} (t={t!r})", first)
-            draws[0] += 1
-            x = up * x + eps * s_noise * renoise
-        return x
-
-    return _integrate("euler_ancestral", step, velocity, x, schedule, callback, progress, allow_partial, check)
+    source = None
+    if eta > 0 or noise is not None or seed is not None:  # eta = 0 draws nothing, but what was passed is checked
+        source = _noise_source("euler_ancestral", noise, seed, sample_index, x)
+    run, t = _schedule_run("euler_ancestral", velocity, x, schedule, callback, progress, allow_partial, check, source)
+    return _integrate(functools.partial(_ancestral_step, eta=eta, s_noise=s_noise), x, t, run)
 
 
 def stochastic_euler(
@@ -433,18 +488,8 @@ def stochastic_euler(
     """
     _check_state(x)
     source = _noise_source("stochastic_euler", noise, seed, sample_index, x)
-    draws = [0]
-
-    def step(v_at: Callable, x: Any, t: float, t_next: float, i: int) -> Any:
-        x0 = x - t * v_at(x, t)
-        if t_next == 0.0:
-            return x0
-        first = check == "every" or (check == "first" and draws[0] == 0)
-        eps = _call_noise(source, i, x, f"at step {i} (t={t!r})", first)
-        draws[0] += 1
-        return (1.0 - t_next) * x0 + t_next * eps
-
-    return _integrate("stochastic_euler", step, velocity, x, schedule, callback, progress, allow_partial, check)
+    run, t = _schedule_run("stochastic_euler", velocity, x, schedule, callback, progress, allow_partial, check, source)
+    return _integrate(_stochastic_euler_step, x, t, run)
 
 
 #: The samplers by name: the one table every module (and the CLI) reads.
@@ -466,44 +511,80 @@ def get_sampler(name: str, argument: str = "sampler", accepted: Sequence[str] | 
     return SAMPLERS[choice(argument, name, tuple(SAMPLERS if accepted is None else accepted))]
 
 
-def _integrate(name: str, step: Callable, velocity: Any, x: Any, schedule: Any, callback: Any, progress: bool,
-               allow_partial: bool, check: str) -> Any:
-    """The loop every sampler shares: checks, ``step(v_at, x, t, t_next, i)`` per step, callback, progress bar."""
-    if not callable(velocity):
-        raise TypeError(f"velocity must be callable as velocity(x, t), got {type(velocity).__name__}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(i, t, t_next, x) or None, got {callback!r}")
-    choice("check", check, CHECKS)
-    _check_state(x)
-    t = schedule_values(schedule, allow_partial=allow_partial)
-    calls = [0]
-    i = 0
+def nfe(sampler: str, num_steps: int) -> int:
+    """Velocity evaluations a sampler spends on ``num_steps`` steps ending at ``t = 0``.
 
-    def v_at(x: Any, t_now: float, stage: str = "") -> Any:
-        finite = check == "every" or (check == "first" and calls[0] == 0)
-        calls[0] += 1
-        return call_velocity(velocity, x, t_now, step=i, stage=stage, finite=finite)
+    ``euler``, ``euler_ancestral``, ``stochastic_euler``: ``N``. ``heun``: ``2N - 1`` (the last step to ``t = 0``
+    is an Euler step). A partial Heun schedule that stops at ``t_N > 0`` costs ``2N``.
+    """
+    get_sampler(sampler)
+    return 2 * int(num_steps) - 1 if sampler == "heun" else int(num_steps)
 
-    with progress_bar(t.size - 1, progress, name) as bar:
-        for i in range(t.size - 1):
-            t_cur, t_next = float(t[i]), float(t[i + 1])
-            x = step(v_at, x, t_cur, t_next, i)
-            if callback is not None:
-                callback(i, t_cur, t_next, x)
-            bar.update(1)
-    if check == "first" and not _all_finite(x):
+
+# -- where fresh noise comes from ----------------------------------------------------------------------------------
+
+
+def _check_sample_index(sample_index: Any, batch: int) -> Any:
+    """``None``, an integer or one integer per batch position, each in [0, 2**32) (portable noise's sample word)."""
+    if sample_index is None:
+        return None
+    words = [sample_index] if is_int(sample_index) else sample_index
+    if isinstance(words, (str, bytes)) or not isinstance(words, Sequence):
+        raise TypeError(f"sample_index must be None, an integer or a list of {batch} integers, got {sample_index!r}")
+    if not is_int(sample_index) and len(words) != batch:
+        raise ValueError(f"sample_index must hold one index per batch position ({batch}), got {len(words)}")
+    top = words[0] + batch - 1 if is_int(sample_index) else None
+    for w in words:
+        if not is_int(w) or not 0 <= w < 2**32:
+            raise ValueError(f"sample_index values must be integers in [0, 2**32), got {w!r}")
+    if top is not None and top >= 2**32:
+        raise ValueError(f"sample_index={sample_index} + batch {batch} - 1 passes 2**32 - 1")
+    return sample_index if is_int(sample_index) else list(words)
+
+
+def portable_step_noise(seed: int, sample_index: Any = None) -> NoiseSource:
+    """The default noise source of the stochastic samplers: ``(i, x) -> eps`` drawing step ``i``'s noise with
+    :func:`flowsched.noise.step_noise` (portable noise on stream ``1 + i``) in ``x``'s shape, type, dtype and
+    device. ``sample_index`` as in :func:`~flowsched.noise.portable_noise` (default: batch position ``b`` is sample
+    ``b``). The values are computed in float32 and cast, so numpy and torch, CPU and GPU get the same numbers."""
+    seed = check_seed("seed", seed)
+
+    def draw(i: int, x: Any) -> Any:
+        from .noise import step_noise
+
+        if is_torch_tensor(x):
+            return step_noise(seed, tuple(x.shape), i, sample_index=sample_index, device=x.device, dtype=x.dtype)
+        eps = step_noise(seed, tuple(x.shape), i, sample_index=sample_index).numpy()
+        return eps.astype(x.dtype, copy=False)
+
+    return draw
+
+
+def _noise_source(name: str, noise: Any, seed: Any, sample_index: Any, x: Any, reason: str = "") -> NoiseSource:
+    """The per-step noise of a stochastic sampler: ``noise`` (a callable) or portable noise of ``seed``; ``reason``
+    says why noise is needed when neither is given (default: ``NAME adds noise at each step``)."""
+    if noise is not None:
+        if is_int(noise):
+            raise TypeError(
+                f"noise must be a callable (step_index, x) -> eps or None, got the integer {noise}; for portable "
+                f"per-step noise pass seed={noise}"
+            )
+        if seed is not None:
+            raise ValueError(f"{name}: give noise= (a callable (i, x) -> eps) or seed= (portable noise), not both")
+        if not callable(noise):
+            raise TypeError(f"noise must be callable as noise(step_index, x) -> eps, or None, got {noise!r:.60}")
+        if sample_index is not None:
+            raise ValueError("sample_index applies to the portable noise of seed=; your noise callable picks its own")
+        return noise
+    if seed is None:
         raise ValueError(
-            f"the {name} sampler's result holds NaN or inf: a velocity call after the first returned them "
-            "(run with check='every' to name the step)"
+            f"{reason or name + ' adds noise at each step'}: pass seed= (portable per-step noise, "
+            "flowsched.noise.step_noise: stream 1 + i for step i) or noise= (a callable (step_index, x) -> eps)"
         )
-    return x
+    return portable_step_noise(seed, _check_sample_index(sample_index, int(x.shape[0]) if x.ndim else 1))
 
 
-# -- per-frame schedules ---------------------------------------------------------------------------------------
-
-#: ``model(x_w, t_w) -> v`` of :func:`euler_frames`: the state on the step's window and the window's per-frame ``t``.
-FrameModel = Callable[[Any, Any], Any]
-FrameCallback = Callable[[int, np.ndarray, np.ndarray, Any], Any]
+# -- per-frame schedules -------------------------------------------------------------------------------------------
 
 
 def _take(x: Any, idx: np.ndarray, dim: int) -> Any:
@@ -560,23 +641,83 @@ def _finite_frames(v: Any, dim: int) -> np.ndarray:
     return ok.all(axis=other) if other else ok
 
 
-def _call_frame_model(
-    model: FrameModel, x_w: Any, t_w: Any, *, step: int, window: tuple[int, int], frame_dim: int,
-    moving: np.ndarray, t: np.ndarray, finite: bool = True,
-) -> Any:
-    """``model(x_w, t_w)`` for :func:`euler_frames`, checked as :func:`call_velocity` checks a velocity: a torch
-    tensor for a torch ``x_w`` (an array otherwise), the shape of ``x_w``, and with ``finite=True`` no NaN or inf in
-    the frames the step moves (``moving``: frame indices of the whole video; ``t``: every frame's ``t`` before the
-    step). Errors name ``step`` and, for NaN or inf, the first bad frame and its ``t``."""
-    s, e = window
-    where = f"at step {step}"
-    v = _like_x("model", model(x_w, t_w), x_w, where, f" (its input: frames {s}:{e} along frame_dim={frame_dim})")
-    if finite and moving.size:
-        ok = _finite_frames(_take(v, moving - s, frame_dim), frame_dim)
-        if not ok.all():
-            f = int(moving[np.flatnonzero(~ok)[0]])
-            raise ValueError(f"model returned NaN or inf {where} for frame {f} (t={float(t[f])!r})")
-    return v
+def _frame_euler(x: Any, v: Any, t: np.ndarray, t_next: np.ndarray, dim: int) -> Any:
+    """Euler on the moving frames, each at its own ``t``: ``x + (t' - t) v``."""
+    return x + _along(t_next - t, x, dim) * v
+
+
+def _frame_renoise(x: Any, v: Any, t: np.ndarray, t_next: np.ndarray, eps: Any, dim: int) -> Any:
+    """Self-Forcing's step on the moving frames: ``(1 - t') x0_hat + t' eps`` with ``x0_hat = x - t v`` (``eps``
+    None when every ``t'`` is 0: then it is the Euler step to data)."""
+    x0 = x - _along(t, x, dim) * v
+    out = _along(1.0 - t_next, x, dim) * x0
+    return out if eps is None else out + _along(t_next, x, dim) * eps
+
+
+def _renoises_prefix(fs: FrameSchedule) -> bool:
+    """Whether the given prefix frames are fed to the model noised (``prefix_noise`` at a level above 0)."""
+    return fs.prefix_frames > 0 and fs.prefix_noise and fs.prefix_level > 0
+
+
+def _frame_step(model: _StepModel, x: Any, t: np.ndarray, t_next: np.ndarray, *, fs: FrameSchedule, dim: int,
+                stochastic: bool) -> Any:
+    """Step ``r`` of :func:`euler_frames`: one model call on the window, then the moving frames are replaced; the
+    state is copied only when something moves, so frames that stay are left bit for bit."""
+    lo, hi = (int(w) for w in fs.window[model.i])
+    moving = np.flatnonzero(fs.update[model.i])
+    prefix = np.arange(lo, min(hi, fs.prefix_frames)) if _renoises_prefix(fs) else np.arange(0)
+    lands_above_0 = bool(np.any(t_next[moving] > 0))
+    eps = model.eps(x) if prefix.size or (stochastic and lands_above_0) else None
+    x_w = _take(x, np.arange(lo, hi), dim)
+    if prefix.size:  # the given frames go in at prefix_level, with fresh noise each step
+        level = fs.prefix_level
+        _put(x_w, prefix - lo, dim, (1.0 - level) * _take(x, prefix, dim) + level * _take(eps, prefix, dim))
+    v = model.frame_v(x_w, t, (lo, hi), moving, dim)
+    if not moving.size:
+        return x
+    v_m, x_m = _take(v, moving - lo, dim), _take(x, moving, dim)
+    if stochastic:
+        eps_m = _take(eps, moving, dim) if lands_above_0 else None
+        new = _frame_renoise(x_m, v_m, t[moving], t_next[moving], eps_m, dim)
+    else:
+        new = _frame_euler(x_m, v_m, t[moving], t_next[moving], dim)
+    x = x.clone() if is_torch_tensor(x) else x.copy()
+    _put(x, moving, dim, new)
+    return x
+
+
+def _frame_axis(x: Any, fs: Any, frame_dim: Any) -> int:
+    """``frame_dim`` as an axis of ``x`` that has the frame schedule's frame count."""
+    if not isinstance(fs, FrameSchedule):
+        raise TypeError(f"frame_schedule must be a flowsched.frames.FrameSchedule, got {type(fs).__name__}")
+    _check_state(x)
+    if not is_int(frame_dim):
+        raise TypeError(f"frame_dim must be an integer axis, got {frame_dim!r}")
+    if not -x.ndim <= frame_dim < x.ndim:
+        raise ValueError(f"frame_dim must be an axis of x (shape {tuple(x.shape)}), got {frame_dim}")
+    dim = int(frame_dim) % x.ndim
+    if x.shape[dim] != fs.num_frames:
+        raise ValueError(
+            f"x has {x.shape[dim]} frames along frame_dim={frame_dim} (shape {tuple(x.shape)}) but the frame "
+            f"schedule has {fs.num_frames}"
+        )
+    return dim
+
+
+def _frames_noise(fs: FrameSchedule, stochastic: bool, noise: Any, seed: Any, sample_index: Any,
+                  x: Any) -> NoiseSource | None:
+    """Where :func:`euler_frames` draws fresh noise: needed for the stochastic step and for prefix frames fed
+    noised; otherwise None (what was passed is still checked)."""
+    if stochastic:
+        reason = "euler_frames with stochastic=True re-noises every step"
+    elif _renoises_prefix(fs):
+        reason = (f"euler_frames feeds the prefix frames to the model noised to t={fs.prefix_level} (prefix_noise) "
+                  "with fresh noise each step")
+    else:
+        if noise is not None or seed is not None:
+            _noise_source("euler_frames", noise, seed, sample_index, x)
+        return None
+    return _noise_source("euler_frames", noise, seed, sample_index, x, reason)
 
 
 def euler_frames(
@@ -624,90 +765,20 @@ def euler_frames(
     Returns:
         The final state, same type, shape, dtype (and device) as ``x``.
     """
-    if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t), got {type(model).__name__}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(r, t, t_next, x) or None, got {callback!r}")
-    if not isinstance(frame_schedule, FrameSchedule):
-        raise TypeError(f"frame_schedule must be a flowsched.frames.FrameSchedule, got {type(frame_schedule).__name__}")
-    choice("check", check, CHECKS)
-    fs = frame_schedule
-    _check_state(x)
-    if not is_int(frame_dim):
-        raise TypeError(f"frame_dim must be an integer axis, got {frame_dim!r}")
-    if not -x.ndim <= frame_dim < x.ndim:
-        raise ValueError(f"frame_dim must be an axis of x (shape {tuple(x.shape)}), got {frame_dim}")
-    dim = int(frame_dim) % x.ndim
-    if x.shape[dim] != fs.num_frames:
-        raise ValueError(
-            f"x has {x.shape[dim]} frames along frame_dim={frame_dim} (shape {tuple(x.shape)}) but the frame "
-            f"schedule has {fs.num_frames}"
-        )
-    if not isinstance(stochastic, (bool, np.bool_)):
-        raise TypeError(f"stochastic must be True or False, got {stochastic!r}")
-    renoise_prefix = fs.prefix_frames > 0 and fs.prefix_noise and fs.prefix_level > 0
-    source = None
-    if renoise_prefix or stochastic:
-        reason = (
-            "euler_frames with stochastic=True re-noises every step" if stochastic else
-            f"euler_frames feeds the prefix frames to the model noised to t={fs.prefix_level} (prefix_noise) with "
-            "fresh noise each step"
-        )
-        source = _noise_source("euler_frames", noise, seed, sample_index, x, reason)
-    elif noise is not None or seed is not None:
-        _noise_source("euler_frames", noise, seed, sample_index, x)  # still check what was passed
-    t, update, window, p = fs.t, fs.update, fs.window, fs.prefix_frames
-    checked = draws = 0
-    with progress_bar(fs.num_steps, progress, "euler_frames") as bar:
-        for r in range(fs.num_steps):
-            s, e = int(window[r, 0]), int(window[r, 1])
-            moving = np.flatnonzero(update[r])
-            prefix_in = np.arange(s, min(e, p)) if renoise_prefix else np.arange(0)
-            need_noise = prefix_in.size > 0 or (stochastic and moving.size > 0 and bool(np.any(t[r + 1, moving] > 0)))
-            eps = None
-            if need_noise:
-                first = check == "every" or (check == "first" and draws == 0)
-                eps = _call_noise(source, r, x, f"at step {r}", first)
-                draws += 1
-            x_w = _take(x, np.arange(s, e), dim)
-            if prefix_in.size:
-                lvl = fs.prefix_level
-                noised = (1.0 - lvl) * _take(x, prefix_in, dim) + lvl * _take(eps, prefix_in, dim)
-                _put(x_w, prefix_in - s, dim, noised)
-            finite = check == "every" or (check == "first" and checked == 0)
-            v = _call_frame_model(model, x_w, _frame_t(t[r, s:e], x), step=r, window=(s, e), frame_dim=dim,
-                                 moving=moving, t=t[r], finite=finite)
-            if moving.size:
-                checked += 1
-                v_m = _take(v, moving - s, dim)
-                x_m = _take(x, moving, dim)
-                t_next = t[r + 1, moving]
-                if stochastic:
-                    x0 = x_m - _along(t[r, moving], x_m, dim) * v_m
-                    step = _along(1.0 - t_next, x_m, dim) * x0
-                    if np.any(t_next > 0):
-                        step = step + _along(t_next, x_m, dim) * _take(eps, moving, dim)
-                else:
-                    step = x_m + _along(t_next - t[r, moving], x_m, dim) * v_m
-                x = x.clone() if is_torch_tensor(x) else x.copy()
-                _put(x, moving, dim, step)
-            if callback is not None:
-                callback(r, t[r], t[r + 1], x)
-            bar.update(1)
-    if check == "first" and not _all_finite(x):
-        raise ValueError(
-            "the euler_frames sampler's result holds NaN or inf: a model call after the first returned them (run "
-            "with check='every' to name the step and the frame)"
-        )
-    return x
+    dim = _frame_axis(x, frame_schedule, frame_dim)
+    stochastic = boolean("stochastic", stochastic)
+    source = _frames_noise(frame_schedule, stochastic, noise, seed, sample_index, x)
+    run = _Run("euler_frames", model, callback, progress, check, noise=source, frames=True)
+    step = functools.partial(_frame_step, fs=frame_schedule, dim=dim, stochastic=stochastic)
+    return _integrate(step, x, frame_schedule.t, run)
 
 
-# -- forward process -------------------------------------------------------------------------------------------
+# -- forward process -----------------------------------------------------------------------------------------------
 
 
 def add_noise(x0: Any, noise: Any, t: Any) -> Any:
     """The forward process ``x_t = t * noise + (1 - t) * x0``: a given latent ``x0`` put at noise level ``t`` (the
-    first value of a partial schedule, :func:`flowsched.schedules.partial`), as image-to-image starts.
+    first value of a partial schedule, :func:`flowsched.strength.partial`), as image-to-image starts.
 
     Computed as diffusers' ``FlowMatchEulerDiscreteScheduler.scale_noise`` computes it: ``t`` is rounded to float32
     (diffusers' sigmas are float32) and cast to ``x0``'s dtype (kept in float64 for a float64 ``x0``), then

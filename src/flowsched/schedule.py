@@ -52,66 +52,87 @@ def check_t(
         arr = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a sequence of numbers, got {values!r:.80}") from None
-    want = 2 if rows else 1
-    if arr.ndim != want:
+    if arr.ndim != (2 if rows else 1):
         shape = "[S, N + 1] (one schedule per row)" if rows else "one-dimensional (a flat list of numbers)"
         raise ValueError(f"{name} must be {shape}, got shape {arr.shape}")
-    table = arr if rows else arr[None, :]
+    table = _Rows(arr if rows else arr[None, :], name, rows)
+    if table.values.shape[1] < min_size:
+        what = "value" if min_size == 1 else f"values (at least one step, N + 1 >= {min_size})"
+        raise ValueError(f"{name} must hold at least {min_size} {what}, got {table.values.shape[1]}")
+    _check_range(table, positive)
+    _check_order(table, decreasing)
+    _check_end(table, "start", start, hint)
+    _check_end(table, "end", end, hint)
+    return arr
 
-    def at(s: int, i: int) -> str:
-        return f"{name}[{s}, {i}]" if rows else f"{name}[{i}]"
 
-    def first(mask: np.ndarray) -> tuple[int, int]:
-        s, i = np.argwhere(mask)[0]
+class _Rows:
+    """Schedule values as rows ``[S, N + 1]`` and how :func:`check_t`'s messages name a cell (``t[i]`` for one
+    schedule, ``t[s, i]`` for rows)."""
+
+    def __init__(self, values: np.ndarray, name: str, rows: bool) -> None:
+        self.values, self.name, self.rows = values, name, rows
+
+    def at(self, s: int, i: int) -> str:
+        """``name[i]=value`` (``name[s, i]=value`` for rows)."""
+        where = f"{self.name}[{s}, {i}]" if self.rows else f"{self.name}[{i}]"
+        return f"{where}={float(self.values[s, i])!r}"
+
+    def first(self, bad: np.ndarray) -> tuple[int, int] | None:
+        """The first ``(s, i)`` where ``bad`` holds, or None."""
+        if not bad.any():
+            return None
+        s, i = np.argwhere(bad)[0]
         return int(s), int(i)
 
-    if table.shape[1] < min_size:
-        what = "value" if min_size == 1 else f"values (at least one step, N + 1 >= {min_size})"
-        raise ValueError(f"{name} must hold at least {min_size} {what}, got {table.shape[1]}")
-    bad = ~np.isfinite(table)
-    if bad.any():
-        s, i = first(bad)
-        raise ValueError(f"{name} must be finite; {at(s, i)}={float(table[s, i])!r}")
-    low_ok = table > 0.0 if positive else table >= 0.0
-    bad = ~(low_ok & (table <= 1.0))
-    if bad.any():
-        s, i = first(bad)
+
+def _check_range(table: _Rows, positive: bool) -> None:
+    """Rules 2 and 3: finite, inside [0, 1] (``(0, 1]`` with ``positive``)."""
+    t, name = table.values, table.name
+    cell = table.first(~np.isfinite(t))
+    if cell:
+        raise ValueError(f"{name} must be finite; {table.at(*cell)}")
+    cell = table.first(~((t > 0.0 if positive else t >= 0.0) & (t <= 1.0)))
+    if cell:
         where = "(0, 1] (the terminal 0 is appended for you)" if positive else "[0, 1]"
-        raise ValueError(
-            f"{name} must lie in {where} (t = 1 is noise, t = 0 is data); {at(s, i)}={float(table[s, i])!r}"
-        )
-    d = np.diff(table, axis=1)
+        raise ValueError(f"{name} must lie in {where} (t = 1 is noise, t = 0 is data); {table.at(*cell)}")
+
+
+def _check_order(table: _Rows, decreasing: bool) -> None:
+    """Rule 4: strictly decreasing, or (``decreasing=False``) strictly monotone in the direction of each row's first
+    step."""
+    d, name = np.diff(table.values, axis=1), table.name
     if decreasing:
-        bad = d >= 0
-        if bad.any():
-            s, i = first(bad)
+        cell = table.first(d >= 0)
+        if cell:
+            s, i = cell
             raise ValueError(
-                f"{name} must be strictly decreasing (t = 1 is noise, t = 0 is data); {at(s, i)}="
-                f"{float(table[s, i])!r} is followed by {at(s, i + 1)}={float(table[s, i + 1])!r}"
+                f"{name} must be strictly decreasing (t = 1 is noise, t = 0 is data); {table.at(s, i)} is followed "
+                f"by {table.at(s, i + 1)}"
             )
-    elif table.shape[1] > 1:
-        down = d[:, :1] < 0  # each row's direction is set by its first step
-        bad = np.where(down, d >= 0, d <= 0)
-        if bad.any():
-            s, i = first(bad)
-            raise ValueError(
-                f"{name} must be strictly monotone (normally decreasing from 1 to 0); {at(s, i)}="
-                f"{float(table[s, i])!r} and {at(s, i + 1)}={float(table[s, i + 1])!r} break the order"
-            )
-    for which, want_value, col in (("start", start, 0), ("end", end, -1)):
-        if want_value is None:
-            continue
-        bad = np.abs(table[:, col] - want_value) > ENDPOINT_TOL
-        if bad.any():
-            s = int(np.flatnonzero(bad)[0])
-            i = table.shape[1] - 1 if col == -1 else 0
-            label = "t_0" if col == 0 else "t_N"
-            meaning = {1.0: " (pure noise)", 0.0: " (data)"}.get(float(want_value), "")
-            raise ValueError(
-                f"{name} must {which} at {label} = {want_value:g}{meaning}; {at(s, i)}={float(table[s, i])!r}"
-                + (f"; {hint}" if hint else "")
-            )
-    return arr
+        return
+    cell = table.first(np.where(d[:, :1] < 0, d >= 0, d <= 0)) if d.shape[1] else None
+    if cell:
+        s, i = cell
+        raise ValueError(
+            f"{name} must be strictly monotone (normally decreasing from 1 to 0); {table.at(s, i)} and "
+            f"{table.at(s, i + 1)} break the order"
+        )
+
+
+def _check_end(table: _Rows, which: str, want: float | None, hint: str) -> None:
+    """Rule 5: ``t_0`` (``which="start"``) or ``t_N`` (``"end"``) within :data:`ENDPOINT_TOL` of ``want``."""
+    if want is None:
+        return
+    col = 0 if which == "start" else table.values.shape[1] - 1
+    bad = np.flatnonzero(np.abs(table.values[:, col] - want) > ENDPOINT_TOL)
+    if bad.size:
+        label = "t_0" if col == 0 else "t_N"
+        meaning = {1.0: " (pure noise)", 0.0: " (data)"}.get(float(want), "")
+        raise ValueError(
+            f"{table.name} must {which} at {label} = {want:g}{meaning}; {table.at(int(bad[0]), col)}"
+            + (f"; {hint}" if hint else "")
+        )
 
 
 def json_value(name: str, value: Any) -> Any:
@@ -131,6 +152,16 @@ def json_value(name: str, value: Any) -> Any:
         f"schedule parameter {name!r} must be a number, string, bool, None or a list of them, "
         f"got {type(value).__name__}"
     )
+
+
+def check_name_params(name: Any, params: Any) -> Mapping[str, Any]:
+    """A value's ``name`` (a non-empty string) and ``params`` (a mapping of :func:`json_value` values), checked;
+    returns the params as a read-only mapping. Shared by :class:`Schedule` and the frame schedules."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping, got {type(params).__name__}")
+    return MappingProxyType({str(k): json_value(str(k), v) for k, v in params.items()})
 
 
 def _check_timesteps(values: Any, num_steps: int) -> np.ndarray:
@@ -177,13 +208,9 @@ class Schedule:
     def __post_init__(self) -> None:
         arr = check_t(self.t, "t", decreasing=False)
         arr.setflags(write=False)
-        if not isinstance(self.name, str) or not self.name:
-            raise TypeError(f"name must be a non-empty string, got {self.name!r}")
-        if not isinstance(self.params, Mapping):
-            raise TypeError(f"params must be a mapping, got {type(self.params).__name__}")
-        params = {str(k): json_value(str(k), v) for k, v in self.params.items()}
+        params = check_name_params(self.name, self.params)
         object.__setattr__(self, "t", arr)
-        object.__setattr__(self, "params", MappingProxyType(params))
+        object.__setattr__(self, "params", params)
         if self.timesteps is not None:
             object.__setattr__(self, "timesteps", _check_timesteps(self.timesteps, arr.size - 1))
 

@@ -2,43 +2,35 @@
 only), each a few lines checkable against the source its docstring names.
 
 Vocabulary (docs/conventions.md): ``t = 1`` is noise, ``t = 0`` is data. The *shift* ``alpha`` warps a grid with
-``time_shift(t, alpha) = alpha * t / (1 + (alpha - 1) * t)``. Flux's ``mu`` is ``alpha = exp(mu)``; CogView4's
-``mu`` is ``alpha = mu``. Functions here take ``alpha`` unless their name or argument says ``mu``.
+``time_shift(t, alpha) = alpha * t / (1 + (alpha - 1) * t)`` (:mod:`flowsched.shift`, its one home). Flux's ``mu``
+is ``alpha = exp(mu)``; CogView4's ``mu`` is ``alpha = mu``. Functions here take ``alpha`` unless their name or
+argument says ``mu``.
 
 diffusers' scheduler configs are re-implemented in :mod:`flowsched.diffusers_rules`; the spec language
-(``"shifted:alpha=3"``, preset names) is :mod:`flowsched.spec`.
+(``"shifted:alpha=3"``, preset names) is :mod:`flowsched.spec`; partial schedules (a start at a strength) are
+:func:`flowsched.strength.partial`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import (
-    boolean,
-    deprecated_module_attribute,
-    positive_int,
-    positive_real,
-    real,
-    suggestion,
-    unit_open,
-)
+from ._validate import boolean, positive_int, positive_real, real, suggestion, unit_open
 from .schedule import Schedule, check_t
+from .shift import alpha_from_mu, time_shift, time_shift_mu
 
-# -- warps -------------------------------------------------------------------------------------------------
+__all__ = [
+    "COMFYUI_SCHEDULERS", "GRIDS", "beta", "cogview4", "cogview4_mu", "comfyui", "exponential", "flux", "flux_mu",
+    "from_list", "grid", "invert", "karras", "kl_optimal", "linear", "linear_function", "linear_quadratic",
+    "loglinear_interp", "ltx", "opensora", "opensora_alpha", "polyexponential", "shifted", "stretch_to_terminal",
+    "warp", "warp_mu"
+]
 
-
-def time_shift(t: np.ndarray | float, alpha: float) -> np.ndarray:
-    """``alpha * t / (1 + (alpha - 1) * t)`` in float64: maps 0 -> 0 and 1 -> 1, bends towards 1 for alpha > 1.
-
-    Source: SD3 (Esser et al. 2024, eq. 23) "timestep shift"; Open-Sora 2.0 ``time_shift(alpha, t)``.
-    """
-    alpha = positive_real("alpha", alpha)
-    t = np.asarray(t, dtype=np.float64)
-    # Same function written as t / (t + (1 - t) / alpha): it maps 1 -> 1 and 0 -> 0 exactly in floating point,
-    # where alpha * t / (1 + (alpha - 1) * t) can give 0.9999999999999992 at t = 1.
-    return t / (t + (1.0 - t) / alpha)
+# -- resolution rules (numbers, not schedules) --------------------------------------------------------------
 
 
 def linear_function(x1: float = 256.0, y1: float = 1.0, x2: float = 4096.0, y2: float = 3.0):
@@ -50,6 +42,12 @@ def linear_function(x1: float = 256.0, y1: float = 1.0, x2: float = 4096.0, y2: 
     m = (y2 - y1) / (x2 - x1)
     b = y1 - m * x1
     return lambda x: m * x + b
+
+
+def _line(x: float, x1: float, y1: float, x2: float, y2: float, clamp: bool) -> float:
+    if clamp:
+        x = min(max(x, min(x1, x2)), max(x1, x2))
+    return linear_function(x1, y1, x2, y2)(x)
 
 
 def opensora_alpha(
@@ -75,37 +73,61 @@ def opensora_alpha(
     if not alpha > 0:
         raise ValueError(
             f"base_shift={base_shift} and max_shift={max_shift} give alpha={alpha:.6g} at "
-            f"image_seq_len={image_seq_len}; the shift must be > 0 (pass shift_alpha to set it directly)"
+            f"image_seq_len={image_seq_len}; the shift must be > 0: give the shift alpha itself instead of the rule "
+            "(Open-Sora's shift_alpha)"
         )
     return alpha
 
 
-def opensora_shift(
+def flux_mu(
     image_seq_len: int,
-    num_frames: int,
-    shift_alpha: float | None = None,
-    base_shift: float = 1.0,
-    max_shift: float = 3.0,
-    shift: bool = True,
-) -> float | None:
-    """The shift Open-Sora 2.0's ``get_schedule`` applies for these arguments (its signature, all checked):
-    ``None`` when ``shift=False`` (the plain linear grid), else ``shift_alpha`` when given, else
-    :func:`opensora_alpha`. Shared by :func:`opensora` and :func:`flowsched.opensora.get_schedule`."""
+    base_shift: float = 0.5,
+    max_shift: float = 1.15,
+    base_seq_len: int = 256,
+    max_seq_len: int = 4096,
+    *,
+    clamp: bool = False,
+) -> float:
+    """Flux's ``mu``: the line through ``(base_seq_len, base_shift)`` and ``(max_seq_len, max_shift)`` evaluated
+    at the token count. ``alpha = exp(mu)``. Peers do not clamp (Flux 2048^2 gives mu 3.23); ``clamp=True``
+    holds the token count inside ``[base_seq_len, max_seq_len]``.
+
+    LTX-Video uses the same line with ``(1024, 0.95)``-``(4096, 2.05)`` over ``F' * H' * W'`` tokens.
+    Sources: BFL flux ``get_lin_function``; diffusers ``calculate_shift`` (pipeline_flux.py, pipeline_ltx.py).
+    """
     image_seq_len = positive_int("image_seq_len", image_seq_len)
-    num_frames = positive_int("num_frames", num_frames)
-    shift = boolean("shift", shift)
-    base_shift = real("base_shift", base_shift)
-    max_shift = real("max_shift", max_shift)
-    if shift_alpha is not None:
-        shift_alpha = positive_real("shift_alpha", shift_alpha)
-    if not shift:
-        return None
-    if shift_alpha is not None:
-        return shift_alpha
-    return opensora_alpha(image_seq_len, num_frames, base_shift, max_shift)
+    base_seq_len = positive_int("base_seq_len", base_seq_len)
+    max_seq_len = positive_int("max_seq_len", max_seq_len)
+    return _line(
+        image_seq_len, base_seq_len, real("base_shift", base_shift), max_seq_len, real("max_shift", max_shift),
+        boolean("clamp", clamp),
+    )
 
 
-# -- families ----------------------------------------------------------------------------------------------
+def cogview4_mu(
+    image_seq_len: int,
+    base_shift: float = 0.25,
+    max_shift: float = 0.75,
+    base_seq_len: int = 256,
+    max_seq_len: int = 4096,
+    *,
+    clamp: bool = False,
+) -> float:
+    """CogView4's ``mu = sqrt(image_seq_len / base_seq_len) * max_shift + base_shift``, used with the LINEAR time
+    shift, so ``alpha = mu`` (1024^2: 4096 tokens -> 3.25). ``clamp=True`` caps the token count at
+    ``max_seq_len`` (and floors it at ``base_seq_len``); the peer does not clamp.
+    Source: diffusers ``pipeline_cogview4.calculate_shift``."""
+    image_seq_len = positive_int("image_seq_len", image_seq_len)
+    base_seq_len = positive_int("base_seq_len", base_seq_len)
+    max_seq_len = positive_int("max_seq_len", max_seq_len)
+    if boolean("clamp", clamp):
+        image_seq_len = min(max(image_seq_len, base_seq_len), max_seq_len)
+    return math.sqrt(image_seq_len / base_seq_len) * real("max_shift", max_shift) + real("base_shift", base_shift)
+
+
+# -- building blocks -----------------------------------------------------------------------------------------
+# Every family returns a Schedule whose ``t`` is float64 and holds ``N + 1`` values, the last being the terminal
+# value (0, or 1 for diffusers' ``invert_sigmas``). "Model evaluation points" are the first ``N`` values.
 
 
 def _grid(num_steps: int) -> np.ndarray:
@@ -113,8 +135,25 @@ def _grid(num_steps: int) -> np.ndarray:
     return np.linspace(1.0, 0.0, num_steps + 1, dtype=np.float64)
 
 
+def _with_zero(values: np.ndarray, terminal: float = 0.0) -> np.ndarray:
+    return np.concatenate([np.asarray(values, dtype=np.float64), [terminal]])
+
+
+def _schedule(t: np.ndarray, name: str, params: dict, timesteps: np.ndarray | None = None) -> Schedule:
+    """Build a Schedule, turning a non-monotone result into an error that says which parameters caused it."""
+    try:
+        return Schedule(np.asarray(t, dtype=np.float64), name=name, params=params, timesteps=timesteps)
+    except ValueError as exc:
+        shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "sigmas")
+        raise ValueError(f"{name}({shown}) does not give a usable schedule: {exc}") from None
+
+
+# -- the shifted grid ----------------------------------------------------------------------------------------
+
+
 def linear(num_steps: int) -> Schedule:
-    """``N + 1`` evenly spaced values from 1 to 0 (Open-Sora with ``shift=False``; rectified-flow default)."""
+    """``N + 1`` evenly spaced values from 1 to 0 (Open-Sora and BFL Flux with ``shift=False``; rectified-flow
+    default)."""
     num_steps = positive_int("num_steps", num_steps)
     return Schedule(_grid(num_steps), name="linear", params={"num_steps": num_steps})
 
@@ -131,66 +170,33 @@ def opensora(
     num_steps: int,
     image_seq_len: int,
     num_frames: int,
-    shift_alpha: float | None = None,
+    alpha: float | None = None,
     base_shift: float = 1.0,
     max_shift: float = 3.0,
-    shift: bool = True,
 ) -> Schedule:
-    """Open-Sora 2.0's ``get_schedule`` in float64 (agrees with the float32 original to about 1e-7).
+    """Open-Sora 2.0's ``get_schedule`` in float64 (agrees with the float32 original to about 1e-7):
+    ``time_shift(linspace(1, 0, N + 1), alpha)`` with ``alpha = opensora_alpha(image_seq_len, num_frames,
+    base_shift, max_shift)``.
 
     Args:
         num_steps: sampler steps ``N``.
         image_seq_len: tokens of ONE latent frame, ``(H_lat / p) * (W_lat / p)``.
         num_frames: LATENT frames ``T'``.
-        shift_alpha: if given, the shift itself (overrides the rule, including its ``sqrt(T')`` factor).
+        alpha: if given, the shift itself (Open-Sora's ``shift_alpha``: overrides the rule, including its
+            ``sqrt(T')`` factor).
         base_shift, max_shift: the rule's line through ``(256, base_shift)`` and ``(4096, max_shift)``.
-        shift: ``False`` gives the plain linear grid.
+
+    Open-Sora's ``shift=False`` (the unshifted grid) is :func:`linear`.
     """
     num_steps = positive_int("num_steps", num_steps)
-    alpha = opensora_shift(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
-    params = {
-        "num_steps": num_steps,
-        "image_seq_len": int(image_seq_len),
-        "num_frames": int(num_frames),
-        "shift": bool(shift),
-    }
+    params = {"num_steps": num_steps, "image_seq_len": positive_int("image_seq_len", image_seq_len),
+              "num_frames": positive_int("num_frames", num_frames)}
+    base_shift, max_shift = real("base_shift", base_shift), real("max_shift", max_shift)
     if alpha is None:
-        return Schedule(_grid(num_steps), name="opensora", params={**params, "alpha": 1.0})
-    if shift_alpha is None:
-        params.update(base_shift=float(base_shift), max_shift=float(max_shift))
-    else:
-        params.update(shift_alpha=alpha)
-    params["alpha"] = alpha
-    return Schedule(time_shift(_grid(num_steps), alpha), name="opensora", params=params)
-
-
-# ==========================================================================================================
-# Peer families. Every function below returns a Schedule whose ``t`` is float64 and holds ``N + 1`` values,
-# the last being the terminal value (0, or 1 for diffusers' ``invert_sigmas``). "Model evaluation points" are
-# the first ``N`` values.
-# ==========================================================================================================
-
-
-def _schedule(t: np.ndarray, name: str, params: dict, timesteps: np.ndarray | None = None) -> Schedule:
-    """Build a Schedule, turning a non-monotone result into an error that says which parameters caused it."""
-    try:
-        return Schedule(np.asarray(t, dtype=np.float64), name=name, params=params, timesteps=timesteps)
-    except ValueError as exc:
-        shown = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "sigmas")
-        raise ValueError(f"{name}({shown}) does not give a usable schedule: {exc}") from None
-
-
-def _endpoints(t_max, t_min) -> tuple[float, float]:
-    t_max, t_min = real("t_max", t_max), real("t_min", t_min)
-    if not 0.0 < t_min < t_max <= 1.0:
-        raise ValueError(
-            f"need 0 < t_min < t_max <= 1 (t = 1 is noise, t = 0 data), got t_max={t_max}, t_min={t_min}"
-        )
-    return t_max, t_min
-
-
-def _with_zero(values: np.ndarray, terminal: float = 0.0) -> np.ndarray:
-    return np.concatenate([np.asarray(values, dtype=np.float64), [terminal]])
+        alpha = opensora_alpha(params["image_seq_len"], params["num_frames"], base_shift, max_shift)
+        params.update(base_shift=base_shift, max_shift=max_shift)
+    params["alpha"] = positive_real("alpha", alpha)
+    return Schedule(time_shift(_grid(num_steps), params["alpha"]), name="opensora", params=params)
 
 
 # -- base grids ----------------------------------------------------------------------------------------------
@@ -261,14 +267,6 @@ def _warped(schedule: Schedule, t: np.ndarray, label: str, extra: dict) -> Sched
     return _schedule(t, schedule.name, params)
 
 
-def _exp_shift(t: np.ndarray, a: float, sigma: float) -> np.ndarray:
-    """``a / (a + (1/t - 1)**sigma)`` with 0 -> 0 (peers never evaluate it at 0, or get 0 from 1/0 = inf)."""
-    out = np.zeros_like(t)
-    nz = t > 0
-    out[nz] = a / (a + (1.0 / t[nz] - 1.0) ** sigma)
-    return out
-
-
 def warp(schedule: Schedule, alpha: float) -> Schedule:
     """Static shift of every value: ``time_shift(t, alpha)`` (SD3's ``shift``, Wan's ``flow_shift``, Open-Sora's
     ``alpha``). ``alpha > 1`` spends more steps near noise. Source: Esser et al. 2024 (SD3), eq. 23."""
@@ -290,20 +288,13 @@ def warp_mu(
     With ``sigma = 1`` this is :func:`warp` with ``alpha = exp(mu)`` (or ``alpha = mu``): ``mu`` is NOT a shift.
     Sources: BFL flux ``sampling.time_shift``; diffusers ``_time_shift_exponential`` / ``_time_shift_linear``.
     """
-    mu = real("mu", mu)
-    sigma = positive_real("sigma", sigma)
-    if time_shift_type not in ("exponential", "linear"):
-        raise ValueError(f"time_shift_type must be 'exponential' or 'linear', got {time_shift_type!r}")
-    if time_shift_type == "linear" and mu <= 0:
-        raise ValueError(f"mu must be > 0 with time_shift_type='linear' (alpha = mu), got {mu}")
-    a = math.exp(mu) if time_shift_type == "exponential" else mu
     _need_schedule(schedule)
-    extra = {"mu": mu, "time_shift_type": time_shift_type}
-    if sigma == 1.0:
-        extra["alpha"] = a
-    else:
-        extra["sigma"] = sigma
-    return _warped(schedule, _exp_shift(schedule.t, a, sigma), f"mu={mu:g}({time_shift_type})", extra)
+    alpha = alpha_from_mu(mu, time_shift_type)
+    sigma = positive_real("sigma", sigma)
+    t = time_shift_mu(schedule.t, mu, time_shift_type=time_shift_type, sigma=sigma)
+    extra = {"mu": float(mu), "time_shift_type": time_shift_type}
+    extra.update({"alpha": alpha} if sigma == 1.0 else {"sigma": sigma})
+    return _warped(schedule, t, f"mu={mu:g}({time_shift_type})", extra)
 
 
 def _stretch(t: np.ndarray, terminal: float) -> np.ndarray:
@@ -338,85 +329,21 @@ def invert(schedule: Schedule) -> Schedule:
     return _warped(schedule, 1.0 - schedule.t, "invert", {"inverted": True})
 
 
-# -- resolution rules (numbers, not schedules) --------------------------------------------------------------
-
-
-def _line(x: float, x1: float, y1: float, x2: float, y2: float, clamp: bool) -> float:
-    if clamp:
-        x = min(max(x, min(x1, x2)), max(x1, x2))
-    return linear_function(x1, y1, x2, y2)(x)
-
-
-def flux_mu(
-    image_seq_len: int,
-    base_shift: float = 0.5,
-    max_shift: float = 1.15,
-    base_seq_len: int = 256,
-    max_seq_len: int = 4096,
-    *,
-    clamp: bool = False,
-) -> float:
-    """Flux's ``mu``: the line through ``(base_seq_len, base_shift)`` and ``(max_seq_len, max_shift)`` evaluated
-    at the token count. ``alpha = exp(mu)``. Peers do not clamp (Flux 2048^2 gives mu 3.23); ``clamp=True``
-    holds the token count inside ``[base_seq_len, max_seq_len]``.
-
-    LTX-Video uses the same line with ``(1024, 0.95)``-``(4096, 2.05)`` over ``F' * H' * W'`` tokens.
-    Sources: BFL flux ``get_lin_function``; diffusers ``calculate_shift`` (pipeline_flux.py, pipeline_ltx.py).
-    """
-    image_seq_len = positive_int("image_seq_len", image_seq_len)
-    base_seq_len = positive_int("base_seq_len", base_seq_len)
-    max_seq_len = positive_int("max_seq_len", max_seq_len)
-    return _line(
-        image_seq_len, base_seq_len, real("base_shift", base_shift), max_seq_len, real("max_shift", max_shift),
-        boolean("clamp", clamp),
-    )
-
-
-def cogview4_mu(
-    image_seq_len: int,
-    base_shift: float = 0.25,
-    max_shift: float = 0.75,
-    base_seq_len: int = 256,
-    max_seq_len: int = 4096,
-    *,
-    clamp: bool = False,
-) -> float:
-    """CogView4's ``mu = sqrt(image_seq_len / base_seq_len) * max_shift + base_shift``, used with the LINEAR time
-    shift, so ``alpha = mu`` (1024^2: 4096 tokens -> 3.25). ``clamp=True`` caps the token count at
-    ``max_seq_len`` (and floors it at ``base_seq_len``); the peer does not clamp.
-    Source: diffusers ``pipeline_cogview4.calculate_shift``."""
-    image_seq_len = positive_int("image_seq_len", image_seq_len)
-    base_seq_len = positive_int("base_seq_len", base_seq_len)
-    max_seq_len = positive_int("max_seq_len", max_seq_len)
-    if boolean("clamp", clamp):
-        image_seq_len = min(max(image_seq_len, base_seq_len), max_seq_len)
-    return math.sqrt(image_seq_len / base_seq_len) * real("max_shift", max_shift) + real("base_shift", base_shift)
-
-
 # -- model rules as schedules --------------------------------------------------------------------------------
 
 
-def flux(
-    num_steps: int,
-    image_seq_len: int,
-    base_shift: float = 0.5,
-    max_shift: float = 1.15,
-    shift: bool = True,
-) -> Schedule:
+def flux(num_steps: int, image_seq_len: int, base_shift: float = 0.5, max_shift: float = 1.15) -> Schedule:
     """Black Forest Labs' ``get_schedule``: ``linspace(1, 0, N + 1)`` warped with ``mu = flux_mu(image_seq_len)``
-    (``alpha = exp(mu)``); ``shift=False`` (FLUX.1-schnell) keeps the linear grid.
+    (``alpha = exp(mu)``). BFL's ``shift=False`` (FLUX.1-schnell) is :func:`linear`.
 
     ``image_seq_len`` is the packed token count ``(H / 16) * (W / 16)``. float64; BFL computes in float32 and
     the two agree to about 1e-7. Source: black-forest-labs/flux ``src/flux/sampling.py``.
     """
     num_steps = positive_int("num_steps", num_steps)
     mu = flux_mu(image_seq_len, base_shift, max_shift)
-    shift = boolean("shift", shift)
-    params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "shift": shift}
-    if not shift:
-        return _schedule(_grid(num_steps), "flux", {**params, "alpha": 1.0})
-    params.update(base_shift=float(base_shift), max_shift=float(max_shift), mu=mu, alpha=math.exp(mu))
-    return _schedule(_exp_shift(_grid(num_steps), math.exp(mu), 1.0), "flux", params)
+    params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "base_shift": float(base_shift),
+              "max_shift": float(max_shift), "mu": mu, "alpha": alpha_from_mu(mu)}
+    return _schedule(time_shift_mu(_grid(num_steps), mu), "flux", params)
 
 
 def ltx(
@@ -438,8 +365,8 @@ def ltx(
     """
     num_steps = positive_int("num_steps", num_steps)
     mu = flux_mu(seq_len, base_shift, max_shift, base_seq_len, max_seq_len, clamp=clamp)
-    t = _exp_shift(_grid(num_steps), math.exp(mu), 1.0)
-    params = {"num_steps": num_steps, "seq_len": int(seq_len), "mu": mu, "alpha": math.exp(mu), "clamp": clamp}
+    t = time_shift_mu(_grid(num_steps), mu)
+    params = {"num_steps": num_steps, "seq_len": int(seq_len), "mu": mu, "alpha": alpha_from_mu(mu), "clamp": clamp}
     if terminal is not None:
         terminal = unit_open("terminal", terminal)
         t = _stretch(t, terminal)
@@ -465,24 +392,26 @@ def cogview4(
     Source: diffusers ``pipeline_cogview4.py`` (``calculate_shift``, timesteps) and its scheduler config.
     """
     num_steps = positive_int("num_steps", num_steps)
-    if mu is None:
-        mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp)
-    else:
-        mu = positive_real("mu", mu)
+    image_seq_len, clamp = positive_int("image_seq_len", image_seq_len), boolean("clamp", clamp)
+    mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp) if mu is None else mu
+    mu = positive_real("mu", mu)
     fed = np.linspace(1000.0, 1.0, num_steps).astype(np.int64).astype(np.float64)  # the pipeline's int64 cast
-    base = fed / 1000.0
-    params = {
-        "num_steps": num_steps,
-        "image_seq_len": int(image_seq_len),
-        "mu": mu,
-        "time_shift_type": "linear",
-        "alpha": mu,
-        "clamp": clamp,
-    }
-    return _schedule(_with_zero(_exp_shift(base, mu, 1.0)), "cogview4", params, fed)
+    t = time_shift_mu(fed / 1000.0, mu, time_shift_type="linear")
+    params = {"num_steps": num_steps, "image_seq_len": image_seq_len, "mu": mu,
+              "time_shift_type": "linear", "alpha": mu, "clamp": clamp}
+    return _schedule(_with_zero(t), "cogview4", params, fed)
 
 
 # -- noise-level families between two endpoints ----------------------------------------------------------------
+
+
+def _endpoints(t_max, t_min) -> tuple[float, float]:
+    t_max, t_min = real("t_max", t_max), real("t_min", t_min)
+    if not 0.0 < t_min < t_max <= 1.0:
+        raise ValueError(
+            f"need 0 < t_min < t_max <= 1 (t = 1 is noise, t = 0 data), got t_max={t_max}, t_min={t_min}"
+        )
+    return t_max, t_min
 
 
 def _pin_ends(points: np.ndarray, t_max: float, t_min: float) -> np.ndarray:
@@ -562,6 +491,29 @@ def kl_optimal(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sche
     return _schedule(_with_zero(points), "kl_optimal", {"num_steps": num_steps, "t_max": t_max, "t_min": t_min})
 
 
+def _linear_quadratic_t_max(variant: str, t_max: float) -> float:
+    if variant not in ("mochi", "comfyui"):
+        raise ValueError(f"variant must be 'mochi' or 'comfyui', got {variant!r}")
+    t_max = real("t_max", t_max)
+    if variant == "mochi" and t_max != 1.0:
+        raise ValueError(f"t_max only applies to variant='comfyui'; variant='mochi' starts at 1, got t_max={t_max}")
+    if not 0.0 < t_max <= 1.0:
+        raise ValueError(f"t_max must be in (0, 1], got {t_max}")
+    return t_max
+
+
+def _linear_quadratic_progress(n: int, lin: int, threshold: float) -> np.ndarray:
+    """Mochi's progress ``u`` at steps ``0 .. N - 1``: ``i * threshold / L`` for ``i < L``, then the quadratic
+    ``q(i) = qc i^2 + lc i + c`` with ``q(L) = threshold`` and ``q(N) = 1``, tangent-free join."""
+    quad = n - lin
+    d = lin - threshold * n
+    qc = d / (lin * quad**2)
+    lc = threshold / lin - 2.0 * d / quad**2
+    c = qc * lin**2
+    i = np.arange(n, dtype=np.float64)
+    return np.where(i < lin, i * threshold / lin, qc * i**2 + lc * i + c)
+
+
 def linear_quadratic(
     num_steps: int,
     threshold_noise: float = 0.025,
@@ -580,13 +532,7 @@ def linear_quadratic(
     """
     num_steps = positive_int("num_steps", num_steps)
     threshold_noise = unit_open("threshold_noise", threshold_noise)
-    if variant not in ("mochi", "comfyui"):
-        raise ValueError(f"variant must be 'mochi' or 'comfyui', got {variant!r}")
-    t_max = real("t_max", t_max)
-    if variant == "mochi" and t_max != 1.0:
-        raise ValueError(f"t_max only applies to variant='comfyui'; variant='mochi' starts at 1, got t_max={t_max}")
-    if not 0.0 < t_max <= 1.0:
-        raise ValueError(f"t_max must be in (0, 1], got {t_max}")
+    t_max = _linear_quadratic_t_max(variant, t_max)
     params = {"num_steps": num_steps, "threshold_noise": threshold_noise, "variant": variant, "t_max": t_max}
     if num_steps == 1:
         if variant == "mochi":
@@ -598,28 +544,118 @@ def linear_quadratic(
     lin = num_steps // 2 if linear_steps is None else positive_int("linear_steps", linear_steps)
     if lin >= num_steps:
         raise ValueError(f"linear_steps must be between 1 and num_steps - 1 = {num_steps - 1}, got {lin}")
-    quad = num_steps - lin
-    i = np.arange(num_steps, dtype=np.float64)
-    # quadratic q(i) = qc * i^2 + lc * i + c with q(L) = threshold_noise and q(N) = 1, tangent-free join
-    d = lin - threshold_noise * num_steps
-    qc = d / (lin * quad**2)
-    lc = threshold_noise / lin - 2.0 * d / quad**2
-    c = qc * lin**2
-    u = np.where(i < lin, i * threshold_noise / lin, qc * i**2 + lc * i + c)
-    params["linear_steps"] = lin
-    return _schedule(_with_zero((1.0 - u) * t_max), "linear_quadratic", params)
+    u = _linear_quadratic_progress(num_steps, lin, threshold_noise)
+    return _schedule(_with_zero((1.0 - u) * t_max), "linear_quadratic", {**params, "linear_steps": lin})
 
 
 # -- ComfyUI's schedulers ----------------------------------------------------------------------------------------
-
-#: ComfyUI's scheduler names, in its order (``comfy/samplers.py`` ``SCHEDULER_NAMES`` at commit a125cd8).
-COMFYUI_SCHEDULERS: tuple[str, ...] = (
-    "simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic",
-    "kl_optimal",
-)
+# Source: Comfy-Org/ComfyUI commit a125cd8, comfy/samplers.py (calculate_sigmas and the schedulers) and
+# comfy/model_sampling.py (ModelSamplingDiscreteFlow, ModelSamplingFlux). ComfyUI's sigma is flowsched's t.
 
 #: ComfyUI's "close to zero" test (``math.isclose(x, 0, abs_tol=0.00001)``) in ``normal`` and ``ddim_uniform``.
 _COMFY_ZERO = 1e-5
+
+
+@dataclass(frozen=True)
+class _SigmaTable:
+    """A flow model sampling's sigma table: ``table[k] = shift((k + 1) / size)``, ``k = 0 .. size - 1``
+    (``sigma_min = table[0]``, ``sigma_max = table[size - 1] = 1``), in float64."""
+
+    size: int
+    alpha: float
+
+    def shift(self, t) -> np.ndarray:
+        """The model sampling's ``sigma(timestep(t))``; ComfyUI's ``time_snr_shift`` returns ``t`` itself at 1."""
+        t = np.asarray(t, dtype=np.float64)
+        return t if self.alpha == 1.0 else time_shift(t, self.alpha)
+
+    def __getitem__(self, k) -> np.ndarray:
+        return self.shift((np.asarray(k, dtype=np.float64) + 1.0) / self.size)
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self[0])
+
+
+def _comfy_simple(n: int, table: _SigmaTable) -> np.ndarray:
+    """``table[-(1 + int(i * size / N))]`` for ``i < N``, then 0."""
+    offsets = (np.arange(n, dtype=np.float64) * (table.size / n)).astype(np.int64)  # Python's int(x * ss)
+    if n > 1 and np.any(np.diff(offsets) == 0):
+        raise ValueError(
+            f"ComfyUI's simple scheduler with num_steps={n} > table_size={table.size} takes some table entries "
+            f"twice (ComfyUI then runs zero-length steps); a schedule must be strictly decreasing: use "
+            f"num_steps <= {table.size}"
+        )
+    return _with_zero(table[table.size - 1 - offsets])
+
+
+def _comfy_sgm_uniform(n: int, table: _SigmaTable) -> np.ndarray:
+    """``shift(linspace(1, sigma_min, N + 1)[:-1])``, then 0."""
+    return _with_zero(table.shift(np.linspace(1.0, table.sigma_min, n + 1)[:-1]))
+
+
+def _comfy_normal(n: int, table: _SigmaTable) -> np.ndarray:
+    """``shift(linspace(1, sigma_min, N))``, then 0; ``N + 1`` points and no 0 when ``shift(sigma_min)`` is 0."""
+    if float(table.shift(table.sigma_min)) <= _COMFY_ZERO:
+        return table.shift(np.linspace(1.0, table.sigma_min, n + 1))
+    return _with_zero(table.shift(np.linspace(1.0, table.sigma_min, n)))
+
+
+def _comfy_beta(n: int, table: _SigmaTable) -> np.ndarray:
+    """``table[rint(F^-1(q) (size - 1))]``, ``q = 1 - linspace(0, 1, N, endpoint=False)``, Beta(0.6, 0.6),
+    repeated indices skipped, then 0."""
+    from ._optional import require
+
+    ppf = require("scipy.stats", "ComfyUI's beta scheduler").beta.ppf
+    index = np.rint(ppf(1.0 - np.linspace(0.0, 1.0, n, endpoint=False), 0.6, 0.6) * (table.size - 1))
+    keep = np.concatenate([[True], index[1:] != index[:-1]])
+    return _with_zero(table[index[keep].astype(np.int64)])
+
+
+def _comfy_ddim_uniform(n: int, table: _SigmaTable) -> np.ndarray:
+    """``table[1 + j s]``, ``s = max(size // N, 1)``, reversed, then 0 (one more step and no 0 when ``table[1]``
+    is 0)."""
+    zero_first = float(table[1]) <= _COMFY_ZERO
+    stride = max(table.size // (n + 1 if zero_first else n), 1)
+    t = table[np.arange(1, table.size, stride)][::-1]
+    return t if zero_first else _with_zero(t)
+
+
+#: ComfyUI's schedulers, in its order (``SCHEDULER_NAMES``): ``(N, table) -> t``.
+_COMFYUI: dict[str, Callable[[int, _SigmaTable], np.ndarray]] = {
+    "simple": _comfy_simple,
+    "sgm_uniform": _comfy_sgm_uniform,
+    "karras": lambda n, table: karras(n, 1.0, table.sigma_min).t,
+    "exponential": lambda n, table: exponential(n, 1.0, table.sigma_min).t,
+    "ddim_uniform": _comfy_ddim_uniform,
+    "beta": _comfy_beta,
+    "normal": _comfy_normal,
+    "linear_quadratic": lambda n, table: linear_quadratic(n, variant="comfyui").t,
+    "kl_optimal": lambda n, table: kl_optimal(n, 1.0, table.sigma_min).t,
+}
+
+#: ComfyUI's scheduler names, in its order (``comfy/samplers.py`` ``SCHEDULER_NAMES`` at commit a125cd8).
+COMFYUI_SCHEDULERS: tuple[str, ...] = tuple(_COMFYUI)
+
+
+def _comfy_model_sampling(alpha: float, mu: float | None, table_size: int | None) -> tuple[_SigmaTable, dict]:
+    """The model sampling's table and its params: ``ModelSamplingDiscreteFlow`` (``alpha``, 1000 entries) or
+    ``ModelSamplingFlux`` (``alpha = e^mu``, 10000 entries)."""
+    alpha = positive_real("alpha", alpha)
+    params: dict = {"model_sampling": "ModelSamplingDiscreteFlow"}
+    if mu is not None:
+        mu = real("mu", mu)
+        if alpha != 1.0:
+            raise ValueError(
+                f"give alpha (ModelSamplingDiscreteFlow's shift) or mu (ModelSamplingFlux's shift, alpha = e^mu), "
+                f"not both; got alpha={alpha}, mu={mu}"
+            )
+        alpha = alpha_from_mu(mu)
+        params = {"model_sampling": "ModelSamplingFlux", "mu": mu}
+    size = (1000 if mu is None else 10000) if table_size is None else positive_int("table_size", table_size)
+    if size < 2:
+        raise ValueError(f"table_size must be at least 2 (sigma_min < sigma_max), got {size}")
+    return _SigmaTable(size, alpha), {**params, "alpha": alpha, "table_size": size}
 
 
 def comfyui(
@@ -682,9 +718,6 @@ def comfyui(
     ``timestep()``, so its values depend on the model's ``multiplier`` in the last bits). Every value of the
     recorded grid (9 schedulers, 8 model samplings, 11 step counts; tests/data/comfyui) is within 2e-7 of
     ComfyUI's, with the same length. Needs scipy for ``beta`` only.
-
-    Source: Comfy-Org/ComfyUI ``comfy/samplers.py`` (``calculate_sigmas`` and the schedulers),
-    ``comfy/model_sampling.py`` (``ModelSamplingDiscreteFlow``, ``ModelSamplingFlux``), commit a125cd8.
     """
     if scheduler not in COMFYUI_SCHEDULERS:
         hint = suggestion(str(scheduler), COMFYUI_SCHEDULERS)
@@ -692,81 +725,11 @@ def comfyui(
             f"scheduler must be one of ComfyUI's {', '.join(COMFYUI_SCHEDULERS)}; got {scheduler!r}.{hint}"
         )
     num_steps = positive_int("num_steps", num_steps)
-    alpha = positive_real("alpha", alpha)
-    params: dict = {"scheduler": scheduler, "num_steps": num_steps}
-    if mu is None:
-        params["model_sampling"] = "ModelSamplingDiscreteFlow"
-        default_size = 1000
-    else:
-        mu = real("mu", mu)
-        if alpha != 1.0:
-            raise ValueError(
-                f"give alpha (ModelSamplingDiscreteFlow's shift) or mu (ModelSamplingFlux's shift, alpha = e^mu), "
-                f"not both; got alpha={alpha}, mu={mu}"
-            )
-        try:
-            alpha = math.exp(mu)
-        except OverflowError:
-            alpha = math.inf
-        if not 0.0 < alpha < math.inf:
-            raise ValueError(f"mu must give a finite alpha = e^mu > 0, got mu={mu}")
-        params.update(model_sampling="ModelSamplingFlux", mu=mu)
-        default_size = 10000
-    size = default_size if table_size is None else positive_int("table_size", table_size)
-    if size < 2:
-        raise ValueError(f"table_size must be at least 2 (sigma_min < sigma_max), got {size}")
-    params.update(alpha=alpha, table_size=size)
-
-    def table(k) -> np.ndarray:
-        """``table[k]`` in float64; ComfyUI's ``time_snr_shift`` returns ``t`` itself when the shift is 1."""
-        t = (np.asarray(k, dtype=np.float64) + 1.0) / size
-        return t if alpha == 1.0 else time_shift(t, alpha)
-
-    def shift(t: np.ndarray) -> np.ndarray:  # the model sampling's sigma(timestep(.)): timestep() does not invert it
-        return t if alpha == 1.0 else time_shift(t, alpha)
-
-    sigma_min = float(table(0))
-    n = num_steps
-    if scheduler == "simple":
-        offsets = (np.arange(n, dtype=np.float64) * (size / n)).astype(np.int64)  # Python's int(x * ss)
-        if n > 1 and np.any(np.diff(offsets) == 0):
-            raise ValueError(
-                f"ComfyUI's simple scheduler with num_steps={n} > table_size={size} takes some table entries "
-                f"twice (ComfyUI then runs zero-length steps); a schedule must be strictly decreasing: use "
-                f"num_steps <= {size}"
-            )
-        t = _with_zero(table(size - 1 - offsets))
-    elif scheduler in ("normal", "sgm_uniform"):
-        if scheduler == "sgm_uniform":
-            t = _with_zero(shift(np.linspace(1.0, sigma_min, n + 1)[:-1]))
-        elif float(shift(np.float64(sigma_min))) <= _COMFY_ZERO:
-            t = shift(np.linspace(1.0, sigma_min, n + 1))
-        else:
-            t = _with_zero(shift(np.linspace(1.0, sigma_min, n)))
-    elif scheduler == "beta":
-        from ._optional import require
-
-        ppf = require("scipy.stats", "ComfyUI's beta scheduler").beta.ppf
-        index = np.rint(ppf(1.0 - np.linspace(0.0, 1.0, n, endpoint=False), 0.6, 0.6) * (size - 1))
-        keep = np.concatenate([[True], index[1:] != index[:-1]])
-        t = _with_zero(table(index[keep].astype(np.int64)))
-    elif scheduler == "ddim_uniform":
-        zero_first = float(table(1)) <= _COMFY_ZERO  # ComfyUI: one more step and no appended 0
-        stride = max(size // (n + 1 if zero_first else n), 1)
-        t = table(np.arange(1, size, stride))[::-1]
-        if not zero_first:
-            t = _with_zero(t)
-    elif scheduler == "linear_quadratic":
-        t = linear_quadratic(n, variant="comfyui").t
-    elif scheduler == "karras":
-        t = karras(n, 1.0, sigma_min).t
-    elif scheduler == "exponential":
-        t = exponential(n, 1.0, sigma_min).t
-    else:  # kl_optimal
-        t = kl_optimal(n, 1.0, sigma_min).t
-        if n == 1:
-            params["comfyui_returns_nan"] = True
-    return _schedule(t, "comfyui", params)
+    table, sampling = _comfy_model_sampling(alpha, mu, table_size)
+    params = {"scheduler": scheduler, "num_steps": num_steps, **sampling}
+    if scheduler == "kl_optimal" and num_steps == 1:
+        params["comfyui_returns_nan"] = True
+    return _schedule(_COMFYUI[scheduler](num_steps, table), "comfyui", params)
 
 
 # -- user schedules ----------------------------------------------------------------------------------------------
@@ -777,8 +740,7 @@ def from_list(values, *, append_zero: bool = False, name: str = "custom") -> Sch
     (normally 0). ``append_zero=True`` takes the ``N`` model evaluation points (diffusers' ``sigmas=`` list,
     without the terminal) and appends 0."""
     append_zero = boolean("append_zero", append_zero)
-    arr = values
-    arr = check_t(arr, "values", positive=append_zero, min_size=1 if append_zero else 2)
+    arr = check_t(values, "values", positive=append_zero, min_size=1 if append_zero else 2)
     if append_zero:
         arr = _with_zero(arr)
     return _schedule(arr, name, {"num_steps": int(arr.size - 1)})
@@ -796,36 +758,11 @@ def loglinear_interp(schedule: Schedule | list, num_steps: int) -> Schedule:
     if t[0] < t[-1]:
         raise ValueError("loglinear_interp needs a decreasing schedule; invert() an inverted one first")
     points = t[:-1]
-    if points.size == 1:
-        new = np.full(1, points[0])
+    if points.size == 1 or num_steps == 1:
+        new = points[:1].copy()
     else:
         xs = np.linspace(0.0, 1.0, points.size)
         new = np.exp(np.interp(np.linspace(0.0, 1.0, num_steps), xs, np.log(points)))
         new[0], new[-1] = points[0], points[-1]  # exact end points despite exp(log(x))
-        if num_steps == 1:
-            new = points[:1].copy()
     params = {"num_steps": num_steps, "source_name": schedule.name, "source_steps": schedule.num_steps}
     return _schedule(_with_zero(new, float(t[-1])), "loglinear_interp", params)
-
-
-# -- moved names ---------------------------------------------------------------------------------------------------
-
-#: Names that lived here before the spec language and diffusers' rules got their own modules.
-_MOVED = {
-    "from_spec": "flowsched.spec",
-    "FAMILIES": "flowsched.spec",
-    "flow_match_euler": "flowsched.diffusers_rules",
-    "FLOW_MATCH_EULER_CONFIG": "flowsched.diffusers_rules",
-    "diffusers_default": "flowsched.diffusers_rules",
-}
-
-
-def __getattr__(name: str):
-    """``schedules.partial`` (defined in :mod:`flowsched.strength`, above the spec language its bases may use:
-    imported on first use, so this module never imports upwards); ``schedules.from_spec`` and the other moved names
-    keep working, with a DeprecationWarning."""
-    if name == "partial":
-        from .strength import partial
-
-        return partial
-    return deprecated_module_attribute(__name__, _MOVED, name)

@@ -43,14 +43,12 @@ FAMILIES: dict[str, Callable[..., Schedule]] = {
     "comfyui": schedules.comfyui,
 }
 
-#: Per-family spelling of keys: ComfyUI users write the ModelSamplingSD3 node's ``shift`` (= ``alpha``;
-#: ModelSamplingFlux's shift is a ``mu`` and is written ``mu=``).
-_FAMILY_KEYS: dict[str, dict[str, str]] = {"comfyui": {"shift": "alpha"}}
+#: Keys a preset spec accepts (``steps`` is ``num_steps``; ``alpha`` replaces the rule's shift with a static one).
+PRESET_KEYS = ("num_steps", "height", "width", "frames", "alpha")
 
-#: Keys a preset spec accepts (``steps`` is ``num_steps``). ``shift`` is a flag (``true``/``false``) or, as a
-#: number, the static shift (what diffusers calls ``shift`` / ``flow_shift``); ``flow_shift`` and
-#: ``shift_alpha`` are the static shift.
-PRESET_KEYS = ("num_steps", "height", "width", "frames", "shift_alpha", "shift", "flow_shift")
+#: The peers' names for the shift value ``alpha`` (diffusers' and ComfyUI's ``shift``, Wan's ``flow_shift``,
+#: Open-Sora's ``shift_alpha``): every spec that takes ``alpha`` takes them for it; each means the same number.
+_ALPHA_SPELLINGS = ("shift", "flow_shift", "shift_alpha")
 
 _ALIASES = {"steps": "num_steps", "n": "num_steps"}
 
@@ -100,6 +98,26 @@ def _defaults(defaults: Mapping[str, Any] | None) -> dict:
     return {_ALIASES.get(k, k): v for k, v in defaults.items()}
 
 
+def _alpha_key(spec: str, kwargs: dict, key: str = "alpha", what: str = "schedule spec") -> dict:
+    """``kwargs`` with the shift value under ``key``, whichever of ``alpha`` and the peers' spellings the spec
+    used (one of them at most), checked to be a number > 0 (or ``none``: the rule's own): ``shift`` is never a
+    switch."""
+    given = [k for k in ("alpha", *_ALPHA_SPELLINGS) if k in kwargs]
+    if len(given) > 1:
+        raise ValueError(
+            f"{what} {spec!r}: {' and '.join(f'{k}={kwargs[k]}' for k in given)} each set the shift alpha; give one"
+        )
+    if given:
+        value = kwargs.pop(given[0])
+        if isinstance(value, bool):
+            raise ValueError(
+                f"{what} {spec!r}: {given[0]}={str(value).lower()}: {given[0]} is the shift alpha, a number > 0, not "
+                "a switch; the unshifted grid linspace(1, 0, N + 1) is the spec linear"
+            )
+        kwargs[key] = None if value is None else positive_real(f"{what} {spec!r}: {given[0]}", value)
+    return kwargs
+
+
 def from_spec(
     text: str,
     *,
@@ -111,12 +129,13 @@ def from_spec(
     Forms (docs/schedules.md, "Schedule specs"):
         * ``FAMILY:key=value,...`` -- a family of :data:`FAMILIES` with keyword arguments, e.g.
           ``shifted:alpha=3,steps=30``, ``flux:steps=28,image_seq_len=4096``,
-          ``flow_match_euler:steps=28,shift=3``, ``comfyui:scheduler=beta,shift=3`` (ComfyUI's ``shift`` is
-          ``alpha`` there). ``steps`` means ``num_steps``; values are numbers,
-          ``true``/``false``/``none``, strings, or ``;``-separated number lists (``sigmas=1;0.6;0.3``).
+          ``flow_match_euler:steps=28,shift=3``, ``comfyui:scheduler=beta,alpha=3``. ``steps`` means
+          ``num_steps``; the shift ``alpha`` may also be written ``shift``, ``flow_shift`` or ``shift_alpha`` (the
+          peers' names for it; always a number). Values are numbers, ``true``/``false``/``none``, strings, or
+          ``;``-separated number lists (``sigmas=1;0.6;0.3``).
         * ``PRESET`` or ``PRESET:key=value,...`` (also ``preset:PRESET,key=value``) -- a model preset
-          (``flowsched presets``) at its default size, with the keys of :data:`PRESET_KEYS`; ``shift=3`` and
-          ``flow_shift=3`` set the static shift like ``shift_alpha=3``; ``shift=false`` turns the shift off.
+          (``flowsched presets``) at its default size, with the keys of :data:`PRESET_KEYS`: ``alpha=3`` (or
+          ``shift=3``, ``flow_shift=3``, ``shift_alpha=3``) replaces the rule's shift with a static one.
         * a path to a JSON file written by :meth:`Schedule.to_json` (or holding a bare list of ``t`` values),
           or inline JSON: ``[1, 0.7, 0.3, 0]``.
 
@@ -163,14 +182,11 @@ def from_spec(
 
 def _family_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Schedule:
     func = FAMILIES[name]
-    for key, meant in _FAMILY_KEYS.get(name, {}).items():
-        if key in kwargs:
-            if meant in kwargs:
-                raise ValueError(f"schedule spec {spec!r}: {key} and {meant} are the same parameter; give one")
-            kwargs[meant] = kwargs.pop(key)
     sig = inspect.signature(func)
     named = {k for k, p in sig.parameters.items() if p.kind is not p.VAR_KEYWORD}
     accepts_any = len(named) < len(sig.parameters)
+    if "alpha" in named or accepts_any:  # a config passed through (flow_match_euler) calls alpha ``shift``
+        kwargs = _alpha_key(spec, kwargs, "alpha" if "alpha" in named else "shift")
     if not accepts_any:
         unknown = [k for k in kwargs if k not in sig.parameters]
         if unknown:
@@ -195,79 +211,66 @@ def _family_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Sch
 
 def _preset_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Schedule:
     preset = presets.get_preset(name)
+    kwargs = _alpha_key(spec, kwargs)
     unknown = [k for k in kwargs if k not in PRESET_KEYS]
     if unknown:
         raise ValueError(
-            f"schedule spec {spec!r}: a preset accepts steps, height, width, frames, shift (true/false, or the "
-            f"static shift), flow_shift and shift_alpha; got {unknown[0]!r}"
+            f"schedule spec {spec!r}: a preset accepts steps, height, width, frames and the static shift alpha "
+            f"(also written shift, flow_shift or shift_alpha); got {unknown[0]!r}"
         )
     for key, value in fallback.items():
         if key in PRESET_KEYS and key not in kwargs:
             kwargs[key] = value
-    shift = True if kwargs.get("shift") is None else kwargs["shift"]
-    alpha = kwargs.get("shift_alpha")
-    static = {k: kwargs[k] for k in ("flow_shift", "shift_alpha") if kwargs.get(k) is not None}
-    if not isinstance(shift, bool):  # shift=3: diffusers' name for the static shift
-        static["shift"] = positive_real(f"schedule spec {spec!r}: shift (true, false or the static shift)", shift)
-        shift = True
-    if len(static) > 1:
-        raise ValueError(
-            f"schedule spec {spec!r}: {' and '.join(f'{k}={v}' for k, v in static.items())} both set the static "
-            "shift; give one"
-        )
-    if static:
-        key, alpha = next(iter(static.items()))
-        alpha = positive_real(f"schedule spec {spec!r}: {key}", alpha)
     geometry = preset.geometry(kwargs.get("height"), kwargs.get("width"), kwargs.get("frames"))
-    return preset.schedule(geometry, kwargs.get("num_steps"), shift=shift, shift_alpha=alpha)
+    return preset.schedule(geometry, kwargs.get("num_steps"), alpha=kwargs.get("alpha"))
 
 
 # -- frame schedules -------------------------------------------------------------------------------------------
 #
 # A frame-schedule spec is ``FAMILY:key=value,...`` or ``PRESET`` / ``PRESET:key=value,...`` (a FRAME_PRESETS entry
-# with overrides). Each family builds its own base schedule from ``steps`` and ``shift`` (SkyReels-V2's UniPC grid,
+# with overrides). Each family builds its own base schedule from ``steps`` and ``alpha`` (SkyReels-V2's UniPC grid,
 # MAGI-1's grid, the Self-Forcing/CausVid step list, or a plain shifted grid for Diffusion Forcing), so one line
-# names everything. ``frames`` counts LATENT frames here. Keys are the builders' parameter names (no aliases:
-# ``steps`` is a step count, or blockwise's list of timesteps).
+# names everything. ``frames`` counts LATENT frames here. Keys are the builders' parameter names (``steps`` is a
+# step count, or blockwise's list of timesteps); the shift ``alpha`` may be spelled as in schedule specs.
 
 
-def _frame_diffusion_forcing(steps=30, shift=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
+def _frame_diffusion_forcing(steps=30, alpha=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
                              addnoise_condition=0, window=None) -> FrameSchedule:
-    return fr.diffusion_forcing(fr.skyreels_base(steps, shift), frames, causal_block_size=causal_block_size,
+    return fr.diffusion_forcing(fr.skyreels_base(steps, alpha), frames, causal_block_size=causal_block_size,
                                 ar_step=ar_step, prefix_frames=prefix_frames, addnoise_condition=addnoise_condition,
                                 window=window)
 
 
-def _frame_pyramid(steps=50, shift=1.0, frames=16, u=1.0, prefix_frames=0) -> FrameSchedule:
-    return fr.pyramid(schedules.shifted(steps, shift), frames, u=u, prefix_frames=prefix_frames)
+def _frame_pyramid(steps=50, alpha=1.0, frames=16, u=1.0, prefix_frames=0) -> FrameSchedule:
+    return fr.pyramid(schedules.shifted(steps, alpha), frames, u=u, prefix_frames=prefix_frames)
 
 
-def _frame_full_sequence(steps=50, shift=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
-    return fr.full_sequence(schedules.shifted(steps, shift), frames, prefix_frames=prefix_frames)
+def _frame_full_sequence(steps=50, alpha=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
+    return fr.full_sequence(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames)
 
 
-def _frame_autoregressive(steps=50, shift=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
-    return fr.autoregressive(schedules.shifted(steps, shift), frames, prefix_frames=prefix_frames)
+def _frame_autoregressive(steps=50, alpha=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
+    return fr.autoregressive(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames)
 
 
-def _frame_staircase(steps=64, shift=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0,
+def _frame_staircase(steps=64, alpha=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0,
                      clean_t=0.9999) -> FrameSchedule:
-    return fr.staircase(fr.magi_base(steps, shift), chunks, chunk_frames=chunk_frames, window=window,
+    return fr.staircase(fr.magi_base(steps, alpha), chunks, chunk_frames=chunk_frames, window=window,
                         prefix_chunks=prefix_chunks, clean_t=clean_t)
 
 
-def _frame_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, shift=5.0, warp=True,
+def _frame_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, alpha=5.0, warp=True,
                      prefix_frames=0) -> FrameSchedule:
     if is_int(steps) or isinstance(steps, float):
         steps = [steps]
     if isinstance(steps, (list, tuple)):
         # the spec parser reads ';' lists as floats; whole numbers are the integer timesteps blockwise takes
         steps = [int(v) if isinstance(v, float) and v.is_integer() else v for v in steps]
-    return fr.blockwise(steps, blocks, block_frames=block_frames, shift=shift, warp=warp, prefix_frames=prefix_frames)
+    return fr.blockwise(steps, blocks, block_frames=block_frames, alpha=alpha, warp=warp, prefix_frames=prefix_frames)
 
 
 #: Frame-schedule families reachable from :func:`frame_schedule_from_spec` by name: each builds its base schedule
-#: from the spec's ``steps`` and ``shift`` and takes the keys of its signature, with the defaults shown by
+#: from the spec's ``steps`` and ``alpha`` and takes the keys of its signature, with the defaults shown by
 #: ``flowsched frames --help``.
 FRAME_FAMILIES: dict[str, Callable[..., FrameSchedule]] = {
     "diffusion_forcing": _frame_diffusion_forcing,
@@ -284,6 +287,7 @@ def _frame_keys(family: str) -> tuple[str, ...]:
 
 
 def _build_frames(spec: str, family: str, kwargs: dict, what: str) -> FrameSchedule:
+    """The family called with the spec's keys (each one it accepts; ``alpha`` in any spelling)."""
     accepted = _frame_keys(family)
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
@@ -307,11 +311,12 @@ def frame_schedule_from_spec(text: str) -> FrameSchedule:
 
     Forms (docs/frames.md, "Specs and presets"), parsed like schedule specs (:func:`from_spec`):
         * ``FAMILY:key=value,...`` with a family of :data:`FRAME_FAMILIES`:
-          ``diffusion_forcing:steps=30,shift=8,frames=25,ar_step=5,causal_block_size=5`` (base
+          ``diffusion_forcing:steps=30,alpha=8,frames=25,ar_step=5,causal_block_size=5`` (base
           :func:`flowsched.frames.skyreels_base`), ``pyramid:steps=50,frames=16,u=2`` and
-          ``full_sequence``/``autoregressive`` (base ``schedules.shifted(steps, shift)``, shift 1 by default),
+          ``full_sequence``/``autoregressive`` (base ``schedules.shifted(steps, alpha)``, alpha 1 by default),
           ``staircase:steps=64,chunks=4`` (base :func:`flowsched.frames.magi_base`),
-          ``blockwise:steps=1000;750;500;250,blocks=7,shift=5`` (base :func:`flowsched.frames.blockwise_base`).
+          ``blockwise:steps=1000;750;500;250,blocks=7,alpha=5`` (base :func:`flowsched.frames.blockwise_base`).
+          The shift ``alpha`` may also be written ``shift`` (the peers' name), ``flow_shift`` or ``shift_alpha``.
           A bare ``FAMILY`` uses its defaults; ``frames`` counts latent frames; lists are ``;``-separated.
         * ``PRESET`` or ``PRESET:key=value,...``: a :data:`flowsched.presets.FRAME_PRESETS` entry with overrides of
           its family's keys (``magi-1-4.5b:chunks=6``).
@@ -327,7 +332,7 @@ def frame_schedule_from_spec(text: str) -> FrameSchedule:
         return FrameSchedule.from_json(text)
     head, _, body = text.partition(":")
     head = head.strip()
-    kwargs = _spec_kwargs(text, body, aliases={}, what=what)
+    kwargs = _alpha_key(text, _spec_kwargs(text, body, aliases={}, what=what), what=what)
     if head in FRAME_FAMILIES:
         return _build_frames(text, head, kwargs, what)
     if head in presets.FRAME_PRESETS:

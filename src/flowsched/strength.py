@@ -6,20 +6,20 @@ video-to-video, SDEdit, upscaling passes), in the step rule of each peer.
 (:data:`CONVENTIONS`, sources in docs/partial-and-stochastic.md) give different start values and step counts for the
 same strength; with a shifted schedule the start ``t`` is usually far above the strength (shift 3 maps 0.5 to 0.75).
 
-:func:`partial` is also ``flowsched.schedules.partial``. It sits above :mod:`flowsched.spec` (a base may be a spec
-string), so :mod:`flowsched.schedules` re-exports it lazily rather than importing upwards. numpy only.
+:func:`partial` sits above :mod:`flowsched.spec`: a base may be a spec string. numpy only.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
-from ._validate import positive_int, real, suggestion
+from ._validate import positive_int, positive_real, real, suggestion
 from .schedule import Schedule
+from .shift import time_shift_inverse, time_shift_peer
 
 __all__ = ["CONVENTIONS", "partial"]
 
@@ -31,12 +31,13 @@ CONVENTIONS: dict[str, str] = {
     "(diffusers WanVideoToVideoPipeline.get_timesteps, LTXConditionPipeline denoise_strength)",
     "comfyui": "KSampler denoise: the base at int(N / s) steps, keep its last N + 1 values (N steps always run; "
     "s > 0.9999 is the whole base); ComfyUI's own schedulers with a 'comfyui:scheduler=...' spec",
-    "diffsynth": "DiffSynth-Studio / Self-Forcing FlowMatchScheduler: N steps over the shifted grid "
-    "linspace(t_min + (t_max - t_min) s, t_min) (the base's unshifted grid, squeezed towards its end)",
+    "diffsynth": "DiffSynth-Studio / Self-Forcing FlowMatchScheduler: N steps over the grid "
+    "linspace(t_min + (t_max - t_min) s, t_min) shifted by alpha (the base's grid before its shift alpha, squeezed "
+    "towards its end)",
     "framepack": "FramePack sample_hunyuan: s * base (the whole shifted schedule scaled; starts at exactly s)",
 }
 
-Spec = Union[str, Schedule, Callable[[int], Schedule]]
+Spec = str | Schedule | Callable[[int], Schedule]
 
 #: ComfyUI's KSampler runs the whole schedule above this denoise (``comfy/samplers.py``, ``KSampler.set_steps``).
 COMFYUI_FULL_DENOISE = 0.9999
@@ -91,38 +92,92 @@ def _base(make: Callable[[int], Schedule], rebuildable: bool, n: int, convention
     return base
 
 
-def _unshifted_grid(base: Schedule) -> tuple[np.ndarray, float, bool]:
-    """The base's grid before its shift, for the diffsynth rule: ``(u, alpha, anchored_at_zero)``.
+def _unshifted_grid(t: np.ndarray, alpha: float, described: str) -> tuple[np.ndarray, bool]:
+    """The grid ``t`` is ``alpha`` applied to, for the diffsynth rule: ``(u, anchored_at_zero)``.
 
     ``u`` are the ``N`` unshifted evaluation points. DiffSynth's "Wan" grid (and Self-Forcing's) is
     ``linspace(t_max, 0, N + 1)`` (the terminal 0 on the grid: squeeze towards 0); its "FLUX.1" grid is
     ``linspace(t_max, t_min, N)`` with the terminal 0 appended (squeeze towards ``t_min``)."""
-    alpha = base.params.get("alpha", 1.0)  # no shift recorded: the values themselves must be the linear grid
-    if not (isinstance(alpha, (int, float)) and alpha > 0):
-        raise ValueError(f"convention 'diffsynth' needs the base's shift alpha > 0, got alpha={alpha!r}")
-    t = base.t
-    u = t / (alpha - (alpha - 1.0) * t)  # the inverse of alpha u / (1 + (alpha - 1) u)
-    n = base.num_steps
-    if n == 1:
-        return u[:1], float(alpha), True
+    u = time_shift_inverse(t, alpha)
+    if u.size == 2:
+        return u[:1], True
     step = np.diff(u)
     tol = 1e-9
     if np.all(np.abs(step - step.mean()) <= tol):
-        return u[:-1], float(alpha), True
+        return u[:-1], True
     inner = step[:-1]
     if np.all(np.abs(inner - inner.mean()) <= tol):
-        return u[:-1], float(alpha), False
+        return u[:-1], False
     raise ValueError(
-        f"convention 'diffsynth' needs a base that is a linear grid warped by its shift alpha={alpha:g} (linear, "
-        f"shifted, flow_match_euler, a static-shift or mu preset); {base.describe()} is not one"
+        f"convention 'diffsynth' needs a base that is an evenly spaced grid shifted by alpha={alpha:g} (pass the "
+        f"base's shift as alpha=: shifted, opensora, flux's e^mu ...); {described} is not one"
     )
 
 
-def _shift(u: np.ndarray, alpha: float) -> np.ndarray:
-    return alpha * u / (1.0 + (alpha - 1.0) * u)
+def _diffsynth(t: np.ndarray, alpha: float, strength: float, described: str) -> np.ndarray:
+    """DiffSynth's ``set_timesteps(N, denoising_strength, shift)``: ``N`` points from ``u_end + (u_max - u_end) s``
+    down the base's unshifted grid, shifted by ``alpha`` in DiffSynth's order, then 0."""
+    u, at_zero = _unshifted_grid(t, alpha, described)
+    n = u.size
+    u_max, u_end = float(u[0]), 0.0 if at_zero else float(u[-1])
+    start = u_end + (u_max - u_end) * strength
+    grid = np.linspace(start, 0.0, n + 1)[:-1] if at_zero else np.linspace(start, u_end, n)
+    return np.append(time_shift_peer(grid, alpha), 0.0)
 
 
-def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "diffusers") -> Schedule:
+def _cut(make, rebuildable: bool, n: int, s: float, convention: str, alpha: float) -> tuple[Schedule, np.ndarray, int]:
+    """``(base, the values the convention keeps or makes, begin_index)``."""
+    if convention == "comfyui":
+        total = n if s > COMFYUI_FULL_DENOISE else int(n / s)
+        base = _base(make, rebuildable or total == n, total, convention)
+        t = base.t[-(n + 1) :]  # ComfyUI's sigmas[-(steps + 1):], whatever the table's length
+        return base, t, base.t.size - t.size
+    base = _base(make, rebuildable, n, convention)
+    if convention == "diffusers":
+        begin = int(max(n - min(n * s, n), 0))  # init = min(N * s, N) as a float
+    elif convention == "diffusers-floor":
+        begin = max(n - min(int(n * s), n), 0)
+    elif convention == "diffsynth":
+        return base, _diffsynth(base.t, alpha, s, base.describe()), 0
+    else:  # framepack
+        return base, s * base.t, 0
+    return base, base.t[begin:], begin
+
+
+def _diffsynth_alpha(convention: str, alpha: float | None) -> float:
+    """The shift the diffsynth rule re-applies: ``alpha`` (1 when not given); refused for the other rules."""
+    if alpha is None:
+        return 1.0
+    alpha = positive_real("alpha", alpha)
+    if convention != "diffsynth":
+        raise ValueError(
+            f"alpha={alpha:g} only applies to convention 'diffsynth' (DiffSynth's shift, re-applied to a squeezed "
+            f"grid); convention {convention!r} keeps the base's own values"
+        )
+    return alpha
+
+
+def _partial_schedule(base: Schedule, t: np.ndarray, begin: int, convention: str, strength: float) -> Schedule:
+    """The kept values as a Schedule named "partial", with the base's params and what the cut did."""
+    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
+    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
+    params = {
+        **own,
+        "num_steps": t.size - 1,
+        "convention": convention,
+        "strength": strength,
+        "begin_index": int(begin),
+        "base_steps": base.num_steps,
+        "base": base.name,
+    }
+    rescaled = convention in ("diffsynth", "framepack")  # new values: the base's model timesteps no longer apply
+    timesteps = base.timesteps[begin:] if not rescaled and base.timesteps is not None else None
+    return Schedule(t, name="partial", params=params, timesteps=timesteps)
+
+
+def partial(
+    spec: Spec, num_steps: int, strength: float, *, convention: str = "diffusers", alpha: float | None = None
+) -> Schedule:
     """The schedule a sampler visits when it starts from a given latent at ``strength``, in a peer's convention.
 
     The first value ``t_0`` is the noise level the latent is put at (``x = t_0 * eps + (1 - t_0) * x0``,
@@ -146,9 +201,13 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
             * ``"comfyui"``: KSampler ``denoise``: the base at ``int(N / s)`` steps, its last ``N + 1`` values
               (``N`` steps always run); exact to ComfyUI with its own scheduler tables as the base, the spec
               ``comfyui:scheduler=NAME,shift=ALPHA`` (:func:`flowsched.schedules.comfyui`);
-            * ``"diffsynth"``: DiffSynth-Studio / Self-Forcing: ``N`` steps over the shifted
-              ``linspace(t_min + (t_max - t_min) s, t_min)``, with the base's shift ``alpha`` and unshifted grid;
+            * ``"diffsynth"``: DiffSynth-Studio / Self-Forcing: ``N`` steps over
+              ``linspace(t_min + (t_max - t_min) s, t_min)`` shifted by ``alpha``, where ``t_max`` and ``t_min``
+              are the ends of the base's grid before that shift (the base must be an evenly spaced grid shifted
+              by ``alpha``);
             * ``"framepack"``: ``s * base`` (starts at exactly ``s``).
+        alpha: for ``"diffsynth"`` only: the shift the base was made with (DiffSynth's ``shift``; 1 when not
+            given: the base is then an unshifted grid).
 
     Returns:
         a :class:`~flowsched.Schedule` named ``"partial"`` whose ``params`` hold the base's parameters and
@@ -167,56 +226,18 @@ def partial(spec: Spec, num_steps: int, strength: float, *, convention: str = "d
         hint = suggestion(str(convention), list(CONVENTIONS)) if isinstance(convention, str) else ""
         raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}.{hint}")
     n = positive_int("num_steps", num_steps)
+    alpha = _diffsynth_alpha(convention, alpha)
     make, rebuildable = _base_maker(spec)
-    s = strength
-    timesteps_kept = True
-    if convention in ("diffusers", "diffusers-floor"):
-        base = _base(make, rebuildable, n, convention)
-        if convention == "diffusers":
-            init = min(n * s, n)
-            begin = int(max(n - init, 0))
-        else:
-            init = min(int(n * s), n)
-            begin = max(n - init, 0)
-        t = base.t[begin:]
-    elif convention == "comfyui":
-        total = n if s > COMFYUI_FULL_DENOISE else int(n / s)
-        base = _base(make, rebuildable or total == n, total, convention)
-        t = base.t[-(n + 1) :]  # ComfyUI's sigmas[-(steps + 1):], whatever the table's length
-        begin = base.t.size - t.size
-    elif convention == "diffsynth":
-        base = _base(make, rebuildable, n, convention)
-        u, alpha, at_zero = _unshifted_grid(base)
-        u_max, u_end = float(u[0]), 0.0 if at_zero else float(u[-1])
-        start = u_end + (u_max - u_end) * s
-        grid = np.linspace(start, 0.0, n + 1)[:-1] if at_zero else np.linspace(start, u_end, n)
-        t = np.append(_shift(grid, alpha), 0.0)
-        begin, timesteps_kept = 0, False
-    else:  # framepack
-        base = _base(make, rebuildable, n, convention)
-        t = s * base.t
-        begin, timesteps_kept = 0, False
-    kept = t.size - 1
-    if kept < 1:
+    base, t, begin = _cut(make, rebuildable, n, strength, convention, alpha)
+    if t.size < 2:
         raise ValueError(
-            f"strength={s!r} with num_steps={n} keeps no step under convention {convention!r} "
-            f"({CONVENTIONS[convention].split(':')[0]}); raise strength or use at least {math.ceil(1 / s)} steps"
+            f"strength={strength!r} with num_steps={n} keeps no step under convention {convention!r} "
+            f"({CONVENTIONS[convention].split(':')[0]}); raise strength or use at least {math.ceil(1 / strength)} "
+            "steps"
         )
-    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
-    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
-    params = {
-        **own,
-        "num_steps": kept,
-        "convention": convention,
-        "strength": s,
-        "begin_index": int(begin),
-        "base_steps": base.num_steps,
-        "base": base.name,
-    }
-    timesteps = base.timesteps[begin:] if timesteps_kept and base.timesteps is not None else None
     try:
-        return Schedule(t, name="partial", params=params, timesteps=timesteps)
+        return _partial_schedule(base, t, begin, convention, strength)
     except ValueError as exc:  # a strength so small that the rescaled grid collapses in float64
         raise ValueError(
-            f"strength={s!r} with num_steps={n} under convention {convention!r} gives unusable values ({exc})"
+            f"strength={strength!r} with num_steps={n} under convention {convention!r} gives unusable values ({exc})"
         ) from None

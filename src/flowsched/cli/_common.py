@@ -1,16 +1,18 @@
 """What every command shares: the one-line error, the parser, argument types, printing, optional packages.
 
-Bottom of the CLI: imports nothing of flowsched at module level (command modules import it while ``--help`` is
-being built, so it must stay cheap).
+Bottom of the CLI: imports only ``flowsched._validate`` (standard library) at module level (command modules import
+it while ``--help`` is being built, so it must stay cheap).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from .. import _validate as v
 
 
 class CliError(Exception):
@@ -47,54 +49,35 @@ def add_command(sub, name: str, *, help: str, description: str, epilog: str = ""
     return sub.add_parser(name, help=help, description=description, epilog=epilog, formatter_class=Formatter)
 
 
-# -- argparse types: messages name the value and what is accepted ------------------------------------------
+# -- argparse types: the library's checks, argparse's one-line message -------------------------------------------
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def arg_type(parse: Callable[[str], Any], check: Callable[[str, Any], Any], accepted: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``parse`` the text, then apply a :mod:`flowsched._validate` rule ``check(name, value)``
+    (the same rule the library applies); either failing is argparse's one-line error, which names the option:
+    ``argument --eta: expected a finite number >= 0, got '-1'``."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check("value", parse(text))
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {accepted}, got {text!r}") from None
+
+    convert.__name__ = accepted  # how argparse names the type, should it ever need to
+    return convert
+
+
+positive_int = arg_type(lambda text: int(text, 10), v.positive_int, "a positive integer")
+positive_float = arg_type(float, v.positive_real, "a finite number > 0")
+nonnegative_float = arg_type(float, v.nonnegative_real, "a finite number >= 0")
 
 
 def integer(text: str) -> int:
+    """Any integer, in any base Python reads (``42``, ``0x2a``); the command checks its range."""
     try:
         return int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
 
 
 def step_counts(text: str) -> list[int]:

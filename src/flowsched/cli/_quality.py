@@ -8,13 +8,11 @@ from ._common import CliError, nonnegative_float, positive_float, positive_int, 
 
 MODELS = ("field", "mixture", "mixture2d")
 
-#: The samplers of flowsched.sampling.SAMPLERS (a test keeps them equal; the CLI builds its parser without
-#: importing the samplers).
-SAMPLERS = ("euler", "heun", "euler_ancestral", "stochastic_euler")
-
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """``--model`` and its settings."""
+    """``--model`` and its settings; ``--sampler`` offers the samplers of :data:`flowsched.sampling.SAMPLERS`."""
+    from ..sampling import SAMPLERS  # numpy only
+
     m = p.add_argument_group("data model")
     m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
     m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
@@ -27,7 +25,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--latents-key", help="tensor name in --latents when it holds several")
     m.add_argument("--samples", type=positive_int, default=1024, help="mixtures: number of noises")
     m.add_argument("--seed", type=int, default=0, help="mixtures: seed of noises, true samples and projections")
-    m.add_argument("--sampler", choices=SAMPLERS, default="euler",
+    m.add_argument("--sampler", choices=tuple(SAMPLERS), default="euler",
                    help="the sampler scored: euler (default), heun (mixtures only), euler_ancestral (with --eta, "
                    "--s-noise) or stochastic_euler; on a mixture the stochastic ones are scored by sliced_w2 only "
                    "(the default metric there), on the field exactly")
@@ -41,6 +39,7 @@ def check_model_options(args: argparse.Namespace) -> None:
     """Contradictions between the data-model options, refused before any work: each combination a model cannot
     score gets one line that says what it can."""
     from ..quality import field, mixture
+    from ..sampling import STOCHASTIC
 
     if args.model == "field" and args.sampler not in field.SAMPLERS:
         raise CliError(
@@ -68,10 +67,6 @@ def check_model_options(args: argparse.Namespace) -> None:
                 raise CliError(f"{flag} fits a Gaussian field; it cannot be combined with --model {args.model}")
 
 
-#: The samplers that draw fresh noise at each step (flowsched.sampling.STOCHASTIC).
-STOCHASTIC = ("euler_ancestral", "stochastic_euler")
-
-
 def sampler_options(args: argparse.Namespace) -> dict:
     """The ``sampler`` keyword arguments of the models' ``error`` (``eta`` and ``s_noise`` for euler_ancestral,
     defaults 1)."""
@@ -95,7 +90,8 @@ def setup(args: argparse.Namespace):
     """``(preset, geometry, model, metric)`` from the geometry and data-model options; frame-count warnings are
     printed here. A mixture scored with a stochastic sampler defaults to ``sliced_w2`` (the only metric that
     measures it)."""
-    from ..quality.evaluate import default_metric
+    from ..quality.scoring import default_metric
+    from ..sampling import STOCHASTIC
     from ._geometry import resolve_geometry
 
     preset, geometry = resolve_geometry(args)

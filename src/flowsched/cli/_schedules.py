@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ._common import CliError, need, positive_float, positive_int, warn
+from .._validate import real
+from ._common import CliError, arg_type, need, positive_float, positive_int, warn
 
 # -- the preset's schedule: `schedule` and `plan` -----------------------------------------------------------
 
@@ -54,7 +55,7 @@ def build_schedule(args: argparse.Namespace, preset, geometry):
         from ..quality.autoshift import auto_shift_schedule
 
         return auto_shift_schedule(geometry, args.steps or preset.num_steps)
-    return preset.schedule(geometry, args.steps, shift=args.shift, shift_alpha=args.flow_shift)
+    return preset.schedule(geometry, args.steps, alpha=args.flow_shift, apply_shift=args.shift)
 
 
 # -- partial schedules: `schedule --strength`, `plan --init` ------------------------------------------------------
@@ -66,15 +67,15 @@ def conventions() -> tuple[str, ...]:
     return tuple(CONVENTIONS)
 
 
-def strength_value(text: str) -> float:
-    """A strength in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1], got {text!r}") from None
+def _strength(name: str, value: float) -> float:
+    value = real(name, value)
     if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a strength in (0, 1] (1 = from pure noise), got {text!r}")
+        raise ValueError(f"{name} must lie in (0, 1], got {value}")
     return value
+
+
+#: ``--strength``: a number in (0, 1].
+strength_value = arg_type(float, _strength, "a strength in (0, 1] (1 = from pure noise)")
 
 
 def add_strength_options(p: argparse.ArgumentParser, *, init: bool = False) -> None:
@@ -120,7 +121,7 @@ def base_maker(args: argparse.Namespace, preset, geometry):
             from ..quality.autoshift import auto_shift_schedule
 
             return auto_shift_schedule(geometry, n)
-        return preset.schedule(geometry, n, shift=args.shift, shift_alpha=args.flow_shift)
+        return preset.schedule(geometry, n, alpha=args.flow_shift, apply_shift=args.shift)
 
     return make
 
@@ -132,7 +133,11 @@ def build_partial(args: argparse.Namespace, preset, geometry):
     from ..strength import partial
 
     steps = args.steps or preset.num_steps
-    return partial(base_maker(args, preset, geometry), steps, args.strength, convention=args.convention or "diffusers")
+    convention = args.convention or "diffusers"
+    make = base_maker(args, preset, geometry)
+    # DiffSynth re-applies the base's shift to its squeezed grid: the shift this base was built with
+    alpha = make(steps).params.get("alpha") if convention == "diffsynth" else None
+    return partial(make, steps, args.strength, convention=convention, alpha=alpha)
 
 
 def strength_summary(schedule) -> str:

@@ -26,7 +26,7 @@ t = 1 is noise, t = 0 data; 'alpha' is the shift alpha*t/(1+(alpha-1)*t), 'mu' a
 (alpha = e^mu).
 
 With --strength, each SPEC is the base schedule of an image-to-image run and each --convention gives one row: the
-partial schedule that peer's strength rule runs (flowsched.schedules.partial); 'N' is then the steps run and
+partial schedule that peer's strength rule runs (flowsched.strength.partial); 'N' is then the steps run and
 'begin' the base step it starts at, of how many.
 """
 
@@ -121,8 +121,9 @@ def rows_for(
         fixed = spec.lstrip().startswith(("[", "{")) or spec.lower().endswith(".json") or os.path.isfile(spec)
         base = schedule if fixed else spec
         for conv in convention or conventions():
+            alpha = schedule.params.get("alpha") if conv == "diffsynth" else None  # the shift DiffSynth re-applies
             try:
-                cut = partial(base, schedule.num_steps, strength, convention=conv)
+                cut = partial(base, schedule.num_steps, strength, convention=conv, alpha=alpha)
             except ValueError as exc:
                 rows.append({"spec": spec, "convention": conv, "error": str(exc)})
                 continue

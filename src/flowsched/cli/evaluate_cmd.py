@@ -110,12 +110,9 @@ def _cell(value) -> str:
     return f"{'-':>10}" if value is None else f"{value:10.4g}"
 
 
-def run(args) -> int:
-    import warnings
-
-    from ..quality import GaussianField, error_table, plot_error_vs_steps
-
-    # Refused here, before any work: outputs, option contradictions, missing packages, repeated schedules.
+def check(args) -> list[str]:
+    """Everything that can be refused, before any work (outputs, option contradictions, missing packages, repeated
+    schedules); returns the --schedule values."""
     check_outputs(Output(args.plot, "--plot", image_suffixes()))
     check_model_options(args)
     specs = list(args.schedule or ["linear", "rule"])
@@ -131,21 +128,51 @@ def run(args) -> int:
                 "the shifts to compare (--schedule shifted:alpha=A) or use --sampler euler"
             )
         need("scipy", "--schedule auto (the shift search)")
+    return specs
+
+
+def run(args) -> int:
+    from ..quality import GaussianField, plot_error_vs_steps
+
+    specs = check(args)
     preset, geometry, model, metric = setup(args)
     if args.schedule is None:
         specs = ["linear", preset.name]
+    results, columns, fixed = _score(args, specs, preset, geometry, model, metric)
+    floor = model.noise_floor(args.samples, args.seed) if metric == "sliced_w2" else None
+    if args.json:
+        doc = {"model": repr(model), "metric": metric, "sampler": sampler_options(args), "steps": columns,
+               "errors": results}
+        print(json.dumps(doc if floor is None else {**doc, "noise_floor": floor}, indent=2))
+    else:
+        where = f"latent grid {model.shape}" if isinstance(model, GaussianField) else f"{args.samples} noises"
+        _print_table(args, model, where, metric, floor, results, columns, fixed)
+    if args.plot:
+        title = f"{metric} error on {args.model}" + (f", {preset.name} grid" if args.model == "field" else "")
+        plot_error_vs_steps(results, columns, args.plot, ylabel=metric, title=title, floor=floor)
+        if not args.json:
+            print(f"plot    {args.plot}")
+    return 0
+
+
+def _score(args, specs, preset, geometry, model, metric):
+    """``(results, columns, fixed)``: each spec's errors at each column's step count (None where a fixed-length
+    schedule was not scored), the step counts, and the fixed-length schedules by spec."""
+    import warnings
+
+    from ..quality import GaussianField, error_table
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = {spec: _row(spec, args, preset, geometry, model, metric, args.steps[0]) for spec in specs}
     fixed = {spec: s for spec, (_, s) in rows.items() if s is not None}
     columns = _columns(args.steps, [s.num_steps for s in fixed.values()])
     opts = sampler_options(args)
-    if isinstance(model, GaussianField):
-        def score(s):
-            return model.error(s, metric=metric, **opts)
-    else:
-        def score(s):
-            return model.error(s, metric=metric, num_samples=args.samples, seed=args.seed, **opts)
+    kw = opts if isinstance(model, GaussianField) else {"num_samples": args.samples, "seed": args.seed, **opts}
+
+    def score(s):
+        return model.error(s, metric=metric, **kw)
+
     makers = {spec: maker for spec, (maker, _) in rows.items() if maker is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,29 +180,16 @@ def run(args) -> int:
         for spec, s in fixed.items():
             value = score(s)
             scored[spec] = [value if n == s.num_steps else None for n in columns]
-    results = {spec: scored[spec] for spec in specs}
-    floor = None
-    if metric == "sliced_w2":
-        floor = model.noise_floor(args.samples, args.seed)
-    where = f"latent grid {model.shape}" if isinstance(model, GaussianField) else f"{args.samples} noises"
-    if args.json:
-        doc = {"model": repr(model), "metric": metric, "sampler": opts, "steps": columns, "errors": results}
-        if floor is not None:
-            doc["noise_floor"] = floor
-        print(json.dumps(doc, indent=2))
-    else:
-        print(f"model   {model!r}, {where}")
-        print(f"metric  {metric} (lower is better){'' if metric != 'sliced_w2' else f'; noise floor {floor:.4g}'}")
-        print(f"sampler {sampler_text(args)}")
-        width = max(len("schedule"), *(len(s) for s in results))
-        print(f"{'schedule':<{width}}  " + "  ".join(f"{f'N={n}':>10}" for n in columns))
-        for label, values in results.items():
-            print(f"{label:<{width}}  " + "  ".join(_cell(v) for v in values))
-        if fixed:
-            print(f"note    {', '.join(fixed)}: fixed step count, scored at its own N only ('-' elsewhere)")
-    if args.plot:
-        title = f"{metric} error on {args.model}" + (f", {preset.name} grid" if args.model == "field" else "")
-        plot_error_vs_steps(results, columns, args.plot, ylabel=metric, title=title, floor=floor)
-        if not args.json:
-            print(f"plot    {args.plot}")
-    return 0
+    return {spec: scored[spec] for spec in specs}, columns, fixed
+
+
+def _print_table(args, model, where, metric, floor, results, columns, fixed) -> None:
+    print(f"model   {model!r}, {where}")
+    print(f"metric  {metric} (lower is better){'' if metric != 'sliced_w2' else f'; noise floor {floor:.4g}'}")
+    print(f"sampler {sampler_text(args)}")
+    width = max(len("schedule"), *(len(s) for s in results))
+    print(f"{'schedule':<{width}}  " + "  ".join(f"{f'N={n}':>10}" for n in columns))
+    for label, values in results.items():
+        print(f"{label:<{width}}  " + "  ".join(_cell(v) for v in values))
+    if fixed:
+        print(f"note    {', '.join(fixed)}: fixed step count, scored at its own N only ('-' elsewhere)")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 
-from ._common import CliError, add_command, need, positive_int
+from .._validate import nonnegative_int
+from ._common import CliError, add_command, arg_type, need, positive_int
 from ._geometry import add_geometry_options
 from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
 from ._quality import add_model_options, check_model_options, setup, show_progress
@@ -20,7 +20,7 @@ examples:
 The result is a flowsched schedule JSON (name "optimized", with the data model, metric, start and error in its
 params). Use it wherever a schedule is accepted: `flowsched evaluate --schedule out/opt10.json --steps 10`,
 Schedule.from_json in Python, the diffusers adapter. For your own velocity model use the library:
-flowsched.quality.optimize_schedule(N, velocity, noise=x1) (the teacher-trajectory search of OSS).
+flowsched.quality.teacher_search(velocity, noise, N) (the teacher-trajectory search of OSS).
 
 The optimiser is L-BFGS-B over the softmax of N step-size logits, started from the best pure shift (and any
 --start), so the result is never worse than the starts. On the field the gradient is exact; on the mixtures it
@@ -73,17 +73,12 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+_restarts = arg_type(lambda text: int(text, 10), nonnegative_int, "'auto' or an integer >= 0")
+
+
 def restarts_count(text: str) -> int | None:
     """``--restarts``: ``auto`` (None: the optimiser's default for the model) or an integer >= 0."""
-    if text == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {value}")
-    return value
+    return None if text == "auto" else _restarts(text)
 
 
 def _starts(args, num_steps: int) -> list:

@@ -56,10 +56,8 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from ..noise import noise_stats
-
-    # Everything that can be refused is refused here, before the noise is drawn or anything is written.
+def check(args) -> None:
+    """Everything that can be refused, refused before the noise is drawn or anything is written."""
     check_outputs(Output(args.out, "--out"), Output(args.plot, "--plot", image_suffixes()))
     check_schedule_options(args)
     check_noise_options(args)
@@ -68,16 +66,31 @@ def run(args) -> int:
         need("matplotlib", "--plot")
     if args.init is not None and not args.init.lower().endswith(".safetensors"):
         raise CliError(f"--init must be a .safetensors file (pickle is never read), got {args.init!r}")
+
+
+def run(args) -> int:
+    from ..noise import noise_stats
+    from ..sampling import add_noise
+
+    check(args)
     preset, geometry = resolve_geometry(args)
     schedule = build_partial(args, preset, geometry)
     init = load_init(args, geometry) if args.init is not None else None
     x = draw(args, geometry)
+    noised = None if init is None else add_noise(init.to(x.device), x, float(schedule.t[0]))
     stats = noise_stats(x)
-    noised = None
-    if init is not None:
-        from ..sampling import add_noise
+    plan = _plan(args, preset, geometry, schedule, stats, noised)
+    figure = _figure(preset, schedule) if args.plot else None  # drawn first: a failed draw leaves neither file
+    written = _write(args, plan, schedule, x, noised, figure)
+    if args.json:
+        print_json({**plan, "files": written})
+    else:
+        _print_text(preset, geometry, schedule, stats, args, written, plan)
+    return 0
 
-        noised = add_noise(init.to(x.device), x, float(schedule.t[0]))
+
+def _plan(args, preset, geometry, schedule, stats, noised) -> dict:
+    """The plan as the JSON object ``--json`` prints (the README lists its keys)."""
     plan = {
         "preset": preset.name,
         **geometry.to_dict(),
@@ -91,29 +104,30 @@ def run(args) -> int:
         "per_sample_seeds": bool(args.per_sample_seeds),
         "dtype": args.dtype,
         "device": args.device,
-        "noise_mean": stats["mean"],
-        "noise_std": stats["std"],
-        "noise_min": stats["min"],
-        "noise_max": stats["max"],
-        "noise_sha256": stats["sha256"],
+        **{f"noise_{k}": stats[k] for k in ("mean", "std", "min", "max", "sha256")},
     }
     if args.strength is not None:
-        plan.update(
-            strength=args.strength,
-            convention=schedule.params["convention"],
-            begin_index=schedule.params["begin_index"],
-            base_steps=schedule.params["base_steps"],
-            start_t=float(schedule.t[0]),
-        )
+        p = schedule.params
+        plan.update(strength=args.strength, convention=p["convention"], begin_index=p["begin_index"],
+                    base_steps=p["base_steps"], start_t=float(schedule.t[0]))
     if noised is not None:
-        plan.update(init=args.init, init_key=args.init_key, latent_sha256=noise_stats(noised)["sha256"])
-    figure = None
-    if args.plot:  # drawn before anything is written: a failed draw leaves neither file
-        from ..plot import schedule_figure
+        from ..noise import noise_stats
 
-        alpha = schedule.params.get("alpha")
-        label = f"{preset.name}, {schedule.name}" + (f", alpha={alpha:.4g}" if alpha is not None else "")
-        figure = schedule_figure({label: schedule})
+        plan.update(init=args.init, init_key=args.init_key, latent_sha256=noise_stats(noised)["sha256"])
+    return plan
+
+
+def _figure(preset, schedule):
+    from ..plot import schedule_figure
+
+    alpha = schedule.params.get("alpha")
+    label = f"{preset.name}, {schedule.name}" + (f", alpha={alpha:.4g}" if alpha is not None else "")
+    return schedule_figure({label: schedule})
+
+
+def _write(args, plan, schedule, x, noised, figure) -> list[str]:
+    """Write ``--out`` (noise, timesteps, the noised init latent, the plan as metadata) and ``--plot``; returns the
+    paths written."""
     written = []
     if args.out:
         import torch
@@ -122,23 +136,14 @@ def run(args) -> int:
         tensors = {"noise": x, "timesteps": torch.tensor(schedule.t, dtype=torch.float64)}
         if noised is not None:
             tensors["latent"] = noised
-        save_safetensors(
-            args.out,
-            tensors,
-            {"flowsched": json.dumps(meta), "schedule": schedule.to_json()},
-        )
+        save_safetensors(args.out, tensors, {"flowsched": json.dumps(meta), "schedule": schedule.to_json()})
         written.append(args.out)
     if figure is not None:
         from ..plot import save_figure
 
         save_figure(figure, args.plot)
         written.append(args.plot)
-    if args.json:
-        plan["files"] = written
-        print_json(plan)
-        return 0
-    _print_text(preset, geometry, schedule, stats, args, written, plan)
-    return 0
+    return written
 
 
 def load_init(args, geometry):

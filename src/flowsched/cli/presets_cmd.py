@@ -87,7 +87,7 @@ def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> None:
             print("-" * len(line))
 
 
-def run(args) -> int:
+def _model_rows() -> list[dict]:
     import warnings
 
     from ..presets import PRESETS
@@ -118,34 +118,36 @@ def run(args) -> int:
                 "comfyui": _comfyui(p),
             }
         )
-    frame_rows = _frame_rows()
+    return rows
+
+
+MODEL_COLUMNS = [
+    ("preset", "name", "<"),
+    ("model", "model", "<"),
+    ("VAE", "vae", "<"),
+    ("size (HxW)", "size", ">"),
+    ("frames", "frames", ">"),
+    ("steps", "steps", ">"),
+    ("rule", "rule", "<"),
+    ("shift at default size", "shift", "<"),
+]
+FRAME_COLUMNS = [
+    ("frame preset", "name", "<"),
+    ("model", "model", "<"),
+    ("R", "model_calls", ">"),
+    ("F", "latent_frames", ">"),
+    ("spec", "spec", "<"),
+]
+
+
+def run(args) -> int:
+    rows, frame_rows = _model_rows(), _frame_rows()
     if args.json:
         print_json(rows + frame_rows)
         return 0
-    _table(
-        [{**r, "size": f"{r['height']}x{r['width']}"} for r in rows],
-        [
-            ("preset", "name", "<"),
-            ("model", "model", "<"),
-            ("VAE", "vae", "<"),
-            ("size (HxW)", "size", ">"),
-            ("frames", "frames", ">"),
-            ("steps", "steps", ">"),
-            ("rule", "rule", "<"),
-            ("shift at default size", "shift", "<"),
-        ],
-    )
+    _table([{**r, "size": f"{r['height']}x{r['width']}"} for r in rows], MODEL_COLUMNS)
     print("\nframe schedules (per-frame t; `flowsched frames NAME`; R: model calls, F: latent frames):\n")
-    _table(
-        frame_rows,
-        [
-            ("frame preset", "name", "<"),
-            ("model", "model", "<"),
-            ("R", "model_calls", ">"),
-            ("F", "latent_frames", ">"),
-            ("spec", "spec", "<"),
-        ],
-    )
+    _table(frame_rows, FRAME_COLUMNS)
     if not args.no_sources:
         print("\nsources:")
         for r in rows + frame_rows:

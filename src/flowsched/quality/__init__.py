@@ -12,10 +12,10 @@ The data models and metrics: docs/quality-models.md. Convention (docs/convention
 """
 
 from .autoshift import auto_shift, auto_shift_schedule
-from .evaluate import VelocityModel, error_table, evaluate, plot_error_vs_steps, teacher_reference
 from .field import GaussianField, fit_spectrum, power_law_spectrum
 from .mixture import GaussianMixture, sliced_w2
 from .optimize import best_shift, objective_for, optimize_schedule, teacher_search
+from .scoring import VelocityModel, error_table, plot_error_vs_steps, teacher_reference
 
 __all__ = [
     "GaussianField",
@@ -25,7 +25,6 @@ __all__ = [
     "auto_shift_schedule",
     "best_shift",
     "error_table",
-    "evaluate",
     "fit_spectrum",
     "objective_for",
     "optimize_schedule",

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real, renamed_keyword
+from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real
 from ..geometry import LatentGeometry
 from ..schedule import Schedule, check_t
 
@@ -282,7 +282,7 @@ class GaussianField:
                 follows a recursion per mode (docs/quality-models.md).
             start: ``"noise"`` (default): the sampler starts from unit noise, used as ``x_{t_0}`` whatever
                 ``t_0`` is; ``"data"``: from a data sample noised to ``t_0``, ``(1 - t_0) x0 + t_0 eps``
-                (image-to-image with a partial schedule, :func:`flowsched.schedules.partial`).
+                (image-to-image with a partial schedule, :func:`flowsched.strength.partial`).
         """
         row = check_t(schedule.t if isinstance(schedule, Schedule) else schedule, "schedule", end=0.0)
         return float(
@@ -324,7 +324,6 @@ class GaussianField:
         x = np.asarray(x)
         return np.fft.ifftn(np.fft.fftn(x, axes=(-3, -2, -1)) * a, axes=(-3, -2, -1)).real
 
-    @renamed_keyword("n", "num_samples")
     def sample(self, num_samples: int, seed: int = 0) -> np.ndarray:
         """``num_samples`` draws of the data field, float64 ``[num_samples, T', H', W']`` (numpy PCG64 seeded with
         ``seed``)."""

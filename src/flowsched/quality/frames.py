@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice
+from .._validate import boolean, choice
 from ..frames import FrameSchedule
 from .field import GaussianField
 
@@ -133,9 +133,9 @@ class FrameField:
             return torch.as_tensor(res, dtype=x.dtype, device=x.device)
         return res.astype(arr.dtype if not isinstance(x, np.ndarray) else x.dtype, copy=False)
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """``n`` draws of the data, float64 ``[n, T', H', W']`` (:meth:`GaussianField.sample`)."""
-        return self.field.sample(n, seed)
+    def sample(self, num_samples: int, seed: int = 0) -> np.ndarray:
+        """``num_samples`` draws of the data, float64 ``[num_samples, T', H', W']`` (:meth:`GaussianField.sample`)."""
+        return self.field.sample(num_samples, seed)
 
     # -- the output distribution -----------------------------------------------------------------------------
     def _check(self, fs: Any) -> FrameSchedule:
@@ -152,8 +152,7 @@ class FrameField:
         """``[G, F, F]``: the exact covariance of :func:`~flowsched.sampling.euler_frames`' output per distinct spatial
         spectrum (generated frames start as white noise, prefix frames as data)."""
         fs = self._check(frame_schedule)
-        if not isinstance(stochastic, (bool, np.bool_)):
-            raise TypeError(f"stochastic must be True or False, got {stochastic!r}")
+        stochastic = boolean("stochastic", stochastic)
         g, f = self.covariances.shape[0], fs.num_frames
         p = fs.prefix_frames
         cov = np.zeros((g, f, f))

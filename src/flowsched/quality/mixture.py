@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import choice, is_torch_tensor, nonnegative_int, positive_int, positive_real, real, renamed_keyword
+from .._validate import choice, is_torch_tensor, nonnegative_int, positive_int, positive_real, real
 from ..sampling import STOCHASTIC, add_noise, get_sampler
 from ..schedule import Schedule, check_t
 
@@ -206,7 +206,6 @@ class GaussianMixture:
         return xp
 
     # -- samples and references -----------------------------------------------------------------------------------
-    @renamed_keyword("n", "num_samples")
     def sample(self, num_samples: int, seed: int = 0, *, return_labels: bool = False):
         """``num_samples`` draws of ``x0`` as float64 ``[num_samples, d]`` (and their component labels if asked)."""
         x, labels = self._draw(positive_int("num_samples", num_samples), _rng(seed, 1))
@@ -216,7 +215,6 @@ class GaussianMixture:
         labels = rng.choice(self.num_components, size=n, p=self.weights)
         return self.means[labels] + self.stds[labels, None] * rng.standard_normal((n, self.dim)), labels
 
-    @renamed_keyword("n", "num_samples")
     def noise(self, num_samples: int, seed: int = 0) -> np.ndarray:
         """The standard-normal start states ``[num_samples, d]`` that :meth:`error` uses for ``(num_samples, seed)``."""
         return _rng(seed, 0).standard_normal((positive_int("num_samples", num_samples), self.dim))
@@ -274,7 +272,6 @@ class GaussianMixture:
             x = x + (h / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
         return x
 
-    @renamed_keyword("n", "num_samples")
     def reference(self, num_samples: int = 1024, seed: int = 0) -> np.ndarray:
         """:meth:`reference_solution` of :meth:`noise` ``(num_samples, seed)`` (default ``rtol``), cached: the
         targets of ``"rmse"`` and ``"modes"``. Read-only float64 ``[num_samples, d]``."""
@@ -292,7 +289,6 @@ class GaussianMixture:
         return self._cache[key]
 
     # -- metrics ------------------------------------------------------------------------------------------------------
-    @renamed_keyword("n", "num_samples")
     def run(
         self,
         schedule: Schedule | Sequence[float] | np.ndarray,
@@ -323,7 +319,6 @@ class GaussianMixture:
             x = add_noise(self._draw(x.shape[0], _rng(seed, 5))[0], x, float(row[0]))
         return run(self.velocity, x, row, allow_partial=True, **kwargs)
 
-    @renamed_keyword("n", "num_samples")
     def error(
         self,
         schedule: Schedule | Sequence[float] | np.ndarray,
@@ -366,7 +361,6 @@ class GaussianMixture:
         """The most probable component of each data point (posterior at ``t = 0``), ``[n]`` integers."""
         return np.asarray(self.responsibilities(np.asarray(x0, dtype=np.float64), 0.0)).argmax(-1)
 
-    @renamed_keyword("n", "num_samples")
     def noise_floor(self, num_samples: int = 1024, seed: int = 0) -> float:
         """Sliced W2 between two independent true sample sets of size ``num_samples``: the value ``"sliced_w2"``
         cannot go below with that many samples (a perfect sampler scores about this)."""
@@ -382,9 +376,3 @@ def _softmax(logits: Any, xp: str) -> Any:
     z = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return z / z.sum(axis=-1, keepdims=True)
 
-
-def __getattr__(name: str):
-    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
-    from .._validate import deprecated_module_attribute
-
-    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)

@@ -14,16 +14,25 @@ Conventions: docs/conventions.md.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
-from ..sampling import CHECKS, DETERMINISTIC, call_velocity, euler, get_sampler, progress_bar, schedule_values
+from ..sampling import (
+    DETERMINISTIC,
+    CheckPolicy,
+    call_velocity,
+    euler,
+    get_sampler,
+    nfe,
+    progress_bar,
+    schedule_values,
+)
 from ..schedule import Schedule, check_t
-from ..schedules import linear, shifted, time_shift
+from ..schedules import linear, shifted
+from ..shift import time_shift
 
 BatchObjective = Callable[[np.ndarray], np.ndarray]
 
@@ -414,11 +423,8 @@ def optimize_schedule(
     restarts: int | None = None,
     num_samples: int = 1024,
     seed: int = 0,
-    maxiter: int | None = None,
+    maxiter: int = 500,
     progress: bool = False,
-    noise: Any = None,
-    teacher: int | Schedule = 100,
-    refine: bool | None = None,
 ) -> Schedule:
     """The ``num_steps``-step Euler schedule that minimises ``objective`` (method: docs/quality-models.md).
 
@@ -434,10 +440,8 @@ def optimize_schedule(
         restarts: extra starts from the global phase (``0``: only ``start``); default 0 for a Gaussian field (one
             basin), :data:`DEFAULT_RESTARTS` otherwise.
         num_samples, seed: a mixture's fixed noises; ``seed`` also seeds the global phase (deterministic results).
-        maxiter: L-BFGS-B iterations per start (default 500).
+        maxiter: L-BFGS-B iterations per start.
         progress: a progress bar on stderr.
-        noise, teacher, refine: deprecated; ``noise=`` turned ``objective`` into a velocity model searched by
-            :func:`teacher_search` (``teacher``, ``refine`` default True). Call :func:`teacher_search` instead.
 
     Returns:
         ``Schedule(name="optimized")`` with params ``num_steps``, ``objective``, ``metric``, ``method``
@@ -445,24 +449,7 @@ def optimize_schedule(
         ``evaluations`` (schedules scored, all phases).
     """
     num_steps = positive_int("num_steps", num_steps)
-    if noise is not None:
-        warnings.warn(
-            "optimize_schedule(velocity, noise=...) is deprecated: call teacher_search(velocity, noise, num_steps, "
-            "teacher=..., refine=True) for a velocity model",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if not callable(objective):
-            raise TypeError(
-                f"with noise=, objective must be a velocity callable v(x, t), got {type(objective).__name__}"
-            )
-        return teacher_search(
-            objective, noise, num_steps, teacher=teacher, refine=True if refine is None else refine,
-            maxiter=30 if maxiter is None else maxiter, progress=progress,
-        )
-    if refine is not None:
-        raise TypeError("refine= is a teacher_search option (velocity models); optimize_schedule takes no refine=")
-    maxiter = 500 if maxiter is None else positive_int("maxiter", maxiter)
+    maxiter = positive_int("maxiter", maxiter)
     fn, value_and_grad, description, metric = objective_for(objective, metric, num_samples=num_samples, seed=seed)
     if restarts is None:
         restarts = 0 if value_and_grad is not None else DEFAULT_RESTARTS
@@ -470,42 +457,37 @@ def optimize_schedule(
     if num_steps == 1:  # the only schedule is (1, 0): nothing to search
         restarts = 0
     counted = _Counted(fn)
-    starts = _starts(num_steps, start, counted)
-    if restarts:
-        given = start if isinstance(start, (list, tuple)) else [start]
-        named = {g for g in given if isinstance(g, str)}
-        standard = [name for name in ("best-shift", "linear") if name not in named]
-        if standard:
-            starts += _starts(num_steps, standard, counted)
-        cands, values, labels = _candidate_pool(num_steps, counted, starts, seed)
-        starts += [(labels[i], cands[i]) for i in _pick_distinct(cands, values, [t for _, t in starts], restarts)]
+    starts = _all_starts(num_steps, start, restarts, counted, seed)
+    # Several starts without an exact gradient: short runs pick the basin, then the best one converges.
     first = maxiter if len(starts) == 1 or value_and_grad is not None else min(maxiter, SHORT_RUN)
-    results = []
     with progress_bar(None, progress, "optimize", "iter") as bar:
+        results = []
         for label, t0 in starts:
             f0 = float(_evaluate(counted, t0[None])[0])
             t, f = _minimize(counted, value_and_grad, t0, maxiter=first, fd_step=1e-4, bar=bar)
-            if f > f0:  # the optimiser never returns something worse than where it started
-                t, f = t0, f0
-            results.append((f, label, f0, t))
+            results.append((f, label, f0, t) if f <= f0 else (f0, label, f0, t0))  # never worse than its start
         f, label, f0, t = min(results, key=lambda r: r[0])
-        if first < maxiter:  # short runs picked the basin; converge in it
+        if first < maxiter:
             t, f = _minimize(counted, value_and_grad, t, maxiter=maxiter, fd_step=1e-4, bar=bar)
-    return Schedule(
-        t,
-        name="optimized",
-        params={
-            "num_steps": num_steps,
-            "objective": description,
-            "metric": metric,
-            "method": "lbfgs",
-            "start": label,
-            "start_value": f0,
-            "value": f,
-            "restarts": restarts,
-            "evaluations": counted.count,
-        },
-    )
+    params = {"num_steps": num_steps, "objective": description, "metric": metric, "method": "lbfgs", "start": label,
+              "start_value": f0, "value": f, "restarts": restarts, "evaluations": counted.count}
+    return Schedule(t, name="optimized", params=params)
+
+
+def _all_starts(num_steps: int, start: Any, restarts: int, objective: BatchObjective,
+                seed: int) -> list[tuple[str, np.ndarray]]:
+    """The given starts; with ``restarts``, also best-shift and linear (where not given) and the ``restarts`` best
+    distinct schedules of the global phase."""
+    starts = _starts(num_steps, start, objective)
+    if not restarts:
+        return starts
+    given = start if isinstance(start, (list, tuple)) else [start]
+    named = {g for g in given if isinstance(g, str)}
+    standard = [name for name in ("best-shift", "linear") if name not in named]
+    if standard:
+        starts += _starts(num_steps, standard, objective)
+    cands, values, labels = _candidate_pool(num_steps, objective, starts, seed)
+    return starts + [(labels[i], cands[i]) for i in _pick_distinct(cands, values, [t for _, t in starts], restarts)]
 
 
 class _Counted:
@@ -580,61 +562,22 @@ def teacher_search(
     num_steps = positive_int("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
     refine = boolean("refine", refine)
-    choice("check", check, CHECKS)
-    if isinstance(teacher, Schedule):
-        grid = schedule_values(teacher)
-        teacher_name = teacher.describe()
-    else:
-        grid = linear(positive_int("teacher", teacher)).t
-        teacher_name = f"linear N={grid.size - 1}"
+    policy = CheckPolicy(check)
+    grid, teacher_name = _teacher_grid(teacher)
     n_t = grid.size - 1
     if num_steps > n_t:
         raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
-    states: list[Any] = [noise]
-    # DP tables: best student state at grid point j after m steps, and the grid point it jumped from.
-    current: dict[int, Any] = {0: noise}
-    parents: list[dict[int, int]] = []
     with progress_bar(num_steps + 1 + (maxiter if refine else 0), progress, "teacher search", "round") as bar:
-        sampler(velocity, noise, grid, callback=lambda i, t, tn, x: states.append(x), check=check)
-        nfe = n_t if teacher_sampler == "euler" else 2 * n_t - 1
+        states = [noise]  # the teacher's state at every grid point
+        sampler(velocity, noise, grid, callback=lambda i, t, t_next, x: states.append(x), check=check)
         bar.update(1)
-        for m in range(1, num_steps + 1):
-            last_j = n_t - (num_steps - m)
-            sources = [i for i in sorted(current) if i < last_j]
-            finite = check == "every" or (check == "first" and m == 1)
-            vel = {
-                i: call_velocity(velocity, current[i], float(grid[i]), step=m - 1, finite=finite) for i in sources
-            }
-            nfe += len(sources)
-            targets = [n_t] if m == num_steps else range(m, last_j + 1)
-            nxt: dict[int, Any] = {}
-            back: dict[int, int] = {}
-            for j in targets:
-                src = [i for i in sources if i < j]
-                cands = _stack([current[i] + float(grid[j] - grid[i]) * vel[i] for i in src])
-                k = int(np.argmin(_sq_dist_per_candidate(cands, states[j])))
-                nxt[j], back[j] = cands[k], src[k]
-            current = nxt
-            parents.append(back)
-            bar.update(1)
-        path = [n_t]
-        for back in reversed(parents):
-            path.append(back[path[-1]])
-        t = grid[path[::-1]]
-        value = _mean_squared_distance(current[n_t], states[n_t])
+        path, final, calls = _stepsize_search(velocity, states, grid, num_steps, policy, bar)
+        t, value, used = grid[path], _mean_squared_distance(final, states[-1]), nfe(teacher_sampler, n_t) + calls
         if not math.isfinite(value):
             raise ValueError("teacher_search: the student's states hold NaN or inf (run with check='every')")
         if refine and num_steps > 1:
-            calls = [0]
-
-            def counted(x: Any, tt: float) -> Any:
-                calls[0] += 1
-                return velocity(x, tt)
-
-            t, value = _minimize(
-                pathwise_objective(counted, noise, states[n_t]), None, t, maxiter=maxiter, fd_step=1e-4, bar=bar
-            )
-            nfe += calls[0]
+            t, value, calls = _refine(velocity, noise, states[-1], t, maxiter, bar)
+            used += calls
     return Schedule(
         t,
         name="optimized",
@@ -646,7 +589,72 @@ def teacher_search(
             "teacher_sampler": teacher_sampler,
             "teacher_steps": n_t,
             "num_samples": int(noise.shape[0]),
-            "nfe": nfe,
+            "nfe": used,
             "value": value,
         },
     )
+
+
+def _teacher_grid(teacher: int | Schedule) -> tuple[np.ndarray, str]:
+    """The teacher's grid (a Schedule from 1 to 0, or ``linspace(1, 0, N_T + 1)`` for a step count) and its name."""
+    if isinstance(teacher, Schedule):
+        return schedule_values(teacher), teacher.describe()
+    grid = linear(positive_int("teacher", teacher)).t
+    return grid, f"linear N={grid.size - 1}"
+
+
+def _stepsize_search(velocity: Callable[[Any, float], Any], states: list[Any], grid: np.ndarray, num_steps: int,
+                     policy: CheckPolicy, bar: Any) -> tuple[list[int], Any, int]:
+    """OSS's dynamic programme over the teacher's grid points (``states``: the teacher's state at each). Round ``m``
+    keeps, for each grid point ``j``, the best state ``m`` student steps can reach there; the last round must land
+    on ``t = 0``. Returns the grid indices of the best path, its final state and the velocity calls spent (one per
+    kept state per round)."""
+    n_t = grid.size - 1
+    kept: dict[int, Any] = {0: states[0]}
+    parents: list[dict[int, int]] = []  # per round: the grid point each kept state jumped from
+    calls = 0
+    for m in range(1, num_steps + 1):
+        last = n_t - (num_steps - m)  # a later point leaves too few grid points for the remaining steps
+        finite = policy.due("search round")
+        vel = {
+            i: call_velocity(velocity, kept[i], float(grid[i]), step=m - 1, finite=finite)
+            for i in sorted(kept) if i < last
+        }
+        calls += len(vel)
+        kept, back = _best_jumps(kept, vel, grid, [n_t] if m == num_steps else range(m, last + 1), states)
+        parents.append(back)
+        bar.update(1)
+    path = [n_t]
+    for back in reversed(parents):
+        path.append(back[path[-1]])
+    return path[::-1], kept[n_t], calls
+
+
+def _best_jumps(kept: dict[int, Any], vel: dict[int, Any], grid: np.ndarray, targets: Sequence[int],
+                states: list[Any]) -> tuple[dict[int, Any], dict[int, int]]:
+    """For each target grid point ``j``: of the Euler jumps ``x_i + (t_j - t_i) v_i`` from the kept states at
+    ``i < j``, the one closest to the teacher's state at ``j`` (squared distance summed over the batch), and its
+    ``i``."""
+    best: dict[int, Any] = {}
+    back: dict[int, int] = {}
+    for j in targets:
+        src = [i for i in vel if i < j]
+        cands = _stack([kept[i] + float(grid[j] - grid[i]) * vel[i] for i in src])
+        k = int(np.argmin(_sq_dist_per_candidate(cands, states[j])))
+        best[j], back[j] = cands[k], src[k]
+    return best, back
+
+
+def _refine(velocity: Callable[[Any, float], Any], noise: Any, target: Any, t: np.ndarray, maxiter: int,
+            bar: Any) -> tuple[np.ndarray, float, int]:
+    """L-BFGS-B moves the interior values of ``t`` off the teacher's grid, against the teacher's final state
+    ``target``; returns the schedule, its value and the velocity calls spent."""
+    calls = 0
+
+    def counted(x: Any, tt: float) -> Any:
+        nonlocal calls
+        calls += 1
+        return velocity(x, tt)
+
+    t, value = _minimize(pathwise_objective(counted, noise, target), None, t, maxiter=maxiter, fd_step=1e-4, bar=bar)
+    return t, value, calls

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -33,7 +32,6 @@ __all__ = [
     "VelocityModel",
     "default_metric",
     "error_table",
-    "evaluate",
     "plot_error_vs_steps",
     "teacher_reference",
 ]
@@ -135,93 +133,26 @@ class VelocityModel:
         return f"VelocityModel({name}, noise {tuple(self.noise.shape)})"
 
 
-def _legacy_score(model: Any, metric: str | None, kw: dict) -> Score:
-    """The score the deprecated ``evaluate(schedule, model, metric, **kw)`` computed, as a function."""
-    if isinstance(model, GaussianField):
-        if kw:
-            raise TypeError(f"evaluate on a GaussianField takes no keywords, got {sorted(kw)}")
-        return lambda s: model.error(s, "w2" if metric is None else metric)
-    if isinstance(model, GaussianMixture):
-        unknown = set(kw) - {"n", "num_samples", "seed", "sampler"}
-        if unknown:
-            raise TypeError(
-                f"evaluate on a GaussianMixture accepts num_samples, seed and sampler, got {sorted(unknown)}"
-            )
-        kw = {("num_samples" if k == "n" else k): v for k, v in kw.items()}
-        return lambda s: model.error(s, metric="rmse" if metric is None else metric, **kw)
-    if isinstance(model, VelocityModel):
-        return lambda s: model.error(s, metric="rmse" if metric is None else metric, **kw)
-    if callable(model):
-        if kw.get("noise") is None:
-            raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
-        sampler = kw.pop("sampler", "euler")
-        unknown = set(kw) - {"noise", "reference", "teacher", "teacher_sampler"}
-        if unknown:
-            raise TypeError(f"evaluate on a velocity callable got unknown keywords {sorted(unknown)}")
-        vm = VelocityModel(model, kw.pop("noise"), **kw)
-        return lambda s: vm.error(s, metric="rmse" if metric is None else metric, sampler=sampler)
-    raise TypeError(
-        f"model must be a GaussianField, a GaussianMixture or a velocity callable v(x, t), got {type(model).__name__}"
-    )
-
-
-def evaluate(
-    schedule: Schedule | Sequence[float] | np.ndarray,
-    model: GaussianField | GaussianMixture | Callable[[Any, float], Any],
-    metric: str | None = None,
-    **kw: Any,
-) -> float:
-    """Deprecated: its keywords depended on the kind of ``model``. Call the model's own method instead:
-    ``field.error(schedule, metric)``, ``mixture.error(schedule, metric=, num_samples=, seed=, sampler=)``, or
-    ``VelocityModel(velocity, noise, reference=, teacher=, teacher_sampler=).error(schedule, sampler=)``."""
-    warnings.warn(
-        "flowsched.quality.evaluate(schedule, model, metric, **kw) is deprecated: call model.error(schedule, ...) "
-        "(GaussianField, GaussianMixture) or VelocityModel(velocity, noise, ...).error(schedule)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    return _legacy_score(model, metric, dict(kw))(schedule)
-
-
 def error_table(
     makers: Mapping[str, Callable[[int], Schedule]],
     steps: Sequence[int],
-    score: Any,
-    metric: str | None = None,
+    score: GaussianField | GaussianMixture | VelocityModel | Score,
     *,
     progress: bool = False,
-    **kw: Any,
 ) -> dict[str, list[float]]:
     """``{label: [error at each step count]}`` for the schedules ``makers[label](num_steps)``.
 
     ``score`` is a data model (a :class:`GaussianField`, :class:`GaussianMixture` or :class:`VelocityModel`: its
     ``error`` with its default metric) or any function ``schedule -> float``, e.g.
     ``lambda s: mixture.error(s, metric="sliced_w2", num_samples=2048)``. A :class:`VelocityModel` computes its
-    teacher once for the whole table. (``metric`` and keywords after ``score`` are the deprecated
-    ``evaluate``-style call.)
+    teacher once for the whole table.
     """
     if not isinstance(makers, Mapping) or not makers:
         raise TypeError("makers must be a non-empty mapping {label: function(num_steps) -> Schedule}")
     steps = [positive_int("steps entry", n) for n in steps]
     if not steps:
         raise ValueError("steps must hold at least one step count")
-    if metric is not None or kw:
-        warnings.warn(
-            "error_table(makers, steps, model, metric, **kw) is deprecated: pass a data model or a function "
-            "schedule -> error, e.g. lambda s: model.error(s, metric=...)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        if not isinstance(score, (GaussianField, GaussianMixture, VelocityModel)) and callable(score):
-            if kw.get("noise") is None:
-                raise ValueError("evaluate on a velocity callable needs noise= (the start states at t = 1, [n, ...])")
-            sampler = kw.pop("sampler", "euler")
-            vm = VelocityModel(score, kw.pop("noise"), progress=progress, **kw)
-            vm.reference  # noqa: B018 - the teacher runs once, before the table
-            fn = _legacy_score(vm, metric, {"sampler": sampler})
-        else:
-            fn = _legacy_score(score, metric, kw)
-    elif isinstance(score, (GaussianField, GaussianMixture, VelocityModel)):
+    if isinstance(score, (GaussianField, GaussianMixture, VelocityModel)):
         fn = score.error
     elif callable(score):
         fn = score
@@ -340,9 +271,3 @@ def _bar_chart(Figure: Any, results: Mapping[str, Sequence[float | None]], n: in
     ax.grid(True, axis="x", alpha=0.3)
     return fig
 
-
-def __getattr__(name: str):
-    """``SAMPLERS`` moved to :mod:`flowsched.sampling` (one table for the library); the old name warns."""
-    from .._validate import deprecated_module_attribute
-
-    return deprecated_module_attribute(__name__, {"SAMPLERS": "flowsched.sampling"}, name)
