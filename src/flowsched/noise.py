@@ -17,35 +17,16 @@ Shapes: noise is ``[B, C, T', H_lat, W_lat]``; :func:`pack` turns it into ``[B, 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
 from . import backends, philox
+from ._limits import MAX_BYTES_ENV, check_bytes
 from .geometry import LatentGeometry
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
-
-#: Default refusal threshold for one noise tensor, in bytes. Raise it per call with ``max_bytes=`` or for the
-#: process with the environment variable ``FLOWSCHED_MAX_BYTES``.
-DEFAULT_MAX_BYTES = 8 * 2**30
-
-
-def max_bytes_default() -> int:
-    """The allocation limit in force: ``FLOWSCHED_MAX_BYTES`` if set, else :data:`DEFAULT_MAX_BYTES`."""
-    raw = os.environ.get("FLOWSCHED_MAX_BYTES")
-    if raw is None:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be a byte count, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be positive, got {raw!r}")
-    return value
-
 
 def _itemsize(dtype: Any) -> int:
     import torch
@@ -59,27 +40,12 @@ def _itemsize(dtype: Any) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def format_bytes(n: int) -> str:
-    """``1536 -> '1.5 KiB'``."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = None) -> int:
-    """Refuse, before allocating, a tensor of ``shape``/``dtype`` larger than ``max_bytes``. Returns its size."""
+    """Refuse, before allocating, a tensor of ``shape``/``dtype`` larger than ``max_bytes`` (default: the memory
+    budget of :mod:`flowsched._limits`, ``FLOWSCHED_MAX_BYTES``). Returns its size in bytes."""
     nbytes = math.prod(int(s) for s in shape) * _itemsize(dtype)
-    limit = max_bytes_default() if max_bytes is None else v.positive_int("max_bytes", max_bytes)
-    if nbytes > limit:
-        raise ValueError(
-            f"noise of shape {tuple(shape)} in {dtype} needs {nbytes} bytes ({format_bytes(nbytes)}), above the "
-            f"limit of {limit} bytes ({format_bytes(limit)}); pass max_bytes={nbytes} (CLI: --max-bytes "
-            f"{nbytes}) or set FLOWSCHED_MAX_BYTES to allow it"
-        )
-    return nbytes
+    raise_to = f"pass max_bytes={nbytes} (CLI: --max-bytes {nbytes}) or set {MAX_BYTES_ENV} to allow it"
+    return check_bytes(f"noise of shape {tuple(shape)} in {dtype}", nbytes, max_bytes, how=raise_to)
 
 
 def torch_device(device: Any, name: str = "device") -> Any:
@@ -152,7 +118,7 @@ def noise(
             cast, so it does not change with batch size or ``dtype``.
         generator: ``"torch"`` (above) or ``"portable"`` (counter-based Philox, identical on every device; see
             :func:`portable_noise`).
-        max_bytes: refuse larger requests before allocating (default :func:`max_bytes_default`).
+        max_bytes: refuse larger requests before allocating (default the memory budget, ``FLOWSCHED_MAX_BYTES``).
         backend: the backend of the portable generator (see :func:`portable_noise`); only ``"auto"`` with the
             torch generator.
     """
@@ -259,7 +225,7 @@ def portable_noise(
         threads: CPU threads of the numpy and numba backends (default
             :func:`flowsched.philox.default_threads`); never changes the values.
         max_bytes: refuse regions larger than this before allocating (default
-            :func:`max_bytes_default`).
+            the memory budget, ``FLOWSCHED_MAX_BYTES``).
 
     Returns:
         a C-contiguous tensor of the region's shape (the whole ``shape`` when ``region`` is None).

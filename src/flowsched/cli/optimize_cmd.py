@@ -6,7 +6,7 @@ import json
 import time
 
 from .._validate import nonnegative_int
-from ._common import CliError, add_command, arg_type, need, positive_int
+from ._common import CliError, add_command, arg_type, need, positive_int, step_count
 from ._geometry import add_geometry_options
 from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
 from ._quality import add_model_options, check_model_options, setup, show_progress
@@ -42,7 +42,7 @@ def register(sub) -> None:
     )
     add_geometry_options(p)
     p.add_argument(
-        "--steps", type=positive_int, default=10, metavar="N", help="sampler steps N of the schedule to find"
+        "--steps", type=step_count, default=10, metavar="N", help="sampler steps N of the schedule to find"
     )
     add_model_options(p)
     g = p.add_argument_group("optimiser")
