@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._limits import check_bytes
 from ._optional import require
 from ._validate import choice, positive_int
 from .frames import FrameSchedule
@@ -286,13 +287,34 @@ def plot_schedules(
     return save_figure(fig, path, dpi=dpi, fmt=fmt)
 
 
+#: matplotlib's Agg renderer draws less than 2^16 pixels along each side of an image.
+MAX_PIXELS_PER_SIDE = 2**16 - 1
+
+
+def check_dpi(dpi: Any, size_inches: Sequence[float]) -> int:
+    """``dpi`` checked for a figure of ``size_inches`` (width, height), before anything is drawn: at most
+    :data:`MAX_PIXELS_PER_SIDE` pixels per side, and the image (about 8 bytes per pixel: the RGBA canvas and the
+    encoder's copy) within the memory budget of :mod:`flowsched._limits`. Returns ``dpi``."""
+    dpi = positive_int("dpi", dpi)
+    w_in, h_in = (float(v) for v in size_inches)
+    w, h = round(w_in * dpi), round(h_in * dpi)
+    if max(w, h) > MAX_PIXELS_PER_SIDE:
+        most = int(MAX_PIXELS_PER_SIDE / max(w_in, h_in))
+        raise ValueError(
+            f"dpi={dpi} makes this {w_in:g} x {h_in:g}-inch figure {w} x {h} pixels; matplotlib draws at most "
+            f"{MAX_PIXELS_PER_SIDE} pixels per side: use dpi <= {most}"
+        )
+    check_bytes(f"dpi={dpi}: a {w} x {h}-pixel image", 8 * w * h, about=True)
+    return dpi
+
+
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, fmt: str | None = None) -> str:
     """Write a matplotlib figure atomically: rendered to bytes first, so a failed draw leaves no partial file.
 
     ``path``'s suffix picks the format (``.png``, ``.svg``, ``.pdf``) unless ``fmt`` names it. Returns ``path``.
     """
     fmt = image_format(path) if fmt is None else choice("fmt", fmt, FORMATS)
-    dpi = positive_int("dpi", dpi)
+    check_dpi(dpi, fig.get_size_inches())
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)
     from ._io import atomic_write_bytes

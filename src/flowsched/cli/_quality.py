@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, nonnegative_float, positive_float, positive_int, warn
+from ._common import CliError, arg_type, nonnegative_float, positive_float, positive_int, warn
 
 MODELS = ("field", "mixture", "mixture2d")
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model`` and its settings; ``--sampler`` offers the samplers of :data:`flowsched.sampling.SAMPLERS`."""
-    from ..sampling import SAMPLERS  # numpy only
+    from ..sampling import MAX_S_NOISE, SAMPLERS, check_s_noise  # numpy only
+
+    s_noise = arg_type(float, lambda _, value: check_s_noise(value),
+                       f"a number from 0 to {MAX_S_NOISE:g} (1 keeps the marginals exact)")
 
     m = p.add_argument_group("data model")
     m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
@@ -31,7 +34,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
                    "(the default metric there), on the field exactly")
     m.add_argument("--eta", type=nonnegative_float, default=None,
                    help="euler_ancestral: share of each step re-noised (default 1; 0 is Euler)")
-    m.add_argument("--s-noise", type=nonnegative_float, default=None,
+    m.add_argument("--s-noise", type=s_noise, default=None,
                    help="euler_ancestral: scale of the fresh noise (default 1, which keeps the marginals exact)")
 
 
