@@ -9,7 +9,7 @@ PIP    := $(PY) -m pip --quiet --disable-pip-version-check
 USER_STAMP := $(VENV)/.installed-user
 DEV_STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast bench lint clean spec-sweep gpu-check
+.PHONY: demo test test-fast test-diffusers-old bench lint clean spec-sweep gpu-check
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,24 @@ test: $(DEV_STAMP)
 test-fast: $(DEV_STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# the diffusers adapter's tests against the older diffusers of requirements-diffusers-old.txt, in a virtual environment
+# of their own (.venv is not touched); the other versions are requirements-dev.txt's
+OLD_VENV  := .venv-diffusers-old
+OLD_STAMP := $(OLD_VENV)/.installed
+ADAPTER_TESTS := tests/test_diffusers_standin.py tests/test_integration_diffusers.py \
+                 tests/test_integration_diffusers_partial.py tests/test_integration_diffusers_per_token.py
+
+$(OLD_STAMP): requirements-dev.txt requirements-diffusers-old.txt
+	$(PYTHON) -m venv $(OLD_VENV)
+	awk -F'==' 'NR == FNR { if (/^[A-Za-z]/) own[$$1]; next } /^[A-Za-z]/ && !($$1 in own)' \
+		requirements-diffusers-old.txt requirements-dev.txt > $(OLD_VENV)/constraints.txt
+	$(OLD_VENV)/bin/python -m pip --quiet --disable-pip-version-check install \
+		-c $(OLD_VENV)/constraints.txt -r requirements-diffusers-old.txt
+	touch $@
+
+test-diffusers-old: $(OLD_STAMP)
+	PYTHONPATH=src $(OLD_VENV)/bin/python -m pytest -q -p no:cacheprovider $(ADAPTER_TESTS)
+
 # every 32-bit word through the compiled (numba) transform against the numpy one: about a minute on 2 cores
 spec-sweep: $(DEV_STAMP)
 	$(PY) tests/spec_sweep.py
@@ -52,4 +70,4 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) out build dist src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) $(OLD_VENV) out build dist src/*.egg-info .pytest_cache .hypothesis

@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
+
+
+def diffusers_has(function, argument: str) -> bool:
+    """Whether a diffusers function takes ``argument`` (the adapter's tests also run against an older diffusers,
+    ``make test-diffusers-old``, where features arrive release by release)."""
+    return argument in inspect.signature(function).parameters
+
+
+def diffusers_at_least(version: str) -> bool:
+    """Whether the installed diffusers is ``version`` or later (for behaviour no signature shows)."""
+    import diffusers
+    from packaging.version import Version
+
+    return Version(diffusers.__version__) >= Version(version)
+
+
+def need_diffusers(function, *arguments: str) -> None:
+    """Skip the calling test when the installed diffusers' ``function`` lacks one of ``arguments``."""
+    import diffusers
+    import pytest
+
+    missing = [a for a in arguments if not diffusers_has(function, a)]
+    if missing:
+        pytest.skip(f"diffusers {diffusers.__version__}: {function.__qualname__} takes no {', '.join(missing)}")
 
 
 def diffusers_fme(num_steps, mu=None, sigmas=None, **config) -> tuple[np.ndarray, np.ndarray]:

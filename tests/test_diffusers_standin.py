@@ -1,15 +1,18 @@
-"""FlowschedScheduler as a stand-in for diffusers' FlowMatchEulerDiscreteScheduler (and the flow-sigma rules of
-UniPC / DPM-Solver++), with diffusers 0.42.1's own classes as the oracle: every test drives diffusers' scheduler
-and the adapter the same way and compares values bit for bit (both compute in the same dtypes) and config keys
-and attributes exactly. Where the adapter deliberately differs (shift_terminal with one step), the test says so.
+"""FlowschedScheduler without a schedule is diffusers' FlowMatchEulerDiscreteScheduler (its subclass), and
+FlowschedUniPCMultistepScheduler drives UniPC with given sigmas, with diffusers' own classes (0.42.1, the pin) as
+the oracle: every test drives diffusers' scheduler and the adapter the same way and compares values bit for bit and
+config keys and attributes exactly. Where the adapter deliberately differs (shift_terminal with one step, argument
+checks), the test says so.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import warnings
 
+import diffusers
 import numpy as np
 import pytest
 import torch
@@ -18,16 +21,29 @@ from diffusers import (
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FlowMatchHeunDiscreteScheduler,
-    FlowMatchLCMScheduler,
     UniPCMultistepScheduler,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _peers import diffusers_has, need_diffusers
 from flowsched import schedules
-from flowsched.integrations.diffusers import FLOW_MATCH_EULER_KEYS, FlowschedScheduler, TimestepNotFoundError
+from flowsched.integrations.diffusers import (
+    FlowschedScheduler,
+    FlowschedUniPCMultistepScheduler,
+    TimestepNotFoundError,
+    with_schedule,
+)
+from flowsched.spec import from_spec
 
 FME = FlowMatchEulerDiscreteScheduler
+#: FlowMatchEulerDiscreteScheduler's config keys, read from the installed diffusers.
+FLOW_MATCH_EULER_KEYS = tuple(k for k in inspect.signature(FME.__init__).parameters if k != "self")
+#: Features that arrived after the oldest diffusers these tests also run against (make test-diffusers-old).
+STOCHASTIC = diffusers_has(FME.__init__, "stochastic_sampling")
+UNIPC_SIGMAS = diffusers_has(UniPCMultistepScheduler.set_timesteps, "sigmas")
+needs_unipc_sigmas = pytest.mark.skipif(not UNIPC_SIGMAS, reason="UniPC takes given sigmas from diffusers 0.37 on")
+needs_stochastic = pytest.mark.skipif(not STOCHASTIC, reason="stochastic_sampling arrived in diffusers 0.34")
 
 CONFIGS = [
     {},
@@ -63,6 +79,7 @@ def assert_same_schedule(ours, ref):
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_training_schedule_and_attributes_at_construction(config):
+    need_diffusers(FME.__init__, *config)
     ref, ours = FME(**config), FlowschedScheduler(**config)
     assert_same_schedule(ours, ref)  # T values each, no terminal
     assert ours.sigmas.shape == (config.get("num_train_timesteps", 1000),)
@@ -73,8 +90,9 @@ def test_training_schedule_and_attributes_at_construction(config):
     for key in FLOW_MATCH_EULER_KEYS:  # every key, as scheduler.config.<key> and scheduler.config[key]
         assert getattr(ours.config, key) == getattr(ref.config, key)
         assert type(ours.config[key]) is type(ref.config[key])
-    assert ours.config.stochastic_sampling is False  # what Stable Audio 3's pipeline reads
-    assert ours.mode == "diffusers" and ours.rule == "FlowMatchEulerDiscreteScheduler"
+    assert ours.config.get("stochastic_sampling", False) is False  # what Stable Audio 3's pipeline reads
+    assert dict(ours.config) == dict(ref.config)  # no key of its own without a schedule
+    assert isinstance(ours, FME)
 
 
 def test_training_schedule_of_a_flowsched_spec_is_the_spec_at_num_train_timesteps_steps():
@@ -114,7 +132,7 @@ def test_training_script_samples_timesteps_and_noises_a_batch(config):
         return timesteps, sigma, by_hand, scheduler.scale_noise(x0, timesteps, noise)
 
     ref, ours = train_step(FME(**config)), train_step(FlowschedScheduler(**config))
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         assert torch.equal(a, b)
     torch.testing.assert_close(ours[3], ours[2], rtol=0, atol=1e-6)  # scale_noise is the forward process
 
@@ -142,6 +160,9 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
               "invert_sigmas": invert, "num_train_timesteps": T}
     if spacing:
         config[f"use_{spacing}_sigmas"] = True
+    if kind == "linear" and "time_shift_type" not in FLOW_MATCH_EULER_KEYS:
+        return  # an older diffusers: exponential only
+    config = {k: v for k, v in config.items() if k in FLOW_MATCH_EULER_KEYS}
     call = {"num_inference_steps": n, "mu": mu if dynamic else None}
     ts = np.linspace(T, 1, n).astype(np.int64).astype(np.float32)  # CogView4's integer grid
     if custom in ("flux", "both"):
@@ -150,6 +171,8 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
         call["timesteps"] = ts
     if custom == "float32":
         call["sigmas"] = torch.linspace(1.0, 1 / n, n)  # a tensor (float32) is cast like a list
+    if "timesteps" in call and not diffusers_has(FME.set_timesteps, "timesteps"):
+        return
     ref, ours = FME(**config), FlowschedScheduler(**config)
     try:
         _quiet(ref.set_timesteps, **call)
@@ -168,6 +191,8 @@ def test_set_timesteps_matches_diffusers_bit_for_bit(n, shift, dynamic, kind, mu
 def test_custom_timesteps_are_fed_as_given_like_cogview4():
     """CogView4 passes its unshifted integer grid as timesteps and the shifted sigmas separately: 0.42.1 feeds
     the model the integer grid (for 4 steps at 1024px: 1000, 667, 334, 1)."""
+    need_diffusers(FME.set_timesteps, "timesteps")
+    need_diffusers(FME.__init__, "time_shift_type")
     config = {"use_dynamic_shifting": True, "time_shift_type": "linear", "base_shift": 0.25, "max_shift": 0.75}
     ts = np.linspace(1000, 1.0, 4).astype(np.int64).astype(np.float32)
     call = {"timesteps": ts, "sigmas": ts / 1000, "mu": 3.25}
@@ -216,13 +241,13 @@ def test_steps_and_scale_noise_are_diffusers_arithmetic(config, call):
         s.set_timesteps(**call)
         s.set_begin_index(2)  # img2img: pipelines set the start; scale_noise then uses it
     assert torch.equal(ours.scale_noise(x0, ref.timesteps[2:3], noise), ref.scale_noise(x0, ref.timesteps[2:3], noise))
-    assert torch.equal(ours.add_noise(x0, noise, ref.timesteps[2:3]), ref.scale_noise(x0, ref.timesteps[2:3], noise))
 
 
 # -- 3. index_for_timestep ---------------------------------------------------------------------------------------
 
 
 def test_index_for_timestep_matches_diffusers_with_duplicates_and_unknown_values():
+    need_diffusers(FME.set_timesteps, "timesteps")
     call = {"sigmas": [1.0, 0.6, 0.5, 0.1], "timesteps": [1000.0, 500.0, 500.0, 100.0]}  # a repeated timestep
     ref, ours = FME(), FlowschedScheduler()
     for s in (ref, ours):
@@ -266,7 +291,7 @@ def test_shift_terminal_with_one_step_gives_one_full_step_where_diffusers_gives_
     assert ours.sigmas.tolist() == [1.0, 0.0]
 
 
-# -- 5. config: swap back, save_pretrained, compatibles, old configs ---------------------------------------------
+# -- 5. config: swap back, save_pretrained, compatibles -----------------------------------------------------------
 
 SWAP_CONFIGS = [{"shift": 3.0}, {"use_dynamic_shifting": True, "base_shift": 0.7, "max_shift": 1.3},
                 {"use_karras_sigmas": True, "shift": 5.0}, {"invert_sigmas": True, "num_train_timesteps": 500}]
@@ -291,19 +316,23 @@ def test_swap_back_to_diffusers_keeps_the_rule(config, tmp_path):
 
 def test_compatibles_are_the_flow_match_schedulers_and_each_round_trips():
     adapter = FlowschedScheduler(shift=3.0)
-    assert set(adapter.compatibles) == {FME, FlowMatchHeunDiscreteScheduler, FlowMatchLCMScheduler}
+    known = {"FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler", "FlowMatchLCMScheduler"}
+    assert {c.__name__ for c in adapter.compatibles} == {n for n in known if hasattr(diffusers, n)}
     for cls in adapter.compatibles:
         other = cls.from_config(adapter.config)
         assert other.config.shift == 3.0
         again = _quiet(FlowschedScheduler.from_config, other.config)
         assert fme_keys(again) == fme_keys(adapter)
     heun = FlowMatchHeunDiscreteScheduler(shift=3.0)
-    with pytest.warns(UserWarning, match="changes the sampler"):
-        mirror = FlowschedScheduler.from_diffusers(heun)
+    mirror = FlowschedScheduler.from_config(heun.config)
     heun.set_timesteps(6)
     mirror.set_timesteps(6)
     # Heun repeats each interior point for its second stage; the grid itself is FlowMatchEuler's
     assert torch.equal(torch.unique_consecutive(heun.sigmas), mirror.sigmas)
+    # Heun's set_timesteps takes no sigmas: with_schedule runs the schedule with Euler steps and says so
+    with pytest.warns(UserWarning, match="cannot take given sigmas.*changes the sampler"):
+        euler = with_schedule(heun, "shifted:alpha=3")
+    assert type(euler) is FlowschedScheduler and euler.config.shift == 3.0
 
 
 @pytest.mark.parametrize("make", [
@@ -311,16 +340,20 @@ def test_compatibles_are_the_flow_match_schedulers_and_each_round_trips():
     lambda: FlowschedScheduler.from_config(FME(use_dynamic_shifting=True, shift_terminal=0.1).config),
     lambda: FlowschedScheduler("shifted:alpha=3"),
     lambda: FlowschedScheduler([1.0, 0.8, 0.5, 0.0], num_train_timesteps=1),
-    lambda: _quiet(FlowschedScheduler.from_diffusers, UniPCMultistepScheduler(
-        use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=5.0)),
+    pytest.param(lambda: FlowschedScheduler("linear", stochastic_sampling=True, noise_seed=5),
+                 marks=needs_stochastic),
+    pytest.param(lambda: with_schedule(UniPCMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction",
+                                                               flow_shift=5.0), "wan2.1-t2v-480p"),
+                 marks=needs_unipc_sigmas),
 ])
 def test_from_pretrained_round_trip_reloads_the_saved_config(make, tmp_path):
     sch = make()
+    cls = type(sch)
     sch.save_pretrained(tmp_path)
     first = (tmp_path / "scheduler_config.json").read_text()
-    again = _quiet(FlowschedScheduler.from_pretrained, tmp_path)
+    again = _quiet(cls.from_pretrained, tmp_path)
     expected = {k: v for k, v in sch.config.items() if k != "_use_default_values"}
-    assert dict(again.config) == {**expected, "_class_name": "FlowschedScheduler",
+    assert dict(again.config) == {**expected, "_class_name": cls.__name__,
                                   "_diffusers_version": again.config["_diffusers_version"]}
     again.save_pretrained(tmp_path)
     assert (tmp_path / "scheduler_config.json").read_text() == first
@@ -329,95 +362,125 @@ def test_from_pretrained_round_trip_reloads_the_saved_config(make, tmp_path):
     assert_same_schedule(again, sch)
 
 
-def test_configs_saved_by_earlier_versions_still_load(tmp_path):
-    """Earlier versions nested diffusers' keys under flow_match_euler, with copies of the pipeline keys on top."""
-    old = {
-        "_class_name": "FlowschedScheduler",
-        "_diffusers_version": "0.42.1",
-        "schedule": None,
-        "num_train_timesteps": 1000,
-        "flow_match_euler": {"shift": 3.0, "use_dynamic_shifting": True, "max_shift": 1.3, "num_train_timesteps": 1000},
-        "use_dynamic_shifting": True,
-        "base_shift": 0.5,
-        "max_shift": 1.3,
-        "base_image_seq_len": 256,
-        "max_image_seq_len": 4096,
-        "invert_sigmas": False,
-    }
-    (tmp_path / "scheduler_config.json").write_text(json.dumps(old))
-    loaded = FlowschedScheduler.from_pretrained(tmp_path)
-    assert loaded.mode == "diffusers" and "flow_match_euler" not in loaded.config
-    assert loaded.config.shift == 3.0 and loaded.config.max_shift == 1.3
-    back = FME.from_config(loaded.config)  # earlier versions swapped back to shift=1.0
-    ref = FME(shift=3.0, use_dynamic_shifting=True, max_shift=1.3)
-    assert fme_keys(back) == fme_keys(ref)
-    direct = FlowschedScheduler(flow_match_euler={"shift": 2.0})  # and the old keyword
-    assert direct.config.shift == 2.0 and "flow_match_euler" not in direct.config
-    with pytest.raises(ValueError, match="given twice"):
-        FlowschedScheduler(shift=4.0, flow_match_euler={"shift": 2.0})
-    with pytest.raises(ValueError, match="not both"):
-        FlowschedScheduler("linear", flow_match_euler={"shift": 2.0})
+def test_the_nested_config_of_earlier_versions_is_gone():
+    """flowsched 0.1 nested diffusers' keys under flow_match_euler; that layout is no longer read (the keys sit at
+    the top level, where diffusers and its pipelines read them)."""
+    with pytest.raises(TypeError, match="flow_match_euler"):
+        FlowschedScheduler(flow_match_euler={"shift": 2.0})
+    assert "flow_match_euler" not in inspect.signature(FlowschedScheduler.__init__).parameters
 
 
-# -- 6. UniPC / DPM-Solver++ flow configs (Wan, Sana) --------------------------------------------------------------
+# -- 6. UniPC (Wan) keeps its solver; schedulers that cannot take given sigmas ---------------------------------------
 
 FLOW = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+#: UniPC's shift keys at the values that keep given sigmas as they are.
+NEUTRAL = {"flow_shift": 1.0, "use_dynamic_shifting": False, "shift_terminal": None}
 
 
-@pytest.mark.parametrize("cls,config", [
-    (UniPCMultistepScheduler, {"flow_shift": 5.0}),  # Wan 2.1 720p
-    (UniPCMultistepScheduler, {"flow_shift": 3.0, "final_sigmas_type": "sigma_min"}),
-    (UniPCMultistepScheduler, {"flow_shift": 1.0}),  # first sigma 1 - 1e-6
-    (UniPCMultistepScheduler, {"flow_shift": 3.0, "shift_terminal": 0.1}),
-    (UniPCMultistepScheduler, {"use_dynamic_shifting": True, "time_shift_type": "linear"}),
-    (DPMSolverMultistepScheduler, {"flow_shift": 3.0}),  # Sana
-    (DPMSolverMultistepScheduler, {"use_dynamic_shifting": True, "flow_shift": 2.0}),
+def _unipc_steps(sch, n_steps: int) -> list[torch.Tensor]:
+    """UniPC's multistep updates on a fixed velocity field (the same for any scheduler)."""
+    x = torch.randn(1, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    out = []
+    for t in sch.timesteps[:n_steps]:
+        v = torch.sin(2 * x) - 0.2 * x + t.float() / 1000
+        x = sch.step(v, t, x).prev_sample
+        out.append(x)
+    return out
+
+
+@needs_unipc_sigmas
+@pytest.mark.parametrize("config", [
+    {"flow_shift": 5.0},  # Wan 2.1 720p
+    {"flow_shift": 3.0, "final_sigmas_type": "sigma_min"},
+    {"flow_shift": 3.0, "shift_terminal": 0.1},
+    {"use_dynamic_shifting": True, "time_shift_type": "exponential"},
 ])
-@pytest.mark.parametrize("n", [1, 4, 50])
-def test_flow_sigma_rules_match_unipc_and_dpmsolver(cls, config, n):
-    ref = cls(**FLOW, **config)
-    with pytest.warns(UserWarning, match="samples with first-order Euler steps"):
-        ours = FlowschedScheduler.from_diffusers(ref)
-    assert ours.mode == "diffusers" and ours.rule == cls.__name__ and ours.shift == ref.config.flow_shift
-    mu = {"mu": 1.2} if config.get("use_dynamic_shifting") else {}
-    if n == 1 and "shift_terminal" in config:
-        return  # diffusers 0.42.1: NaN, as for FlowMatchEuler
-    ref.set_timesteps(n, **mu)
-    ours.set_timesteps(n, **mu)
-    expected = ref.sigmas.clone()
-    expected[-1] = 0.0  # an Euler walk ends at t = 0 whatever final_sigmas_type says (docs/diffusers.md)
-    assert torch.equal(ours.sigmas, expected)
-    assert ref.timesteps.dtype == torch.int64 and ours.timesteps.dtype == torch.float32
-    assert torch.equal(ours.timesteps, ref.timesteps.float())  # the same integers, truncated as diffusers does
-    if cls is UniPCMultistepScheduler:  # its own keys stay, so the swap back gives the same scheduler
-        back = cls.from_config(ours.config)
-        back.set_timesteps(n, **mu)
-        assert torch.equal(back.sigmas, ref.sigmas)
+@pytest.mark.parametrize("spec", ["shifted:alpha=3", "wan2.1-t2v-480p", "karras:t_min=0.01"])
+@pytest.mark.parametrize("n", [1, 4, 30])
+def test_unipc_walks_the_schedule_as_unipc_given_those_sigmas(config, spec, n):
+    """The reference is diffusers' UniPC given the schedule's sigmas directly (set_timesteps(sigmas=...), its shift
+    keys neutral): the same sigmas, integer timesteps and multistep updates, bit for bit."""
+    pipeline_scheduler = UniPCMultistepScheduler(**FLOW, **config)
+    ours = with_schedule(pipeline_scheduler, spec)
+    assert type(ours) is FlowschedUniPCMultistepScheduler and isinstance(ours, UniPCMultistepScheduler)
+    assert {k: ours.config[k] for k in NEUTRAL} == NEUTRAL
+    ref = UniPCMultistepScheduler(**FLOW, **{**config, **NEUTRAL})
+    t = from_spec(spec, num_steps=n).t
+    ref.set_timesteps(sigmas=t[:-1])
+    _quiet(ours.set_timesteps, n, mu=1.2)  # a pipeline's mu only gives N (and a warning)
+    assert torch.equal(ours.sigmas, ref.sigmas) and torch.equal(ours.timesteps, ref.timesteps)
+    assert ours.timesteps.dtype == torch.int64 and ours.schedule.num_steps == n
+    # written out: float32 sigmas as given, a first one at 1 lowered by 1e-6, int64 truncation of sigma * 1000
+    first = t[:-1].copy()
+    first[0] -= 1e-6 if abs(first[0] - 1) < 1e-6 else 0.0
+    np.testing.assert_array_equal(ours.sigmas[:-1].numpy(), first.astype(np.float32))
+    np.testing.assert_array_equal(ours.timesteps.numpy(), np.trunc(first * 1000).astype(np.int64))
+    for a, b in zip(_unipc_steps(ours, 3), _unipc_steps(ref, 3), strict=True):
+        assert torch.equal(a, b)
+
+
+@needs_unipc_sigmas
+def test_unipc_without_a_schedule_is_unipc_and_swaps_back():
+    ref = UniPCMultistepScheduler(**FLOW, flow_shift=5.0)
+    ours = FlowschedUniPCMultistepScheduler.from_config(ref.config)
+    assert dict(ours.config) == dict(ref.config)
+    for s in (ref, ours):
+        s.set_timesteps(8)
+    assert torch.equal(ours.sigmas, ref.sigmas) and torch.equal(ours.timesteps, ref.timesteps)
+    driven = with_schedule(ref, "shifted:alpha=3")
+    back = UniPCMultistepScheduler.from_config(driven.config)  # UniPC with the neutral shift keys
+    back.set_timesteps(sigmas=from_spec("shifted:alpha=3", num_steps=8).t[:-1])
+    driven.set_timesteps(8)
+    assert torch.equal(back.sigmas, driven.sigmas)
 
 
 @pytest.mark.parametrize("config,words", [
     ({"use_flow_sigmas": False}, "DDPM"),
     ({**FLOW, "prediction_type": "epsilon"}, "flow_prediction"),
-    ({**FLOW, "use_karras_sigmas": True}, "DDPM betas"),
+    pytest.param({**FLOW, "use_karras_sigmas": True}, "DDPM betas", marks=needs_unipc_sigmas),
 ])
 def test_unusable_unipc_configs_are_refused(config, words):
     with pytest.raises(ValueError, match=words):
-        FlowschedScheduler.from_diffusers(UniPCMultistepScheduler(**config))
+        with_schedule(UniPCMultistepScheduler(**config), "shifted:alpha=3")
+
+
+@pytest.mark.parametrize("n", [1, 4, 20])
+def test_dpmsolver_cannot_take_sigmas_and_runs_its_grid_with_euler_steps(n):
+    """DPM-Solver++ with flow sigmas (Sana) has no set_timesteps(sigmas=...): with_schedule replaces it by Euler
+    steps (with a warning), and the 'sana' preset is DPM-Solver's own grid and integer timesteps."""
+    ref = DPMSolverMultistepScheduler(**FLOW, flow_shift=3.0)
+    with pytest.warns(UserWarning, match="DPMSolverMultistepScheduler cannot take given sigmas"):
+        ours = with_schedule(ref, "sana")
+    assert type(ours) is FlowschedScheduler
+    ref.set_timesteps(n)
+    ours.set_timesteps(n)
+    assert torch.equal(ours.sigmas, ref.sigmas)  # the terminal 0 included (final_sigmas_type="zero")
+    assert torch.equal(ours.timesteps, ref.timesteps.float())  # the same integers, fed as floats
+    back = DPMSolverMultistepScheduler.from_config(ours.config)  # DPM-Solver's own keys stayed in the config
+    assert back.config.flow_shift == 3.0 and back.config.use_flow_sigmas
 
 
 def test_other_schedulers_and_unusable_calls_are_refused():
-    with pytest.raises(ValueError, match="flow-matching schedulers only"):
-        FlowschedScheduler.from_config({**EulerDiscreteScheduler().config, "_class_name": "EulerDiscreteScheduler"})
-    with pytest.raises(ValueError, match="cannot tell which scheduler"):
-        FlowschedScheduler.from_config(EulerDiscreteScheduler().config)  # a live config has no _class_name
-    dpm = _quiet(FlowschedScheduler.from_diffusers, DPMSolverMultistepScheduler(**FLOW))
-    with pytest.raises(ValueError, match="no custom sigmas"):
-        dpm.set_timesteps(sigmas=[1.0, 0.5])
-    with pytest.raises(ValueError, match="mu needs use_dynamic_shifting"):
-        dpm.set_timesteps(4, mu=1.0)
+    with pytest.raises(ValueError, match="flow-matching schedulers"):
+        with_schedule(EulerDiscreteScheduler(), "linear")
+    with pytest.raises(ValueError, match="flow-matching schedulers"):
+        with_schedule(DPMSolverMultistepScheduler(), "linear")  # DDPM sigmas
+    with pytest.raises(TypeError, match="must be a diffusers scheduler"):
+        with_schedule(FME().config, "linear")
+    with pytest.raises(ValueError, match="schedule must be given"):
+        with_schedule(FME(), None)
+    if not UNIPC_SIGMAS:
+        return
+    with pytest.raises(ValueError, match="UniPC takes no noise"):
+        with_schedule(UniPCMultistepScheduler(**FLOW), "linear", noise_seed=3)
+    unipc = with_schedule(UniPCMultistepScheduler(**FLOW), "linear")
+    with pytest.raises(ValueError, match="ends its walk at 0"):
+        FlowschedUniPCMultistepScheduler([1.0, 0.5, 0.2]).set_timesteps(2)
+    with pytest.raises(ValueError, match="sigmas holds 3 values but num_inference_steps=4"):
+        unipc.set_timesteps(4, sigmas=[1.0, 0.6, 0.3])
 
 
-# -- 7. the "schedule" mode and the pipeline's mu ------------------------------------------------------------------
+# -- 7. a flowsched schedule and the pipeline's mu ---------------------------------------------------------------------
 
 
 def test_schedule_mode_warns_once_when_the_pipelines_mu_is_ignored():
@@ -433,18 +496,18 @@ def test_schedule_mode_warns_once_when_the_pipelines_mu_is_ignored():
         FlowschedScheduler("flux:image_seq_len=4096").set_timesteps(4, mu=0.6)
 
 
-def test_a_schedule_with_its_own_model_timesteps_feeds_them(monkeypatch):
+def test_a_schedule_with_its_own_model_timesteps_feeds_them():
     """Schedules whose model timesteps are not t * scale (CogView4's unshifted integer grid, Wan's int64 ones)
-    report them through Schedule.model_timesteps; the "schedule" mode feeds those instead of float32(t) * T.
-    Simulated here by a model_timesteps that truncates to integers, as Wan's sampler does."""
+    record them (Schedule.timesteps); FlowschedScheduler feeds those instead of float32(t) * T."""
     from flowsched.schedule import Schedule
 
     plain = FlowschedScheduler("shifted:alpha=3")
     plain.set_timesteps(6)
     assert torch.equal(plain.timesteps, plain.sigmas[:-1] * 1000)  # diffusers' arithmetic: float32(t) * T
-    monkeypatch.setattr(Schedule, "model_timesteps", lambda self, scale=1000.0: np.floor(self.t[:-1] * scale))
-    own = FlowschedScheduler("shifted:alpha=3")
+    t = np.linspace(1, 0, 7)
+    shifted = 3 * t / (1 + 2 * t)
+    own = FlowschedScheduler(Schedule(shifted, timesteps=np.floor(shifted[:-1] * 1000)))
     own.set_timesteps(6)
-    t = np.linspace(1, 0, 7)[:-1]
-    assert own.timesteps.tolist() == np.floor(3 * t / (1 + 2 * t) * 1000).tolist()
+    assert own.timesteps.tolist() == np.floor(shifted[:-1] * 1000).tolist()
+    assert own.timesteps.dtype == torch.float32
     assert torch.equal(own.sigmas, plain.sigmas)  # the walk itself is unchanged

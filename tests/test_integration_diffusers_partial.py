@@ -16,11 +16,21 @@ import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
+from _peers import diffusers_at_least, diffusers_has
 from flowsched.integrations.diffusers import FlowschedScheduler
 from flowsched.noise import step_noise
 from flowsched.sampling import stochastic_euler
 from flowsched.strength import partial
-from test_integration_diffusers import PIPELINE_ATOL, Run, _record_timesteps, _tiny_wan
+from test_integration_diffusers import PIPELINE_ATOL, Run, _record_timesteps, _tiny_wan, needs_pipeline
+
+#: diffusers' stochastic step draws its noise from the step's generator from 0.39 on (torch's global generator
+#: before, from 0.34, when stochastic_sampling arrived).
+needs_generator_noise = pytest.mark.skipif(not diffusers_at_least("0.39"),
+                                           reason="the stochastic step honours the generator from diffusers 0.39 on")
+needs_stochastic = pytest.mark.skipif(
+    not diffusers_has(FlowMatchEulerDiscreteScheduler.__init__, "stochastic_sampling"),
+    reason="stochastic_sampling arrived in diffusers 0.34",
+)
 
 
 def _f32(values) -> np.ndarray:
@@ -39,6 +49,7 @@ def _f32(values) -> np.ndarray:
     ],
 )
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@needs_generator_noise
 def test_stochastic_step_is_diffusers_given_the_same_generator(config, call, dtype):
     ref = FlowMatchEulerDiscreteScheduler(**config, stochastic_sampling=True)
     ours = FlowschedScheduler.from_config(ref.config)
@@ -94,6 +105,7 @@ def tiny_flux():
     return run
 
 
+@needs_stochastic
 def test_flux_pipeline_with_stochastic_sampling(tiny_flux):
     """The same pipeline call, the same global seed: the adapter draws the step noise diffusers draws."""
     ref = tiny_flux(FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, stochastic_sampling=True), seed=11)
@@ -108,6 +120,7 @@ def test_flux_pipeline_with_stochastic_sampling(tiny_flux):
     assert not torch.allclose(plain.latents, ref.latents)  # the re-noising steps did something
 
 
+@needs_stochastic
 def test_noise_seed_is_portable_step_noise_and_equals_stochastic_euler():
     """With noise_seed the run's k-th step draws step_noise(seed, shape, k): the adapter's steps equal
     flowsched.sampling.stochastic_euler(seed=...) on the same float32 schedule values, bit for bit, whatever
@@ -158,6 +171,7 @@ def test_flux_img2img_with_the_adapter(tiny_flux):
     assert torch.isfinite(run.latents).all()
 
 
+@pytest.mark.skipif(not diffusers_at_least("0.33"), reason="SD3 img2img reads its tokenizer before diffusers 0.33")
 def test_sd3_img2img_with_the_adapter():
     from diffusers import AutoencoderKL, SD3Transformer2DModel, StableDiffusion3Img2ImgPipeline
 
@@ -196,7 +210,8 @@ def test_sd3_img2img_with_the_adapter():
 
 def test_wan_video_to_video_with_the_adapter():
     """Wan v2v floors the strength (int(7 * 0.6) = 4 steps), sets no begin index and noises the video latents with
-    the scheduler's add_noise, looked up from the first kept timestep."""
+    the scheduler's scale_noise (FlowMatchEuler has no add_noise), looked up from the first kept timestep."""
+    needs_pipeline("WanVideoToVideoPipeline")
     from diffusers import AutoencoderKLWan, WanVideoToVideoPipeline
     from PIL import Image
 

@@ -109,7 +109,7 @@ def test_the_parser_finds_every_kind_of_import():
 
 def test_no_module_imports_another_modules_private_name():
     """What several modules share is public (documented and tested); ``from .x import _y`` across modules is not
-    allowed. Private modules of a package (``integrations._diffusers_rules``, ``cli._common``) may be imported
+    allowed. Private modules of a package (``cli._common``, ``cli._output``) may be imported
     whole or by their public names."""
     private = []
     for path in sorted(ROOT.rglob("*.py")):

@@ -159,9 +159,8 @@ SHIFT_FORMS = (
 
 ROOT = pathlib.Path(flowsched.__file__).parent
 
-#: The diffusers adapter's float32 copy of diffusers' own rules (integrations/_diffusers_rules.py), not a rule of
-#: flowsched's; it has no say in where flowsched writes its shift.
-NOT_SCANNED = {"shift.py", "_diffusers_rules.py"}
+#: The shift's one home.
+NOT_SCANNED = {"shift.py"}
 
 
 def _written_shifts(text: str) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-import warnings
 from typing import Any
 
 # torch.Generator.manual_seed accepts [-2**63, 2**64): negative seeds are reinterpreted as unsigned.
@@ -130,19 +129,3 @@ def closest(word: str, candidates: list[str] | tuple[str, ...]) -> str | None:
 
     found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.4)
     return found[0] if found else None
-
-
-def deprecated_module_attribute(module: str, moved: dict[str, str], name: str) -> Any:
-    """For a module-level ``__getattr__``: the object ``name`` now living in ``moved[name]`` (a module path),
-    returned with a DeprecationWarning that names the new location; ``AttributeError`` for other names."""
-    if name not in moved:
-        raise AttributeError(f"module {module!r} has no attribute {name!r}")
-    import importlib
-
-    target = moved[name]
-    warnings.warn(
-        f"{module}.{name} moved to {target}.{name}; import it from there",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return getattr(importlib.import_module(target), name)

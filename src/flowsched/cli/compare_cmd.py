@@ -16,7 +16,7 @@ examples:
   flowsched compare flux.1-dev --steps 28 --strength 0.6          # the five strength conventions side by side
   flowsched compare sd3-medium --strength 0.3 --convention diffusers,comfyui
 
-A SPEC is a preset name (optionally PRESET:steps=..,height=..,width=..,frames=..,shift_alpha=..), a family with
+A SPEC is a preset name (optionally PRESET:steps=..,height=..,width=..,frames=..,alpha=..), a family with
 keyword arguments (FAMILY:key=value,...; steps means num_steps; families: linear, shifted, opensora, grid,
 diffusers_default, flow_sigmas, flow_match_euler, flux, ltx, cogview4, karras, exponential, polyexponential, beta,
 kl_optimal, linear_quadratic, comfyui), a JSON file written by `flowsched schedule --json`, or an inline list like

@@ -3,6 +3,7 @@
 Each adapter is its own module and imports its framework only when that module is imported
 (``import flowsched`` never imports them):
 
-* :mod:`flowsched.integrations.diffusers` -- ``FlowschedScheduler``, a diffusers scheduler that runs any
-  flowsched schedule inside diffusers flow-matching pipelines (``pip install 'flowsched[diffusers]'``).
+* :mod:`flowsched.integrations.diffusers` -- ``with_schedule(pipe.scheduler, spec)``: the pipeline's own diffusers
+  scheduler (FlowMatchEuler, or UniPC with its solver kept) walking a flowsched schedule
+  (``pip install 'flowsched[diffusers]'``).
 """
