@@ -110,7 +110,8 @@ def noise(
 
     Args:
         shape_or_geometry: a shape ``(B, ...)`` or a :class:`~flowsched.geometry.LatentGeometry`.
-        seed: the seed (any integer torch accepts: ``[-2**63, 2**64)``).
+        seed: the seed: an integer in ``[-2**63, 2**64)`` for the torch generator (what ``manual_seed`` takes), in
+            ``[0, 2**64)`` for the portable one (its 64-bit Philox key).
         device: where to draw (and the generator's device, as in Open-Sora).
         dtype: output dtype (default: torch's default dtype, float32).
         per_sample_seeds: ``None`` (Open-Sora: one generator for the batch), ``True`` (sample ``i`` uses
@@ -125,8 +126,9 @@ def noise(
     import torch
 
     shape = shape_of(shape_or_geometry)
-    seed = v.torch_seed("seed", seed)
     v.choice("generator", generator, GENERATORS)
+    # each generator's own range: torch.Generator's [-2**63, 2**64), portable noise's 64-bit key [0, 2**64)
+    seed = philox.check_seed("seed", seed) if generator == "portable" else v.torch_seed("seed", seed)
     v.choice("backend", backend, PORTABLE_BACKENDS)
     if generator != "portable" and backend != "auto":
         raise ValueError(f"backend={backend!r} applies to generator='portable' only, got generator={generator!r}")

@@ -186,10 +186,9 @@ def _diffsynth_alpha(convention: str, alpha: float | None) -> float:
 
 def _partial_schedule(base: Schedule, t: np.ndarray, begin: int, convention: str, strength: float) -> Schedule:
     """The kept values as a Schedule named "partial", with the base's params and what the cut did."""
-    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
-    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
+    # the base's parameters say how the base was made (framepack's scaled values keep its double-shifted spacing)
     params = {
-        **own,
+        **base.params,
         "num_steps": t.size - 1,
         "convention": convention,
         "strength": strength,
