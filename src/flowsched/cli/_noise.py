@@ -69,21 +69,31 @@ def check_noise_options(args: argparse.Namespace) -> None:
 
 
 def draw(args: argparse.Namespace, geometry):
-    """The noise tensor the options ask for."""
+    """The noise tensor the options ask for. Within the budget (``--max-bytes``) an allocation can still fail on a
+    machine with less memory: that is one line too, not torch's allocator message."""
     import torch
 
     from ..noise import noise
 
-    return noise(
-        geometry,
-        args.seed,
-        device=args.device,
-        dtype=getattr(torch, args.dtype),
-        per_sample_seeds=True if args.per_sample_seeds else None,
-        generator=args.generator,
-        max_bytes=args.max_bytes,
-        backend=args.backend,
-    )
+    try:
+        return noise(
+            geometry,
+            args.seed,
+            device=args.device,
+            dtype=getattr(torch, args.dtype),
+            per_sample_seeds=True if args.per_sample_seeds else None,
+            generator=args.generator,
+            max_bytes=args.max_bytes,
+            backend=args.backend,
+        )
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower():
+            raise
+        shape = list(geometry.noise_shape)
+        raise CliError(
+            f"noise of shape {shape} in {args.dtype} is within --max-bytes but {args.device} could not allocate it; "
+            "use a smaller --batch/--height/--width/--frames"
+        ) from None
 
 
 def torch_device_type(device: str) -> str:
