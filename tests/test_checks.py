@@ -12,10 +12,11 @@ import pytest
 import torch
 
 from flowsched import Schedule, schedules
+from flowsched._optional import progress_bar
 from flowsched._validate import boolean, is_torch_tensor, suggestion
 from flowsched.plot import image_format
 from flowsched.quality import GaussianField, GaussianMixture, objective_for
-from flowsched.sampling import SAMPLERS, call_velocity, euler, get_sampler, heun, progress_bar
+from flowsched.sampling import SAMPLERS, call_velocity, euler, get_sampler, heun
 from flowsched.schedule import ENDPOINT_TOL, check_t
 
 # -- check_t: each rule, its message ------------------------------------------------------------------------------

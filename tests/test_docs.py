@@ -319,3 +319,22 @@ def test_link_targets_skip_code_and_comments(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("[a](x.md#y) and `[b](z)`\n```text\n[c](w)\n```\n<!-- [d](v) -->\n![e](img/f.png)\n")
     assert link_targets(page) == ["x.md#y", "img/f.png"]
+
+
+def _modules() -> list[str]:
+    import pkgutil
+
+    import flowsched
+
+    names = ["flowsched"] + [m.name for m in pkgutil.walk_packages(flowsched.__path__, "flowsched.")]
+    return [n for n in names if not n.endswith("__main__")]
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_module_docstring_examples(name):
+    # the >>> examples in the package's own docstrings run too (those that need a pipeline say +SKIP)
+    import importlib
+
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0

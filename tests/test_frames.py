@@ -77,6 +77,12 @@ def test_skyreels_base_is_the_unipc_template(rec):
     # the model is fed int64(sigma * 1000); the solver integrates float32 sigmas
     assert np.trunc(base.t[:-1] * 1000).astype(np.int64).tolist() == rec["timesteps_int64"]
     assert np.array_equal(base.t.astype(np.float32), np.array(rec["sigmas_float32"], dtype=np.float32))
+    assert base.model_timesteps().tolist() == rec["timesteps_int64"]  # what the model is fed
+    fs = frames.diffusion_forcing(base, 3, causal_block_size=1, ar_step=1)
+    fed = fs.model_timesteps()
+    for r in range(fs.num_steps):  # every frame is fed its step's template integer (1000 * 0 once clean)
+        want = [rec["timesteps_int64"][i] if i < base.num_steps else 0 for i in fs.index[r]]
+        assert fed[r].tolist() == want
 
 
 # cases in which SkyReels returns an update mask that moves a frame outside its own valid interval (window

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import shlex
 import subprocess
 import sys
 
@@ -15,7 +17,7 @@ from flowsched.cli import main
 from flowsched.frames import FrameSchedule
 from flowsched.plot import RAMP, terminal_heatmap
 from flowsched.presets import FRAME_PRESETS
-from flowsched.spec import frame_schedule_from_spec
+from flowsched.spec import frame_preset_spec, frame_schedule_from_spec
 
 
 def run(capsys, *argv):
@@ -96,8 +98,8 @@ def test_presets_command_lists_frame_presets(capsys):
     for name, p in FRAME_PRESETS.items():
         line = next(line for line in table.splitlines() if line.startswith(name + " "))
         fs = frame_schedule_from_spec(name)
-        spec = line.split()[-1]
-        assert frame_schedule_from_spec(spec) == fs, name
+        spec = shlex.split(line)[-1]  # as a shell reads it: the spec is one quoted word
+        assert spec == frame_preset_spec(name) and frame_schedule_from_spec(spec) == fs, name
         assert f" {fs.num_steps} " in line and f" {fs.num_frames} " in line
         assert f"  {name}: {p.source}" in out.split("sources:")[1]
     code, out, _ = run(capsys, "presets", "--json")
@@ -132,6 +134,10 @@ def test_unknown_preset_mentions_frame_presets(capsys):
         (["frames", "self-forcing", "causvid", "--json"], "--json and --csv print one schedule"),
         (["frames", "--csv"], "need a SCHEDULE"),
         (["frames", "causvid", "causvid", "--plot", "x.png"], "given twice"),
+        (["frames", "diffusion_forcing:frames=0"], ": frames must be a positive integer, got 0$"),
+        (["frames", "staircase:chunks=2,prefix_chunks=2"], "out of chunks=2$"),
+        (["frames", "diffusion_forcing:frames=100000,ar_step=5"],
+         r"above the limit max_cells=50000000 \(about 791\.7 GiB\); max_cells=50002600000 allows it$"),
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, tmp_path, monkeypatch, argv, match):
@@ -176,3 +182,63 @@ def test_frames_command_does_not_import_torch():
         capture_output=True, text=True,
     )
     assert res.returncode == 0, res.stderr
+
+
+# -- specs a shell can take as printed -------------------------------------------------------------------------------
+
+
+def _unquoted_semicolons(text: str) -> list[str]:
+    """Spec-like words (``key=a;b``) of ``text`` outside single quotes: a shell would end the command at ';'."""
+    outside = re.sub(r"'[^']*'", "", text)
+    return re.findall(r"[^\s']*=[^\s']*;[^\s']*", outside)
+
+
+def test_frames_help_prints_specs_a_shell_takes(capsys, tmp_path, monkeypatch):
+    with pytest.raises(SystemExit):
+        main(["frames", "--help"])
+    out = capsys.readouterr().out
+    assert _unquoted_semicolons(out) == []
+    # every example runs as a shell would split it (output redirections and --plot aside)
+    monkeypatch.chdir(tmp_path)
+    examples = [line.strip() for line in out.split("examples:")[1].split("\n\n")[0].splitlines()]
+    ran = 0
+    for line in examples:
+        words = shlex.split(line, comments=True)
+        if ">" in words:
+            words = words[: words.index(">")]
+        if "--plot" in words or not words:
+            continue
+        assert words[:2] == ["flowsched", "frames"], line
+        code, _, err = run(capsys, *words[1:])
+        assert code == 0 and err == "", (line, err)
+        ran += 1
+    assert ran >= 4
+    blockwise = next(line for line in examples if "blockwise" in line)
+    assert frame_schedule_from_spec(shlex.split(blockwise)[2]).base.num_steps == 4
+
+
+def test_presets_table_prints_specs_a_shell_takes(capsys):
+    code, out, _ = run(capsys, "presets", "--no-sources")
+    assert code == 0 and _unquoted_semicolons(out) == []
+    table = out.split("frame schedules")[1]
+    assert "'blockwise:steps=1000;750;500;250," in table
+
+
+def test_summary_prints_the_schedule_spec_quoted(capsys):
+    code, out, _ = run(capsys, "frames", "causvid:blocks=2")
+    assert code == 0 and _unquoted_semicolons(out) == []
+    fs = frame_schedule_from_spec("causvid:blocks=2")
+    spec_line = next(line for line in out.splitlines() if line.startswith("spec "))
+    words = shlex.split(spec_line)
+    assert words[1:] == [fs.spec()] and frame_schedule_from_spec(words[1]) == fs
+    assert "the model is fed 1000, 757, 522" in out
+
+
+def test_csv_timestep_is_what_the_model_is_fed(capsys):
+    code, out, _ = run(capsys, "frames", "causvid:blocks=2", "--csv")
+    assert code == 0
+    rows = [r for r in csv.DictReader(io.StringIO(out)) if r["timestep"] != ""]
+    fed = np.array([float(r["timestep"]) for r in rows]).reshape(6, 6)
+    # CausVid without the warp feeds its integer steps, block by block; clean frames are fed 0
+    assert fed[:3, 0].tolist() == [1000.0, 757.0, 522.0] and fed[3:, 3].tolist() == [1000.0, 757.0, 522.0]
+    assert np.all(fed[3:, :3] == 0.0)

@@ -65,7 +65,7 @@ COMMANDS = [
 
 # (name, Python statement using `d` for a scratch folder, the optional packages it needs)
 LIBRARY = [
-    ("progress_bar", "from flowsched.sampling import progress_bar; progress_bar(3, True, 'x').close()", {"tqdm"}),
+    ("progress_bar", "from flowsched._optional import progress_bar; progress_bar(3, True, 'x').close()", {"tqdm"}),
     ("error_table(progress=True)",
      "from flowsched import schedules; from flowsched.quality import GaussianField, error_table; "
      "error_table({'l': schedules.linear}, [2], GaussianField((1, 4, 4)), progress=True)", {"tqdm"}),

@@ -15,6 +15,16 @@ from __future__ import annotations
 import os
 import stat
 
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "json_text",
+    "load_json",
+    "read_safetensors_tensor",
+    "resolve_target",
+]
+
 #: Temporary files are named ``.flowsched-<random>.tmp`` in the target's folder (same file system: atomic rename).
 TEMP_PREFIX = ".flowsched-"
 

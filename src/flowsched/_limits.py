@@ -19,6 +19,9 @@ from typing import Any
 
 from ._validate import positive_int
 
+__all__ = ["DEFAULT_MAX_BYTES", "MAX_BYTES_ENV", "MAX_STEPS", "check_bytes", "format_bytes", "max_bytes_default",
+           "step_count"]
+
 #: The largest step count any function accepts (see the module docstring).
 MAX_STEPS = 10_000
 #: The memory budget when neither ``max_bytes=`` nor ``FLOWSCHED_MAX_BYTES`` says otherwise, in bytes.

@@ -2,16 +2,27 @@
 
 ``pip install flowsched`` installs numpy, torch and safetensors. Everything else is an extra of pyproject.toml:
 ``quality`` (scipy: the shift search, the schedule optimiser, the beta schedule and ComfyUI's
-``comfyui:scheduler=beta``), ``plot`` (matplotlib: figures), ``progress`` (tqdm: progress bars), ``diffusers`` (the
-scheduler adapter), ``fast`` (numba: the compiled CPU kernel of portable noise). This module is at the bottom of
-the stack: any module may import it, and it imports nothing of flowsched.
+``comfyui:scheduler=beta``), ``plot`` (matplotlib: figures), ``progress`` (tqdm: progress bars, :func:`progress_bar`),
+``diffusers`` (the scheduler adapter), ``fast`` (numba: the compiled CPU kernel of portable noise). This module is at
+the bottom of the stack: any module may import it, and it imports nothing of flowsched.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from types import ModuleType
+from typing import Any
+
+__all__ = [
+    "EXTRAS",
+    "MissingDependency",
+    "available",
+    "install_hint",
+    "progress_bar",
+    "require",
+]
 
 #: The extra of pyproject.toml that installs each optional top-level package.
 EXTRAS = {"scipy": "quality", "matplotlib": "plot", "tqdm": "progress", "diffusers": "diffusers", "numba": "fast"}
@@ -54,3 +65,32 @@ def available(package: str) -> bool:
         return importlib.util.find_spec(package) is not None
     except (ImportError, ValueError):
         return False
+
+
+class _NoBar:
+    """What :func:`progress_bar` gives when it is switched off: the calls a bar takes, doing nothing."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+
+def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step") -> Any:
+    """A tqdm bar on stderr, or a bar that does nothing when ``enabled`` is false. Use it as a context manager,
+    ``with progress_bar(total, enabled, desc) as bar: ... bar.update(1)``, which closes it on the way out
+    (exceptions included); ``update``, ``set_postfix`` and ``close`` also work without ``with``."""
+    if not enabled:
+        return _NoBar()
+    tqdm = require("tqdm.auto", "a progress bar").tqdm
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)

@@ -12,6 +12,24 @@ import numbers
 import sys
 from typing import Any
 
+__all__ = [
+    "TORCH_SEED_MAX",
+    "TORCH_SEED_MIN",
+    "boolean",
+    "choice",
+    "closest",
+    "is_int",
+    "is_torch_tensor",
+    "nonnegative_int",
+    "nonnegative_real",
+    "positive_int",
+    "positive_real",
+    "real",
+    "suggestion",
+    "torch_seed",
+    "unit_open",
+]
+
 # torch.Generator.manual_seed accepts [-2**63, 2**64): negative seeds are reinterpreted as unsigned.
 TORCH_SEED_MIN = -(2**63)
 TORCH_SEED_MAX = 2**64 - 1

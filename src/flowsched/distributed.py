@@ -19,6 +19,12 @@ from typing import Any
 from . import _validate as v
 from .geometry import LatentGeometry
 
+__all__ = [
+    "AXES",
+    "shard_bounds",
+    "sharded_noise",
+]
+
 #: Axis names accepted for ``dim`` on 5-D ``[B, C, T', H, W]`` noise.
 AXES = {"batch": 0, "channels": 1, "frames": 2, "height": 3, "width": 4}
 

@@ -38,6 +38,7 @@ import numpy as np
 from ._validate import boolean, is_int, nonnegative_int, positive_int, positive_real, real
 from .diffusers_rules import flow_sigmas
 from .schedule import Schedule, check_name_params, format_params
+from .schedules import shifted
 from .shift import time_shift, time_shift_peer
 
 FORMAT = "flowsched.frame_schedule"
@@ -49,6 +50,7 @@ MAX_CELLS = 50_000_000
 
 __all__ = [
     "MAX_CELLS",
+    "SPEC_KEYS",
     "FrameSchedule",
     "autoregressive",
     "blockwise",
@@ -217,8 +219,19 @@ class FrameSchedule:
         return int(self.t.shape[1])
 
     def model_timesteps(self, scale: float = 1000.0) -> np.ndarray:
-        """float64 ``[R, F]``: the per-frame timesteps fed to the model at each step, ``t[:-1] * scale``."""
-        return self.t[:-1] * positive_real("scale", scale)
+        """float64 ``[R, F]``: the per-frame timesteps fed to the model at each step.
+
+        Each frame is fed what the base's rule feeds at the frame's index (:meth:`Schedule.model_timesteps`:
+        ``t * scale`` unless the rule records other timesteps, e.g. the integer steps CausVid and Self-Forcing
+        feed without ``warp_denoising_step``); a frame at the end of the base (clean) gets ``base.t[N] * scale``
+        and a given frame ``prefix_level * scale``. For a base without recorded timesteps this is
+        ``t[:-1] * scale``.
+        """
+        scale = positive_real("scale", scale)
+        fed = np.append(self.base.model_timesteps(scale), self.base.t[-1] * scale)
+        out = fed[self.index[:-1]]
+        out[:, : self.prefix_frames] = self.prefix_level * scale
+        return out
 
     def steps_per_frame(self) -> np.ndarray:
         """int ``[F]``: how many steps move each frame (0 for prefix frames)."""
@@ -239,8 +252,23 @@ class FrameSchedule:
         values = np.concatenate([col[:1], col[1:][moves]])
         return Schedule(values, name=self.name, params={"frame": f})
 
+    def spec(self) -> str | None:
+        """The one-line spec that :func:`flowsched.spec.frame_schedule_from_spec` turns back into this schedule,
+        ``FAMILY:key=value,...`` with the spec's keys (``steps``, ``alpha``, ``frames``, ``chunks``, ``blocks`` ...;
+        lists ``;``-separated, floats exact); ``None`` when no spec builds it (a hand-made index, or a family run on
+        a base other than the one its spec builds: save those with :meth:`to_json`)."""
+        return _spec_of(self)
+
     def describe(self) -> str:
-        return f"{self.name}({format_params(self.params)}) R={self.num_steps} F={self.num_frames}"
+        """One line: the spec (:meth:`spec`, else the family and its parameters), model calls ``R``, frames ``F``."""
+        spec = self.spec()
+        head = spec if spec is not None else f"{self.name}({format_params(self.params)}) on base {self.base.name}"
+        return f"{head} R={self.num_steps} F={self.num_frames}"
+
+    def __str__(self) -> str:
+        """The spec (:meth:`spec`) when there is one, else :meth:`describe`."""
+        spec = self.spec()
+        return spec if spec is not None else self.describe()
 
     def __repr__(self) -> str:
         return f"FrameSchedule({self.describe()})"
@@ -323,12 +351,21 @@ class FrameSchedule:
 # -- shared checks ---------------------------------------------------------------------------------------------------
 
 
+#: bytes a frame schedule holds per cell: ``t`` (float64), ``index`` (int64) and ``update`` (bool)
+_CELL_BYTES = 17
+
+
+def _gib(nbytes: int) -> str:
+    return f"{nbytes / 2**30:,.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:,.1f} MiB"
+
+
 def _check_cells(rows: int, frames: int, max_cells: int | None) -> None:
     limit = MAX_CELLS if max_cells is None else positive_int("max_cells", max_cells)
-    if rows * frames > limit:
+    cells = rows * frames
+    if cells > limit:
         raise ValueError(
-            f"this frame schedule would have {rows} rows x {frames} frames = {rows * frames} cells, above the limit "
-            f"of {limit}; pass max_cells={rows * frames} to allow it"
+            f"this frame schedule would have {rows} rows x {frames} frames = {cells} cells, above the limit "
+            f"max_cells={limit} (about {_gib(cells * _CELL_BYTES)}); max_cells={cells} allows it"
         )
 
 
@@ -380,14 +417,15 @@ def skyreels_base(num_steps: int, alpha: float = 8.0) -> Schedule:
     ``s = linspace(sigma_max, 0, N + 1)[:-1]`` with ``sigma_max = float32(0.999)`` (0.9990000128746033, what
     the scheduler's ``__init__`` leaves), shifted by ``alpha * s / (1 + (alpha - 1) * s)`` in float64, then a
     terminal 0: Wan's grid, :func:`flowsched.diffusers_rules.flow_sigmas` with ``solver="wan"``. The scheduler
-    stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated;
-    :func:`to_skyreels`). Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
+    stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated): the schedule's
+    recorded timesteps, so ``model_timesteps()`` of the base and of every frame schedule built on it return them. Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
     ``generate_video_df.py`` defaults: 30 steps, shift 8.
     """
     num_steps = positive_int("num_steps", num_steps)
     alpha = positive_real("alpha", alpha)
     wan = flow_sigmas(num_steps, alpha, solver="wan")
-    return Schedule(wan.t, name="skyreels_v2_unipc", params={"num_steps": num_steps, "alpha": alpha})
+    params = {"num_steps": num_steps, "alpha": alpha}
+    return Schedule(wan.t, name="skyreels_v2_unipc", params=params, timesteps=wan.timesteps)
 
 
 def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_rows: int) -> np.ndarray:
@@ -408,7 +446,7 @@ def _skyreels_rows(blocks: int, n: int, ar_step: int, prefix_blocks: int, max_ro
         rows.append(new)
         pre = new
         if len(rows) > max_rows + 1:  # pragma: no cover - the recursion always ends; this guards the loop
-            raise ValueError(f"diffusion_forcing: more than {max_rows} rows; pass max_cells to allow more")
+            raise ValueError(f"diffusion_forcing: more than {max_rows} rows; a larger max_cells allows more")
     return np.stack(rows)
 
 
@@ -585,21 +623,25 @@ def pyramid(
     return FrameSchedule(base=base, index=index, prefix_frames=p, name="pyramid", params=params)
 
 
-def full_sequence(base: Schedule, num_frames: int, *, prefix_frames: int = 0) -> FrameSchedule:
+def full_sequence(
+    base: Schedule, num_frames: int, *, prefix_frames: int = 0, max_cells: int | None = None
+) -> FrameSchedule:
     """Every generated frame on the same level: Diffusion Forcing's ``full_sequence`` (= :func:`pyramid` with
     ``u = 0``; ``np.arange(K, -1, -1)`` repeated over the frames). Source: as :func:`pyramid`."""
-    fs = pyramid(base, num_frames, u=0.0, prefix_frames=prefix_frames)
+    fs = pyramid(base, num_frames, u=0.0, prefix_frames=prefix_frames, max_cells=max_cells)
     return FrameSchedule(
         base=fs.base, index=fs.index, prefix_frames=fs.prefix_frames, name="full_sequence",
         params={"num_steps": fs.base.num_steps, "num_frames": fs.num_frames, "prefix_frames": fs.prefix_frames},
     )
 
 
-def autoregressive(base: Schedule, num_frames: int, *, prefix_frames: int = 0) -> FrameSchedule:
+def autoregressive(
+    base: Schedule, num_frames: int, *, prefix_frames: int = 0, max_cells: int | None = None
+) -> FrameSchedule:
     """One frame after the other: Diffusion Forcing's ``autoregressive`` (= :func:`pyramid` with ``u = K``, each
     frame starts when the previous one is clean). Source: as :func:`pyramid`."""
     base = _need_base(base)
-    fs = pyramid(base, num_frames, u=float(base.num_steps), prefix_frames=prefix_frames)
+    fs = pyramid(base, num_frames, u=float(base.num_steps), prefix_frames=prefix_frames, max_cells=max_cells)
     return FrameSchedule(
         base=fs.base, index=fs.index, prefix_frames=fs.prefix_frames, name="autoregressive",
         params={"num_steps": fs.base.num_steps, "num_frames": fs.num_frames, "prefix_frames": fs.prefix_frames},
@@ -742,8 +784,11 @@ def blockwise_base(
     ``sigma_j = time_shift(1 - j / T, alpha)``, ``j = 0 .. T - 1`` (their ``shift`` is ``alpha``). With
     ``warp=True`` (``warp_denoising_step``) step ``s`` is table entry ``T - s``, i.e. ``t = time_shift(s / T,
     alpha)`` (computed here in float64, in their order of operations; the peers' table is float32). With
-    ``warp=False`` the model is fed ``s`` itself and ``add_noise`` uses the table entry whose ``sigma * T`` is
-    nearest to ``s``; that entry is the ``t`` used here. A trailing 0 in ``steps`` (CausVid's configs) is dropped.
+    ``warp=False`` the model is fed ``s`` itself while its ``x0`` conversion and ``add_noise`` use the table entry
+    whose ``sigma * T`` is nearest to ``s``; that entry is the ``t`` used here, and ``s`` is recorded as the
+    schedule's :attr:`~flowsched.schedule.Schedule.timesteps` (``model_timesteps()`` returns the integers: CausVid's
+    ``[1000, 757, 522]``, not ``[1000, 756.76, 521.74]``). With the warp the model is fed ``1000 t`` (the peers'
+    float32 table entries). A trailing 0 in ``steps`` (CausVid's configs) is dropped.
 
     Sources: guandeh17/Self-Forcing @33593df (``configs/self_forcing_dmd.yaml``: ``[1000, 750, 500, 250]``, warp,
     shift 5; ``utils/scheduler.py``; ``pipeline/causal_inference.py``), tianweiy/CausVid @ca21150
@@ -759,11 +804,13 @@ def blockwise_base(
 
     if warp:
         t = table([big_t - s for s in values])
+        fed = None  # 1000 t: the warped table entries are what the model gets
     else:
         sigmas = table(np.arange(big_t))
         t = np.array([sigmas[int(np.argmin(np.abs(sigmas * big_t - s)))] for s in values])
+        fed = [s * 1000.0 / big_t for s in values]  # the listed integers, recorded at scale 1000
     params = {"steps": values, "alpha": alpha, "warp": warp, "num_train_timesteps": big_t}
-    return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params)
+    return Schedule(np.concatenate([t, [0.0]]), name="blockwise", params=params, timesteps=fed)
 
 
 def blockwise(
@@ -784,8 +831,10 @@ def blockwise(
     ``num_blocks`` counts every block including ``prefix_frames / block_frames`` given ones (Self-Forcing's
     ``initial_latent``, fed clean). ``R = (generated blocks) x len(steps)``. Sample with
     ``flowsched.sampling.euler_frames(..., stochastic=True, seed=...)`` for the peers' sampler (``x0`` prediction,
-    then re-noising to the next ``t`` with fresh noise). Each block also costs the peers one more model call at
-    ``t = 0`` to fill the KV cache; it is not a step and not counted here. Sources: as :func:`blockwise_base`.
+    then re-noising to the next ``t`` with fresh noise). The model is fed :meth:`FrameSchedule.model_timesteps`:
+    ``1000 t`` with the warp, the listed integers without it (the clean frames before the block: 0, as the peers
+    fill their KV cache). Each block also costs the peers one more model call at ``t = 0`` to fill the KV cache;
+    it is not a step and not counted here. Sources: as :func:`blockwise_base`.
     """
     base = blockwise_base(steps, alpha=alpha, warp=warp, num_train_timesteps=num_train_timesteps)
     blocks = positive_int("num_blocks", num_blocks)
@@ -805,3 +854,49 @@ def blockwise(
     return FrameSchedule(
         base=base, index=_expand(idx, bf), prefix_frames=pb * bf, window=win, name="blockwise", params=params
     )
+
+
+# -- the spec form ---------------------------------------------------------------------------------------------------
+#
+# A frame-schedule spec (flowsched.spec) names the family, the base's steps and alpha and the family's parameters in
+# one line; its keys are the builders' parameter names, with SPEC_KEYS' short forms.
+
+#: The builders' parameter names that a frame-schedule spec spells differently (``frames=25`` is ``num_frames``).
+SPEC_KEYS = {"num_steps": "steps", "num_frames": "frames", "num_chunks": "chunks", "num_blocks": "blocks"}
+
+#: the base each family's spec builds, from the base's own params
+_SPEC_BASES = {
+    "diffusion_forcing": skyreels_base,
+    "pyramid": shifted,
+    "full_sequence": shifted,
+    "autoregressive": shifted,
+    "staircase": magi_base,
+    "blockwise": blockwise_base,
+}
+
+
+def _spec_text(value: Any) -> str:
+    """A parameter as the spec parser reads it back (``repr`` keeps floats exact)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return ";".join(_spec_text(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _spec_of(fs: FrameSchedule) -> str | None:
+    rebuild = _SPEC_BASES.get(fs.name)
+    if rebuild is None:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MAGI-1's 12-step note was given when the base was made
+            base = rebuild(**fs.base.params)
+    except (TypeError, ValueError):
+        return None
+    if base != fs.base:
+        return None
+    params = {SPEC_KEYS.get(k, k): v for k, v in {**fs.base.params, **fs.params}.items()}
+    return f"{fs.name}:{','.join(f'{k}={_spec_text(v)}' for k, v in params.items())}"

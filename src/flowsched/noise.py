@@ -22,8 +22,28 @@ from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
 from . import backends, philox
-from ._limits import MAX_BYTES_ENV, check_bytes
+from ._limits import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, check_bytes, format_bytes, max_bytes_default
 from .geometry import LatentGeometry
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "GENERATORS",
+    "MAX_SAMPLE_ELEMENTS",
+    "PORTABLE_BACKENDS",
+    "STEP_STREAM_OFFSET",
+    "check_allocation",
+    "format_bytes",
+    "max_bytes_default",
+    "noise",
+    "noise_stats",
+    "pack",
+    "portable_noise",
+    "region_ranges",
+    "shape_of",
+    "step_noise",
+    "torch_device",
+    "unpack",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
@@ -225,7 +245,7 @@ def portable_noise(
             empty or out-of-range slice is an error. The result has the region's shape and equals
             ``portable_noise(shape, seed)[region]``.
         threads: CPU threads of the numpy and numba backends (default
-            :func:`flowsched.philox.default_threads`); never changes the values.
+            :func:`flowsched.backends.default_threads`); never changes the values.
         max_bytes: refuse regions larger than this before allocating (default
             the memory budget, ``FLOWSCHED_MAX_BYTES``).
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from . import _validate as v
 from . import backends
-from .backends import BackendStatus, Job, default_threads
+from .backends import BackendStatus, Job
 from .backends.constants import (
     AS241_A,
     AS241_B,
@@ -42,8 +42,6 @@ from .backends.constants import (
     AS241_D,
     AS241_E,
     AS241_F,
-    CENTRAL_FIRST,
-    CENTRAL_LAST,
     CONST1,
     CONST2,
     LN2,
@@ -61,17 +59,24 @@ from .backends.constants import (
     WORD_LIMIT,
 )
 from .backends.layout import Layout, counter_order
-from .backends.numpy_ops import normal_from_words as normal_from_words_numpy
-from .backends.numpy_ops import philox_numpy
-from .backends.torch_ops import normal_from_words_torch, philox_torch
 
 __all__ = [
-    "AS241_A", "AS241_B", "AS241_C", "AS241_D", "AS241_E", "AS241_F", "BACKENDS", "CENTRAL_FIRST", "CENTRAL_LAST",
-    "CONST1", "CONST2", "LN2", "LOG_SERIES", "MASK32", "PHILOX_M0", "PHILOX_M1", "PHILOX_W0", "PHILOX_W1", "ROUNDS",
-    "SEED_LIMIT", "SPLIT1", "SPLIT2", "SQRT_HALF", "WORD_LIMIT", "BackendStatus", "Layout", "available_backends",
-    "check_seed", "check_word", "counter_order", "default_threads", "element_index", "exact_log", "generate",
-    "key_from_seed", "locate_word", "normal_from_word", "normal_from_words_numpy", "normal_from_words_torch",
-    "normal_scalar", "philox4x32_10", "philox4x32_10_inverse", "philox_numpy", "philox_torch", "ppnd16",
+    "BACKENDS",
+    "Layout",
+    "available_backends",
+    "check_seed",
+    "check_word",
+    "counter_order",
+    "element_index",
+    "exact_log",
+    "generate",
+    "key_from_seed",
+    "locate_word",
+    "normal_from_word",
+    "normal_scalar",
+    "philox4x32_10",
+    "philox4x32_10_inverse",
+    "ppnd16",
 ]
 
 #: What ``backend=`` accepts: ``"auto"`` and every backend's name.

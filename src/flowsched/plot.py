@@ -30,6 +30,25 @@ from ._validate import choice, positive_int
 from .frames import FrameSchedule
 from .schedule import Schedule
 
+__all__ = [
+    "FORMATS",
+    "PANELS",
+    "X_AXES",
+    "check_panels",
+    "default_label",
+    "frame_schedule_figure",
+    "image_format",
+    "labelled",
+    "log_snr",
+    "plot_frame_schedules",
+    "plot_schedules",
+    "save_figure",
+    "schedule_figure",
+    "shift_summary",
+    "terminal_heatmap",
+    "terminal_plot",
+]
+
 #: Names accepted in ``panels``, in the order they are usually drawn.
 PANELS = ("t", "logsnr", "dt")
 

@@ -42,12 +42,12 @@ device, batch size (``sample_index``) and backend. docs/partial-and-stochastic.m
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._optional import progress_bar
 from ._validate import boolean, choice, is_int, is_torch_tensor, nonnegative_real
 from .frames import FrameSchedule
 from .philox import check_seed
@@ -217,37 +217,6 @@ class CheckPolicy:
 
 
 # -- the loop every sampler shares ---------------------------------------------------------------------------------
-
-
-class _NoBar:
-    """What :func:`progress_bar` gives when it is switched off: the calls a bar takes, doing nothing."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def set_postfix(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        pass
-
-
-def progress_bar(total: int | None, enabled: bool, desc: str, unit: str = "step") -> Any:
-    """A tqdm bar on stderr, or a bar that does nothing when ``enabled`` is false. Use it as a context manager,
-    ``with progress_bar(total, enabled, desc) as bar: ... bar.update(1)``, which closes it on the way out
-    (exceptions included); ``update``, ``set_postfix`` and ``close`` also work without ``with``."""
-    if not enabled:
-        return _NoBar()
-    from ._optional import require
-
-    tqdm = require("tqdm.auto", "a progress bar").tqdm
-    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False)
 
 
 class _Run:

@@ -19,6 +19,17 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "ENDPOINT_TOL",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Schedule",
+    "check_name_params",
+    "check_t",
+    "format_params",
+    "json_value",
+]
+
 FORMAT = "flowsched.schedule"
 FORMAT_VERSION = 1
 

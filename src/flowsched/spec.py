@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -230,43 +232,47 @@ def _preset_from_spec(spec: str, name: str, kwargs: dict, fallback: dict) -> Sch
 # A frame-schedule spec is ``FAMILY:key=value,...`` or ``PRESET`` / ``PRESET:key=value,...`` (a FRAME_PRESETS entry
 # with overrides). Each family builds its own base schedule from ``steps`` and ``alpha`` (SkyReels-V2's UniPC grid,
 # MAGI-1's grid, the Self-Forcing/CausVid step list, or a plain shifted grid for Diffusion Forcing), so one line
-# names everything. ``frames`` counts LATENT frames here. Keys are the builders' parameter names (``steps`` is a
-# step count, or blockwise's list of timesteps); the shift ``alpha`` may be spelled as in schedule specs.
+# names everything. ``frames`` counts LATENT frames here. Keys are the builders' parameter names, with the short
+# forms of frames.SPEC_KEYS (``steps`` is a step count, or blockwise's list of timesteps), plus ``max_cells``; the
+# shift ``alpha`` may be spelled as in schedule specs. FrameSchedule.spec() writes these keys, so what a schedule
+# prints about itself reads back; the builders' messages are translated to these keys.
 
 
 def _frame_diffusion_forcing(steps=30, alpha=8.0, frames=25, causal_block_size=1, ar_step=0, prefix_frames=0,
-                             addnoise_condition=0, window=None) -> FrameSchedule:
+                             addnoise_condition=0, window=None, max_cells=None) -> FrameSchedule:
     return fr.diffusion_forcing(fr.skyreels_base(steps, alpha), frames, causal_block_size=causal_block_size,
                                 ar_step=ar_step, prefix_frames=prefix_frames, addnoise_condition=addnoise_condition,
-                                window=window)
+                                window=window, max_cells=max_cells)
 
 
-def _frame_pyramid(steps=50, alpha=1.0, frames=16, u=1.0, prefix_frames=0) -> FrameSchedule:
-    return fr.pyramid(schedules.shifted(steps, alpha), frames, u=u, prefix_frames=prefix_frames)
+def _frame_pyramid(steps=50, alpha=1.0, frames=16, u=1.0, prefix_frames=0, max_cells=None) -> FrameSchedule:
+    return fr.pyramid(schedules.shifted(steps, alpha), frames, u=u, prefix_frames=prefix_frames, max_cells=max_cells)
 
 
-def _frame_full_sequence(steps=50, alpha=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
-    return fr.full_sequence(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames)
+def _frame_full_sequence(steps=50, alpha=1.0, frames=16, prefix_frames=0, max_cells=None) -> FrameSchedule:
+    return fr.full_sequence(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames, max_cells=max_cells)
 
 
-def _frame_autoregressive(steps=50, alpha=1.0, frames=16, prefix_frames=0) -> FrameSchedule:
-    return fr.autoregressive(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames)
+def _frame_autoregressive(steps=50, alpha=1.0, frames=16, prefix_frames=0, max_cells=None) -> FrameSchedule:
+    return fr.autoregressive(schedules.shifted(steps, alpha), frames, prefix_frames=prefix_frames,
+                             max_cells=max_cells)
 
 
 def _frame_staircase(steps=64, alpha=3.0, chunks=4, chunk_frames=6, window=4, prefix_chunks=0,
-                     clean_t=0.9999) -> FrameSchedule:
+                     clean_t=0.9999, max_cells=None) -> FrameSchedule:
     return fr.staircase(fr.magi_base(steps, alpha), chunks, chunk_frames=chunk_frames, window=window,
-                        prefix_chunks=prefix_chunks, clean_t=clean_t)
+                        prefix_chunks=prefix_chunks, clean_t=clean_t, max_cells=max_cells)
 
 
 def _frame_blockwise(steps=(1000, 750, 500, 250), blocks=7, block_frames=3, alpha=5.0, warp=True,
-                     prefix_frames=0) -> FrameSchedule:
+                     prefix_frames=0, num_train_timesteps=1000, max_cells=None) -> FrameSchedule:
     if is_int(steps) or isinstance(steps, float):
         steps = [steps]
     if isinstance(steps, (list, tuple)):
         # the spec parser reads ';' lists as floats; whole numbers are the integer timesteps blockwise takes
         steps = [int(v) if isinstance(v, float) and v.is_integer() else v for v in steps]
-    return fr.blockwise(steps, blocks, block_frames=block_frames, alpha=alpha, warp=warp, prefix_frames=prefix_frames)
+    return fr.blockwise(steps, blocks, block_frames=block_frames, alpha=alpha, warp=warp, prefix_frames=prefix_frames,
+                        num_train_timesteps=num_train_timesteps, max_cells=max_cells)
 
 
 #: Frame-schedule families reachable from :func:`frame_schedule_from_spec` by name: each builds its base schedule
@@ -286,15 +292,32 @@ def _frame_keys(family: str) -> tuple[str, ...]:
     return tuple(inspect.signature(FRAME_FAMILIES[family]).parameters)
 
 
+_BUILDER_NAMES = re.compile(r"\b(" + "|".join(fr.SPEC_KEYS) + r")\b")
+
+
+def _in_spec_terms(message: str) -> str:
+    """A family's message with its parameter names as the spec spells them (``num_frames`` -> ``frames``)."""
+    return _BUILDER_NAMES.sub(lambda m: fr.SPEC_KEYS[m.group(1)], message)
+
+
 def _build_frames(spec: str, family: str, kwargs: dict, what: str) -> FrameSchedule:
-    """The family called with the spec's keys (each one it accepts; ``alpha`` in any spelling)."""
+    """The family called with the spec's keys (each one it accepts; ``alpha`` in any spelling). Its errors and
+    warnings name the keys as the spec writes them."""
     accepted = _frame_keys(family)
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         raise ValueError(
             f"{what} {spec!r}: {family} takes no parameter {unknown[0]!r}; it accepts {', '.join(accepted)}"
         )
-    return FRAME_FAMILIES[family](**kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            fs = FRAME_FAMILIES[family](**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{what} {spec!r}: {_in_spec_terms(str(exc))}") from None
+    for w in caught:
+        warnings.warn(_in_spec_terms(str(w.message)), w.category, stacklevel=3)
+    return fs
 
 
 def frame_preset_spec(preset: str | presets.FramePreset) -> str:
@@ -317,12 +340,15 @@ def frame_schedule_from_spec(text: str) -> FrameSchedule:
           ``staircase:steps=64,chunks=4`` (base :func:`flowsched.frames.magi_base`),
           ``blockwise:steps=1000;750;500;250,blocks=7,alpha=5`` (base :func:`flowsched.frames.blockwise_base`).
           The shift ``alpha`` may also be written ``shift`` (the peers' name), ``flow_shift`` or ``shift_alpha``.
-          A bare ``FAMILY`` uses its defaults; ``frames`` counts latent frames; lists are ``;``-separated.
+          A bare ``FAMILY`` uses its defaults; ``frames`` counts latent frames; lists are ``;``-separated (quote
+          such a spec in a shell); ``max_cells=N`` raises the size limit. :meth:`FrameSchedule.spec` (``str(fs)``)
+          writes this form, with every key.
         * ``PRESET`` or ``PRESET:key=value,...``: a :data:`flowsched.presets.FRAME_PRESETS` entry with overrides of
           its family's keys (``magi-1-4.5b:chunks=6``).
         * a JSON file written by :meth:`FrameSchedule.to_json`, or inline JSON.
 
-    Raises ``ValueError`` naming the spec and what is accepted (``TypeError`` for a non-string).
+    Raises ``ValueError`` naming the spec and what is accepted (``TypeError`` for a non-string); a family's errors
+    and warnings name the spec's keys (``frames``, not ``num_frames``).
     """
     what = "frame schedule spec"
     if not isinstance(text, str) or not text.strip():

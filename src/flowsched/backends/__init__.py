@@ -40,6 +40,21 @@ import numpy as np
 
 from .layout import Layout
 
+__all__ = [
+    "AUTO_NUMBA_MIN_VALUES",
+    "AUTO_ORDER",
+    "AUTO_OTHER",
+    "CHOICES",
+    "NAMES",
+    "Backend",
+    "BackendStatus",
+    "Job",
+    "available",
+    "default_threads",
+    "get",
+    "select",
+]
+
 #: Backend names, in the order :func:`available` lists them.
 NAMES = ("numpy", "numba", "torch", "triton")
 #: What ``portable_noise(..., backend=...)`` accepts.

@@ -92,3 +92,6 @@ TABLE = np.array(
 )
 TABLE_A, TABLE_B, TABLE_C, TABLE_D, TABLE_LOG = 0, 8, 16, 24, 32
 TABLE_LN2, TABLE_CONST1, TABLE_CONST2, TABLE_SPLIT1 = 44, 45, 46, 47
+
+#: Every number above (the names in capitals).
+__all__ = sorted(name for name in dict(globals()) if name.isupper())

@@ -13,6 +13,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+__all__ = [
+    "Layout",
+    "counter_order",
+]
+
 
 def counter_order(sample_shape: Sequence[int]) -> tuple[int, ...]:
     """The axes of one sample in the order that numbers its elements (outermost first).

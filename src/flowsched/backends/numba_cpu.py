@@ -65,6 +65,14 @@ except Exception as exc:  # noqa: BLE001 - not installed, or broken (e.g. built 
 else:
     _IMPORT_ERROR = ""
 
+__all__ = [
+    "BACKEND",
+    "CHUNK",
+    "MAX_RUNS",
+    "PIECE",
+    "normal_from_words",
+]
+
 #: Output elements per kernel stage: the word, index and float64 scratch buffers stay in a core's L2 cache.
 CHUNK = 2**13
 #: Output elements per work item handed to a thread (and cast from float32 on its own for other dtypes).

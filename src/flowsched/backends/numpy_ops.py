@@ -39,6 +39,19 @@ from .constants import (
 )
 from .layout import Layout
 
+__all__ = [
+    "BACKEND",
+    "CPU_CHUNK",
+    "CPU_THREADED_CHUNK",
+    "counters",
+    "normal_from_q",
+    "normal_from_words",
+    "philox_numpy",
+    "philox_rounds",
+    "tail_values",
+    "to_q",
+]
+
 #: Elements per work item: small enough that the float64 scratch stays in a core's L2 cache.
 CPU_CHUNK = 2**16
 #: Elements per work item with several threads: twice as many numpy calls per GIL hand-over pay for the extra

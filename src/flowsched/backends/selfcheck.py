@@ -20,6 +20,12 @@ import numpy as np
 from . import Backend, Job, get
 from .layout import Layout
 
+__all__ = [
+    "CASES",
+    "Case",
+    "check",
+]
+
 
 @dataclass(frozen=True)
 class Case:

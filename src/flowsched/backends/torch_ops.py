@@ -34,6 +34,17 @@ from .constants import (
     SQRT_HALF,
 )
 
+__all__ = [
+    "BACKEND",
+    "CPU_CHUNK",
+    "DEVICE_CHUNK",
+    "mulhilo",
+    "normal_from_q",
+    "normal_from_words_torch",
+    "philox_torch",
+    "to_q",
+]
+
 #: Elements per chunk on the CPU and on other devices: bounds the int64/float64 temporaries.
 CPU_CHUNK = 2**18
 DEVICE_CHUNK = 2**22

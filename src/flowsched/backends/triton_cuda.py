@@ -56,6 +56,19 @@ except Exception as exc:  # noqa: BLE001 - not installed, or broken: say which
 else:
     _IMPORT_ERROR = ""
 
+__all__ = [
+    "BACKEND",
+    "BLOCK",
+    "COMPILE_OPTIONS",
+    "MAX_ELEMENTS",
+    "MAX_RUNS",
+    "NUM_WARPS",
+    "interpreting",
+    "launch",
+    "normal_from_words",
+    "ptx_signature",
+]
+
 #: Output elements per program, and warps per program. Measured on an NVIDIA H200 (benchmarks/results/gpu.md, the
 #: kernel sweep): 1024 elements on 4 warps launch the 768px latent in 0.264 ms and a batch of 8 of it in 0.759 ms,
 #: against 0.305 and 1.167 ms on 8 warps. Neither changes a value: each element is computed on its own.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shlex
 
 from ._common import add_command, need, positive_int
 from ._output import Output, check_outputs, image_suffixes
@@ -13,15 +14,19 @@ examples:
   flowsched frames skyreels-v2-df-540p-async                 # SkyReels-V2 DF, ar_step 5, as a text heatmap
   flowsched frames diffusion_forcing:steps=30,frames=25,ar_step=5,causal_block_size=5 --json > df.json
   flowsched frames pyramid:steps=20,frames=16,u=2 --csv > pyramid.csv
+  flowsched frames 'blockwise:steps=1000;750;500;250,blocks=7' --csv  # a list: quote the spec (see below)
   flowsched frames skyreels-v2-df-540p skyreels-v2-df-540p-async --plot out/frames.png
   flowsched frames                                            # list the frame presets
 
 Each SCHEDULE is a frame preset, a spec FAMILY:key=value,... (families: diffusion_forcing, pyramid,
-full_sequence, autoregressive, staircase, blockwise; lists use ';', e.g. blockwise:steps=1000;750;500;250) or a
-JSON file written by --json. The frame presets, with their sources and specs, are listed by `flowsched frames`
-and in the "frame schedules" table of `flowsched presets` (--json: entries with "kind": "frame"). t = 1 is
-noise, t = 0 is data; row r is every latent frame's t before step r (one model call per step); the model is fed
-t * 1000.
+full_sequence, autoregressive, staircase, blockwise) or a JSON file written by --json. Lists are ';'-separated
+and a shell ends a command at ';', so quote a spec that holds a list: 'blockwise:steps=1000;750;500;250';
+flowsched prints specs quoted that way. max_cells=N in a spec raises the size limit (rows x frames). The frame
+presets, with their sources and specs, are listed by `flowsched frames` and in the "frame schedules" table of
+`flowsched presets` (--json: entries with "kind": "frame"). t = 1 is noise, t = 0 is data; row r is every
+latent frame's t before step r (one model call per step). The model is fed t * 1000, except where the rule feeds
+other timesteps (CausVid and Self-Forcing without warp: their integer steps); the timestep column of --csv is
+what the model is fed.
 """
 
 
@@ -38,7 +43,9 @@ def register(sub) -> None:
     p.add_argument("schedules", nargs="*", metavar="SCHEDULE", help="frame preset, FAMILY:key=value spec or JSON file")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the schedule as JSON (FrameSchedule.from_json)")
-    out.add_argument("--csv", action="store_true", help="print step,frame,t,timestep,update as CSV (one line per cell)")
+    out.add_argument("--csv", action="store_true",
+                     help="print step,frame,t,timestep,update as CSV, one line per cell (timestep: what the model is "
+                     "fed)")
     p.add_argument("--plot", metavar="PATH", help="also draw the heatmaps with their update masks (.png, .svg, .pdf)")
     p.add_argument("--title", help="figure title for --plot")
     p.add_argument("--max-rows", type=positive_int, default=60, help="rows of the terminal heatmap before it samples")
@@ -79,13 +86,17 @@ def _summary(spec: str, fs) -> str:
     per = fs.steps_per_frame()
     gen = per[fs.prefix_frames:]
     b = fs.base
+    own = fs.spec()
     lines = [
-        f"frame schedule {spec}",
-        f"               {fs.describe()}",
+        f"frame schedule {shlex.quote(spec)}",
+        f"spec           {shlex.quote(own) if own is not None else fs.describe()}",
         f"base           {b.name}, N = {b.num_steps} (t {b.t[0]:.6g} -> {b.t[-1]:g})",
         f"steps          R = {fs.num_steps} model calls, F = {fs.num_frames} latent frames, "
         f"{gen.min()}{'' if gen.min() == gen.max() else f'-{gen.max()}'} steps per generated frame",
     ]
+    if b.timesteps is not None:
+        fed = ", ".join(f"{v:g}" for v in b.model_timesteps())
+        lines.append(f"fed            the model is fed {fed} (the rule's timesteps, not 1000 t)")
     if fs.prefix_frames:
         how = "fed noised with fresh noise each step" if fs.prefix_noise and fs.prefix_level > 0 else "fed clean"
         lines.append(f"prefix         frames 0-{fs.prefix_frames - 1} given, held at t = {fs.prefix_level:g} ({how})")
@@ -101,11 +112,12 @@ def _csv(fs) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["step", "frame", "t", "timestep", "update"])
     last = fs.num_steps
+    fed = fs.model_timesteps()
     for r in range(last + 1):
         for f in range(fs.num_frames):
             t = float(fs.t[r, f])
             if r < last:
-                w.writerow([r, f, repr(t), repr(t * 1000.0), int(fs.update[r, f])])
+                w.writerow([r, f, repr(t), repr(float(fed[r, f])), int(fs.update[r, f])])
             else:
                 w.writerow([r, f, repr(t), "", ""])
     return buf.getvalue()

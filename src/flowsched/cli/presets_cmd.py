@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from ._common import add_command, print_json
 
 EPILOG = """\
@@ -17,8 +19,9 @@ spec such as comfyui:scheduler=simple,alpha=5.0,steps=50 for `flowsched compare`
 
 The second table, "frame schedules", lists the frame presets: per-frame schedules of diffusion-forcing and
 autoregressive video models (SkyReels-V2 DF, MAGI-1, Self-Forcing, CausVid), each with its family spec, model calls
-R and latent frames F; use them with `flowsched frames NAME`. In --json every entry has a "kind": "model" for
-model presets, "frame" for frame presets.
+R and latent frames F; use them with `flowsched frames NAME`. A spec that holds a list (';') is printed in
+single quotes, as a shell needs it: the shell would end the command at ';'. In --json every entry has a "kind":
+"model" for model presets, "frame" for frame presets (and the plain spec).
 """
 
 
@@ -81,7 +84,7 @@ def _table(rows: list[dict], cols: list[tuple[str, str, str]]) -> None:
     cells = [[c[0] for c in cols]] + [[str(r[key]) for _, key, _ in cols] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cols))]
     for k, row in enumerate(cells):
-        line = "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(row, cols, widths)).rstrip()
+        line = "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(row, cols, widths, strict=True)).rstrip()
         print(line)
         if k == 0:
             print("-" * len(line))
@@ -136,7 +139,7 @@ FRAME_COLUMNS = [
     ("model", "model", "<"),
     ("R", "model_calls", ">"),
     ("F", "latent_frames", ">"),
-    ("spec", "spec", "<"),
+    ("spec (quoted for a shell)", "shell_spec", "<"),
 ]
 
 
@@ -147,7 +150,8 @@ def run(args) -> int:
         return 0
     _table([{**r, "size": f"{r['height']}x{r['width']}"} for r in rows], MODEL_COLUMNS)
     print("\nframe schedules (per-frame t; `flowsched frames NAME`; R: model calls, F: latent frames):\n")
-    _table(frame_rows, FRAME_COLUMNS)
+    # quoted: a list's ';' would end a pasted shell command
+    _table([{**r, "shell_spec": shlex.quote(r["spec"])} for r in frame_rows], FRAME_COLUMNS)
     if not args.no_sources:
         print("\nsources:")
         for r in rows + frame_rows:

@@ -7,3 +7,5 @@ Each adapter is its own module and imports its framework only when that module i
   scheduler (FlowMatchEuler, or UniPC with its solver kept) walking a flowsched schedule
   (``pip install 'flowsched[diffusers]'``).
 """
+
+__all__: list[str] = []  # the adapters are submodules, each imported by its own name

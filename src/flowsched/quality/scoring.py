@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from .._limits import step_count
+from .._optional import progress_bar
 from .._validate import choice, is_torch_tensor, positive_int
-from ..sampling import DETERMINISTIC, check_finite, get_sampler, progress_bar
+from ..sampling import DETERMINISTIC, check_finite, get_sampler
 from ..schedule import Schedule
 from .field import GaussianField
 from .mixture import GaussianMixture
