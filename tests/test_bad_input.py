@@ -136,12 +136,22 @@ GUARDED_LIBRARY = [
 ]
 
 STRENGTH_CONVENTIONS = ("diffusers", "diffusers-floor", "comfyui", "diffsynth", "framepack")
+#: The cuts that cannot exist, and what their refusal must say: ComfyUI's base of int(28 / s) steps is past the step
+#: limit; int(28 s) = 0 steps (diffusers-floor), and 28 - 28 s rounds to 28 at 1e-300 (diffusers), keep no step.
+#: Every other convention rescales the base and cuts a (tiny) schedule.
+STRENGTH_REFUSED = {
+    ("comfyui", "1e-9"): "above the limit of 10000",
+    ("comfyui", "1e-300"): "above the limit of 10000",
+    ("diffusers-floor", "1e-9"): "keeps no step",
+    ("diffusers-floor", "1e-300"): "keeps no step",
+    ("diffusers", "1e-300"): "keeps no step",
+}
 GUARDED_PARTIAL = [
     (f"partial-{conv}-{s}",
      f"import math; from flowsched.strength import partial; r = partial('flux.1-dev', 28, {s}, "
      f"convention={conv!r}{', alpha=math.exp(1.15)' if conv == 'diffsynth' else ''}); "
      "import numpy as np; assert np.isfinite(r.t).all() and r.num_steps >= 1",
-     ("strength",))
+     STRENGTH_REFUSED.get((conv, s)))
     for conv in STRENGTH_CONVENTIONS
     for s in ("1e-9", "1e-300")
 ]
@@ -225,14 +235,15 @@ def test_unbounded_sizes_are_refused_by_the_library(guarded, name, statement, na
     assert rec["files"] == []
 
 
-@pytest.mark.parametrize("name, statement, names", _params(GUARDED_PARTIAL))
-def test_tiny_strengths_give_a_schedule_or_a_short_refusal(guarded, name, statement, names):
+@pytest.mark.parametrize("name, statement, refusal", _params(GUARDED_PARTIAL))
+def test_tiny_strengths_give_a_schedule_or_a_short_refusal(guarded, name, statement, refusal):
     # Every convention either cuts a finite schedule or refuses the strength in a sentence a user can read.
     rec = guarded[f"lib-{name}"]
-    if rec["raised"] is None:
+    if refusal is None:
+        assert rec["raised"] is None, rec.get("traceback", rec["message"])
         return
     assert rec["raised"] == "ValueError", rec.get("traceback", rec["message"])
-    assert "strength" in rec["message"] and len(rec["message"]) < 400, rec["message"]
+    assert "strength" in rec["message"] and refusal in rec["message"] and len(rec["message"]) < 400, rec["message"]
     assert_clean(rec["message"])
 
 
