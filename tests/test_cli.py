@@ -266,7 +266,7 @@ SMALL = ["--preset", "opensora-2.0-256px", "--frames", "1"]  # 192x336, one fram
         (["plan", *SMALL, "--out", "{d}/p.safetensors", "--no-shift", "--flow-shift", "3"], "--no-shift"),
         (["plan", *SMALL, "--out", "{d}/p.safetensors", "--device", "nope"], "--device"),
         (["plan", *SMALL, "--out", "{d}/p.safetensors", "--max-bytes", "10"], "bytes"),
-        (["plan", *SMALL, "--out", "{d}/same.png", "--plot", "{d}/same.png"], "both write to"),
+        (["plan", *SMALL, "--out", "{d}/same.png", "--plot", "{d}/same.png"], "--out must end in .safetensors"),
         (["plan", *SMALL, "--out", "-"], "only for text outputs"),
         (["noise", *SMALL, "--out", "{d}/n.safetensors", "--seed", str(2**64)], "seed"),
         (["noise", *SMALL, "--out", "{d}/n.safetensors", "--preset", "nope"], "unknown"),
@@ -292,6 +292,15 @@ def test_refused_invocations_write_nothing(capsys, tmp_path, argv, needle):
     code, _, err = run(capsys, *argv)
     assert code == 2 and needle in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_two_options_naming_one_file_are_refused(capsys, tmp_path):
+    # each option's suffix is its format, so only a link can make two of them name one file
+    (tmp_path / "plan.safetensors").symlink_to(tmp_path / "same.png")
+    code, _, err = run(capsys, "plan", *SMALL, "--steps", "2", "--out", str(tmp_path / "plan.safetensors"),
+                       "--plot", str(tmp_path / "same.png"))
+    assert code == 2 and "--out and --plot both write to" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan.safetensors"]  # the dangling link, untouched
 
 
 # (command line, the flag whose value is the output path, a suffix the option accepts)

@@ -40,7 +40,8 @@ def test_schedule_strength_prints_the_partial_schedule(capsys):
     assert code == 0
     cut = partial("sd3-medium", 20, 0.5)
     assert f"strength       0.5 (convention diffusers): starts at t = {cut.t[0]:.6f}, step 10 of a 20-step" in out
-    assert "steps run" in out and "strength 0.5 starts at t=" in err  # the cliff warning: shift 3 moves 0.5 up
+    assert "steps run" in out and "strength 0.5 keeps less of the latent" in err  # the cliff: shift 3 moves 0.5 up
+    assert "alpha=3 maps t=0.5 to 0.750" in err
 
 
 @pytest.mark.parametrize("argv, alpha", [([], 5.0), (["--flow-shift", "3"], 3.0), (["--no-shift"], 1.0)])

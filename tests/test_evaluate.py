@@ -266,12 +266,12 @@ def test_cli_sampler_combinations_a_model_cannot_score(capsys, argv, message):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_optimize_refuses_other_samplers(capsys, tmp_path):
-    for sampler in ("heun", "euler_ancestral", "stochastic_euler"):
-        rc = main(["optimize", *SMALL_FIELD, "--model", "mixture2d", "--sampler", sampler, "--out",
-                   str(tmp_path / "o.json")])
+def test_optimize_offers_no_sampler_options(capsys, tmp_path):
+    # optimize finds Euler schedules: it has no --sampler, --eta or --s-noise, and says so in one line
+    for argv in (["--sampler", "heun"], ["--sampler", "euler"], ["--eta", "0.5"], ["--s-noise", "1"]):
+        rc = main(["optimize", *SMALL_FIELD, "--model", "mixture2d", *argv, "--out", str(tmp_path / "o.json")])
         err = capsys.readouterr().err
-        assert rc == 2 and f"optimize finds Euler schedules; --sampler {sampler} is for `flowsched evaluate`" in err
+        assert rc == 2 and f"unrecognized arguments: {' '.join(argv)} (see `flowsched optimize --help`)" in err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -15,6 +15,7 @@ import flowsched
 #: Bottom first. A module imports only modules that come earlier in this list (or its own package's modules).
 LAYERS = (
     "_validate",
+    "_limits",
     "_optional",
     "_io",
     "geometry",

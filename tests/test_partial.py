@@ -234,10 +234,12 @@ def test_strength_one_is_the_base_and_params_are_recorded(convention, spec):
         np.testing.assert_array_equal(cut.t, tail)
 
 
-def test_framepack_drops_the_double_shift_flag_its_scaled_tail_no_longer_has():
+def test_every_convention_keeps_the_double_shift_flag_of_its_base():
+    # framepack scales the double-shifted grid: its spacing near 0 is still the base's, so it is still warned about
     spec = "diffusers_default:alpha=3,double_shift=true"
-    assert partial(spec, 10, 0.5, convention="diffusers").params["double_shift"] is True
-    assert "double_shift" not in partial(spec, 10, 0.5, convention="framepack").params
+    for convention in CONVENTIONS:
+        alpha = 3.0 if convention == "diffsynth" else None
+        assert partial(spec, 10, 0.5, convention=convention, alpha=alpha).params["double_shift"] is True
 
 
 def test_model_timesteps_of_the_base_are_kept_for_the_tail():
@@ -288,7 +290,7 @@ def test_diagnostics_warn_about_the_strength_cliff():
     cut = partial("shifted:alpha=3", 20, 0.5)
     assert cut.t[0] == pytest.approx(0.75)  # shift 3 maps 0.5 to 0.75
     (w,) = [w for w in diagnose(cut) if w.startswith("strength")]
-    assert "t=0.750" in w and "framepack" in w
+    assert "the shift alpha=3 maps t=0.5 to 0.750" in w and "framepack" in w  # what this schedule's shift does
     assert not [w for w in diagnose(partial("shifted:alpha=3", 20, 0.5, convention="framepack")) if "strength" in w]
     assert not [w for w in diagnose(partial("linear", 20, 0.5)) if w.startswith("strength")]
 

@@ -1,9 +1,10 @@
 """Optional dependencies: imported where they are used, and a one-line answer naming the extra when missing.
 
 ``pip install flowsched`` installs numpy, torch and safetensors. Everything else is an extra of pyproject.toml:
-``quality`` (scipy: the shift search, the schedule optimiser, the beta schedule), ``plot`` (matplotlib: figures),
-``progress`` (tqdm: progress bars, :func:`progress_bar`), ``diffusers`` (the scheduler adapter), ``fast`` (numba).
-This module is at the bottom of the stack: any module may import it, and it imports nothing of flowsched.
+``quality`` (scipy: the shift search, the schedule optimiser, the beta schedule and ComfyUI's
+``comfyui:scheduler=beta``), ``plot`` (matplotlib: figures), ``progress`` (tqdm: progress bars, :func:`progress_bar`),
+``diffusers`` (the scheduler adapter), ``fast`` (numba: the compiled CPU kernel of portable noise). This module is at
+the bottom of the stack: any module may import it, and it imports nothing of flowsched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ __all__ = [
 ]
 
 #: The extra of pyproject.toml that installs each optional top-level package.
-EXTRAS = {"scipy": "quality", "matplotlib": "plot", "tqdm": "progress", "diffusers": "diffusers"}
+EXTRAS = {"scipy": "quality", "matplotlib": "plot", "tqdm": "progress", "diffusers": "diffusers", "numba": "fast"}
 
 
 class MissingDependency(ImportError):

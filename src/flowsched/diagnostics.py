@@ -15,7 +15,9 @@ from ._validate import positive_real
 from .schedule import Schedule
 from .shift import time_shift
 
-__all__ = ["FINAL_JUMP_LIMIT", "MU_LIMIT", "STRENGTH_GAP", "diagnose", "noise_levels", "summarize"]
+__all__ = [
+    "FINAL_JUMP_LIMIT", "MU_LIMIT", "STRENGTH_GAP", "diagnose", "noise_levels", "strength_warnings", "summarize",
+]
 
 #: Default thresholds of :func:`diagnose`.
 FINAL_JUMP_LIMIT = 0.2
@@ -73,16 +75,15 @@ def diagnose(
     * ``alpha < 1`` (shifts steps towards data; typically a Flux/LTX ``mu`` passed as ``alpha``), or an
       exponential ``mu > mu_limit`` (``alpha = e^mu`` is huge; typically an ``alpha`` passed as ``mu``; when a
       resolution rule computed that ``mu`` from a token count, the warning says the rule extrapolated);
-    * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243);
-    * a partial schedule (:func:`flowsched.strength.partial`) whose start ``t`` lies more than ``strength_gap``
-      from its strength: the latent keeps another share of its signal than the strength suggests (a shift
-      moves the start: shift 3 maps 0.5 to 0.75), the "strength cliff" users report.
+    * :func:`strength_warnings`: a partial schedule that starts more than ``strength_gap`` away from its strength;
+    * diffusers' double-shifted default grid (its last point is ``shift(shift(1/1000))``; diffusers #13243).
+
+    The strength and double-shift sentences name their cause, not one schedule's numbers, so schedules cut from
+    one base at one strength (``flowsched compare --strength``) share them: one warning per cause.
     """
     final_jump_limit = positive_real("final_jump_limit", final_jump_limit)
     mu_limit = positive_real("mu_limit", mu_limit)
-    strength_gap = positive_real("strength_gap", strength_gap)
     s = summarize(schedule)
-    p = schedule.params
     out: list[str] = []
     if s["final_jump"] > final_jump_limit:
         out.append(
@@ -90,40 +91,71 @@ def diagnose(
             f"t={s['last_t']:.3f} straight to 0 and returns the model's posterior-mean guess E[x0 | x_t], which "
             "is blurred; use more steps, a smaller shift, or stretch the tail (shift_terminal)"
         )
+    out += _shift_warnings(schedule.params, mu_limit)
+    out += strength_warnings(schedule, strength_gap=strength_gap)
+    out += _double_shift_warnings(schedule.params)
+    return out
+
+
+def _shift_warnings(p: dict, mu_limit: float) -> list[str]:
+    """An exponential ``mu`` above ``mu_limit`` (extrapolated by a rule, or an ``alpha`` passed as ``mu``), or an
+    ``alpha`` below 1 (often a ``mu`` passed as ``alpha``)."""
     mu, alpha = p.get("mu"), p.get("alpha")
     tokens = p.get("seq_len", p.get("image_seq_len"))
     exponential = p.get("time_shift_type", "exponential") == "exponential"
     if mu is not None and exponential and mu > mu_limit and tokens is not None:
         # A resolution rule computed this mu from the token count: the rule, not the user, extrapolated.
-        out.append(
+        return [
             f"mu={mu:.4g} (alpha = e^mu = {math.exp(mu):.4g}) comes from the rule's straight line at {tokens} "
             f"tokens, beyond the range it was fitted on; the shift grows exponentially with the token count "
             f"there. Pass clamp=True to hold the token count in range, or set the shift yourself"
-        )
-    elif mu is not None and exponential and mu > mu_limit:
-        out.append(
+        ]
+    if mu is not None and exponential and mu > mu_limit:
+        return [
             f"mu={mu:.4g} means alpha = e^mu = {math.exp(mu):.4g}: if {mu:.4g} was meant as a shift alpha, pass it "
             f"as alpha (shifted:alpha={mu:.4g}) or use mu = ln({mu:.4g}) = {math.log(mu):.4g}"
-        )
-    elif mu is None and alpha is not None and alpha < 1.0:
-        out.append(
+        ]
+    if mu is None and alpha is not None and alpha < 1.0:
+        return [
             f"alpha={alpha:.4g} < 1 shifts the steps towards data (less time at high noise); if {alpha:.4g} is a "
             f"Flux/LTX mu, the shift is alpha = e^mu = {math.exp(alpha):.4g}"
-        )
+        ]
+    return []
+
+
+def strength_warnings(schedule: Schedule, *, strength_gap: float = STRENGTH_GAP) -> list[str]:
+    """The "strength cliff" of a partial schedule (:func:`flowsched.strength.partial`) whose start ``t`` lies more
+    than ``strength_gap`` from its strength: the latent keeps another share of its signal than the strength
+    suggests. The sentence says what this schedule's shift does to the strength (``alpha = 3`` maps 0.5 to 0.75,
+    ``alpha = 5`` to 0.833); ``[]`` for any other schedule."""
+    strength_gap = positive_real("strength_gap", strength_gap)
+    p = schedule.params
     strength = p.get("strength")
-    if isinstance(strength, (int, float)) and abs(s["first_t"] - strength) > strength_gap:
-        start = s["first_t"]
-        out.append(
-            f"strength {strength:g} starts at t={start:.3f} (convention {p.get('convention')!r}): the latent keeps "
-            f"{100 * (1 - start):.0f}% of its signal, not the {100 * (1 - strength):.0f}% the strength suggests "
-            "(the schedule's shift moves the start; shift 3 maps 0.5 to 0.75). Lower the strength, or use convention "
-            "'framepack', which starts at exactly the strength"
-        )
-    if p.get("double_shift") and alpha not in (None, 1.0):
-        single = float(time_shift(1 / 1000, alpha))
-        out.append(
-            f"double-shifted diffusers grid: the last point is t={s['last_t']:.5f} instead of {single:.5f} "
-            "(diffusers #13243); use diffusers_default(..., double_shift=False) or pass "
-            "sigmas=linspace(1, 1/N, N)"
-        )
-    return out
+    start = float(noise_levels(schedule)[0])
+    if not isinstance(strength, (int, float)) or abs(start - strength) <= strength_gap:
+        return []
+    alpha = p.get("alpha")
+    if isinstance(alpha, (int, float)) and alpha > 0 and alpha != 1:
+        why = f"the shift alpha={alpha:.4g} maps t={strength:g} to {float(time_shift(strength, alpha)):.3f}"
+    else:
+        why = "the schedule's spacing moves its start"
+    later = start > strength
+    return [
+        f"strength {strength:g} keeps {'less' if later else 'more'} of the latent than it suggests: {why}; "
+        f"{'lower' if later else 'raise'} the strength, or use convention 'framepack' (it starts at the strength)"
+    ]
+
+
+def _double_shift_warnings(p: dict) -> list[str]:
+    """diffusers' default FlowMatchEuler grid shifted twice (diffusers #13243): where its base grid ends."""
+    alpha = p.get("alpha")
+    if not p.get("double_shift") or alpha in (None, 1.0):
+        return []
+    first = 1 / p.get("num_train_timesteps", 1000)
+    single = float(time_shift(first, alpha))
+    double = float(time_shift(single, alpha))
+    return [
+        f"double-shifted diffusers grid (diffusers #13243): the base grid ends at t={double:.5f}, "
+        f"shift(shift(1/{round(1 / first)})), instead of {single:.5f}; pass double_shift=False or "
+        "sigmas=linspace(1, 1/N, N)"
+    ]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import boolean, closest, positive_int, positive_real, real, unit_open
+from ._limits import step_count
+from ._validate import boolean, closest, positive_real, real, unit_open
 from .schedule import Schedule, check_t
 from .schedules import beta, exponential, from_list, invert, karras, stretch_to_terminal, warp, warp_mu
 from .shift import TIME_SHIFT_TYPES, alpha_from_mu, time_shift, time_shift_peer
@@ -60,9 +61,9 @@ def diffusers_default(
     reproduces that; the default is the single-shift grid ``shift(linspace(1, 1/T, N))``.
     ``T = num_train_timesteps``.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     alpha = positive_real("alpha", alpha)
-    num_train_timesteps = positive_int("num_train_timesteps", num_train_timesteps)
+    num_train_timesteps = step_count("num_train_timesteps", num_train_timesteps)
     if num_train_timesteps < 2:
         raise ValueError("num_train_timesteps must be >= 2 for the default grid (with 1 it collapses to t = 1)")
     double_shift = boolean("double_shift", double_shift)
@@ -111,7 +112,7 @@ def _config(config: dict) -> dict:
             did = f" Did you mean {hint!r}?" if hint else ""
             raise TypeError(f"{key!r} is not a FlowMatchEulerDiscreteScheduler config option.{did}")
         cfg[key] = value
-    cfg["num_train_timesteps"] = positive_int("num_train_timesteps", cfg["num_train_timesteps"])
+    cfg["num_train_timesteps"] = step_count("num_train_timesteps", cfg["num_train_timesteps"])
     cfg["shift"] = positive_real("shift", cfg["shift"])
     for key in ("use_dynamic_shifting", "invert_sigmas", *_SPACINGS):
         cfg[key] = boolean(key, cfg[key])
@@ -158,7 +159,7 @@ def _default_grid(cfg: dict, num_steps: int | None) -> np.ndarray:
     unless ``use_dynamic_shifting`` (so a static shift is applied twice to its last point)."""
     if num_steps is None:
         raise ValueError("num_steps must be given when sigmas is not (diffusers' num_inference_steps)")
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     T = cfg["num_train_timesteps"]
     if T < 2:
         raise ValueError(
@@ -188,7 +189,7 @@ def _custom_grid(num_steps: int | None, sigmas, timesteps, T: int) -> tuple[np.n
         if sigmas is None:
             sigmas = custom_ts.astype(np.float32) / np.float32(T)
     base = check_t(sigmas, "sigmas", positive=True, min_size=1)
-    if num_steps is not None and positive_int("num_steps", num_steps) != base.size:
+    if num_steps is not None and step_count("num_steps", num_steps) != base.size:
         raise ValueError(
             f"num_steps={num_steps} but sigmas (or timesteps) hold {base.size} values; they must match (or "
             "pass num_steps=None). They are the N model evaluation points, without the terminal"
@@ -331,9 +332,9 @@ def flow_sigmas(
     (:func:`flowsched.shift.time_shift_peer`), so the truncated timesteps are theirs bit for bit; the terminal is
     0 (``final_sigmas_type="zero"``).
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     alpha = positive_real("alpha", alpha)
-    T = positive_int("num_train_timesteps", num_train_timesteps)
+    T = step_count("num_train_timesteps", num_train_timesteps)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}; got {solver!r}")
     s = _FLOW_SOLVERS[solver](num_steps, T, alpha)

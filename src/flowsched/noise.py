@@ -17,12 +17,12 @@ Shapes: noise is ``[B, C, T', H_lat, W_lat]``; :func:`pack` turns it into ``[B, 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
 from . import backends, philox
+from ._limits import DEFAULT_MAX_BYTES, MAX_BYTES_ENV, check_bytes, format_bytes, max_bytes_default
 from .geometry import LatentGeometry
 
 __all__ = [
@@ -48,25 +48,6 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from torch import Tensor
 
-#: Default refusal threshold for one noise tensor, in bytes. Raise it per call with ``max_bytes=`` or for the
-#: process with the environment variable ``FLOWSCHED_MAX_BYTES``.
-DEFAULT_MAX_BYTES = 8 * 2**30
-
-
-def max_bytes_default() -> int:
-    """The allocation limit in force: ``FLOWSCHED_MAX_BYTES`` if set, else :data:`DEFAULT_MAX_BYTES`."""
-    raw = os.environ.get("FLOWSCHED_MAX_BYTES")
-    if raw is None:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be a byte count, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"the environment variable FLOWSCHED_MAX_BYTES must be positive, got {raw!r}")
-    return value
-
-
 def _itemsize(dtype: Any) -> int:
     import torch
 
@@ -79,27 +60,12 @@ def _itemsize(dtype: Any) -> int:
     return torch.empty((), dtype=dtype).element_size()
 
 
-def format_bytes(n: int) -> str:
-    """``1536 -> '1.5 KiB'``."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
-
-
 def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = None) -> int:
-    """Refuse, before allocating, a tensor of ``shape``/``dtype`` larger than ``max_bytes``. Returns its size."""
+    """Refuse, before allocating, a tensor of ``shape``/``dtype`` larger than ``max_bytes`` (default: the memory
+    budget of :mod:`flowsched._limits`, ``FLOWSCHED_MAX_BYTES``). Returns its size in bytes."""
     nbytes = math.prod(int(s) for s in shape) * _itemsize(dtype)
-    limit = max_bytes_default() if max_bytes is None else v.positive_int("max_bytes", max_bytes)
-    if nbytes > limit:
-        raise ValueError(
-            f"noise of shape {tuple(shape)} in {dtype} needs {nbytes} bytes ({format_bytes(nbytes)}), above the "
-            f"limit of {limit} bytes ({format_bytes(limit)}); pass max_bytes={nbytes} (CLI: --max-bytes "
-            f"{nbytes}) or set FLOWSCHED_MAX_BYTES to allow it"
-        )
-    return nbytes
+    raise_to = f"pass max_bytes={nbytes} (CLI: --max-bytes {nbytes}) or set {MAX_BYTES_ENV} to allow it"
+    return check_bytes(f"noise of shape {tuple(shape)} in {dtype}", nbytes, max_bytes, how=raise_to)
 
 
 def torch_device(device: Any, name: str = "device") -> Any:
@@ -164,7 +130,8 @@ def noise(
 
     Args:
         shape_or_geometry: a shape ``(B, ...)`` or a :class:`~flowsched.geometry.LatentGeometry`.
-        seed: the seed (any integer torch accepts: ``[-2**63, 2**64)``).
+        seed: the seed: an integer in ``[-2**63, 2**64)`` for the torch generator (what ``manual_seed`` takes), in
+            ``[0, 2**64)`` for the portable one (its 64-bit Philox key).
         device: where to draw (and the generator's device, as in Open-Sora).
         dtype: output dtype (default: torch's default dtype, float32).
         per_sample_seeds: ``None`` (Open-Sora: one generator for the batch), ``True`` (sample ``i`` uses
@@ -172,15 +139,16 @@ def noise(
             cast, so it does not change with batch size or ``dtype``.
         generator: ``"torch"`` (above) or ``"portable"`` (counter-based Philox, identical on every device; see
             :func:`portable_noise`).
-        max_bytes: refuse larger requests before allocating (default :func:`max_bytes_default`).
+        max_bytes: refuse larger requests before allocating (default the memory budget, ``FLOWSCHED_MAX_BYTES``).
         backend: the backend of the portable generator (see :func:`portable_noise`); only ``"auto"`` with the
             torch generator.
     """
     import torch
 
     shape = shape_of(shape_or_geometry)
-    seed = v.torch_seed("seed", seed)
     v.choice("generator", generator, GENERATORS)
+    # each generator's own range: torch.Generator's [-2**63, 2**64), portable noise's 64-bit key [0, 2**64)
+    seed = philox.check_seed("seed", seed) if generator == "portable" else v.torch_seed("seed", seed)
     v.choice("backend", backend, PORTABLE_BACKENDS)
     if generator != "portable" and backend != "auto":
         raise ValueError(f"backend={backend!r} applies to generator='portable' only, got generator={generator!r}")
@@ -279,7 +247,7 @@ def portable_noise(
         threads: CPU threads of the numpy and numba backends (default
             :func:`flowsched.backends.default_threads`); never changes the values.
         max_bytes: refuse regions larger than this before allocating (default
-            :func:`max_bytes_default`).
+            the memory budget, ``FLOWSCHED_MAX_BYTES``).
 
     Returns:
         a C-contiguous tensor of the region's shape (the whole ``shape`` when ``region`` is None).

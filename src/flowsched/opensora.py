@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as v
+from ._limits import step_count
 from .schedules import linear_function, opensora_alpha
 from .shift import time_shift_peer
 
@@ -121,7 +122,7 @@ def get_schedule(
     """
     import torch
 
-    num_steps = v.positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     alpha = _alpha(image_seq_len, num_frames, shift_alpha, base_shift, max_shift, shift)
     timesteps = torch.linspace(1, 0, num_steps + 1)
     if alpha is not None:

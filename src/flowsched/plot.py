@@ -17,12 +17,14 @@ numpy only at import: matplotlib is imported when a figure is drawn (the ``plot`
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from ._limits import check_bytes, max_bytes_default
 from ._optional import require
 from ._validate import choice, positive_int
 from .frames import FrameSchedule
@@ -305,13 +307,44 @@ def plot_schedules(
     return save_figure(fig, path, dpi=dpi, fmt=fmt)
 
 
+#: matplotlib's Agg renderer draws less than 2^16 pixels along each side of an image.
+MAX_PIXELS_PER_SIDE = 2**16 - 1
+
+
+def check_dpi(dpi: Any, size_inches: Sequence[float]) -> int:
+    """``dpi`` checked for a figure of ``size_inches`` (width, height), before anything is drawn: at most
+    :data:`MAX_PIXELS_PER_SIDE` pixels per side, and the image (about 8 bytes per pixel: the RGBA canvas and the
+    encoder's copy) within the memory budget of :mod:`flowsched._limits`. The refusal names the largest dpi that
+    passes both. Returns ``dpi``."""
+    dpi = positive_int("dpi", dpi)
+    w_in, h_in = (float(v) for v in size_inches)
+
+    def pixels(d: int) -> tuple[int, int]:
+        return round(w_in * d), round(h_in * d)
+
+    limit = max_bytes_default()
+    most = min(int(MAX_PIXELS_PER_SIDE / max(w_in, h_in)), int(math.sqrt(limit / (8 * w_in * h_in))) + 1)
+    while most > 1 and 8 * math.prod(pixels(most)) > limit:
+        most -= 1
+    w, h = pixels(dpi)
+    if max(w, h) > MAX_PIXELS_PER_SIDE:
+        raise ValueError(
+            f"dpi={dpi} makes this {w_in:g} x {h_in:g}-inch figure {w} x {h} pixels; matplotlib draws at most "
+            f"{MAX_PIXELS_PER_SIDE} pixels per side: use dpi <= {most}"
+        )
+    nbytes = 8 * w * h
+    how = f"use dpi <= {most} or set FLOWSCHED_MAX_BYTES={nbytes} to allow it"
+    check_bytes(f"dpi={dpi}: a {w} x {h}-pixel image", nbytes, about=True, how=how)
+    return dpi
+
+
 def save_figure(fig: Any, path: str | os.PathLike, *, dpi: int = 110, fmt: str | None = None) -> str:
     """Write a matplotlib figure atomically: rendered to bytes first, so a failed draw leaves no partial file.
 
     ``path``'s suffix picks the format (``.png``, ``.svg``, ``.pdf``) unless ``fmt`` names it. Returns ``path``.
     """
     fmt = image_format(path) if fmt is None else choice("fmt", fmt, FORMATS)
-    dpi = positive_int("dpi", dpi)
+    check_dpi(dpi, fig.get_size_inches())
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=dpi)
     from ._io import atomic_write_bytes

@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 
 from . import diffusers_rules, schedules
-from ._validate import boolean, closest, positive_int, positive_real, suggestion
+from ._limits import step_count
+from ._validate import boolean, closest, positive_real, suggestion
 from .geometry import LatentGeometry, get_vae
 from .schedule import Schedule
 
@@ -97,7 +98,7 @@ class Preset:
         instead of the rule.
         """
         geometry = self.geometry() if geometry is None else geometry
-        num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
+        num_steps = self.num_steps if num_steps is None else step_count("num_steps", num_steps)
         alpha = None if alpha is None else positive_real("alpha", alpha)
         if not boolean("apply_shift", apply_shift):
             if alpha is not None:
@@ -130,13 +131,13 @@ class Preset:
     def comfyui_schedule(self, geometry: LatentGeometry | None = None, num_steps: int | None = None) -> Schedule:
         """The sigmas ComfyUI's ``calculate_sigmas`` gives this model with the set-up of :attr:`comfyui`, at
         ``geometry`` and ``num_steps`` (default: the preset's own). See :meth:`comfyui_args`."""
-        num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
+        num_steps = self.num_steps if num_steps is None else step_count("num_steps", num_steps)
         return schedules.comfyui(num_steps=num_steps, **self.comfyui_args(geometry))
 
     def comfyui_spec(self, geometry: LatentGeometry | None = None, num_steps: int | None = None) -> str:
         """:meth:`comfyui_schedule` as a spec string (``comfyui:scheduler=simple,alpha=5.0,steps=50``) for
         ``flowsched compare`` / ``plot`` and :func:`flowsched.spec.from_spec`."""
-        num_steps = self.num_steps if num_steps is None else positive_int("num_steps", num_steps)
+        num_steps = self.num_steps if num_steps is None else step_count("num_steps", num_steps)
         args = self.comfyui_args(geometry)
         return "comfyui:" + ",".join(f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}" for k, v in args.items()) + (
             f",steps={num_steps}"

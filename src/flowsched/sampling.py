@@ -66,12 +66,15 @@ CHECKS = ("first", "every", "none")
 __all__ = [
     "CHECKS",
     "DETERMINISTIC",
+    "MAX_S_NOISE",
     "SAMPLERS",
     "STOCHASTIC",
     "CheckPolicy",
     "add_noise",
     "ancestral_coefficients",
     "call_velocity",
+    "check_finite",
+    "check_s_noise",
     "euler",
     "euler_ancestral",
     "euler_frames",
@@ -109,6 +112,42 @@ def _check_state(x: Any) -> None:
         raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
     if is_torch_tensor(x) and not x.is_floating_point():
         raise TypeError(f"x must hold floating-point values, got dtype {x.dtype}")
+
+
+#: The largest ``s_noise`` accepted: ComfyUI's SamplerEulerAncestral node offers ``s_noise`` in [0, 100]; far beyond
+#: it the fresh noise swamps the sample and the quality models' errors overflow to inf.
+MAX_S_NOISE = 100.0
+
+
+def check_s_noise(s_noise: Any) -> float:
+    """``s_noise``, the scale of an ancestral step's fresh noise, as a float in ``[0, MAX_S_NOISE]``."""
+    s_noise = nonnegative_real("s_noise", s_noise)
+    if s_noise > MAX_S_NOISE:
+        raise ValueError(
+            f"s_noise must be at most {MAX_S_NOISE:g} (1 keeps the marginals exact; ComfyUI offers 0 to 100), "
+            f"got {s_noise:g}"
+        )
+    return s_noise
+
+
+def check_finite(name: str, x: Any) -> Any:
+    """``x``, a numpy array or torch tensor given as data (a start state, a latent, noise), if every value is
+    finite; else ``ValueError`` naming ``name``, how many values are NaN or infinite and the index of the first (in
+    C order). On a GPU tensor this is one device-to-host synchronisation."""
+    if is_torch_tensor(x):
+        bad = ~x.isfinite()
+        count = int(bad.sum())
+        first = tuple(int(i) for i in bad.nonzero()[0]) if count else ()
+    else:
+        bad = ~np.isfinite(x)
+        count = int(np.count_nonzero(bad))
+        first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape)) if count else ()
+    if count:
+        raise ValueError(
+            f"{name} holds {count} NaN or infinite value{'s' if count > 1 else ''} (the first at index {first}); "
+            "data must be finite"
+        )
+    return x
 
 
 def _all_finite(v: Any) -> bool:
@@ -297,6 +336,7 @@ def ancestral_coefficients(t: float, t_next: float, eta: float) -> tuple[float, 
     ``t`` to ``t_next > 0`` (docs/partial-and-stochastic.md): ``t_down = t_next (1 + (t_next / t - 1) eta)``,
     ``alpha = 1 - t``, ``renoise = sqrt(t_next^2 - t_down^2 alpha_next^2 / alpha_down^2)``, each in ComfyUI's order
     of Python float operations. ``ValueError`` naming ``eta`` when the down-step overshoots (no real renoise)."""
+    t, t_next, eta = float(t), float(t_next), float(eta)  # ComfyUI's Python floats (and plain numbers in errors)
     ratio = 1 + (t_next / t - 1) * eta
     t_down = t_next * ratio
     a_next = 1 - t_next
@@ -326,6 +366,8 @@ def _schedule_run(name: str, velocity: Any, x: Any, schedule: Any, callback: Any
     velocity is given)."""
     run = _Run(name, velocity, callback, progress, check, noise=noise)
     _check_state(x)
+    if run.policy.mode != "none":
+        check_finite("x", x)
     return run, schedule_values(schedule, allow_partial=allow_partial).tolist()
 
 
@@ -424,7 +466,7 @@ def euler_ancestral(
         The state at ``t_N``, same type, shape and dtype as ``x``.
     """
     eta = nonnegative_real("eta", eta)
-    s_noise = nonnegative_real("s_noise", s_noise)
+    s_noise = check_s_noise(s_noise)
     _check_state(x)
     source = None
     if eta > 0 or noise is not None or seed is not None:  # eta = 0 draws nothing, but what was passed is checked
@@ -738,6 +780,8 @@ def euler_frames(
     stochastic = boolean("stochastic", stochastic)
     source = _frames_noise(frame_schedule, stochastic, noise, seed, sample_index, x)
     run = _Run("euler_frames", model, callback, progress, check, noise=source, frames=True)
+    if run.policy.mode != "none":
+        check_finite("x", x)
     step = functools.partial(_frame_step, fs=frame_schedule, dim=dim, stochastic=stochastic)
     return _integrate(step, x, frame_schedule.t, run)
 
@@ -773,6 +817,8 @@ def add_noise(x0: Any, noise: Any, t: Any) -> Any:
         raise ValueError(f"noise has shape {tuple(noise.shape)}; it must match x0, {tuple(x0.shape)}")
     if noise.dtype != x0.dtype:
         raise TypeError(f"noise has dtype {noise.dtype}; it must match x0's, {x0.dtype}")
+    check_finite("x0", x0)
+    check_finite("noise", noise)
     if is_torch_tensor(t):
         t = t.detach().to("cpu", dtype=_torch_float64()).numpy()
     values = np.asarray(t, dtype=np.float64) if not isinstance(t, (bool, str, bytes)) else None

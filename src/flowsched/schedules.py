@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._limits import step_count
 from ._validate import boolean, positive_int, positive_real, real, suggestion, unit_open
 from .schedule import Schedule, check_t
 from .shift import alpha_from_mu, time_shift, time_shift_mu
@@ -154,13 +155,13 @@ def _schedule(t: np.ndarray, name: str, params: dict, timesteps: np.ndarray | No
 def linear(num_steps: int) -> Schedule:
     """``N + 1`` evenly spaced values from 1 to 0 (Open-Sora and BFL Flux with ``shift=False``; rectified-flow
     default)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     return Schedule(_grid(num_steps), name="linear", params={"num_steps": num_steps})
 
 
 def shifted(num_steps: int, alpha: float) -> Schedule:
     """``time_shift(linspace(1, 0, N + 1), alpha)``: a static shift (SD3's ``shift``, Wan's ``flow_shift``)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     alpha = positive_real("alpha", alpha)
     params = {"num_steps": num_steps, "alpha": alpha}
     return Schedule(time_shift(_grid(num_steps), alpha), name="shifted", params=params)
@@ -188,7 +189,7 @@ def opensora(
 
     Open-Sora's ``shift=False`` (the unshifted grid) is :func:`linear`.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     params = {"num_steps": num_steps, "image_seq_len": positive_int("image_seq_len", image_seq_len),
               "num_frames": positive_int("num_frames", num_frames)}
     base_shift, max_shift = real("base_shift", base_shift), real("max_shift", max_shift)
@@ -236,7 +237,7 @@ def grid(
     Shift the result with :func:`warp` or :func:`warp_mu`. Sources: the peers' ``set_timesteps`` (diffusers 0.42.1,
     Wan2.1 ``fm_solvers_unipc.py``; docs/schedules.md).
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     if kind not in GRIDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, GRIDS))}; got {kind!r}")
     d_start, d_stop, d_endpoint = GRIDS[kind]
@@ -339,7 +340,7 @@ def flux(num_steps: int, image_seq_len: int, base_shift: float = 0.5, max_shift:
     ``image_seq_len`` is the packed token count ``(H / 16) * (W / 16)``. float64; BFL computes in float32 and
     the two agree to about 1e-7. Source: black-forest-labs/flux ``src/flux/sampling.py``.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     mu = flux_mu(image_seq_len, base_shift, max_shift)
     params = {"num_steps": num_steps, "image_seq_len": int(image_seq_len), "base_shift": float(base_shift),
               "max_shift": float(max_shift), "mu": mu, "alpha": alpha_from_mu(mu)}
@@ -363,7 +364,7 @@ def ltx(
 
     Sources: diffusers ``pipeline_ltx.py`` + scheduler config (``shift_terminal 0.1``); LTX-Video ``rf.py``.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     mu = flux_mu(seq_len, base_shift, max_shift, base_seq_len, max_seq_len, clamp=clamp)
     t = time_shift_mu(_grid(num_steps), mu)
     params = {"num_steps": num_steps, "seq_len": int(seq_len), "mu": mu, "alpha": alpha_from_mu(mu), "clamp": clamp}
@@ -391,7 +392,7 @@ def cogview4(
     the schedule's :attr:`~flowsched.schedule.Schedule.timesteps` (``model_timesteps()``).
     Source: diffusers ``pipeline_cogview4.py`` (``calculate_shift``, timesteps) and its scheduler config.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     image_seq_len, clamp = positive_int("image_seq_len", image_seq_len), boolean("clamp", clamp)
     mu = cogview4_mu(image_seq_len, base_shift, max_shift, base_seq_len, clamp=clamp) if mu is None else mu
     mu = positive_real("mu", mu)
@@ -427,7 +428,7 @@ def karras(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rho: float 
     ``r = linspace(0, 1, N)``, then 0 (k-diffusion ``get_sigmas_karras``). The end points are the caller's:
     diffusers' ``use_karras_sigmas`` passes its shifted grid's, ComfyUI's ``karras`` its model table's
     (``comfyui("karras", N, alpha=...)``)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     rho = positive_real("rho", rho)
     r = np.linspace(0.0, 1.0, num_steps)
@@ -440,7 +441,7 @@ def exponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sch
     """Log-uniform points ``exp(linspace(log t_max, log t_min, N))``, then 0 (k-diffusion
     ``get_sigmas_exponential``; diffusers ``use_exponential_sigmas``; ComfyUI's ``exponential`` with its model
     table's end points: ``comfyui("exponential", N, alpha=...)``)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     points = _pin_ends(np.exp(np.linspace(math.log(t_max), math.log(t_min), num_steps)), t_max, t_min)
     return _schedule(_with_zero(points), "exponential", {"num_steps": num_steps, "t_max": t_max, "t_min": t_min})
@@ -451,7 +452,7 @@ def polyexponential(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, rh
     ``r = linspace(1, 0, N)``, then 0. ``rho = 1`` is :func:`exponential`; ``rho > 1`` spends more steps near
     ``t_min``. (:func:`karras`'s ``rho`` acts on ``t^(1/rho)``, this one on the ramp in ``log t``.)
     Source: k-diffusion ``get_sigmas_polyexponential`` (as in ComfyUI ``comfy/k_diffusion/sampling.py``)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     rho = positive_real("rho", rho)
     ramp = np.linspace(1.0, 0.0, num_steps) ** rho
@@ -468,7 +469,7 @@ def beta(num_steps: int, t_max: float = 1.0, t_min: float = 0.001, a: float = 0.
     end point, repeats dropped; it never gets near ``t_min``): :func:`comfyui`.
     Source: Lee et al. 2024, "Beta Sampling is All You Need" (arXiv 2407.12173); diffusers 0.42.1.
     Needs scipy (``pip install 'flowsched[quality]'``)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     a, b = positive_real("a", a), positive_real("b", b)
     from ._optional import require
@@ -484,7 +485,7 @@ def kl_optimal(num_steps: int, t_max: float = 1.0, t_min: float = 0.001) -> Sche
     ``atan(t_min)``, then 0 (one step: ``[t_max, 0]``). Source: Sabour et al. 2024, "Align Your Steps"
     (arXiv 2404.14507). ComfyUI's ``kl_optimal`` scheduler is this formula with its model table's end points
     (:func:`comfyui`), except at one step, where ComfyUI computes 0/0 and returns ``[nan, 0]``."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     t_max, t_min = _endpoints(t_max, t_min)
     r = np.linspace(0.0, 1.0, num_steps) if num_steps > 1 else np.zeros(1)
     points = _pin_ends(np.tan(r * math.atan(t_min) + (1.0 - r) * math.atan(t_max)), t_max, t_min)
@@ -530,7 +531,7 @@ def linear_quadratic(
     ``linear_quadratic`` scheduler) also accepts ``N = 1`` (``[1, 0]``) and scales every value by ``t_max``.
     Neither applies a model shift. Sources: genmoai/models ``infer.py``; ComfyUI ``comfy/samplers.py``.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     threshold_noise = unit_open("threshold_noise", threshold_noise)
     t_max = _linear_quadratic_t_max(variant, t_max)
     params = {"num_steps": num_steps, "threshold_noise": threshold_noise, "variant": variant, "t_max": t_max}
@@ -652,7 +653,7 @@ def _comfy_model_sampling(alpha: float, mu: float | None, table_size: int | None
             )
         alpha = alpha_from_mu(mu)
         params = {"model_sampling": "ModelSamplingFlux", "mu": mu}
-    size = (1000 if mu is None else 10000) if table_size is None else positive_int("table_size", table_size)
+    size = (1000 if mu is None else 10000) if table_size is None else step_count("table_size", table_size)
     if size < 2:
         raise ValueError(f"table_size must be at least 2 (sigma_min < sigma_max), got {size}")
     return _SigmaTable(size, alpha), {**params, "alpha": alpha, "table_size": size}
@@ -724,7 +725,7 @@ def comfyui(
         raise ValueError(
             f"scheduler must be one of ComfyUI's {', '.join(COMFYUI_SCHEDULERS)}; got {scheduler!r}.{hint}"
         )
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     table, sampling = _comfy_model_sampling(alpha, mu, table_size)
     params = {"scheduler": scheduler, "num_steps": num_steps, **sampling}
     if scheduler == "kl_optimal" and num_steps == 1:
@@ -751,7 +752,7 @@ def loglinear_interp(schedule: Schedule | list, num_steps: int) -> Schedule:
     are interpolated linearly in ``log t`` against their normalised index, keeping both end points; the original
     terminal value is appended. A list is read as ``N + 1`` values ending in the terminal (see :func:`from_list`).
     Source: Sabour et al. 2024 "Align Your Steps" ``loglinear_interp`` (as in ComfyUI's AYS scheduler)."""
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     if not isinstance(schedule, Schedule):
         schedule = from_list(schedule)
     t = schedule.t

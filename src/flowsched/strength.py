@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ._validate import positive_int, positive_real, real, suggestion
+from ._limits import MAX_STEPS, step_count
+from ._validate import positive_real, real, suggestion
 from .schedule import Schedule
 from .shift import time_shift_inverse, time_shift_peer
 
@@ -128,7 +129,7 @@ def _diffsynth(t: np.ndarray, alpha: float, strength: float, described: str) -> 
 def _cut(make, rebuildable: bool, n: int, s: float, convention: str, alpha: float) -> tuple[Schedule, np.ndarray, int]:
     """``(base, the values the convention keeps or makes, begin_index)``."""
     if convention == "comfyui":
-        total = n if s > COMFYUI_FULL_DENOISE else int(n / s)
+        total = _comfyui_steps(n, s)
         base = _base(make, rebuildable or total == n, total, convention)
         t = base.t[-(n + 1) :]  # ComfyUI's sigmas[-(steps + 1):], whatever the table's length
         return base, t, base.t.size - t.size
@@ -142,6 +143,32 @@ def _cut(make, rebuildable: bool, n: int, s: float, convention: str, alpha: floa
     else:  # framepack
         return base, s * base.t, 0
     return base, base.t[begin:], begin
+
+
+def _comfyui_steps(n: int, strength: float) -> int:
+    """The step count KSampler builds its base at, ``int(N / s)`` (``N`` above :data:`COMFYUI_FULL_DENOISE`),
+    refused above :data:`~flowsched._limits.MAX_STEPS` before the base is built (a tiny denoise asks for billions)."""
+    if strength > COMFYUI_FULL_DENOISE:
+        return n
+    total = n / strength  # inf for a subnormal strength: compared as a float, never cast
+    if not total <= MAX_STEPS + 1:
+        raise ValueError(
+            f"strength={strength:g} with num_steps={n} under convention 'comfyui' builds its base schedule at "
+            f"int({n} / {strength:g}) steps, above the limit of {MAX_STEPS}; use strength >= {n / MAX_STEPS:g} "
+            f"with {n} steps"
+        )
+    return step_count("int(num_steps / strength)", int(total))
+
+
+def _keeps_no_step(strength: float, n: int, convention: str) -> ValueError:
+    """The error for a cut that keeps no step, with a remedy that exists: a step count within the limit."""
+    remedy = f"raise strength to at least {1 / n:.3g} (1 / num_steps)"
+    if 1 / strength <= MAX_STEPS:  # int(N * s) >= 1 from N = ceil(1 / s) on
+        remedy += f" or use at least {math.ceil(1 / strength)} steps"
+    return ValueError(
+        f"strength={strength:g} with num_steps={n} keeps no step under convention {convention!r} "
+        f"({CONVENTIONS[convention].split(':')[0]}); {remedy}"
+    )
 
 
 def _diffsynth_alpha(convention: str, alpha: float | None) -> float:
@@ -159,10 +186,9 @@ def _diffsynth_alpha(convention: str, alpha: float | None) -> float:
 
 def _partial_schedule(base: Schedule, t: np.ndarray, begin: int, convention: str, strength: float) -> Schedule:
     """The kept values as a Schedule named "partial", with the base's params and what the cut did."""
-    # framepack scales every value, so a base's double-shifted tail is no longer at shift(shift(1/T)): drop the flag
-    own = {k: v for k, v in base.params.items() if not (convention == "framepack" and k == "double_shift")}
+    # the base's parameters say how the base was made (framepack's scaled values keep its double-shifted spacing)
     params = {
-        **own,
+        **base.params,
         "num_steps": t.size - 1,
         "convention": convention,
         "strength": strength,
@@ -225,16 +251,12 @@ def partial(
     if not isinstance(convention, str) or convention not in CONVENTIONS:
         hint = suggestion(str(convention), list(CONVENTIONS)) if isinstance(convention, str) else ""
         raise ValueError(f"convention must be one of {', '.join(map(repr, CONVENTIONS))}; got {convention!r}.{hint}")
-    n = positive_int("num_steps", num_steps)
+    n = step_count("num_steps", num_steps)
     alpha = _diffsynth_alpha(convention, alpha)
     make, rebuildable = _base_maker(spec)
     base, t, begin = _cut(make, rebuildable, n, strength, convention, alpha)
     if t.size < 2:
-        raise ValueError(
-            f"strength={strength!r} with num_steps={n} keeps no step under convention {convention!r} "
-            f"({CONVENTIONS[convention].split(':')[0]}); raise strength or use at least {math.ceil(1 / strength)} "
-            "steps"
-        )
+        raise _keeps_no_step(strength, n, convention)
     try:
         return _partial_schedule(base, t, begin, convention, strength)
     except ValueError as exc:  # a strength so small that the rescaled grid collapses in float64

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     except BrokenPipeError:  # `flowsched ... | head`
         return 0
+    except MemoryError:  # what the size checks let through, on a machine with less memory than the budget
+        return fail("out of memory: this machine could not allocate what the command needs; ask for less, or lower "
+                    "FLOWSCHED_MAX_BYTES so that flowsched refuses such sizes up front")
     except OSError as exc:  # a file-system error the checks before the work could not foresee (disk full, ...)
         where = f" ({exc.filename})" if exc.filename else ""
         return fail(f"{exc.strerror or exc}{where}")

@@ -1,7 +1,7 @@
 """What every command shares: the one-line error, the parser, argument types, printing, optional packages.
 
-Bottom of the CLI: imports only ``flowsched._validate`` (standard library) at module level (command modules import
-it while ``--help`` is being built, so it must stay cheap).
+Bottom of the CLI: imports only ``flowsched._validate`` and ``flowsched._limits`` (standard library) at module level
+(command modules import it while ``--help`` is being built, so it must stay cheap).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .. import _limits
 from .. import _validate as v
 
 
@@ -32,6 +33,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise CliError(f"{message} (see `{self.prog} --help`)")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        """argparse's, except that options no parser knows point to the help of the command they were given to
+        (argparse reports them from the top parser, whose help does not list them)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            where = f"{self.prog} {command}" if command else self.prog
+            raise CliError(f"unrecognized arguments: {' '.join(extras)} (see `{where} --help`)")
+        return parsed
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
@@ -70,6 +81,12 @@ def arg_type(parse: Callable[[str], Any], check: Callable[[str, Any], Any], acce
 positive_int = arg_type(lambda text: int(text, 10), v.positive_int, "a positive integer")
 positive_float = arg_type(float, v.positive_real, "a finite number > 0")
 nonnegative_float = arg_type(float, v.nonnegative_real, "a finite number >= 0")
+#: ``--steps``: the library's step-count rule (:func:`flowsched._limits.step_count`).
+step_count = arg_type(
+    lambda text: int(text, 10),
+    _limits.step_count,
+    f"a step count from 1 to {_limits.MAX_STEPS} (models are trained on 1000 timesteps; no sampler runs more)",
+)
 
 
 def integer(text: str) -> int:
@@ -81,11 +98,13 @@ def integer(text: str) -> int:
 
 
 def step_counts(text: str) -> list[int]:
-    """``10,20,30`` -> ``[10, 20, 30]`` (positive, repeats dropped, order kept)."""
+    """``10,20,30`` -> ``[10, 20, 30]`` (step counts, repeats dropped, order kept)."""
     try:
-        values = [positive_int(x.strip()) for x in text.split(",") if x.strip()]
+        values = [step_count(x.strip()) for x in text.split(",") if x.strip()]
     except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(f"expected positive step counts like 10,20,30,50, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected step counts from 1 to {_limits.MAX_STEPS} like 10,20,30,50, got {text!r}"
+        ) from None
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one step count, got {text!r}")
     return list(dict.fromkeys(values))

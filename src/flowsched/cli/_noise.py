@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, integer, positive_int
+from ._common import CliError, integer, need, positive_int
 
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
@@ -43,9 +43,16 @@ def add_noise_options(p: argparse.ArgumentParser) -> None:
 
 
 def check_noise_options(args: argparse.Namespace) -> None:
-    """Refuse, before drawing, a device torch cannot parse or this machine does not have, and a ``--backend``
-    that does not apply (the torch generator) or cannot run here (numba or Triton not installed, Triton without
-    a CUDA device)."""
+    """Refuse, before drawing, a ``--backend`` that does not apply (the torch generator) or cannot run here (numba
+    or Triton not installed, Triton without a CUDA device), and a device torch cannot parse or this machine does not
+    have. What needs no torch is checked before torch is imported (about 2 s): a missing extra answers at once."""
+    if args.backend != "auto":
+        if args.generator != "portable":
+            raise CliError(
+                f"--backend {args.backend} applies to --generator portable; got --generator {args.generator}"
+            )
+        if args.backend == "numba":
+            need("numba", "--backend numba (the compiled CPU kernel)")
     import torch
 
     device = args.device
@@ -56,31 +63,37 @@ def check_noise_options(args: argparse.Namespace) -> None:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CliError(f"--device {device!r} asks for CUDA, but this torch build/machine has no CUDA device")
     if args.backend != "auto":
-        if args.generator != "portable":
-            raise CliError(
-                f"--backend {args.backend} applies to --generator portable; got --generator {args.generator}"
-            )
         from ..backends import select
 
         select(args.backend, dev)  # a ValueError naming what to install or use instead
 
 
 def draw(args: argparse.Namespace, geometry):
-    """The noise tensor the options ask for."""
+    """The noise tensor the options ask for. Within the budget (``--max-bytes``) an allocation can still fail on a
+    machine with less memory: that is one line too, not torch's allocator message."""
     import torch
 
     from ..noise import noise
 
-    return noise(
-        geometry,
-        args.seed,
-        device=args.device,
-        dtype=getattr(torch, args.dtype),
-        per_sample_seeds=True if args.per_sample_seeds else None,
-        generator=args.generator,
-        max_bytes=args.max_bytes,
-        backend=args.backend,
-    )
+    try:
+        return noise(
+            geometry,
+            args.seed,
+            device=args.device,
+            dtype=getattr(torch, args.dtype),
+            per_sample_seeds=True if args.per_sample_seeds else None,
+            generator=args.generator,
+            max_bytes=args.max_bytes,
+            backend=args.backend,
+        )
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower():
+            raise
+        shape = list(geometry.noise_shape)
+        raise CliError(
+            f"noise of shape {shape} in {args.dtype} is within --max-bytes but {args.device} could not allocate it; "
+            "use a smaller --batch/--height/--width/--frames"
+        ) from None
 
 
 def torch_device_type(device: str) -> str:

@@ -2,6 +2,11 @@
 
 A command calls :func:`check_outputs` first with all its output options, so a refused invocation (a bad suffix,
 an unwritable folder, a device or FIFO at the path, two options naming one file) writes nothing at all.
+
+One rule for every command: the file name's suffix picks the format among those the option can write (``plan
+--out`` and ``noise --out``: ``.safetensors``; ``schedule --out``: ``.json`` or ``.csv``; ``optimize --out``:
+``.json``; figures: ``.png``, ``.svg``, ``.pdf``), and any other suffix is refused up front. A data file named
+without a suffix gets the option's first format; a figure needs its suffix.
 """
 
 from __future__ import annotations
@@ -14,16 +19,20 @@ from ._common import CliError
 
 #: ``--out -`` / ``--plot -``: write to standard output (text outputs only).
 STDOUT = "-"
+#: The suffix of the tensor files ``plan`` and ``noise`` write.
+SAFETENSORS = (".safetensors",)
 
 
 class Output(NamedTuple):
-    """One output option of a command: its value, its flag, the suffixes it accepts (None: any) and whether it
-    is text (then ``-`` means standard output)."""
+    """One output option of a command: its value, its flag, the suffixes of the formats it writes, whether it is
+    text (then ``-`` means standard output) and whether a name without a suffix is accepted (it gets the first
+    format)."""
 
     path: str | None
     flag: str
-    suffixes: tuple[str, ...] | None = None
+    suffixes: tuple[str, ...]
     text: bool = False
+    bare: bool = False
 
 
 def image_suffixes() -> tuple[str, ...]:
@@ -62,8 +71,10 @@ def check_output(out: Output) -> str | None:
         return STDOUT
     if not path.strip():
         raise CliError(f"{flag} needs a file name, got {path!r}")
-    if out.suffixes is not None and os.path.splitext(path)[1].lower() not in out.suffixes:
-        raise CliError(f"{flag} must end in one of {', '.join(out.suffixes)} (the file format), got {path!r}")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in out.suffixes and not (out.bare and not suffix):
+        ends = out.suffixes[0] if len(out.suffixes) == 1 else f"one of {', '.join(out.suffixes)}"
+        raise CliError(f"{flag} must end in {ends} (the file format), got {path!r}")
     from .._io import resolve_target
 
     try:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import CliError, nonnegative_float, positive_float, positive_int, warn
+from ._common import CliError, arg_type, nonnegative_float, positive_float, positive_int, warn
 
 MODELS = ("field", "mixture", "mixture2d")
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """``--model`` and its settings; ``--sampler`` offers the samplers of :data:`flowsched.sampling.SAMPLERS`."""
-    from ..sampling import SAMPLERS  # numpy only
-
+def add_model_options(p: argparse.ArgumentParser, *, euler_only: bool = False) -> None:
+    """``--model`` and its settings, and the sampler scored: ``--sampler`` (the samplers of
+    :data:`flowsched.sampling.SAMPLERS`), ``--eta``, ``--s-noise``. ``euler_only`` (``optimize``, which finds Euler
+    schedules with the mixtures' rmse): no sampler options and only the metrics it can optimise, so the help offers
+    what works."""
     m = p.add_argument_group("data model")
     m.add_argument("--model", choices=MODELS, default="field", help="analytic data model")
-    m.add_argument("--metric", help="field: w2 | kl; mixtures: rmse | sliced_w2 | modes (default: w2 / rmse)")
+    mixtures = "rmse" if euler_only else "rmse | sliced_w2 | modes"
+    m.add_argument("--metric", help=f"field: w2 | kl; mixtures: {mixtures} (default: w2 / rmse)")
     m.add_argument("--gamma", type=float, default=2.0, help="field: spectral slope, variance ~ |k|^-gamma")
     m.add_argument("--k0", type=positive_float, default=1.0, help="field: low-frequency roll-off")
     m.add_argument("--w-t", type=float, default=1.0,
@@ -25,13 +27,24 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     m.add_argument("--latents-key", help="tensor name in --latents when it holds several")
     m.add_argument("--samples", type=positive_int, default=1024, help="mixtures: number of noises")
     m.add_argument("--seed", type=int, default=0, help="mixtures: seed of noises, true samples and projections")
+    if euler_only:
+        p.set_defaults(sampler="euler", eta=None, s_noise=None)
+    else:
+        _add_sampler_options(m)
+
+
+def _add_sampler_options(m) -> None:
+    from ..sampling import MAX_S_NOISE, SAMPLERS, check_s_noise  # numpy only
+
+    s_noise = arg_type(float, lambda _, value: check_s_noise(value),
+                       f"a number from 0 to {MAX_S_NOISE:g} (1 keeps the marginals exact)")
     m.add_argument("--sampler", choices=tuple(SAMPLERS), default="euler",
                    help="the sampler scored: euler (default), heun (mixtures only), euler_ancestral (with --eta, "
                    "--s-noise) or stochastic_euler; on a mixture the stochastic ones are scored by sliced_w2 only "
                    "(the default metric there), on the field exactly")
     m.add_argument("--eta", type=nonnegative_float, default=None,
                    help="euler_ancestral: share of each step re-noised (default 1; 0 is Euler)")
-    m.add_argument("--s-noise", type=nonnegative_float, default=None,
+    m.add_argument("--s-noise", type=s_noise, default=None,
                    help="euler_ancestral: scale of the fresh noise (default 1, which keeps the marginals exact)")
 
 
@@ -109,7 +122,10 @@ def _model(args: argparse.Namespace, geometry):
 
     if args.model == "field":
         if args.latents:
-            return GaussianField.from_latents(args.latents, key=args.latents_key)
+            try:
+                return GaussianField.from_latents(args.latents, key=args.latents_key)
+            except ValueError as exc:  # the file's own problem: say which option named it
+                raise CliError(f"--latents {args.latents!r}: {exc}") from None
         return GaussianField(geometry, gamma=args.gamma, k0=args.k0, w_t=args.w_t)
     return GaussianMixture.standard() if args.model == "mixture" else GaussianMixture.ring2d()
 

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from .._validate import real
-from ._common import CliError, arg_type, need, positive_float, positive_int, warn
+from ._common import CliError, arg_type, need, positive_float, step_count, warn
 
 # -- the preset's schedule: `schedule` and `plan` -----------------------------------------------------------
 
@@ -20,7 +20,7 @@ def shift_value(text: str):
 def add_schedule_options(p: argparse.ArgumentParser) -> None:
     """``--steps``, ``--shift/--no-shift``, ``--flow-shift``."""
     g = p.add_argument_group("schedule")
-    g.add_argument("--steps", type=positive_int, metavar="N", help="sampler steps N (default: the preset's)")
+    g.add_argument("--steps", type=step_count, metavar="N", help="sampler steps N (default: the preset's)")
     g.add_argument(
         "--shift",
         action=argparse.BooleanOptionalAction,
@@ -180,7 +180,7 @@ def add_spec_steps_option(p: argparse.ArgumentParser) -> None:
     """``--steps`` for commands that take schedule specs (see :func:`load_specs`)."""
     p.add_argument(
         "--steps",
-        type=positive_int,
+        type=step_count,
         metavar="N",
         help="step count N for every SPEC that does not fix its own with steps=..; unset: each preset's own "
         f"count, {FAMILY_STEPS} for families (JSON files and lists always keep theirs)",

@@ -187,9 +187,26 @@ def run(args) -> int:
         return 0
     print(table(rows))
     for r in rows:
-        label = f"{r['spec']} [{r['convention']}]" if "convention" in r else r["spec"]
         if "error" in r:
-            warn(f"{label}: skipped: {r['error']}")
-        for w in r.get("warnings", ()):
-            warn(f"{label}: {w}")
+            warn(f"{r['spec']} [{r['convention']}]: skipped: {r['error']}")
+    for message, about in grouped_warnings(rows).items():
+        warn(f"{labels(about)}: {message}")
     return 0
+
+
+def grouped_warnings(rows: list[dict]) -> dict[str, list[dict]]:
+    """``{warning: the rows it is about}``, in the order they first appear: one warning per cause, however many
+    rows share it (the JSON rows carry the same sentences, each row its own)."""
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        for w in r.get("warnings", ()):
+            out.setdefault(w, []).append(r)
+    return out
+
+
+def labels(rows: list[dict]) -> str:
+    """``sd3-medium [diffusers, comfyui], flux.1-dev [framepack]``: the rows a warning is about, by spec."""
+    by_spec: dict[str, list[str]] = {}
+    for r in rows:
+        by_spec.setdefault(r["spec"], []).extend([r["convention"]] if "convention" in r else [])
+    return ", ".join(f"{spec} [{', '.join(convs)}]" if convs else spec for spec, convs in by_spec.items())

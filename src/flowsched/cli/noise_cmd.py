@@ -7,7 +7,7 @@ import json
 from ._common import add_command, print_json, warn
 from ._geometry import add_geometry_options, resolve_geometry
 from ._noise import add_noise_options, check_noise_options, describe_noise, draw
-from ._output import Output, check_outputs, save_safetensors
+from ._output import SAFETENSORS, Output, check_outputs, save_safetensors
 
 EPILOG = """\
 examples:
@@ -39,7 +39,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..noise import noise_stats
 
-    check_outputs(Output(args.out, "--out"))
+    check_outputs(Output(args.out, "--out", SAFETENSORS, bare=True))
     check_noise_options(args)
     _, geometry = resolve_geometry(args)
     x = draw(args, geometry)

@@ -6,7 +6,7 @@ import json
 import time
 
 from .._validate import nonnegative_int
-from ._common import CliError, add_command, arg_type, need, positive_int
+from ._common import CliError, add_command, arg_type, need, positive_int, step_count
 from ._geometry import add_geometry_options
 from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
 from ._quality import add_model_options, check_model_options, setup, show_progress
@@ -42,9 +42,9 @@ def register(sub) -> None:
     )
     add_geometry_options(p)
     p.add_argument(
-        "--steps", type=positive_int, default=10, metavar="N", help="sampler steps N of the schedule to find"
+        "--steps", type=step_count, default=10, metavar="N", help="sampler steps N of the schedule to find"
     )
-    add_model_options(p)
+    add_model_options(p, euler_only=True)
     g = p.add_argument_group("optimiser")
     g.add_argument(
         "--start",
@@ -95,11 +95,11 @@ def _starts(args, num_steps: int) -> list:
 
 def check(args) -> None:
     """Everything that can be refused, before any work."""
-    check_outputs(Output(args.out, "--out", text=True), Output(args.plot, "--plot", image_suffixes()))
+    check_outputs(
+        Output(args.out, "--out", (".json",), text=True, bare=True), Output(args.plot, "--plot", image_suffixes())
+    )
     if args.out == STDOUT and args.json:
         raise CliError("--out - and --json would both print to standard output; give --out a file name")
-    if args.sampler != "euler":
-        raise CliError(f"optimize finds Euler schedules; --sampler {args.sampler} is for `flowsched evaluate`")
     check_model_options(args)
     if args.model != "field":
         metric = args.metric or "rmse"

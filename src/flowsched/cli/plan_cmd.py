@@ -7,7 +7,7 @@ import json
 from ._common import CliError, add_command, need, print_json, warn
 from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
 from ._noise import add_noise_options, check_noise_options, describe_noise, draw
-from ._output import Output, check_outputs, image_suffixes, save_safetensors
+from ._output import SAFETENSORS, Output, check_outputs, image_suffixes, save_safetensors
 from ._schedules import (
     add_schedule_options,
     add_strength_options,
@@ -58,14 +58,14 @@ def register(sub) -> None:
 
 def check(args) -> None:
     """Everything that can be refused, refused before the noise is drawn or anything is written."""
-    check_outputs(Output(args.out, "--out"), Output(args.plot, "--plot", image_suffixes()))
+    check_outputs(Output(args.out, "--out", SAFETENSORS, bare=True), Output(args.plot, "--plot", image_suffixes()))
     check_schedule_options(args)
-    check_noise_options(args)
     check_strength_options(args)
-    if args.plot:
-        need("matplotlib", "--plot")
     if args.init is not None and not args.init.lower().endswith(".safetensors"):
         raise CliError(f"--init must be a .safetensors file (pickle is never read), got {args.init!r}")
+    if args.plot:
+        need("matplotlib", "--plot")
+    check_noise_options(args)  # last: it imports torch
 
 
 def run(args) -> int:
@@ -105,6 +105,7 @@ def _plan(args, preset, geometry, schedule, stats, noised) -> dict:
         "dtype": args.dtype,
         "device": args.device,
         **{f"noise_{k}": stats[k] for k in ("mean", "std", "min", "max", "sha256")},
+        "warnings": plan_warnings(geometry, schedule),
     }
     if args.strength is not None:
         p = schedule.params
@@ -115,6 +116,15 @@ def _plan(args, preset, geometry, schedule, stats, noised) -> dict:
 
         plan.update(init=args.init, init_key=args.init_key, latent_sha256=noise_stats(noised)["sha256"])
     return plan
+
+
+def plan_warnings(geometry, schedule) -> list[str]:
+    """What the plan warns about, the same in text (stderr) and JSON: the geometry's (a frame count the VAE cannot
+    decode exactly) and a strength that starts elsewhere than it suggests (``compare`` shows the other
+    diagnostics)."""
+    from ..diagnostics import strength_warnings
+
+    return [*geometry.warnings, *strength_warnings(schedule)]
 
 
 def _figure(preset, schedule):
@@ -151,6 +161,7 @@ def load_init(args, geometry):
     import torch
 
     from .._io import read_safetensors_tensor
+    from ..sampling import check_finite
 
     try:
         key, tensor = read_safetensors_tensor(args.init, args.init_key, key_name="--init-key")
@@ -167,7 +178,7 @@ def load_init(args, geometry):
     if tensor.dtype != getattr(torch, args.dtype):
         name = str(tensor.dtype).removeprefix("torch.")
         raise CliError(f"--init tensor {key!r} is {name} but --dtype is {args.dtype}; pass --dtype {name}")
-    return tensor
+    return check_finite(f"--init tensor {key!r}", tensor)
 
 
 def _print_text(preset, geometry, schedule, stats, args, written, plan) -> None:
@@ -186,13 +197,7 @@ def _print_text(preset, geometry, schedule, stats, args, written, plan) -> None:
     if args.init is not None:
         print(f"init latent    {args.init} noised to t0 = {schedule.t[0]:.6f}: t0 * noise + (1 - t0) * init; "
               f"sha256 {plan['latent_sha256']}")
-    for w in geometry.warnings:
+    for w in plan["warnings"]:
         warn(w)
-    if args.strength is not None:
-        from ..diagnostics import diagnose
-
-        for w in diagnose(schedule):
-            if w.startswith("strength "):
-                warn(w)
     for path in written:
         print(f"wrote          {path}")

@@ -6,7 +6,7 @@ import csv
 import io
 import os
 
-from ._common import add_command, warn
+from ._common import CliError, add_command, warn
 from ._geometry import add_geometry_options, resolve_geometry
 from ._output import STDOUT, Output, check_outputs, write_text
 from ._schedules import (
@@ -54,8 +54,8 @@ def register(sub) -> None:
     o.add_argument(
         "--out",
         metavar="FILE",
-        help="write the schedule to FILE instead of printing it: CSV with --csv or a .csv name, else JSON "
-        "(`-`: standard output)",
+        help="write the schedule to FILE instead of printing it: FILE.json (loadable with Schedule.from_json) or "
+        "FILE.csv, by the suffix (`-`: standard output, CSV with --csv, else JSON)",
     )
     o.add_argument("--no-plot", action="store_true", help="table only, no terminal plot")
     p.set_defaults(run=run)
@@ -86,29 +86,45 @@ def to_csv(schedule) -> str:
     return buf.getvalue()
 
 
+#: What ``--out`` writes, by the file name's suffix.
+FORMATS = {".json": "json", ".csv": "csv"}
+SCHEDULE_SUFFIXES = tuple(FORMATS)
+
+
 def file_format(args) -> str:
-    """``csv`` or ``json``: what ``--out`` writes."""
-    if args.csv:
-        return "csv"
-    if args.json or args.out in (None, STDOUT):
-        return "json"
-    return "csv" if os.path.splitext(args.out)[1].lower() == ".csv" else "json"
+    """``csv`` or ``json``: what ``--out`` writes. The file name's suffix picks it; ``-`` (standard output) and a
+    name without a suffix take ``--csv`` (else JSON)."""
+    asked = "csv" if args.csv else "json"
+    if args.out in (None, STDOUT):
+        return asked
+    return FORMATS.get(os.path.splitext(args.out)[1].lower(), asked)
+
+
+def check_format(args) -> None:
+    """``--csv``/``--json`` must agree with the format ``--out``'s suffix picks (a .json file holding CSV is the
+    mistake this refuses)."""
+    fmt = file_format(args)
+    for flag, name in (("--csv", "csv"), ("--json", "json")):
+        if getattr(args, name) and fmt != name:
+            raise CliError(
+                f"{flag} asks for {name.upper()} but --out {args.out!r} names a {fmt.upper()} file; drop {flag} or "
+                f"name the file .{name}"
+            )
 
 
 def run(args) -> int:
-    check_outputs(Output(args.out, "--out", text=True))
+    check_outputs(Output(args.out, "--out", SCHEDULE_SUFFIXES, text=True, bare=True))
+    check_format(args)
     check_schedule_options(args)
     check_strength_options(args)
     preset, geometry = resolve_geometry(args)
     schedule = build_partial(args, preset, geometry)
     for w in geometry.warnings:
         warn(w)
-    if args.strength is not None:
-        from ..diagnostics import diagnose
+    from ..diagnostics import strength_warnings
 
-        for w in diagnose(schedule):
-            if w.startswith("strength "):  # only the strength's warning here (`compare` shows the others)
-                warn(w)
+    for w in strength_warnings(schedule):  # only the strength's warning here (`compare` shows the others)
+        warn(w)
     if args.out is not None:
         text = to_csv(schedule) if file_format(args) == "csv" else schedule.to_json(indent=2) + "\n"
         write_text(args.out, text)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._validate import positive_int
+from .._limits import step_count
 from ..geometry import LatentGeometry
 from ..schedule import Schedule
 from ..schedules import shifted
@@ -63,7 +63,7 @@ def auto_shift_schedule(
         bounds: the range of ``alpha`` searched (a log grid, then Brent refinement; see
             :func:`~flowsched.quality.optimize.best_shift`). A result at a bound means the optimum may lie outside.
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     fn, _, description, metric = _objective(geometry, model, metric, num_samples, seed)
     alpha, value = best_shift(num_steps, fn, bounds=bounds)
     base = shifted(num_steps, alpha)

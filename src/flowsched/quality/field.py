@@ -20,14 +20,17 @@ is 5,774 numbers).
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from .._limits import check_bytes
 from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real
 from ..geometry import LatentGeometry
+from ..sampling import check_finite, check_s_noise
 from ..schedule import Schedule, check_t
 
 METRICS = ("w2", "kl")
@@ -55,6 +58,14 @@ def _freq2(n: int) -> np.ndarray:
     return (np.fft.fftfreq(n) * n) ** 2
 
 
+def _check_grid_size(shape: tuple[int, int, int]) -> None:
+    """Refuse a grid whose field would exceed the memory budget (:mod:`flowsched._limits`) before any array is made:
+    building it peaks at about 32 bytes per cell (the spectrum, its broadcast base and ``np.unique``'s sorted copy
+    and counts; 24 measured with tracemalloc)."""
+    cells = math.prod(shape)
+    check_bytes(f"a Gaussian field on the latent grid {shape} ({cells} cells)", 32 * cells, about=True)
+
+
 def power_law_spectrum(
     grid: tuple[int, int, int] | LatentGeometry, *, gamma: float = 2.0, k0: float = 1.0, w_t: float = 1.0
 ) -> np.ndarray:
@@ -67,6 +78,7 @@ def power_law_spectrum(
     independent; ``k0`` rounds the spectrum off at the lowest frequencies.
     """
     shape = _grid(grid)
+    _check_grid_size(shape)
     gamma = real("gamma", gamma)
     k0 = real("k0", k0)
     w_t = real("w_t", w_t)
@@ -217,7 +229,7 @@ class GaussianField:
         if sampler == "euler":
             return self.log_gain_ratio(ts) + ln_v0
         eta = nonnegative_real("eta", eta)
-        s_noise = nonnegative_real("s_noise", s_noise)
+        s_noise = check_s_noise(s_noise)
         var = np.exp(2.0 * ln_v0) * np.ones((ts.shape[0], lam.size))
         for i in range(ts.shape[1] - 1):
             t, tn = ts[:, i : i + 1], ts[:, i + 1 : i + 2]
@@ -341,15 +353,15 @@ def _ancestral_rows(t: np.ndarray, tn: np.ndarray, eta: float, step: int) -> tup
     if np.any((t_down < 0) | (a_down <= 0)):
         r = int(np.flatnonzero((t_down < 0) | (a_down <= 0))[0])
         raise ValueError(
-            f"eta={eta!r} is too large for step {step} (t={t[r]!r} to {tn[r]!r}): the down-step lands at "
-            f"t_down={t_down[r]!r}; use eta in [0, 1]"
+            f"eta={eta!r} is too large for step {step} (t={float(t[r])!r} to {float(tn[r])!r}): the down-step "
+            f"lands at t_down={float(t_down[r])!r}; use eta in [0, 1]"
         )
     renoise2 = safe * safe - t_down * t_down * a_next * a_next / (a_down * a_down)
     if np.any(renoise2 < -1e-12 * safe * safe):
         r = int(np.flatnonzero(renoise2 < -1e-12 * safe * safe)[0])
         raise ValueError(
-            f"eta={eta!r} is too large for step {step} (t={t[r]!r} to {tn[r]!r}): the down-step overshoots and "
-            "leaves no noise to add back; use eta in [0, 1]"
+            f"eta={eta!r} is too large for step {step} (t={float(t[r])!r} to {float(tn[r])!r}): the down-step "
+            "overshoots and leaves no noise to add back; use eta in [0, 1]"
         )
     return t_down / t, a_next / a_down, np.maximum(renoise2, 0.0)
 
@@ -408,8 +420,7 @@ def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial
         arr = arr[..., None, :, :]
     if arr.ndim < 3:
         raise ValueError(f"latents need at least 3 axes [..., T', H', W'] (or image=True), got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("latents hold NaN or inf")
+    check_finite("latents", arr)
     shape = arr.shape[-3:]
     flat = arr.reshape(-1, *shape)
     power = np.zeros(shape)

@@ -24,11 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import check_bytes
 from .._validate import choice, is_torch_tensor, nonnegative_int, positive_int, positive_real, real
 from ..sampling import STOCHASTIC, add_noise, get_sampler
 from ..schedule import Schedule, check_t
 
 METRICS = ("rmse", "sliced_w2", "modes")
+#: Random directions of :func:`sliced_w2` (its default, and what ``"sliced_w2"`` uses).
+PROJECTIONS = 256
 #: Where :meth:`GaussianMixture.run` starts: pure noise, or data noised to the schedule's first value.
 STARTS = ("noise", "data")
 
@@ -50,7 +53,7 @@ def _sampler_options(sampler: str, eta: float, s_noise: float) -> dict:
     return {}
 
 
-def sliced_w2(a: np.ndarray, b: np.ndarray, *, projections: int = 256, seed: int = 0) -> float:
+def sliced_w2(a: np.ndarray, b: np.ndarray, *, projections: int = PROJECTIONS, seed: int = 0) -> float:
     """Sliced 2-Wasserstein distance between two equal-size point sets ``[n, d]``.
 
     ``sqrt(mean_theta W2^2(a . theta, b . theta))`` over ``projections`` random unit directions ``theta``; each 1-D
@@ -61,6 +64,9 @@ def sliced_w2(a: np.ndarray, b: np.ndarray, *, projections: int = 256, seed: int
     if a.ndim != 2 or a.shape != b.shape:
         raise ValueError(f"sliced_w2 needs two point sets of equal shape [n, d], got {a.shape} and {b.shape}")
     projections = positive_int("projections", projections)
+    n, d = a.shape
+    # the directions, both sets' sorted projections and their difference
+    check_bytes(f"sliced_w2 of {n} points along {projections} projections", 8 * projections * (d + 4 * n), about=True)
     theta = _rng(seed, 2).standard_normal((a.shape[1], projections))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
     pa = np.sort(a @ theta, axis=0)
@@ -206,9 +212,19 @@ class GaussianMixture:
         return xp
 
     # -- samples and references -----------------------------------------------------------------------------------
+    def _num_samples(self, num_samples: Any, *, sliced: bool = False) -> int:
+        """``num_samples``, checked, and refused when the work it asks for exceeds the memory budget
+        (:mod:`flowsched._limits`): the peak of a sampler run and its RK4 reference is about ``8 (16 d + 4 K)``
+        bytes per sample, plus ``8 * 4 * PROJECTIONS`` for ``"sliced_w2"`` (measured with tracemalloc: 1.75 KB per
+        sample for the standard mixture, 6.4 KB with sliced_w2; counted generously here)."""
+        n = positive_int("num_samples", num_samples)
+        per_sample = 8 * (16 * self.dim + 4 * self.num_components + (4 * PROJECTIONS if sliced else 0))
+        check_bytes(f"num_samples={n} on {self!r}", n * per_sample, about=True)
+        return n
+
     def sample(self, num_samples: int, seed: int = 0, *, return_labels: bool = False):
         """``num_samples`` draws of ``x0`` as float64 ``[num_samples, d]`` (and their component labels if asked)."""
-        x, labels = self._draw(positive_int("num_samples", num_samples), _rng(seed, 1))
+        x, labels = self._draw(self._num_samples(num_samples), _rng(seed, 1))
         return (x, labels) if return_labels else x
 
     def _draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +233,7 @@ class GaussianMixture:
 
     def noise(self, num_samples: int, seed: int = 0) -> np.ndarray:
         """The standard-normal start states ``[num_samples, d]`` that :meth:`error` uses for ``(num_samples, seed)``."""
-        return _rng(seed, 0).standard_normal((positive_int("num_samples", num_samples), self.dim))
+        return _rng(seed, 0).standard_normal((self._num_samples(num_samples), self.dim))
 
     def reference_solution(
         self, noise: Any, t_end: float = 0.0, *, rtol: float = 1e-7, return_error: bool = False
@@ -275,7 +291,7 @@ class GaussianMixture:
     def reference(self, num_samples: int = 1024, seed: int = 0) -> np.ndarray:
         """:meth:`reference_solution` of :meth:`noise` ``(num_samples, seed)`` (default ``rtol``), cached: the
         targets of ``"rmse"`` and ``"modes"``. Read-only float64 ``[num_samples, d]``."""
-        key = ("ref", positive_int("num_samples", num_samples), nonnegative_int("seed", seed))
+        key = ("ref", self._num_samples(num_samples), nonnegative_int("seed", seed))
         if key not in self._cache:
             ref = self.reference_solution(self.noise(num_samples, seed))
             ref.setflags(write=False)
@@ -341,7 +357,7 @@ class GaussianMixture:
         Monte Carlo, with the noise floor :meth:`noise_floor` ``(num_samples, seed)``.
         """
         metric = choice("metric", metric, METRICS)
-        num_samples = positive_int("num_samples", num_samples)
+        num_samples = self._num_samples(num_samples, sliced=metric == "sliced_w2")
         if metric != "sliced_w2" and (sampler in STOCHASTIC or start != "noise"):
             what = f"sampler={sampler!r}" if sampler in STOCHASTIC else f"start={start!r}"
             raise ValueError(
@@ -364,7 +380,7 @@ class GaussianMixture:
     def noise_floor(self, num_samples: int = 1024, seed: int = 0) -> float:
         """Sliced W2 between two independent true sample sets of size ``num_samples``: the value ``"sliced_w2"``
         cannot go below with that many samples (a perfect sampler scores about this)."""
-        num_samples = positive_int("num_samples", num_samples)
+        num_samples = self._num_samples(num_samples, sliced=True)
         return sliced_w2(self._draw(num_samples, _rng(seed, 3))[0], self._truth(num_samples, seed), seed=seed)
 
 

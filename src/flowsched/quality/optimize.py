@@ -19,11 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .._limits import step_count
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
 from ..sampling import (
     DETERMINISTIC,
     CheckPolicy,
     call_velocity,
+    check_finite,
     euler,
     get_sampler,
     nfe,
@@ -258,7 +260,7 @@ def best_shift(
 
     minimize_scalar = require("scipy.optimize", "the shift search (best_shift, auto_shift)").minimize_scalar
 
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     lo, hi = (positive_real("bounds[0]", bounds[0]), positive_real("bounds[1]", bounds[1]))
     if not lo < hi:
         raise ValueError(f"bounds must be (low, high) with low < high, got {bounds}")
@@ -450,7 +452,7 @@ def optimize_schedule(
         (``"lbfgs"``), ``start`` (where the winner came from), ``start_value``, ``value``, ``restarts`` and
         ``evaluations`` (schedules scored, all phases).
     """
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
     fn, value_and_grad, description, metric = objective_for(objective, metric, num_samples=num_samples, seed=seed)
     if restarts is None:
@@ -561,10 +563,12 @@ def teacher_search(
         student's result to the teacher's final state, over samples).
     """
     sampler = get_sampler(teacher_sampler, "teacher_sampler", DETERMINISTIC)
-    num_steps = positive_int("num_steps", num_steps)
+    num_steps = step_count("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
     refine = boolean("refine", refine)
     policy = CheckPolicy(check)
+    if policy.mode != "none":
+        check_finite("noise", noise)
     grid, teacher_name = _teacher_grid(teacher)
     n_t = grid.size - 1
     if num_steps > n_t:
@@ -614,7 +618,7 @@ def _teacher_grid(teacher: int | Schedule) -> tuple[np.ndarray, str]:
     """The teacher's grid (a Schedule from 1 to 0, or ``linspace(1, 0, N_T + 1)`` for a step count) and its name."""
     if isinstance(teacher, Schedule):
         return schedule_values(teacher), teacher.describe()
-    grid = linear(positive_int("teacher", teacher)).t
+    grid = linear(step_count("teacher", teacher)).t
     return grid, f"linear N={grid.size - 1}"
 
 

@@ -10,7 +10,6 @@ error here is "lower is better".
 
 from __future__ import annotations
 
-import io
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .._limits import step_count
 from .._optional import progress_bar
 from .._validate import choice, is_torch_tensor, positive_int
-from ..sampling import DETERMINISTIC, get_sampler
+from ..sampling import DETERMINISTIC, check_finite, get_sampler
 from ..schedule import Schedule
 from .field import GaussianField
 from .mixture import GaussianMixture
@@ -71,7 +71,7 @@ def teacher_reference(
     from ..schedules import linear
 
     if not isinstance(teacher, Schedule):
-        teacher = linear(positive_int("teacher", teacher))
+        teacher = linear(step_count("teacher", teacher))
     return get_sampler(sampler, "teacher_sampler", DETERMINISTIC)(velocity, noise, teacher, progress=progress)
 
 
@@ -105,9 +105,12 @@ class VelocityModel:
             raise TypeError(f"noise must be the start states at t = 1, an array or tensor [n, ...], got {noise!r:.60}")
         get_sampler(teacher_sampler, "teacher_sampler", DETERMINISTIC)
         if not isinstance(teacher, Schedule):
-            positive_int("teacher", teacher)
+            step_count("teacher", teacher)
         if reference is not None and tuple(reference.shape) != tuple(noise.shape):
             raise ValueError(f"reference has shape {tuple(reference.shape)}; it must match noise, {tuple(noise.shape)}")
+        check_finite("noise", noise)
+        if reference is not None:
+            check_finite("reference", reference)
         self.velocity, self.noise = velocity, noise
         self.teacher, self.teacher_sampler, self.progress = teacher, teacher_sampler, progress
         self._reference = reference
@@ -150,7 +153,7 @@ def error_table(
     """
     if not isinstance(makers, Mapping) or not makers:
         raise TypeError("makers must be a non-empty mapping {label: function(num_steps) -> Schedule}")
-    steps = [positive_int("steps entry", n) for n in steps]
+    steps = [step_count("steps entry", n) for n in steps]
     if not steps:
         raise ValueError("steps must hold at least one step count")
     if isinstance(score, (GaussianField, GaussianMixture, VelocityModel)):
@@ -188,15 +191,12 @@ def plot_error_vs_steps(
     written on it (a log axis over one point has no ticks to read). ``floor``: a reference line (e.g. the
     sliced-W2 noise floor). The suffix of ``path`` picks the format (.png, .svg, .pdf); written atomically.
     Returns ``path`` as a string."""
-    from .._io import atomic_write_bytes
-    from ..plot import image_format
+    from ..plot import image_format, save_figure
 
     fmt = image_format(path)  # check the path before drawing
+    positive_int("dpi", dpi)
     fig = _error_figure(results, steps, ylabel=ylabel, title=title, floor=floor)
-    buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=positive_int("dpi", dpi))
-    atomic_write_bytes(path, buf.getvalue())
-    return os.fspath(path)
+    return save_figure(fig, path, dpi=dpi, fmt=fmt)
 
 
 def _error_figure(
@@ -210,7 +210,7 @@ def _error_figure(
     """The matplotlib Figure :func:`plot_error_vs_steps` writes."""
     from .._optional import require
 
-    steps = [positive_int("steps entry", n) for n in steps]
+    steps = [step_count("steps entry", n) for n in steps]
     if not steps:
         raise ValueError("steps must hold at least one step count")
     if not isinstance(results, Mapping) or not results:
