@@ -203,7 +203,7 @@ def test_fit_recovers_spectrum_from_samples(tmp_path):
     log_ratio = np.abs(np.log(fitted / truth.variances))
     assert np.median(log_ratio) < 0.08
     assert np.quantile(log_ratio, 0.99) < 0.4
-    assert fitted.mean() == pytest.approx(np.mean(x**2), rel=1e-5)
+    assert fitted.mean() == pytest.approx(np.mean((x - x.mean()) ** 2), rel=1e-5)  # Parseval, the data centred
     field = GaussianField.from_latents(str(path))
     assert field.shape == (3, 16, 16)
     assert field.error(schedules.linear(20)) == pytest.approx(truth.error(schedules.linear(20)), rel=0.1)
@@ -221,14 +221,43 @@ def test_fit_image_latents_and_keys(tmp_path):
         fit_spectrum(path, key="c")
     lam = fit_spectrum(path, key="a", image=True, average="none")
     assert lam.shape == (1, 8, 8)
-    # Parseval: the mean variance is the mean square
-    assert lam.mean() == pytest.approx(float((x.double() ** 2).mean()), rel=1e-12)
+    # Parseval: the mean variance is the mean square of the data less each channel's mean (axis 1 of [B, C, H, W])
+    centred = x.double() - x.double().mean(dim=(0, 2, 3), keepdim=True)
+    assert lam.mean() == pytest.approx(float((centred**2).mean()), rel=1e-12)
+    raw = fit_spectrum(path, key="a", image=True, average="none", center=False)
+    assert raw.mean() == pytest.approx(float((x.double() ** 2).mean()), rel=1e-12)
+
+
+def test_fit_does_not_see_the_data_mean():
+    # Euler's error does not depend on the data's mean (the field is zero-mean), so neither may the fit: a mean
+    # left in would land in the zero-frequency variance and inflate the advised shift
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((32, 2, 3, 8, 8)) * np.array([1.0, 0.5])[None, :, None, None, None]
+    offset = np.array([1.9, -4.0])[None, :, None, None, None]  # one mean per channel
+    fitted = fit_spectrum(x)
+    assert np.allclose(fit_spectrum(x + offset), fitted, rtol=1e-9, atol=0)
+    raw = fit_spectrum(x + offset, center=False)  # the old second moment: the means in the zero frequency
+    assert raw[0, 0, 0] > 50 * fitted[0, 0, 0]
+    assert np.allclose(raw.ravel()[1:], fitted.ravel()[1:], rtol=1e-9)  # and nowhere else
+    field, inflated = GaussianField(variances=fitted), GaussianField(variances=raw)
+    from flowsched.quality import auto_shift
+
+    assert auto_shift(None, 8, inflated) > 2 * auto_shift(None, 8, field)
+
+
+def test_fit_of_one_centred_sample_says_what_to_do():
+    one = np.random.default_rng(1).standard_normal((1, 4, 8, 8))
+    with pytest.raises(ValueError, match=r"center=True leaves no zero-frequency variance.*fit a batch"):
+        fit_spectrum(one)
+    assert fit_spectrum(one, center=False).shape == (4, 8, 8)
 
 
 def test_fit_refuses_pickle_and_constant_latents(tmp_path):
     with pytest.raises(ValueError, match="safetensors"):
         fit_spectrum(tmp_path / "latents.pt")
     with pytest.raises(ValueError, match="zero power"):
+        fit_spectrum(np.zeros((1, 4, 4, 4)), center=False)
+    with pytest.raises(ValueError, match="no zero-frequency variance"):
         fit_spectrum(np.zeros((1, 4, 4, 4)))
     with pytest.raises(ValueError, match="at least 3 axes"):
         fit_spectrum(np.ones((4, 4)))

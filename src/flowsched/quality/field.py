@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._limits import check_bytes
-from .._validate import choice, is_torch_tensor, nonnegative_real, positive_int, real
+from .._validate import boolean, choice, is_torch_tensor, nonnegative_real, positive_int, real
 from ..geometry import LatentGeometry
 from ..sampling import check_finite, check_s_noise
 from ..schedule import Schedule, check_t
@@ -168,9 +168,11 @@ class GaussianField:
         self.total_variance = float(np.dot(self.counts, levels))
 
     @classmethod
-    def from_latents(cls, latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False):
+    def from_latents(
+        cls, latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False, center: bool = True
+    ):
         """A field whose variances are fitted to real latents by :func:`fit_spectrum` (same arguments)."""
-        return cls(variances=fit_spectrum(latents, key=key, average=average, image=image))
+        return cls(variances=fit_spectrum(latents, key=key, average=average, image=image, center=center))
 
     def __repr__(self) -> str:
         spec = ", ".join(f"{k}={v}" for k, v in self.spectrum.items())
@@ -395,7 +397,9 @@ def _average(power: np.ndarray, groups: np.ndarray) -> np.ndarray:
     return (sums / counts)[inverse].reshape(power.shape)
 
 
-def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False) -> np.ndarray:
+def fit_spectrum(
+    latents: Any, *, key: str | None = None, average: str = "radial", image: bool = False, center: bool = True
+) -> np.ndarray:
     """Per-mode variances ``[T', H', W']`` estimated from real latents, for ``GaussianField(variances=...)``.
 
     Args:
@@ -406,11 +410,18 @@ def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial
         average: how to smooth the periodogram of a few samples. ``"radial"`` (default): mean over modes with the
             same ``|k_t|`` and the same rounded spatial radius ``sqrt(k_y^2 + k_x^2)``; ``"grid"``: mean over the
             sign flips ``(+-k_t, +-k_y, +-k_x)``; ``"none"``: the raw periodogram.
+        center: subtract the data's mean first: one mean per channel (the axes between the first and the last three;
+            a 3- or 4-D array has one), over the samples and positions. The Gaussian field has mean zero, and Euler's
+            error does not depend on the data's mean, but a mean left in lands in the zero-frequency variance and
+            inflates the advised shift (7-9x for a mean of 1.9 standard deviations: docs/quality-models.md, "On
+            trained networks"). The zero-frequency variance that remains is the spread of the samples' own means,
+            which is real and needed; so fit a batch of samples, as the model sees them (after the VAE's shift and
+            scale). ``False``: the raw second moment, for data whose mean is zero by construction.
 
     Returns:
-        float64 ``[T', H', W']`` in ``numpy.fft.fftn`` order, ``E|FFT(x)_k|^2 / (T' H' W')``: the per-element
-        variance each mode contributes, so its mean is the mean square of the latents (the mean is kept, in the
-        zero-frequency mode). Raises ``ValueError`` when a mode has no power (constant or zero latents).
+        float64 ``[T', H', W']`` in ``numpy.fft.fftn`` order, ``E|FFT(x - mean)_k|^2 / (T' H' W')``: the
+        per-element variance each mode contributes, so its mean is the variance of the latents. Raises
+        ``ValueError`` when a mode has no power (constant latents, or one sample centred).
     """
     average = choice("average", average, AVERAGES)
     arr = _load_latents(latents, key)
@@ -421,6 +432,8 @@ def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial
     if arr.ndim < 3:
         raise ValueError(f"latents need at least 3 axes [..., T', H', W'] (or image=True), got shape {arr.shape}")
     check_finite("latents", arr)
+    if boolean("center", center):
+        arr = arr - _channel_means(arr)
     shape = arr.shape[-3:]
     flat = arr.reshape(-1, *shape)
     power = np.zeros(shape)
@@ -435,9 +448,23 @@ def fit_spectrum(latents: Any, *, key: str | None = None, average: str = "radial
             radius = np.rint(np.sqrt(ay[:, None] ** 2 + ax[None, :] ** 2)).astype(np.int64)
             groups = at[:, None, None] * (radius.max() + 1) + radius[None, :, :]
         power = _average(power, groups)
+    if center and not power.flat[0] > 1e-12 * power.mean():  # what rounding leaves of a zero mean
+        raise ValueError(
+            "center=True leaves no zero-frequency variance: the latents' own means do not spread around the "
+            "data's mean (one sample, or samples with one mean); fit a batch of samples, or pass center=False for "
+            "data whose mean is zero by construction"
+        )
     if not (power > 0).all():
         raise ValueError(
             f"latents give {int((power <= 0).sum())} modes with zero power (constant or zero latents?); "
             "a Gaussian field needs every variance > 0"
         )
     return power
+
+
+def _channel_means(arr: np.ndarray) -> np.ndarray | float:
+    """The data's mean per channel: over axis 0 (samples) and the last three (positions), one value for each index
+    of the axes between them (a 3- or 4-D array has none: one mean)."""
+    if arr.ndim == 3:
+        return float(arr.mean())
+    return arr.mean(axis=(0, *range(arr.ndim - 3, arr.ndim)), keepdims=True)
