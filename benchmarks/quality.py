@@ -399,7 +399,7 @@ def autoshift_table(lines: list[str]) -> None:
         geo = geometry(h, w, f, vae)
         r = rule_alphas(geo)
         autos = [auto_shift(geo, n) for n in (10, 20, 50)]
-        static = auto_shift(None, 20, GaussianField(geo, w_t=1e4)) if geo.latent_frames > 1 else autos[1]
+        static = auto_shift(GaussianField(geo, w_t=1e4), 20) if geo.latent_frames > 1 else autos[1]
         grid = (geo.latent_frames, geo.latent_height, geo.latent_width)
         lines.append(
             f"| {label} | {grid} | {r['Open-Sora rule']:.3g} | {r['Flux rule']:.3g} | {r['SD3 rule']:.3g} | "

@@ -242,7 +242,7 @@ def test_fit_does_not_see_the_data_mean():
     field, inflated = GaussianField(variances=fitted), GaussianField(variances=raw)
     from flowsched.quality import auto_shift
 
-    assert auto_shift(None, 8, inflated) > 2 * auto_shift(None, 8, field)
+    assert auto_shift(inflated, 8) > 2 * auto_shift(field, 8)
 
 
 def test_fit_of_one_centred_sample_says_what_to_do():

@@ -408,7 +408,7 @@ def test_fitted_shift_recovers_the_shift_of_the_field_the_latents_come_from():
     from flowsched.quality.field import power_law_spectrum
 
     lam = power_law_spectrum((1, 16, 16), gamma=2.5, k0=1.0, w_t=1.0)
-    true = auto_shift(None, 8, GaussianField(variances=lam))
+    true = auto_shift(GaussianField(variances=lam), 8)
     fitted = _tune.fitted_shift(torch.from_numpy(_stationary_latents(lam[0], 400, 0)), 8)
     assert fitted.name == "shifted" and fitted.num_steps == 8
     assert fitted.params["alpha"] == pytest.approx(true, rel=0.03)

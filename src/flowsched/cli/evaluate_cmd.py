@@ -82,8 +82,10 @@ def _row(spec: str, args, preset, geometry, model, metric, first_n: int):
     if spec == "auto":
         from ..quality import auto_shift_schedule
 
+        chosen_by = "w2" if metric == "kl" else metric  # the field's KL is measured, never advice: auto is W2's shift
+
         def auto(n):
-            return auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed)
+            return auto_shift_schedule(model, n, metric=chosen_by, num_samples=args.samples, seed=args.seed)
 
         return auto, None
     # Families that take image_seq_len, num_frames or seq_len get them from the geometry unless the spec sets them.

@@ -15,7 +15,7 @@ EPILOG = """\
 examples:
   flowsched optimize --steps 10 --out out/opt10.json       # Open-Sora 2.0 768px 129f field, W2 error
   flowsched optimize --model mixture --steps 8 --samples 512 --out out/mixture8.json
-  flowsched optimize --preset opensora-2.0-256px --steps 20 --metric kl --start linear --start shifted:alpha=3
+  flowsched optimize --preset opensora-2.0-256px --steps 20 --start linear --start shifted:alpha=3
 
 The result is a flowsched schedule JSON (name "optimized", with the data model, metric, start and error in its
 params). Use it wherever a schedule is accepted: `flowsched evaluate --schedule out/opt10.json --steps 10`,
@@ -135,7 +135,7 @@ def run(args) -> int:
     rows = {
         "linear": schedules.linear(n),
         f"{preset.name} rule": preset.schedule(geometry, n),
-        "best shift": auto_shift_schedule(geometry, n, model, metric, num_samples=args.samples, seed=args.seed),
+        "best shift": auto_shift_schedule(model, n, metric=metric, num_samples=args.samples, seed=args.seed),
         "optimized": result,
     }
     errors = {label: model.error(s, metric=metric, **kw) for label, s in rows.items()}

@@ -40,8 +40,8 @@ from .._io import read_safetensors_tensor
 from .._optional import progress_bar
 from .._validate import TORCH_SEED_MAX, boolean, nonnegative_int, positive_int
 from ..quality import GaussianField, auto_shift_schedule, fit_spectrum, optimize_schedule, stepsize_search
+from ..quality.optimize import teacher_grid
 from ..schedule import Schedule, check_t
-from ..schedules import linear
 
 __all__ = ["PipelineVelocity", "Trajectory", "Walks", "fitted_shift", "tune"]
 
@@ -438,7 +438,7 @@ def tune(
     prompt: str | Sequence[str] | None = None,
     *,
     num_inference_steps: int,
-    teacher_steps: int | Schedule = 100,
+    teacher_steps: int | Schedule | None = None,
     num_samples: int = 4,
     seed: int = 0,
     held_out_samples: int | None = None,
@@ -472,8 +472,8 @@ def tune(
             :class:`PipelineVelocity` for what it must do).
         prompt: the prompt (or prompts); or pass ``prompt_embeds=`` and the like in ``pipe_kwargs``.
         num_inference_steps: the step count ``M`` to tune for.
-        teacher_steps: the teacher's step count ``N_T`` (a linear grid; ``M <= N_T``) or its grid as a Schedule
-            from 1 to 0 (the search can only choose its points).
+        teacher_steps: the teacher's step count ``N_T`` (a linear grid; ``M <= N_T``; default ``max(100, 4 M)``)
+            or its grid as a Schedule from 1 to 0 (the search can only choose its points).
         num_samples: noises the search runs on (batched in each pipeline call).
         seed: the search noises' generator seed; ``seed + 1`` seeds the held-out ones.
         held_out_samples: noises of the score (default ``num_samples``).
@@ -493,7 +493,7 @@ def tune(
         scalar ``pipe_kwargs`` it was tuned with.
     """
     steps = positive_int("num_inference_steps", num_inference_steps)
-    grid, teacher_name = _teacher(teacher_steps)
+    grid, teacher_name = teacher_grid(teacher_steps, steps, "teacher_steps")
     if steps > grid.size - 1:
         raise ValueError(f"num_inference_steps must be at most the teacher's {grid.size - 1} steps, got {steps}")
     count = positive_int("num_samples", num_samples)
@@ -521,14 +521,6 @@ def tune(
     if score.rmse > score.default_rmse:
         _warn_worse(oracle.name, type(pipe.scheduler).__name__, steps, held, score)
     return Schedule(t, name="tuned", params={**_call_record(call), **params})
-
-
-def _teacher(teacher: Any) -> tuple[np.ndarray, str]:
-    """The teacher's grid (decreasing from 1 to 0) and its description."""
-    if isinstance(teacher, Schedule):
-        return _check_row(teacher, "teacher_steps"), teacher.describe()
-    grid = linear(positive_int("teacher_steps", teacher)).t
-    return grid, f"linear N={grid.size - 1}"
 
 
 def _search_rounds(oracle: PipelineVelocity, first: torch.Tensor) -> Any:
@@ -625,7 +617,6 @@ def fitted_shift(
     seed: int = 0,
     sample_steps: int | None = None,
     unpack: Callable[[torch.Tensor], Any] | None = None,
-    metric: str = "w2",
     **pipe_kwargs: Any,
 ) -> Schedule:
     """The static shift for ``num_inference_steps`` Euler steps that :func:`flowsched.quality.auto_shift` picks on
@@ -647,7 +638,9 @@ def fitted_shift(
         unpack: applied to the latents first, to give the spatial layout ``[B, C, H, W]`` (image) or
             ``[B, C, T, H, W]`` (video) from a packed one (Flux's and LTX's ``[B, tokens, channels]``), e.g.
             ``lambda x: FluxPipeline._unpack_latents(x, height, width, pipe.vae_scale_factor)``.
-        metric: the field's error, ``"w2"`` (default) or ``"kl"``.
+
+    The field is fitted to the latents less each channel's mean, and the shift minimises its W2 error (the
+    advice that held on trained networks; the field's KL is not offered: docs/quality-models.md).
 
     Returns:
         ``shifted(num_inference_steps, alpha)`` as a Schedule (``params["alpha"]`` is the shift) whose params add
@@ -669,7 +662,7 @@ def fitted_shift(
         latents = unpack(latents)
     arr = _spatial(latents)
     field = GaussianField(variances=fit_spectrum(arr, image=arr.ndim == 4))
-    schedule = auto_shift_schedule(None, steps, field, metric)
+    schedule = auto_shift_schedule(field, steps)
     params = {**schedule.params, "fitted_from": origin, "latent_shape": list(arr.shape[1:])}
     return Schedule(schedule.t, name=schedule.name, params=params)
 

@@ -54,8 +54,10 @@ SHORT_RUN = 10
 
 __all__ = [
     "DEFAULT_RESTARTS",
+    "KL_NOT_ADVICE",
     "SHIFT_BOUNDS",
     "FieldObjective",
+    "advice_objective",
     "best_shift",
     "Objective",
     "logits_from_schedule",
@@ -65,6 +67,7 @@ __all__ = [
     "schedule_from_logits",
     "stepsize_search",
     "StepsizePath",
+    "teacher_grid",
     "teacher_search",
 ]
 
@@ -227,6 +230,25 @@ def objective_for(model: Any, metric: str | None = None, *, num_samples: int = 1
         "objective must be a GaussianField, a GaussianMixture or a batched objective f(ts[S, N+1]) -> [S] "
         f"(for a velocity model use teacher_search); got {type(model).__name__}"
     )
+
+
+#: Why the field's per-mode KL is measured but never minimised for advice.
+KL_NOT_ADVICE = (
+    "metric='kl' is not offered as advice: on networks trained on real photographs the KL-optimal shift (0.35-0.5) "
+    "was the worst schedule in every cell, 1.45-3.3x the best static shift's error, and it lost on the samples' own "
+    "KL too (docs/quality-models.md, 'On trained networks'); use metric='w2' (the default). GaussianField.error(..., "
+    "'kl') still measures it"
+)
+
+
+def advice_objective(model: Any, metric: str | None = None, **options: Any) -> Objective:
+    """:func:`objective_for` for the functions that advise a schedule (:func:`optimize_schedule`,
+    :func:`~flowsched.quality.auto_shift`): a field's ``"kl"`` is refused with :data:`KL_NOT_ADVICE`."""
+    from .field import GaussianField
+
+    if metric == "kl" and isinstance(model, (GaussianField, FieldObjective)):
+        raise ValueError(KL_NOT_ADVICE)
+    return objective_for(model, metric, **options)
 
 
 def _evaluate(objective: BatchObjective, ts: np.ndarray) -> np.ndarray:
@@ -434,7 +456,8 @@ def optimize_schedule(
 
     Args:
         num_steps: steps ``N``.
-        objective: a :class:`~flowsched.quality.GaussianField` (metric ``"w2"`` or ``"kl"``), a
+        objective: a :class:`~flowsched.quality.GaussianField` (metric ``"w2"``; ``"kl"`` is not advice: see
+            :data:`KL_NOT_ADVICE`), a
             :class:`~flowsched.quality.GaussianMixture` (metric ``"rmse"`` over ``num_samples`` noises drawn with
             ``seed``), or a batched objective ``f(ts[S, N + 1]) -> [S]`` (see :func:`objective_for`). For your
             own velocity model use :func:`teacher_search`.
@@ -454,7 +477,7 @@ def optimize_schedule(
     """
     num_steps = step_count("num_steps", num_steps)
     maxiter = positive_int("maxiter", maxiter)
-    fn, value_and_grad, description, metric = objective_for(objective, metric, num_samples=num_samples, seed=seed)
+    fn, value_and_grad, description, metric = advice_objective(objective, metric, num_samples=num_samples, seed=seed)
     if restarts is None:
         restarts = 0 if value_and_grad is not None else DEFAULT_RESTARTS
     restarts = nonnegative_int("restarts", restarts)
@@ -531,7 +554,7 @@ def teacher_search(
     noise: Any,
     num_steps: int,
     *,
-    teacher: int | Schedule = 100,
+    teacher: int | Schedule | None = None,
     teacher_sampler: str = "euler",
     refine: bool = False,
     maxiter: int = 30,
@@ -547,7 +570,8 @@ def teacher_search(
         velocity: ``v(x, t)`` with ``t`` a Python float (:mod:`flowsched.sampling` contract; checked each call).
         noise: ``[n, ...]`` starting states at ``t = 1`` (numpy or torch); one schedule is found for the batch.
         num_steps: student steps ``M`` (``1 <= M <= N_T``).
-        teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0).
+        teacher: teacher steps ``N_T`` or a teacher Schedule (decreasing from 1 to 0); default ``max(100, 4 M)``
+            linear steps (:func:`teacher_grid`).
         teacher_sampler: ``"euler"`` (OSS's choice, ``N_T`` calls) or ``"heun"`` (a more accurate teacher,
             ``2 N_T - 1`` calls).
         refine: then move the ``M - 1`` interior values off the teacher grid with L-BFGS-B against the teacher's
@@ -569,7 +593,7 @@ def teacher_search(
     policy = CheckPolicy(check)
     if policy.mode != "none":
         check_finite("noise", noise)
-    grid, teacher_name = _teacher_grid(teacher)
+    grid, teacher_name = teacher_grid(teacher, num_steps)
     n_t = grid.size - 1
     if num_steps > n_t:
         raise ValueError(f"num_steps must be at most the teacher's {n_t} steps, got {num_steps}")
@@ -614,12 +638,21 @@ def _one_by_one(velocity: Callable[[Any, float], Any], policy: CheckPolicy, bar:
     return round_velocities
 
 
-def _teacher_grid(teacher: int | Schedule) -> tuple[np.ndarray, str]:
-    """The teacher's grid (a Schedule from 1 to 0, or ``linspace(1, 0, N_T + 1)`` for a step count) and its name."""
+def teacher_grid(teacher: int | Schedule | None, num_steps: int, name: str = "teacher") -> tuple[np.ndarray, str]:
+    """The grid an OSS search for ``num_steps`` student steps may stop on, and its description: a Schedule from 1 to
+    0, ``linspace(1, 0, N_T + 1)`` for a step count ``N_T``, or for ``None`` the default ``N_T = max(100, 4 M)``.
+    A linear teacher of too few steps has too few points near ``t = 1`` for a large ``M``: with 50 of them, OSS's
+    32-step schedules were 1.08x (16 px) and 1.44x (32 px) the best static shift's error on the trained networks
+    (docs/quality-models.md, "On trained networks")."""
+    if teacher is None:
+        teacher = max(100, 4 * num_steps)
     if isinstance(teacher, Schedule):
-        return schedule_values(teacher), teacher.describe()
-    grid = linear(step_count("teacher", teacher)).t
-    return grid, f"linear N={grid.size - 1}"
+        grid = schedule_values(teacher)
+        described = teacher.describe()
+    else:
+        grid = linear(step_count(name, teacher)).t
+        described = f"linear N={grid.size - 1}"
+    return grid, described
 
 
 class StepsizePath(NamedTuple):
