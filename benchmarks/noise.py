@@ -179,7 +179,7 @@ def stage_rows(repeats: int) -> list[tuple[str, float]]:
     import numpy as np
 
     from flowsched import philox
-    from flowsched.backends import numpy_ops
+    from flowsched.backends import constants, numpy_ops
 
     n = numpy_ops.CPU_CHUNK
     nb, work = n // 4, numpy_ops.Workspace()
@@ -187,7 +187,7 @@ def stage_rows(repeats: int) -> list[tuple[str, float]]:
     x = numpy_ops.philox_rounds(*numpy_ops.counters(blk0, nb, words, 0, work), key, work)
     u = np.concatenate([a.reshape(-1) for a in x]).view(np.int64)
     q = (u + (0.5 - 2.0**31)) * 2.0**-32
-    tail = np.flatnonzero(np.abs(q) > philox.SPLIT1)
+    tail = np.flatnonzero(np.abs(q) > constants.SPLIT1)
     scratch, dest = np.empty(n), np.empty(n, np.float32)
 
     def transform():
@@ -293,7 +293,7 @@ def main() -> int:
     repeats = 3 if args.quick else args.repeats
     import torch
 
-    from flowsched.philox import default_threads
+    from flowsched.backends import default_threads
 
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     if args.stages:
