@@ -137,3 +137,42 @@ def test_every_exported_name_exists():
             continue
         missing += [f"{name}.{n}" for n in getattr(module, "__all__", ()) if not hasattr(module, n)]
     assert not missing, missing
+
+
+def _module_names() -> list[str]:
+    import pkgutil
+
+    names = ["flowsched"] + [m.name for m in pkgutil.walk_packages(flowsched.__path__, "flowsched.")]
+    return [n for n in names if not n.endswith("__main__")]
+
+
+def test_every_module_declares_its_interface():
+    """Every module has an ``__all__`` of names it defines, and whatever another flowsched module imports from it
+    by name is in that list: a module's interface, to users and to the rest of the package, is written down."""
+    import importlib
+
+    missing, undefined, outside = [], [], []
+    for name in _module_names():
+        module = importlib.import_module(name)
+        exported = getattr(module, "__all__", None)
+        if exported is None:
+            missing.append(name)
+            continue
+        undefined += [f"{name}.{n}" for n in exported if not hasattr(module, n)]
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        here = ".".join(rel.parts[:-1] if path.name == "__init__.py" else rel.parts[:-1])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.ImportFrom) and node.level):
+                continue
+            base = here.split(".")[: len(here.split(".")) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+            module = importlib.import_module(target)
+            for alias in node.names:
+                if f"{target}.{alias.name}" in _module_names():
+                    continue  # a submodule
+                if alias.name not in getattr(module, "__all__", ()):
+                    outside.append(f"{rel}: {target}.{alias.name}")
+    assert not missing, f"modules without __all__: {missing}"
+    assert not undefined, f"names in __all__ that do not exist: {undefined}"
+    assert not outside, f"imported by name but not in the module's __all__: {outside}"

@@ -16,6 +16,12 @@ import argparse
 import importlib
 import sys
 
+__all__ = [
+    "COMMANDS",
+    "build_parser",
+    "main",
+]
+
 #: Command modules in the order ``--help`` lists them.
 COMMANDS = ("plan", "schedule", "shape", "noise", "presets", "plot", "compare", "evaluate", "optimize", "frames")
 

@@ -15,6 +15,23 @@ from typing import Any
 from .. import _limits
 from .. import _validate as v
 
+__all__ = [
+    "add_command",
+    "arg_type",
+    "CliError",
+    "fail",
+    "integer",
+    "need",
+    "nonnegative_float",
+    "Parser",
+    "positive_float",
+    "positive_int",
+    "print_json",
+    "step_count",
+    "step_counts",
+    "warn",
+]
+
 
 class CliError(Exception):
     """A usage problem the user can fix; printed as one line, exit status 2."""

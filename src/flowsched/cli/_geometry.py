@@ -6,6 +6,12 @@ import argparse
 
 from ._common import positive_int
 
+__all__ = [
+    "add_geometry_options",
+    "describe_geometry",
+    "resolve_geometry",
+]
+
 
 def add_geometry_options(p: argparse.ArgumentParser, *, batch: bool = False) -> None:
     """``--preset`` plus overrides of its height, width, frames and VAE (and ``--batch`` when asked)."""

@@ -6,6 +6,13 @@ import argparse
 
 from ._common import CliError, integer, need, positive_int
 
+__all__ = [
+    "add_noise_options",
+    "check_noise_options",
+    "describe_noise",
+    "draw",
+]
+
 DTYPES = ("float32", "bfloat16", "float16", "float64")
 
 

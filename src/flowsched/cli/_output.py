@@ -17,6 +17,16 @@ from typing import Any, NamedTuple
 
 from ._common import CliError
 
+__all__ = [
+    "SAFETENSORS",
+    "STDOUT",
+    "check_outputs",
+    "image_suffixes",
+    "Output",
+    "save_safetensors",
+    "write_text",
+]
+
 #: ``--out -`` / ``--plot -``: write to standard output (text outputs only).
 STDOUT = "-"
 #: The suffix of the tensor files ``plan`` and ``noise`` write.

@@ -6,6 +6,15 @@ import argparse
 
 from ._common import CliError, arg_type, nonnegative_float, positive_float, positive_int, warn
 
+__all__ = [
+    "add_model_options",
+    "check_model_options",
+    "sampler_options",
+    "sampler_text",
+    "setup",
+    "show_progress",
+]
+
 MODELS = ("field", "mixture", "mixture2d")
 
 

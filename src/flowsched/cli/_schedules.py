@@ -9,6 +9,21 @@ from typing import Any
 from .._validate import real
 from ._common import CliError, arg_type, need, positive_float, step_count, warn
 
+__all__ = [
+    "add_schedule_options",
+    "add_spec_steps_option",
+    "add_strength_options",
+    "build_partial",
+    "check_schedule_options",
+    "check_strength_options",
+    "conventions",
+    "load_specs",
+    "schedule_summary",
+    "strength_summary",
+    "strength_value",
+    "text_plot",
+]
+
 # -- the preset's schedule: `schedule` and `plan` -----------------------------------------------------------
 
 

@@ -7,6 +7,11 @@ import os
 from ._common import CliError, add_command, positive_float, print_json, warn
 from ._schedules import add_spec_steps_option, conventions, load_specs, strength_value
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched compare wan2.1-t2v-720p hunyuanvideo ltx-video opensora-2.0-768px

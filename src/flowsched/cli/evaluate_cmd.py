@@ -9,6 +9,11 @@ from ._geometry import add_geometry_options
 from ._output import Output, check_outputs, image_suffixes
 from ._quality import add_model_options, check_model_options, sampler_options, sampler_text, setup, show_progress
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched evaluate                                  # linear vs Open-Sora's rule, 768px 129f field, 10-50 steps

@@ -9,6 +9,11 @@ import shlex
 from ._common import add_command, need, positive_int
 from ._output import Output, check_outputs, image_suffixes
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched frames skyreels-v2-df-540p-async                 # SkyReels-V2 DF, ar_step 5, as a text heatmap

@@ -9,6 +9,11 @@ from ._geometry import add_geometry_options, resolve_geometry
 from ._noise import add_noise_options, check_noise_options, describe_noise, draw
 from ._output import SAFETENSORS, Output, check_outputs, save_safetensors
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched noise --seed 42 --out out/noise.safetensors

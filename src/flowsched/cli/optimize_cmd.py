@@ -11,6 +11,11 @@ from ._geometry import add_geometry_options
 from ._output import STDOUT, Output, check_outputs, image_suffixes, write_text
 from ._quality import add_model_options, check_model_options, setup, show_progress
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched optimize --steps 10 --out out/opt10.json       # Open-Sora 2.0 768px 129f field, W2 error

@@ -19,6 +19,11 @@ from ._schedules import (
     text_plot,
 )
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched plan                                   # Open-Sora 2.0, 576x1024 (768px 16:9), 129 frames, 50 steps

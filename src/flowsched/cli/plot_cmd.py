@@ -6,6 +6,11 @@ from ._common import add_command, need, positive_int
 from ._output import Output, check_outputs, image_suffixes
 from ._schedules import add_spec_steps_option, load_specs
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched plot opensora-2.0-768px wan2.1-t2v-720p hunyuanvideo ltx-video --out video.png

@@ -6,6 +6,11 @@ import shlex
 
 from ._common import add_command, print_json
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched presets

@@ -20,6 +20,11 @@ from ._schedules import (
     text_plot,
 )
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched schedule                                    # Open-Sora 2.0 768px, 129 frames, 50 steps

@@ -5,6 +5,11 @@ from __future__ import annotations
 from ._common import add_command, print_json, warn
 from ._geometry import add_geometry_options, describe_geometry, resolve_geometry
 
+__all__ = [
+    "register",
+    "run",
+]
+
 EPILOG = """\
 examples:
   flowsched shape                                   # Open-Sora 2.0 768px, 129 frames

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .._limits import step_count
+from .._optional import progress_bar
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
 from ..sampling import (
     DETERMINISTIC,
@@ -29,7 +30,6 @@ from ..sampling import (
     euler,
     get_sampler,
     nfe,
-    progress_bar,
     schedule_values,
 )
 from ..schedule import Schedule, check_t
