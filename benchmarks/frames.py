@@ -224,7 +224,7 @@ def main() -> int:
         "",
         "Frame correlation of the two spectra (variance-weighted, between frames 1 and 5 apart): "
         + "; ".join(f"{name}: {lag_correlation(ff, 1):.3f} and {lag_correlation(ff, 5):.3f}"
-                    for name, ff in zip(MOTION, fields.values())) + ".",
+                    for name, ff in zip(MOTION, fields.values(), strict=True)) + ".",
         "",
     ]
     summary: dict = {}

@@ -223,8 +223,8 @@ def _host(s):
 def _compare(name, a, b) -> dict:
     import numpy as np
 
-    diffs = [float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) for x, y in zip(a, b)]
-    equal = len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    diffs = [float(np.max(np.abs(x.astype(np.float64) - y.astype(np.float64)))) for x, y in zip(a, b, strict=True)]
+    equal = len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     return {"name": name, "steps": len(a), "equal": equal, "max_abs_diff": max(diffs) if diffs else 0.0}
 
 

@@ -16,6 +16,7 @@ the call). Writes ``benchmarks/results/noise.md``. GPU figures: ``benchmarks/gpu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -166,7 +167,7 @@ def auto_threshold_rows(repeats: int = 3) -> list[tuple[int, float, float, float
 
 def break_even(rows: list[tuple[int, float, float, float]]) -> float | None:
     """Where numba's time line crosses numpy's (linear interpolation between the sizes that bracket it)."""
-    for (n0, a0, b0, _), (n1, a1, b1, _) in zip(rows, rows[1:]):
+    for (n0, a0, b0, _), (n1, a1, b1, _) in itertools.pairwise(rows):
         d0, d1 = a0 - b0, a1 - b1
         if d0 < 0 <= d1:
             return n0 + (n1 - n0) * (-d0) / (d1 - d0)

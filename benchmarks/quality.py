@@ -105,12 +105,12 @@ def field_tables(lines: list[str], curves: dict) -> dict:
             e_auto = field.error(schedules.shifted(n, a_auto))
             opt = optimize_schedule(n, field)
             e_opt = field.error(opt)
-            for key, val in zip(rows, (lin, osr, flx, None, None, e_opt, e_opt / e_best)):
+            for key, val in zip(rows, (lin, osr, flx, None, None, e_opt, e_opt / e_best), strict=True):
                 if val is not None:
                     rows[key].append(fmt(val))
             rows["best shift"].append(f"{fmt(e_best)} (alpha {a_best:.3g})")
             rows["auto-shift"].append(f"{fmt(e_auto)} (alpha {a_auto:.3g})")
-            for key, val in zip(errs, (lin, osr, flx, e_best, e_opt)):
+            for key, val in zip(errs, (lin, osr, flx, e_best, e_opt), strict=True):
                 errs[key].append(val)
         curves[label] = errs
         summary[label] = {"ratio10": float(rows["optimized / best shift"][0]), "geo": geo}
@@ -576,9 +576,9 @@ def sampler_verdict(field: dict, mixture: dict) -> list[str]:
         wins_own = [min(values, key=lambda k: values[k][n][1]) for n in SAMPLER_STEPS]
         out.append(
             f"- {label} field: lowest W2 on Euler's best shift at N = "
-            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_same))
+            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_same, strict=True))
             + "; each at its own best shift: "
-            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_own))
+            + ", ".join(f"{n}: {w}" for n, w in zip(SAMPLER_STEPS, wins_own, strict=True))
             + "."
         )
     samplers = [k for k in mixture if k != "floor"]
@@ -602,7 +602,7 @@ def figure(curves: dict, mixture: dict) -> None:
 
     fig = Figure(figsize=(13.0, 7.6), layout="constrained")
     axes = fig.subplots(2, 2)
-    for ax, (label, errs) in zip(axes.ravel(), curves.items()):
+    for ax, (label, errs) in zip(axes.ravel(), curves.items(), strict=True):
         for name, values in errs.items():
             ax.plot(STEPS, values, marker="o", markersize=3.5, linewidth=1.3, label=name)
         ax.set_xscale("log")

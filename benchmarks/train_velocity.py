@@ -73,7 +73,7 @@ def validation_set(source: CropSource, seed: int) -> tuple[torch.Tensor, torch.T
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, net: torch.nn.Module, decay: float) -> None:
-    for pe, p in zip(ema.parameters(), net.parameters()):
+    for pe, p in zip(ema.parameters(), net.parameters(), strict=True):
         pe.mul_(decay).add_(p.detach(), alpha=1.0 - decay)
 
 

@@ -311,7 +311,7 @@ def measure_steps(setup: Setup, n: int) -> dict:
         }
     alphas = [items[labels[i]]["alpha"] for i in grid]
     a_star, v_star, edge = interpolated_optimum(alphas, stats["rmse"][grid])
-    near = [a for a, i in zip(alphas, grid) if stats["ratio"][i] <= 1.01]
+    near = [a for a, i in zip(alphas, grid, strict=True) if stats["ratio"][i] <= 1.01]
     setup.log(f"{setup.resolution}px N={n}: best shift {a_star:.3g} ({time.perf_counter() - start:.0f} s)")
     return {"rows": rows, "best_label": labels[best], "alpha_star": a_star, "rmse_star": v_star, "edge": edge,
             "within_1pct": [min(near), max(near)], "samples_grid": grid, "seconds": time.perf_counter() - start}
@@ -517,7 +517,7 @@ def shift_figure(records: list[dict], path: str) -> None:
 
     res = [r["resolution"] for r in records]
     fig = Figure(figsize=(12.0, 7.5), layout="constrained")
-    for ax, n in zip(fig.subplots(2, 2).ravel(), STEPS):
+    for ax, n in zip(fig.subplots(2, 2).ravel(), STEPS, strict=True):
         st = [r["steps"][str(n)] for r in records]
         lo = [s["alpha_star"] - s["within_1pct"][0] for s in st]
         hi = [s["within_1pct"][1] - s["alpha_star"] for s in st]
@@ -556,7 +556,7 @@ def curves_figure(records: list[dict], path: str) -> None:
     axes[0].set_ylabel("rectified-flow loss")
     axes[0].grid(True, alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
-    for ax, rec in zip(axes[1:], records):
+    for ax, rec in zip(axes[1:], records, strict=True):
         s, d = np.array(rec["demo_samples"]), np.array(rec["demo_data"])
         top, bottom = np.concatenate(list(s), axis=1), np.concatenate(list(d), axis=1)
         ax.imshow(np.concatenate([top, bottom], axis=0), cmap="gray", vmin=-2.5, vmax=2.5, interpolation="nearest")
@@ -647,7 +647,7 @@ def fine_grid(resolution: int, num_steps: int, low: float, high: float, count: i
     idx = bootstrap_indices(sq.shape[1], setup.cfg["boot"], SEEDS["boot"])
     st = rmse_stats(sq, idx, int(np.argmin(sq.mean(1))))
     lines = [f"{resolution} px, N={num_steps}: shift -> RMSE / best RMSE (paired SE)"]
-    lines += [f"  {a:.4g}: {r:.3f} ± {e:.3f}" for a, r, e in zip(alphas, st["ratio"], st["ratio_se"])]
+    lines += [f"  {a:.4g}: {r:.3f} ± {e:.3f}" for a, r, e in zip(alphas, st["ratio"], st["ratio_se"], strict=True)]
     print("\n".join(lines))
     return lines
 

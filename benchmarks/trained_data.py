@@ -51,7 +51,7 @@ def load_images() -> dict[str, np.ndarray]:
         for name in SKIMAGE_NAMES:
             out[name] = _luma(getattr(skimage.data, name)())
         sample = load_sample_images()
-    for path, img in zip(sample.filenames, sample.images):
+    for path, img in zip(sample.filenames, sample.images, strict=True):
         name = path.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
         if name in SKLEARN_NAMES:
             out[name] = _luma(img)

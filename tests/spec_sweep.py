@@ -65,7 +65,7 @@ def main() -> int:
     total, first, done = 0, [], 0
     began = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, args.threads)) as pool:
-        for (lo, hi), (count, examples) in zip(tasks, pool.map(lambda t: check(*t), tasks)):
+        for (lo, hi), (count, examples) in zip(tasks, pool.map(lambda t: check(*t), tasks), strict=True):
             total += count
             first += examples[: 5 - len(first)]
             done += hi - lo

@@ -259,7 +259,7 @@ def test_the_self_check_cases_hold_the_two_fma_sensitive_words_where_the_referen
 
     fma = [c for c in CASES if c.expected is not None]
     assert [c.label for c in fma] == ["FMA-sensitive word 0x20f8a25e", "FMA-sensitive word 0xdf075da1"]
-    for case, word in zip(fma, (0x20F8A25E, 0xDF075DA1)):
+    for case, word in zip(fma, (0x20F8A25E, 0xDF075DA1), strict=True):
         seed, sample, stream, index = philox.locate_word(word)
         offset, bits = case.expected
         assert (case.seed, case.sample_word, case.stream, case.start + offset) == (seed, sample, stream, index)

@@ -408,9 +408,9 @@ def test_evaluate_takes_families_that_need_several_steps(capsys):
     assert code == 0, err
     errors = json.loads(out)["errors"]
     geometry, field = _field()
-    for n, got in zip((4, 8), errors["linear_quadratic"]):
+    for n, got in zip((4, 8), errors["linear_quadratic"], strict=True):
         assert got == pytest.approx(field.error(schedules.linear_quadratic(n)), rel=1e-12)
-    for n, got in zip((4, 8), errors["ltx"]):
+    for n, got in zip((4, 8), errors["ltx"], strict=True):
         assert got == pytest.approx(field.error(schedules.ltx(n, seq_len=geometry.seq_len)), rel=1e-12)
     # a key that merely ends in seq_len does not count as giving seq_len
     code, out, err = run(capsys, "evaluate", *SMALL, "--schedule", "ltx:base_seq_len=512", "--steps", "4", "--json")

@@ -37,7 +37,7 @@ def test_shards_concatenate_to_the_whole(dim, world):
     shards = [sharded_noise(SHAPE, 99, dim, rank=r, world_size=world) for r in range(world)]
     assert torch.equal(torch.cat(shards, dim=axis), whole)
     torch_shards = [sharded_noise(SHAPE, 99, dim, rank=r, world_size=world, backend="torch") for r in range(world)]
-    assert all(torch.equal(a, b) for a, b in zip(shards, torch_shards))
+    assert all(torch.equal(a, b) for a, b in zip(shards, torch_shards, strict=True))
 
 
 def test_without_process_group_is_the_whole_tensor():

@@ -26,6 +26,7 @@ import contextlib
 import difflib
 import doctest
 import io
+import itertools
 import re
 import shlex
 import warnings
@@ -266,7 +267,7 @@ def test_console_examples_write_to_out():
     stray = []
     for block in (b for b in BLOCKS if b.lang == "console"):
         for command in parse_console(block) if block.not_run is None else []:
-            for option, value in zip(command.argv, command.argv[1:]):
+            for option, value in itertools.pairwise(command.argv):
                 if option in OUTPUT_OPTIONS and not (value.startswith(("out/", "/dev/")) or value == "-"):
                     stray.append(f"{block.name}: {option} {value}")
     assert not stray, f"examples write under out/: {stray}"

@@ -32,7 +32,7 @@ def _rmse(out, ref):
 def euler_by_hand(v, x, ts):
     """Open-Sora's denoise loop written out (independent of flowsched.sampling)."""
     ts = [float(t) for t in ts]
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         x = x + (t_next - t) * v(x, t)
     return x
 
@@ -40,7 +40,7 @@ def euler_by_hand(v, x, ts):
 def heun_by_hand(v, x, ts):
     """Heun's method (Karras et al. 2022, Algorithm 1), its last step to t = 0 an Euler step, written out."""
     ts = [float(t) for t in ts]
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         d = v(x, t)
         x_pred = x + (t_next - t) * d
         x = x_pred if t_next == 0 else x + (t_next - t) * (d + v(x_pred, t_next)) / 2
@@ -150,7 +150,7 @@ def test_cli_field_json_matches_library(capsys, tmp_path):
     geo = preset.geometry()
     field = GaussianField(geo)
     assert doc["metric"] == "w2" and doc["steps"] == [10, 20]
-    for n, got in zip([10, 20], doc["errors"]["rule"]):
+    for n, got in zip([10, 20], doc["errors"]["rule"], strict=True):
         assert got == pytest.approx(field.error(preset.schedule(geo, n)), rel=1e-12)
     assert doc["errors"]["shifted:alpha=3"][0] == pytest.approx(field.error(schedules.shifted(10, 3.0)), rel=1e-12)
     assert plot.stat().st_size > 1000
@@ -226,7 +226,7 @@ def test_cli_field_scores_the_stochastic_samplers_exactly(capsys, argv, kwargs):
     doc = json.loads(capsys.readouterr().out)
     assert doc["sampler"] == kwargs and doc["metric"] == "kl"
     field = GaussianField(get_preset("opensora-2.0-256px").geometry(num_frames=1))
-    for n, got in zip([6, 12], doc["errors"]["shifted:alpha=3"]):
+    for n, got in zip([6, 12], doc["errors"]["shifted:alpha=3"], strict=True):
         assert got == field.error(schedules.shifted(n, 3.0), "kl", **kwargs)
         assert got != field.error(schedules.shifted(n, 3.0), "kl")  # not Euler's number
 

@@ -3,6 +3,7 @@ docs/quality-models.md."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_agrees_with_40_digit_arithmetic():
         for value in lam:
             v = mpmath.mpf(float(value))
             g = mpmath.mpf(1)
-            for t, tn in zip(ts[:-1], ts[1:]):
+            for t, tn in zip(ts[:-1], ts[1:], strict=True):
                 g *= 1 + (tn - t) * (t - (1 - t) * v) / ((1 - t) ** 2 * v + t**2)
             num += (g - mpmath.sqrt(v)) ** 2
             den += v
@@ -125,8 +126,8 @@ def test_exact_flow_limit_and_monotone_convergence():
     # Euler converges to the exact flow, so the error goes to 0 as N grows (first order: W2 ~ 1/N^2).
     field = GaussianField((1, 16, 16))
     errs = [field.error(schedules.linear(n)) for n in (50, 100, 200, 400)]
-    assert all(a > b for a, b in zip(errs, errs[1:]))
-    ratios = [a / b for a, b in zip(errs, errs[1:])]
+    assert all(a > b for a, b in itertools.pairwise(errs))
+    ratios = [a / b for a, b in itertools.pairwise(errs)]
     assert 3.5 < ratios[-1] < 4.5
 
 
@@ -152,7 +153,7 @@ def gains_by_product(ts, lam):
     """Euler's per-mode output std from a unit start, g = prod_i (1 + h_i a(t_i)) with a(t) = (t - (1 - t) lam) /
     ((1 - t)^2 lam + t^2) (docs/quality-models.md), mode by mode: no grouping of equal variances, no log space."""
     g = np.ones_like(lam)
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         g = g * (1 + (t_next - t) * (t - (1 - t) * lam) / ((1 - t) ** 2 * lam + t**2))
     return g
 

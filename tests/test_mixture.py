@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ def velocity_first_form(m: GaussianMixture, x: np.ndarray, t: float) -> np.ndarr
     d = x.shape[-1]
     dens = []
     post = []
-    for mu, s, pi in zip(m.means, m.stds, m.weights):
+    for mu, s, pi in zip(m.means, m.stds, m.weights, strict=True):
         S = u * u * s * s + t * t
         r2 = ((x - u * mu) ** 2).sum(-1)
         dens.append(math.log(pi) - 0.5 * d * math.log(2 * math.pi * S) - r2 / (2 * S))
@@ -100,7 +101,7 @@ def test_euler_on_mixture_converges_and_reproduces_the_reference_lesson():
     m = GaussianMixture.standard()
     n = 256
     lin = [m.error(schedules.linear(N), num_samples=n) for N in (4, 8, 16, 32)]
-    assert all(a > b for a, b in zip(lin, lin[1:]))
+    assert all(a > b for a, b in itertools.pairwise(lin))
     for metric in ("rmse", "sliced_w2"):
         assert m.error(schedules.shifted(8, 12.0), num_samples=n, metric=metric) > 1.5 * m.error(
             schedules.shifted(8, 1.5), num_samples=n, metric=metric

@@ -48,7 +48,7 @@ def euler_by_hand(v, x, ts):
     """Open-Sora's denoise loop written out: the teacher and student trajectories these tests expect, independent of
     the flowsched.sampling.euler that teacher_search and pathwise_objective run."""
     ts = [float(t) for t in ts]
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         x = x + (t_next - t) * v(x, t)
     return x
 
@@ -74,7 +74,7 @@ def test_logits_broadcast_over_a_batch():
     z = np.random.default_rng(0).normal(size=(5, 7))
     ts = schedule_from_logits(z, 0.9, 0.1)
     assert ts.shape == (5, 8)
-    for row, zz in zip(ts, z):
+    for row, zz in zip(ts, z, strict=True):
         np.testing.assert_allclose(row, schedule_from_logits(zz, 0.9, 0.1))
     assert np.all(ts[:, 0] == 0.9) and np.all(ts[:, -1] == 0.1)
 
@@ -362,7 +362,7 @@ def test_batched_mixture_euler_matches_the_sampler(mixture):
     rng = np.random.default_rng(11)
     ts = np.stack([random_schedule(rng, 7) for _ in range(5)])
     rows = mixture.euler_rows(noise, ts)
-    for t, row in zip(ts, rows):
+    for t, row in zip(ts, rows, strict=True):
         np.testing.assert_allclose(row, euler_by_hand(mixture.velocity, noise, t), rtol=1e-12, atol=1e-12)
 
 
@@ -383,7 +383,7 @@ def test_restarts_land_on_the_best_from_any_start_and_never_lose_to_a_plain_run(
     plain = [optimize_schedule(steps, mixture, num_samples=n, start=s, restarts=0) for s in starts]
     robust = [optimize_schedule(steps, mixture, num_samples=n, start=s) for s in starts]
     best = min(r.params["value"] for r in plain + robust)
-    for p, r in zip(plain, robust):
+    for p, r in zip(plain, robust, strict=True):
         assert r.params["restarts"] == 3 and r.params["evaluations"] > 300
         assert r.params["value"] <= 1.01 * best
         assert r.params["value"] <= p.params["value"] * (1 + 1e-12)

@@ -49,13 +49,13 @@ def _mulhilo_reference(a: int, b: int) -> tuple[int, int]:
 @given(st.lists(words32, min_size=1, max_size=50), st.sampled_from([philox.PHILOX_M0, philox.PHILOX_M1, 0xFFFFFFFF, 1]))
 def test_torch_mulhilo_is_exact(xs, m):
     hi, lo = torch_ops.mulhilo(torch.tensor(xs, dtype=torch.int64), m)
-    assert [(int(h), int(l)) for h, l in zip(hi, lo)] == [_mulhilo_reference(x, m) for x in xs]
+    assert [(int(h), int(l)) for h, l in zip(hi, lo, strict=True)] == [_mulhilo_reference(x, m) for x in xs]
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.tuples(words32, words32, words32, words32), min_size=1, max_size=40), words32, words32)
 def test_backends_match_scalar_on_random_counters(counters, k0, k1):
-    cols = list(zip(*counters))
+    cols = list(zip(*counters, strict=True))
     expected = [philox.philox4x32_10(c, (k0, k1)) for c in counters]
     got_np = numpy_ops.philox_numpy(*(np.array(c, dtype=np.uint64) for c in cols), (k0, k1))
     got_t = torch_ops.philox_torch(*(torch.tensor(c, dtype=torch.int64) for c in cols), (k0, k1))
@@ -210,7 +210,8 @@ def test_constants_equal_the_hex_values_of_the_spec():
     text = SPEC.read_text()
     rows = dict(re.findall(r"^\| ([abcd][0-7]) \| [^|]+ \| (0x[0-9a-f.]+p[+-]\d+) \|", text, flags=re.M))
     assert len(rows) == 32
-    for letter, coefficients in zip("abcd", (philox.AS241_A, philox.AS241_B, philox.AS241_C, philox.AS241_D)):
+    tables = (philox.AS241_A, philox.AS241_B, philox.AS241_C, philox.AS241_D)
+    for letter, coefficients in zip("abcd", tables, strict=True):
         for k, value in enumerate(reversed(coefficients)):  # ours are highest degree first
             assert value == float.fromhex(rows[f"{letter}{k}"]), f"{letter}{k}"
     series = re.search(r"Hex values of `l11 ... l0`: (.*?)\.\n", text, flags=re.S).group(1)

@@ -114,14 +114,14 @@ def test_figure_draws_each_schedule_in_each_panel():
     assert "t" in axes[0].get_ylabel() and "log" in axes[1].get_ylabel() and "step" in axes[2].get_ylabel()
     for ax in axes:
         assert [line.get_label() for line in ax.lines] == ["lin", "alpha 4"]
-    for line, s in zip(axes[0].lines, (a, b)):
+    for line, s in zip(axes[0].lines, (a, b), strict=True):
         np.testing.assert_array_equal(line.get_xdata(), np.arange(s.num_steps + 1))
         np.testing.assert_array_equal(line.get_ydata(), s.t)
-    for line, s in zip(axes[1].lines, (a, b)):
+    for line, s in zip(axes[1].lines, (a, b), strict=True):
         inner = s.t[1:-1]  # both endpoints are infinite and left out
         np.testing.assert_allclose(line.get_ydata(), np.log(((1 - inner) / inner) ** 2), rtol=1e-12)
         np.testing.assert_array_equal(line.get_xdata(), np.arange(1, s.num_steps))
-    for line, s in zip(axes[2].lines, (a, b)):
+    for line, s in zip(axes[2].lines, (a, b), strict=True):
         np.testing.assert_allclose(line.get_ydata(), [s.t[i] - s.t[i + 1] for i in range(s.num_steps)])
     assert fig.get_suptitle() == "Sampling schedules"
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["lin", "alpha 4"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_euler_is_the_opensora_loop():
     vel = lambda x, t: np.sin(x) * t - 0.3 * x  # noqa: E731
     expected = x0.copy()
     ts = sched.to_list()
-    for t_curr, t_prev in zip(ts[:-1], ts[1:]):
+    for t_curr, t_prev in zip(ts[:-1], ts[1:], strict=True):
         expected = expected + (t_prev - t_curr) * vel(expected, t_curr)
     np.testing.assert_array_equal(euler(vel, x0, sched), expected)
 
@@ -83,9 +84,9 @@ def test_euler_first_order_heun_second_order_on_exact_gaussian_flow():
         ts = np.linspace(1.0, 0.05, n + 1)
         errs_e.append(np.abs(euler(v, eps, ts, allow_partial=True) - target).max())
         errs_h.append(np.abs(heun(v, eps, ts, allow_partial=True) - target).max())
-    for a, b in zip(errs_e, errs_e[1:]):
+    for a, b in itertools.pairwise(errs_e):
         assert 1.7 < a / b < 2.3  # first order
-    for a, b in zip(errs_h, errs_h[1:]):
+    for a, b in itertools.pairwise(errs_h):
         assert 3.4 < a / b < 4.6  # second order
 
 

@@ -418,7 +418,8 @@ def skyreels_base(num_steps: int, alpha: float = 8.0) -> Schedule:
     the scheduler's ``__init__`` leaves), shifted by ``alpha * s / (1 + (alpha - 1) * s)`` in float64, then a
     terminal 0: Wan's grid, :func:`flowsched.diffusers_rules.flow_sigmas` with ``solver="wan"``. The scheduler
     stores these as float32 for its solver and feeds the model ``int64(s * 1000)`` (truncated): the schedule's
-    recorded timesteps, so ``model_timesteps()`` of the base and of every frame schedule built on it return them. Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
+    recorded timesteps, so ``model_timesteps()`` of the base and of every frame schedule built on it return them.
+    Source: SkyworkAI/SkyReels-V2 @abed76f, ``skyreels_v2_infer/scheduler/fm_solvers_unipc.py``;
     ``generate_video_df.py`` defaults: 30 steps, shift 8.
     """
     num_steps = positive_int("num_steps", num_steps)

@@ -320,7 +320,7 @@ def region_ranges(shape: Sequence[int], region: Sequence[slice] | Mapping[int, s
         slices[: len(region)] = region
     else:
         raise TypeError(f"region must be None, a tuple of slices or a dict {{axis: slice}}, got {region!r}")
-    return [_slice_range(f"region[{axis}]", s, size) for axis, (s, size) in enumerate(zip(slices, shape))]
+    return [_slice_range(f"region[{axis}]", s, size) for axis, (s, size) in enumerate(zip(slices, shape, strict=True))]
 
 
 def _slice_range(name: str, s: Any, size: int) -> range:

@@ -169,7 +169,7 @@ def terminal_plot(schedule_or_list: Any, width: int = 60, height: int = 12) -> s
         t = items[k][1].t
         cols = np.rint(np.arange(t.size) * (width - 1) / n_max).astype(int)
         rows = np.rint((1.0 - t) * (height - 1)).astype(int)
-        for r, c in zip(rows, cols):
+        for r, c in zip(rows, cols, strict=True):
             grid[r][c] = MARKERS[k % len(MARKERS)]
     labels = {0: "1.0", int(round((height - 1) / 2)): "0.5", height - 1: "0.0"}
     lines = ["  t"]
@@ -260,7 +260,7 @@ def schedule_figure(
 
     fig = Figure(figsize=(4.6 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=True):
         for label, schedule in items:
             _draw(ax, panel, label, schedule, x)
         ax.set_title(_PANEL_TITLE[panel])
@@ -419,7 +419,7 @@ def frame_schedule_figure(schedules: Any, *, title: str | None = None) -> Any:
     fig = Figure(figsize=(3.6 * len(items) + 1.2, 5.2), layout="constrained")
     axes = fig.subplots(1, len(items), squeeze=False)[0]
     image = None
-    for ax, (label, fs) in zip(axes, items):
+    for ax, (label, fs) in zip(axes, items, strict=True):
         r, f = fs.num_steps, fs.num_frames
         image = ax.imshow(fs.t, aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest",
                           extent=(-0.5, f - 0.5, r + 0.5, -0.5))

@@ -141,7 +141,7 @@ def philox_rounds(c0, c1, c2, c3, key: tuple[int, int], work: Workspace) -> list
         band(p0, _LOW, x3)
         first = 3
     else:
-        for buf, a in zip((x0, x1, x2, x3), arrays):
+        for buf, a in zip((x0, x1, x2, x3), arrays, strict=True):
             buf[...] = a
     column = (2,) + (1,) * len(shape)
     multipliers, reversed_ps = _STACKED_M.reshape(column), ps[::-1]

@@ -24,7 +24,7 @@ No ``from __future__ import annotations`` here: Triton reads the kernel's annota
 """
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -231,7 +231,7 @@ def _table(device: Any):
     return _TABLES[key]
 
 
-def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, quads: Optional[bool] = None) -> int:
+def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, quads: bool | None = None) -> int:
     """Fill the flat tensor ``out`` (CUDA, or CPU under the interpreter) with the job's normals; returns the number
     of kernel launches (one unless the region has more than :data:`MAX_RUNS` runs or :data:`MAX_ELEMENTS` values).
 
@@ -292,7 +292,7 @@ class TritonBackend(Backend):
     device_types = ("cuda",)
     self_checked = True
 
-    def missing(self) -> Optional[str]:
+    def missing(self) -> str | None:
         if triton is not None:
             return None
         return (
@@ -300,7 +300,7 @@ class TritonBackend(Backend):
             "install triton; or use backend='torch' (any device) or 'auto'"
         )
 
-    def refuses(self, device: Any) -> Optional[str]:
+    def refuses(self, device: Any) -> str | None:
         import torch
 
         if device.type == "cpu" and interpreting():

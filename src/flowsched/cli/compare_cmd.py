@@ -174,7 +174,7 @@ def table(rows: list[dict]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = []
     for k, row in enumerate(cells):
-        parts = [f"{v:{a}{w}}" for v, (_, a), w in zip(row, columns, widths)]
+        parts = [f"{v:{a}{w}}" for v, (_, a), w in zip(row, columns, widths, strict=True)]
         lines.append("  ".join(parts).rstrip())
         if k == 0:
             lines.append("-" * len(lines[0]))

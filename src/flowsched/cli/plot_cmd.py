@@ -78,7 +78,7 @@ def run(args) -> int:
     labels = args.label or [f"{spec}: {shift_summary(s)}" for spec, s in loaded]
     if len(set(labels)) != len(labels):
         raise ValueError("two schedules have the same label; pass --label once per SCHEDULE to tell them apart")
-    figure = dict(zip(labels, (s for _, s in loaded)))
+    figure = dict(zip(labels, (s for _, s in loaded), strict=True))
     path = plot_schedules(figure, args.out, panels=args.panels, title=args.title, x=args.x, dpi=args.dpi)
     for label, s in figure.items():
         nonzero = s.t[s.t > 0]

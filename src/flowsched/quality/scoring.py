@@ -229,7 +229,7 @@ def _error_figure(
         fig = Figure(figsize=(6.0, 4.4), layout="constrained")
         ax = fig.subplots()
         for label, values in results.items():
-            xs = [n for n, v in zip(steps, values) if v is not None]
+            xs = [n for n, v in zip(steps, values, strict=True) if v is not None]
             ys = [v for v in values if v is not None]
             ax.plot(xs, ys, marker="o", markersize=3.5, linewidth=1.3, label=label)
         if floor is not None:
@@ -262,7 +262,7 @@ def _bar_chart(Figure: Any, results: Mapping[str, Sequence[float | None]], n: in
     ax.set_yticklabels(labels)
     ax.invert_yaxis()  # first schedule on top, as in the table
     top = max(values + ([floor] if floor is not None else []) + [0.0])
-    for y, v in zip(ys, values):
+    for y, v in zip(ys, values, strict=True):
         ax.text(v + 0.01 * top, y, f"{v:.4g}", va="center", fontsize="small")
     if floor is not None:
         ax.axvline(floor, color="grey", linestyle="--", linewidth=1.0, label="noise floor")
