@@ -23,6 +23,7 @@ import textwrap
 import numpy as np
 import pytest
 
+from _blocked import blocking_env
 from flowsched.cli import main
 
 #: What a message must never show: a traceback, numpy's or the C++ runtime's allocation errors, numpy scalars.
@@ -518,34 +519,12 @@ def test_plan_strength_warnings_are_the_same_in_text_and_json(capsys):
     assert code == 0 and _text_warnings(err) == warnings_json
 
 
-SITECUSTOMIZE = """\
-import os
-import sys
-from importlib.abc import MetaPathFinder
-
-BLOCKED = set(filter(None, os.environ.get("FLOWSCHED_TEST_BLOCK", "").split(",")))
-
-
-class Blocker(MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, Blocker())
-"""
-
 
 def _without(tmp_path, blocked, argv):
     """The command line run in a child where the ``blocked`` packages (torch among them) do not import."""
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = blocking_env(tmp_path, blocked)
     out_dir = tmp_path / "out"
     out_dir.mkdir(exist_ok=True)
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-    env = dict(os.environ, FLOWSCHED_TEST_BLOCK=",".join(blocked), PYTHONPATH=path)
     res = subprocess.run([sys.executable, "-m", "flowsched", *argv], cwd=out_dir, env=env, capture_output=True,
                          text=True, timeout=120)
     return res.returncode, res.stdout, res.stderr, os.listdir(out_dir)

@@ -16,25 +16,8 @@ import textwrap
 
 import pytest
 
+from _blocked import blocking_env
 from flowsched._optional import EXTRAS, MissingDependency, install_hint, require
-
-SITECUSTOMIZE = """\
-import os
-import sys
-from importlib.abc import MetaPathFinder
-
-BLOCKED = set(filter(None, os.environ.get("FLOWSCHED_TEST_BLOCK", "").split(",")))
-
-
-class Blocker(MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in BLOCKED:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
-sys.meta_path.insert(0, Blocker())
-"""
 
 SMALL = ["--preset", "opensora-2.0-256px", "--frames", "1"]
 
@@ -120,15 +103,12 @@ BLOCKS = ["scipy", "matplotlib", "tqdm"]
 def outcomes(tmp_path_factory):
     """{blocked package: the driver's report}; the children run concurrently."""
     base = tmp_path_factory.mktemp("optional")
-    (base / "site").mkdir()
-    (base / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
     payload_library = [[name, statement] for name, statement, _ in LIBRARY]
     procs = {}
     for block in BLOCKS:
         root = base / block
         root.mkdir()
-        env = dict(os.environ, FLOWSCHED_TEST_BLOCK=block, PYTHONPATH=os.pathsep.join(
-            filter(None, [str(base / "site"), os.environ.get("PYTHONPATH")])))
+        env = blocking_env(base, [block])
         payload = json.dumps([[argv for argv, _ in COMMANDS], payload_library, str(root)])
         procs[block] = subprocess.Popen([sys.executable, "-c", DRIVER, payload], env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
@@ -171,10 +151,7 @@ def test_library_entry_points_name_the_extra(outcomes, block, index):
 
 
 def test_console_script_prints_one_line_without_matplotlib(tmp_path):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    env = dict(os.environ, FLOWSCHED_TEST_BLOCK="matplotlib", PYTHONPATH=str(site))
+    env = blocking_env(tmp_path, ["matplotlib"])
     res = subprocess.run([sys.executable, "-m", "flowsched", "plot", "linear", "--out", str(tmp_path / "x.png")],
                          env=env, capture_output=True, text=True)
     assert res.returncode == 2 and res.stdout == ""
