@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._limits import step_count
+from .._limits import MAX_STEPS, step_count
 from .._optional import progress_bar
 from .._validate import boolean, choice, is_torch_tensor, nonnegative_int, positive_int, positive_real
 from ..sampling import (
@@ -640,12 +640,13 @@ def _one_by_one(velocity: Callable[[Any, float], Any], policy: CheckPolicy, bar:
 
 def teacher_grid(teacher: int | Schedule | None, num_steps: int, name: str = "teacher") -> tuple[np.ndarray, str]:
     """The grid an OSS search for ``num_steps`` student steps may stop on, and its description: a Schedule from 1 to
-    0, ``linspace(1, 0, N_T + 1)`` for a step count ``N_T``, or for ``None`` the default ``N_T = max(100, 4 M)``.
+    0, ``linspace(1, 0, N_T + 1)`` for a step count ``N_T``, or for ``None`` the default ``N_T = max(100, 4 M)``
+    (at most :data:`flowsched._limits.MAX_STEPS`).
     A linear teacher of too few steps has too few points near ``t = 1`` for a large ``M``: with 50 of them, OSS's
     32-step schedules were 1.08x (16 px) and 1.44x (32 px) the best static shift's error on the trained networks
     (docs/quality-models.md, "On trained networks")."""
     if teacher is None:
-        teacher = max(100, 4 * num_steps)
+        teacher = min(max(100, 4 * num_steps), MAX_STEPS)
     if isinstance(teacher, Schedule):
         grid = schedule_values(teacher)
         described = teacher.describe()
