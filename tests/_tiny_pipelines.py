@@ -34,9 +34,10 @@ def _fed(t: float) -> torch.Tensor:
     return torch.tensor(np.float32(t)) * 1000
 
 
-def flux(scheduler: Any = None) -> Tiny:
+def flux(scheduler: Any = None, dtype: torch.dtype = torch.float32) -> Tiny:
     """FluxPipeline: 16x16 pixels (VAE factor 1) -> 64 packed tokens of 4 channels; timestep / 1000 fed; the
-    prompt embeddings broadcast over the batch (the pipeline does not repeat given embeddings)."""
+    prompt embeddings broadcast over the batch (the pipeline does not repeat given embeddings). ``dtype``: the
+    components' and embeddings' dtype (the pipeline's latents follow the transformer's)."""
     from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxPipeline, FluxTransformer2DModel
 
     torch.manual_seed(0)
@@ -49,11 +50,11 @@ def flux(scheduler: Any = None) -> Tiny:
         norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5,
     )
     g = torch.Generator().manual_seed(1)
-    embeds = {"prompt_embeds": torch.randn(1, 8, 32, generator=g),
-              "pooled_prompt_embeds": torch.randn(1, 32, generator=g)}
+    embeds = {"prompt_embeds": torch.randn(1, 8, 32, generator=g).to(dtype),
+              "pooled_prompt_embeds": torch.randn(1, 32, generator=g).to(dtype)}
     scheduler = scheduler or FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True)
     none = dict.fromkeys(("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2"))
-    pipe = FluxPipeline(scheduler=scheduler, vae=vae, transformer=transformer, **none)
+    pipe = FluxPipeline(scheduler=scheduler, vae=vae, transformer=transformer, **none).to(dtype)
     kwargs = {**embeds, "height": 16, "width": 16, "guidance_scale": 3.5}
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
@@ -62,16 +63,17 @@ def flux(scheduler: Any = None) -> Tiny:
         return transformer(
             hidden_states=x, timestep=timestep / 1000, guidance=None,
             pooled_projections=embeds["pooled_prompt_embeds"], encoder_hidden_states=embeds["prompt_embeds"],
-            txt_ids=torch.zeros(8, 3), img_ids=pipe._prepare_latent_image_ids(b, 8, 8, x.device, x.dtype),
+            txt_ids=torch.zeros(8, 3, dtype=x.dtype), img_ids=pipe._prepare_latent_image_ids(b, 8, 8, x.device, x.dtype),
             joint_attention_kwargs=None, return_dict=False,
         )[0]
 
     return Tiny(pipe, kwargs, (64, 4), velocity, {"num_images_per_prompt": 2})
 
 
-def sd3(scheduler: Any = None, batch: int = 2) -> Tiny:
+def sd3(scheduler: Any = None, batch: int = 2, dtype: torch.dtype = torch.float32) -> Tiny:
     """StableDiffusion3Pipeline with classifier-free guidance (scale 4): 8x8 latents of 4 channels; ``batch``
-    prompts' embeddings (one sample per prompt), the negative ones first in the guided batch."""
+    prompts' embeddings (one sample per prompt), the negative ones first in the guided batch; ``dtype`` as for
+    :func:`flux`."""
     from diffusers import (
         AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
@@ -89,12 +91,12 @@ def sd3(scheduler: Any = None, batch: int = 2) -> Tiny:
         norm_num_groups=1, use_quant_conv=False, use_post_quant_conv=False, shift_factor=0.0609, scaling_factor=1.5,
     )
     g = torch.Generator().manual_seed(1)
-    pos, neg = torch.randn(batch, 6, 16, generator=g), torch.randn(batch, 6, 16, generator=g)
-    pooled, neg_pooled = torch.randn(batch, 16, generator=g), torch.randn(batch, 16, generator=g)
+    pos, neg = (torch.randn(batch, 6, 16, generator=g).to(dtype) for _ in range(2))
+    pooled, neg_pooled = (torch.randn(batch, 16, generator=g).to(dtype) for _ in range(2))
     none = dict.fromkeys(("text_encoder", "tokenizer", "text_encoder_2", "tokenizer_2", "text_encoder_3",
                           "tokenizer_3"))
     pipe = StableDiffusion3Pipeline(scheduler=scheduler or FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
-                                    transformer=transformer, **none)
+                                    transformer=transformer, **none).to(dtype)
     kwargs = {"prompt_embeds": pos, "negative_prompt_embeds": neg, "pooled_prompt_embeds": pooled,
               "negative_pooled_prompt_embeds": neg_pooled, "height": 8, "width": 8, "guidance_scale": 4.0}
 
@@ -110,9 +112,10 @@ def sd3(scheduler: Any = None, batch: int = 2) -> Tiny:
     return Tiny(pipe, kwargs, (4, 8, 8), velocity, {"num_images_per_prompt": 2 // batch})
 
 
-def wan(scheduler: Any = None) -> Tiny:
+def wan(scheduler: Any = None, dtype: torch.dtype = torch.float32) -> Tiny:
     """WanPipeline (text-to-video) with classifier-free guidance (scale 2, two transformer calls): 5 frames of
-    16x16 -> latents [4, 2, 2, 2]; it calls set_timesteps(N) and set_begin_index(0) and reads scheduler.sigmas[i]."""
+    16x16 -> latents [4, 2, 2, 2]; it calls set_timesteps(N) and set_begin_index(0) and reads scheduler.sigmas[i];
+    ``dtype`` as for :func:`flux` (Wan casts the latents it feeds to the transformer's dtype)."""
     from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
 
     torch.manual_seed(0)
@@ -121,15 +124,15 @@ def wan(scheduler: Any = None) -> Tiny:
         freq_dim=16, ffn_dim=16, num_layers=1, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
     )
-    prompt = torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(1))
+    prompt = torch.randn(1, 6, 16, generator=torch.Generator().manual_seed(1)).to(dtype)
     negative = torch.zeros_like(prompt)
     pipe = WanPipeline(tokenizer=None, text_encoder=None, vae=None, transformer=transformer,
-                       scheduler=scheduler or FlowMatchEulerDiscreteScheduler(shift=5.0))
+                       scheduler=scheduler or FlowMatchEulerDiscreteScheduler(shift=5.0)).to(dtype)
     kwargs = {"prompt_embeds": prompt, "negative_prompt_embeds": negative, "num_frames": 5, "height": 16,
               "width": 16, "guidance_scale": 2.0}
 
     def velocity(x: torch.Tensor, t: float) -> torch.Tensor:
-        timestep = _fed(t).expand(x.shape[0])
+        timestep, x = _fed(t).expand(x.shape[0]), x.to(dtype)
         cond = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=prompt, attention_kwargs=None,
                            return_dict=False)[0]
         uncond = transformer(hidden_states=x, timestep=timestep, encoder_hidden_states=negative,

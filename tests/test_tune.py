@@ -118,30 +118,36 @@ def test_stepsize_search_refuses_bad_input():
 # -- PipelineVelocity: what the probe records ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["flux", "sd3", "wan"])
+@pytest.fixture(scope="module", params=[(name, dtype) for dtype in ("float32", "bfloat16") for name in ("flux", "sd3",
+                                                                                                     "wan")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def tiny_pipe(request):
-    return getattr(tiny, request.param)()
+    name, dtype = request.param
+    return getattr(tiny, name)(dtype=getattr(torch, dtype))
 
 
 def test_probe_velocities_are_the_pipelines_guided_velocity_bit_for_bit(tiny_pipe):
     """One pipeline call evaluates three given states at three t; each recorded velocity is the transformer call
-    (plus classifier-free guidance for SD3 and Wan) the pipeline makes, written out by hand, bit for bit."""
+    (plus classifier-free guidance for SD3 and Wan) the pipeline makes, written out by hand, bit for bit; in a
+    bfloat16 pipeline too (states it can represent; the probe hands velocities back as float32 copies)."""
     oracle = PipelineVelocity(tiny_pipe.pipe, **tiny_pipe.kwargs)
+    dtype = tiny_pipe.pipe.transformer.dtype
     g = torch.Generator().manual_seed(5)
-    states = [torch.randn(2, *tiny_pipe.sample_shape, generator=g) for _ in range(3)]
+    states = [torch.randn(2, *tiny_pipe.sample_shape, generator=g).to(dtype).float() for _ in range(3)]
     ts = [0.9, 0.55, 0.2]
     got = oracle.velocities(states, ts)
     with torch.no_grad():
-        want = [tiny_pipe.velocity(x, t) for x, t in zip(states, ts, strict=True)]
+        want = [tiny_pipe.velocity(x.to(dtype), t) for x, t in zip(states, ts, strict=True)]
     for a, b in zip(got, want, strict=True):
-        assert a.dtype == torch.float32 and torch.equal(a, b)
+        assert b.dtype == dtype and a.dtype == torch.float32 and torch.equal(a, b.float())
     assert oracle.calls == 1 and oracle.evaluations == 3
-    assert torch.equal(oracle(states[1], 0.55), want[1])  # v(x, t): the flowsched.sampling contract
+    assert torch.equal(oracle(states[1], 0.55), want[1].float())  # v(x, t): the flowsched.sampling contract
 
 
 def test_probe_trajectory_steps_like_diffusers_flow_match_euler(tiny_pipe):
     """A teacher run from the pipeline's own seeded noise: it starts from the noise the pipeline draws with that
-    generator, feeds float32(t) * 1000, and each state is diffusers' FlowMatchEuler step on the same sigmas."""
+    generator, feeds float32(t) * 1000, and each state is diffusers' FlowMatchEuler step on the same sigmas, in the
+    pipeline's dtype (a bfloat16 velocity makes a bfloat16 state)."""
     fed = []
     transformer = tiny_pipe.pipe.transformer
     hook = transformer.register_forward_pre_hook(lambda m, a, kw: fed.append(kw["timestep"].reshape(-1)[0].item()),
@@ -159,18 +165,21 @@ def test_probe_trajectory_steps_like_diffusers_flow_match_euler(tiny_pipe):
                        generator=torch.Generator().manual_seed(3))
     finally:
         tiny_pipe.pipe.scheduler = kept
-    assert torch.equal(run.states[0], own.steps[0][2])
+    assert torch.equal(run.states[0], own.steps[0][2].float())
     assert len(run.states) == 5 and len(run.velocities) == 4
     ref = FlowMatchEulerDiscreteScheduler()
     ref.set_timesteps(sigmas=grid.t[:-1].astype(np.float32))
     assert torch.equal(ref.sigmas, torch.from_numpy(grid.t.astype(np.float32)))
-    scale = 1 / 1000 if "Flux" in type(tiny_pipe.pipe).__name__ else 1.0  # Flux feeds timestep / 1000
+    want = ref.timesteps
+    if "Flux" in type(tiny_pipe.pipe).__name__:  # Flux feeds timestep / 1000, in the latents' dtype
+        want = (want.to(transformer.dtype) / 1000).float()
     calls = 2 if "Wan" in type(tiny_pipe.pipe).__name__ else 1  # Wan calls its transformer twice per step
-    np.testing.assert_allclose(fed, np.repeat(ref.timesteps.numpy() * scale, calls), rtol=1e-7)
+    np.testing.assert_allclose(fed, np.repeat(want.numpy(), calls), rtol=1e-7)
     ref.set_begin_index(0)
+    dtype = transformer.dtype
     for k in range(4):
-        step = ref.step(run.velocities[k], ref.timesteps[k], run.states[k], return_dict=False)[0]
-        assert torch.equal(step, run.states[k + 1])
+        step = ref.step(run.velocities[k].to(dtype), ref.timesteps[k], run.states[k], return_dict=False)[0]
+        assert step.dtype == dtype and torch.equal(step.float(), run.states[k + 1])
 
 
 def test_a_walk_is_what_flowsched_scheduler_samples():
@@ -334,6 +343,38 @@ def test_tune_scores_what_the_pipeline_then_samples(tuned):
     teacher = _euler(lambda x, t: net(x, torch.full((8,), float(np.float32(t)))), noise, schedules.linear(24).t)
     rmse = float((out.double() - teacher.double()).square().mean().sqrt())
     assert rmse == pytest.approx(schedule.params["rmse"], rel=1e-4)
+
+
+@pytest.mark.parametrize("name", ["flux", "sd3", "wan"])
+def test_tune_in_a_bfloat16_pipeline_scores_what_the_pipeline_then_samples(name):
+    """In bfloat16 (velocities, guidance and states in the pipeline's dtype): the held-out RMSEs tune reports are
+    those of the pipeline's own runs, stepped by diffusers' FlowMatchEuler code, from the noise it draws with the
+    held-out seed: FlowschedScheduler with the tuned schedule, and the pipeline's own scheduler, each against the
+    teacher's grid sampled the same way."""
+    t = getattr(tiny, name)(dtype=torch.bfloat16)
+    schedule = tune(t.pipe, num_inference_steps=4, teacher_steps=16, num_samples=2, seed=0, progress=False,
+                    **t.kwargs)
+
+    def sample(chosen, steps):
+        kept = t.pipe.scheduler
+        if chosen is not None:
+            t.pipe.scheduler = FlowschedScheduler.from_config(kept.config, schedule=chosen)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*render size is ignored")
+                out = t.pipe(**t.kwargs, **t.two_samples, num_inference_steps=steps, output_type="latent",
+                             generator=torch.Generator().manual_seed(1))
+        finally:
+            t.pipe.scheduler = kept
+        latents = out.frames if name == "wan" else out.images
+        assert latents.dtype == torch.bfloat16
+        return latents.double()
+
+    teacher = sample(schedules.linear(16), 16)
+    for chosen, key in [(schedule, "rmse"), (None, "default_rmse")]:
+        rmse = float((sample(chosen, 4) - teacher).square().mean().sqrt())
+        assert rmse == pytest.approx(schedule.params[key], rel=1e-9)
+    assert schedule.params["rmse"] < schedule.params["default_rmse"]
 
 
 def test_tune_is_reproducible(tuned):
