@@ -33,6 +33,7 @@ trajectory checks take 21 s on 2 shared CPU cores with BOTH sides on the CPU (``
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -158,6 +159,41 @@ def cuda_ms(torch, fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def queued_ms(torch, fn, calls: int) -> float:
+    """Time per call of ``calls`` calls of ``fn`` queued back to back between two CUDA events: what a call costs
+    when the GPU is kept busy (a pipeline's case), where the host's work for the next call overlaps the GPU's for
+    this one; wall-clock per call on the CPU (dry run)."""
+    fn()
+    if DEVICE == "cpu":
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - start) * 1e3 / calls
+    torch.cuda.synchronize()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(calls):
+        fn()
+    stop.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(stop) / calls
+
+
+def host_ms(torch, fn, calls: int) -> float:
+    """Host (Python) time per call of ``fn``: ``calls`` calls issued without waiting for the GPU, then a sync that is
+    not counted (the caching allocator keeps the outputs' memory; at most a few hundred MB are queued)."""
+    fn()
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    host = time.perf_counter() - start
+    if DEVICE != "cpu":
+        torch.cuda.synchronize()
+    return host * 1e3 / calls
+
+
 def timing_rows(torch, repeats: int, gpu_backends: list[str]) -> list[tuple[str, float, float]]:
     from flowsched.backends import select
     from flowsched.noise import portable_noise
@@ -176,19 +212,25 @@ def timing_rows(torch, repeats: int, gpu_backends: list[str]) -> list[tuple[str,
     for name, fn in cases.items():
         few = max(3, repeats // 10) if "CPU" in name or "torch backend" in name else repeats
         rows.append((name, cuda_ms(torch, lambda f=fn: f(LATENT), few), cuda_ms(torch, lambda f=fn: f(BATCH8), few)))
+    auto = next(iter(cases.values()))
+    rows.append((f"portable_noise, auto: {repeats} calls queued back to back, per call",
+                 queued_ms(torch, lambda: auto(LATENT), repeats), queued_ms(torch, lambda: auto(BATCH8), repeats)))
+    rows.append(("portable_noise, auto: host (Python) time per call",
+                 host_ms(torch, lambda: auto(LATENT), repeats), host_ms(torch, lambda: auto(BATCH8), repeats)))
     return rows
 
 
-def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, bool, float, float]]:
-    """The Triton kernel's launch (with its small run-table copy, without allocating the output) for a few
-    program sizes and warp counts, with one Philox block per four outputs (quads) and one per output."""
+def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, bool, float, float, float, float]]:
+    """The Triton kernel's launch (its run table already on the device, the output preallocated) for a few program
+    sizes and warp counts, with one Philox block per four outputs (quads) and one per output: one launch on an idle
+    GPU and launches queued back to back (per launch), for the latent and the batch of 8."""
     import numpy as np
 
     from flowsched import philox
     from flowsched.backends import Job, triton_cuda
 
     rows = []
-    configs = [(b, w, True) for b, w in ((256, 4), (512, 4), (512, 8), (1024, 4), (1024, 8), (2048, 8))]
+    configs = [(b, w, True) for b, w in ((256, 2), (256, 4), (512, 4), (512, 8), (1024, 4), (1024, 8), (2048, 8))]
     configs += [(512, 4, False), (1024, 8, False)]
     if DEVICE == "cpu":  # dry run in Triton's interpreter: one configuration of each kind is enough
         configs = [(1024, 8, True), (1024, 8, False)]
@@ -198,8 +240,8 @@ def kernel_sweep(torch, repeats: int) -> list[tuple[int, int, bool, float, float
             layout = philox.Layout(shape, [range(n) for n in shape])
             job = Job(layout, philox.key_from_seed(SEED), np.arange(shape[0]), 0)
             out = torch.empty(layout.numel, device=DEVICE)
-            times.append(cuda_ms(torch, lambda j=job, o=out, b=block, w=warps, q=quads: triton_cuda.launch(
-                j, o, b, w, quads=q), repeats))
+            run = functools.partial(triton_cuda.launch, job, out, block, warps, quads=quads)
+            times += [cuda_ms(torch, run, repeats), queued_ms(torch, run, repeats)]
         rows.append((block, warps, quads, *times))
     return rows
 
@@ -462,9 +504,14 @@ def main() -> int:
         lines += [
             "## The Triton kernel's launch alone (output preallocated), by program size",
             "",
-            "| BLOCK | warps | one block per 4 outputs | latent ms | batch of 8 ms |",
-            "| ---: | ---: | :---: | ---: | ---: |",
-            *[f"| {b} | {w} | {'yes' if q else 'no'} | {x:.3f} | {y:.3f} |" for b, w, q, x, y in sweep],
+            "One launch on an idle GPU (median), and launches queued back to back (per launch: the kernel's own time "
+            "once the host keeps ahead).",
+            "",
+            "| BLOCK | warps | one block per 4 outputs | latent ms | latent queued ms | batch of 8 ms | batch of 8 "
+            "queued ms |",
+            "| ---: | ---: | :---: | ---: | ---: | ---: | ---: |",
+            *[f"| {b} | {w} | {'yes' if q else 'no'} | {x:.3f} | {xq:.3f} | {y:.3f} | {yq:.3f} |"
+              for b, w, q, x, xq, y, yq in sweep],
             "",
             f"`flowsched.backends.triton_cuda.BLOCK` ({triton_cuda.BLOCK}) and `NUM_WARPS` "
             f"({triton_cuda.NUM_WARPS}) set what `portable_noise` uses, with one block per 4 outputs wherever the "

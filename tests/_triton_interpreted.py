@@ -56,6 +56,17 @@ def main() -> int:
                            region=(slice(None), slice(index - 3, index + 5)))
         results[f"word {word:#010x}"] = int(x.numpy().view(np.uint32)[0, 3]) == bits and x[0].tolist() == [
             philox.normal_scalar(seed, sample, stream, i) for i in range(index - 3, index + 5)]
+    # run tables stay on the device for shapes seen before (by content, bounded): a shape seen before copies none,
+    # another seed of it gives its own values, and a full cache drops its oldest table and stays right
+    cached = triton_cuda._RUN_TABLES
+    first = same((2, 3, 6, 4, 5), 21)
+    before = dict(cached)
+    again = same((2, 3, 6, 4, 5), 22)
+    results["run tables reused"] = first and again and len(before) >= 2 and all(
+        cached.get(k) is t for k, t in before.items())
+    kept, triton_cuda.RUN_TABLE_CACHE_ENTRIES = triton_cuda.RUN_TABLE_CACHE_ENTRIES, 2
+    results["run table cache bounded"] = all(same((1, 2, n, 4, 6), n) for n in (3, 5, 7, 3)) and len(cached) <= 2
+    triton_cuda.RUN_TABLE_CACHE_ENTRIES = kept
     # several launches: run tables of 3 runs, launches of 500 elements
     triton_cuda.MAX_RUNS, triton_cuda.MAX_ELEMENTS = 3, 500
     results["several launches"] = same((2, 3, 4, 7, 9), 17) and same((2, 3, 4, 7, 9), 17, region={3: slice(1, 6)})

@@ -24,6 +24,7 @@ No ``from __future__ import annotations`` here: Triton reads the kernel's annota
 """
 
 import os
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,8 @@ __all__ = [
     "MAX_ELEMENTS",
     "MAX_RUNS",
     "NUM_WARPS",
+    "RUN_TABLE_CACHE_BYTES",
+    "RUN_TABLE_CACHE_ENTRIES",
     "interpreting",
     "launch",
     "normal_from_words",
@@ -220,6 +223,12 @@ if triton is not None:
 
 
 _TABLES: dict[str, Any] = {}
+#: Run tables already on a device, by content (most recently used last): a call for a shape seen before launches
+#: without copying its table, so nothing waits for the GPU (a copy from pageable memory synchronises the stream).
+_RUN_TABLES: "OrderedDict[tuple[str, int, bytes], Any]" = OrderedDict()
+#: Run tables kept on devices: at most this many, each of at most :data:`RUN_TABLE_CACHE_BYTES`.
+RUN_TABLE_CACHE_ENTRIES = 64
+RUN_TABLE_CACHE_BYTES = 2**20
 
 
 def _table(device: Any):
@@ -231,6 +240,26 @@ def _table(device: Any):
     return _TABLES[key]
 
 
+def _on_device(values: np.ndarray, device: Any) -> Any:
+    """``values`` (``int64``) as a tensor on ``device``; small tables are kept and reused (never written)."""
+    import torch
+
+    if values.nbytes > RUN_TABLE_CACHE_BYTES:
+        return torch.from_numpy(values).to(device)
+    # The stream is part of the key: a table is only read on the stream it was copied on, so the caching allocator
+    # may reuse its memory once it is dropped without waiting for another stream's kernels.
+    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+    key = (str(device), stream, values.tobytes())
+    hit = _RUN_TABLES.get(key)
+    if hit is None:
+        hit = _RUN_TABLES[key] = torch.from_numpy(values).to(device)
+        while len(_RUN_TABLES) > RUN_TABLE_CACHE_ENTRIES:
+            _RUN_TABLES.popitem(last=False)
+    else:
+        _RUN_TABLES.move_to_end(key)
+    return hit
+
+
 def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, quads: bool | None = None) -> int:
     """Fill the flat tensor ``out`` (CUDA, or CPU under the interpreter) with the job's normals; returns the number
     of kernel launches (one unless the region has more than :data:`MAX_RUNS` runs or :data:`MAX_ELEMENTS` values).
@@ -238,8 +267,6 @@ def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, q
     ``quads``: one Philox block per four outputs where the runs allow it (``None``, the default), or never
     (``False``; for comparisons). The values never depend on it.
     """
-    import torch
-
     layout = job.layout
     length = layout.run_length
     table = _table(out.device)
@@ -248,8 +275,7 @@ def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, q
     for first, count in layout.run_groups(MAX_RUNS):
         starts, words = job.run_table(first, count)
         whole_blocks = length % 4 == 0 and not np.any(starts & 3)  # (MAX_ELEMENTS % 4 == 0 keeps j0 aligned)
-        starts_t = torch.from_numpy(starts).to(out.device)
-        words_t = torch.from_numpy(words).to(out.device)
+        starts_t, words_t = _on_device(starts, out.device), _on_device(words, out.device)
         lo, total = first * length, count * length
         for j0 in range(0, total, MAX_ELEMENTS):
             n = min(MAX_ELEMENTS, total - j0)
