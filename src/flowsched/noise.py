@@ -304,7 +304,8 @@ def region_ranges(shape: Sequence[int], region: Sequence[slice] | Mapping[int, s
     ndim = len(shape)
     slices: list[Any] = [slice(None)] * ndim
     if region is None:
-        pass
+        if all(v.is_int(size) and size > 0 for size in shape):
+            return [range(size) for size in shape]  # the whole tensor: the common case, kept quick
     elif isinstance(region, Mapping):
         for axis, s in region.items():
             if not v.is_int(axis) or not -ndim <= axis < ndim:

@@ -223,10 +223,11 @@ if triton is not None:
 
 
 _TABLES: dict[str, Any] = {}
-#: Run tables already on a device, by content (most recently used last): a call for a shape seen before launches
-#: without copying its table, so nothing waits for the GPU (a copy from pageable memory synchronises the stream).
-_RUN_TABLES: "OrderedDict[tuple[str, int, bytes], Any]" = OrderedDict()
-#: Run tables kept on devices: at most this many, each of at most :data:`RUN_TABLE_CACHE_BYTES`.
+#: Run tables already on a device (most recently used last), by what they are computed from: a call for a region
+#: seen before neither recomputes its table nor copies it, so nothing waits for the GPU (a copy from pageable memory
+#: synchronises the stream) and the host's share of a call stays small.
+_RUN_TABLES: "OrderedDict[tuple, tuple[Any, Any, bool]]" = OrderedDict()
+#: Run tables kept on devices: at most this many groups, each of at most :data:`RUN_TABLE_CACHE_BYTES`.
 RUN_TABLE_CACHE_ENTRIES = 64
 RUN_TABLE_CACHE_BYTES = 2**20
 
@@ -240,24 +241,32 @@ def _table(device: Any):
     return _TABLES[key]
 
 
-def _on_device(values: np.ndarray, device: Any) -> Any:
-    """``values`` (``int64``) as a tensor on ``device``; small tables are kept and reused (never written)."""
+def _run_table(job: Job, first: int, count: int, device: Any) -> tuple[Any, Any, bool]:
+    """Runs ``first .. first + count - 1`` of the job as device tensors (starts, sample words) and whether they all
+    start and end on a block boundary; small tables are kept and reused (never written)."""
     import torch
 
-    if values.nbytes > RUN_TABLE_CACHE_BYTES:
-        return torch.from_numpy(values).to(device)
-    # The stream is part of the key: a table is only read on the stream it was copied on, so the caching allocator
-    # may reuse its memory once it is dropped without waiting for another stream's kernels.
-    stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
-    key = (str(device), stream, values.tobytes())
-    hit = _RUN_TABLES.get(key)
-    if hit is None:
-        hit = _RUN_TABLES[key] = torch.from_numpy(values).to(device)
+    key = None
+    if 16 * count <= RUN_TABLE_CACHE_BYTES:
+        # The stream is part of the key: a table is only read on the stream it was copied on, so the caching
+        # allocator may reuse its memory once it is dropped without waiting for another stream's kernels.
+        stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+        layout = job.layout
+        sample_bytes = np.asarray(job.sample_words, dtype=np.int64).tobytes()
+        key = (str(device), stream, layout.shape, layout.ranges, sample_bytes, first, count)
+        hit = _RUN_TABLES.get(key)
+        if hit is not None:
+            _RUN_TABLES.move_to_end(key)
+            return hit
+    starts, words = job.run_table(first, count)
+    # (MAX_ELEMENTS % 4 == 0 keeps a launch's first element aligned)
+    whole_blocks = job.layout.run_length % 4 == 0 and not np.any(starts & 3)
+    entry = (torch.from_numpy(starts).to(device), torch.from_numpy(words).to(device), bool(whole_blocks))
+    if key is not None:
+        _RUN_TABLES[key] = entry
         while len(_RUN_TABLES) > RUN_TABLE_CACHE_ENTRIES:
             _RUN_TABLES.popitem(last=False)
-    else:
-        _RUN_TABLES.move_to_end(key)
-    return hit
+    return entry
 
 
 def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, quads: bool | None = None) -> int:
@@ -273,9 +282,7 @@ def launch(job: Job, out: Any, block: int = BLOCK, num_warps: int = NUM_WARPS, q
     k0, k1 = job.key
     launches = 0
     for first, count in layout.run_groups(MAX_RUNS):
-        starts, words = job.run_table(first, count)
-        whole_blocks = length % 4 == 0 and not np.any(starts & 3)  # (MAX_ELEMENTS % 4 == 0 keeps j0 aligned)
-        starts_t, words_t = _on_device(starts, out.device), _on_device(words, out.device)
+        starts_t, words_t, whole_blocks = _run_table(job, first, count, out.device)
         lo, total = first * length, count * length
         for j0 in range(0, total, MAX_ELEMENTS):
             n = min(MAX_ELEMENTS, total - j0)
