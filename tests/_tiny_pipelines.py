@@ -63,7 +63,8 @@ def flux(scheduler: Any = None, dtype: torch.dtype = torch.float32) -> Tiny:
         return transformer(
             hidden_states=x, timestep=timestep / 1000, guidance=None,
             pooled_projections=embeds["pooled_prompt_embeds"], encoder_hidden_states=embeds["prompt_embeds"],
-            txt_ids=torch.zeros(8, 3, dtype=x.dtype), img_ids=pipe._prepare_latent_image_ids(b, 8, 8, x.device, x.dtype),
+            txt_ids=torch.zeros(8, 3, dtype=x.dtype),
+            img_ids=pipe._prepare_latent_image_ids(b, 8, 8, x.device, x.dtype),
             joint_attention_kwargs=None, return_dict=False,
         )[0]
 
