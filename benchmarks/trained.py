@@ -16,14 +16,16 @@ Schedules: linear; static shifts on a half-octave grid (the empirical optimum in
 ``log alpha``); the Flux, SD3 (static 3) and Open-Sora rules at ``(R / 2)^2`` tokens (a patch-2 transformer on the
 data grid); ``auto_shift`` on the Gaussian field fitted to the training crops (``fit_spectrum``; metric W2 and
 KL), and the same with the zero-frequency term replaced by its ring-1 neighbours (a prototype fit, not in the
-library); ``optimize_schedule`` on the fitted field; ``teacher_search`` (OSS, linear 50-step Euler teacher) on
-the network with search noises disjoint from the evaluation noises. Diagnostics: where each schedule's error lies
-in frequency (network against field), the best shift per frequency band, and the spectral KL of the samples.
+library); ``optimize_schedule`` on the fitted field; ``teacher_search`` (OSS, its default linear Euler teacher of
+max(100, 4 N) steps) on the network with search noises disjoint from the evaluation noises. Diagnostics: where
+each schedule's error lies in frequency (network against field), the best shift per frequency band, and the
+spectral KL of the samples.
 
     python benchmarks/trained.py                      # every resolution with a network: 7-15 min each (loaded 2 cores)
     python benchmarks/trained.py --quick              # fewer noises and shifts: about 5 minutes
     python benchmarks/trained.py --resolutions 8 16   # measure some resolutions only (raw JSON per resolution)
     python benchmarks/trained.py --report-only        # assemble the report from the raw JSON files
+    python benchmarks/trained.py --oss-only --resolutions 16   # re-run only the OSS rows of a saved run
     python benchmarks/trained.py --fine-grid 8 32 1.414 2   # error on 9 shifts in [1.414, 2] at 8 px, N=32
 
 Writes ``benchmarks/results/trained.md``, ``trained.png`` (best shift against resolution), ``trained-curves.png``
@@ -65,12 +67,13 @@ RESULTS = os.path.join(HERE, "results")
 STEPS = (4, 8, 16, 32)
 TEACHER = {"steps": 64, "alpha": 3.0}
 SETTINGS = {
-    "full": {"n_eval": 256, "n_search": 64, "oss_teacher": 50, "grid": [2 ** (k / 2) for k in range(-2, 9)],
+    "full": {"n_eval": 256, "n_search": 64, "oss_teacher": None, "grid": [2 ** (k / 2) for k in range(-2, 9)],
              "boot": 200, "fit": 4096, "teacher_check": 64},
-    "quick": {"n_eval": 64, "n_search": 16, "oss_teacher": 50, "grid": [2.0**k for k in range(-1, 5)],
+    "quick": {"n_eval": 64, "n_search": 16, "oss_teacher": None, "grid": [2.0**k for k in range(-1, 5)],
               "boot": 50, "fit": 1024, "teacher_check": 16},
 }
 SEEDS = {"eval": 1, "search": 2, "held": 3, "fit": 4, "boot": 5}
+OSS = "teacher_search (OSS)"
 
 
 # -- the network as a velocity -------------------------------------------------------------------------------
@@ -275,23 +278,59 @@ def schedule_set(setup: Setup, n: int) -> dict[str, dict]:
         out[f"{label} ({a:.3g})"] = {"schedule": schedules.shifted(n, a), "alpha": a, "kind": "rule"}
     for label, item in analytic_schedules(setup.fields, n).items():
         out[label] = {**item, "kind": "flowsched"}
-    start = time.perf_counter()
-    oss = teacher_search(setup.velocity, setup.search_noise, n, teacher=setup.cfg["oss_teacher"])
-    out["teacher_search (OSS)"] = {"schedule": oss, "alpha": None, "kind": "oss", "nfe": oss.params["nfe"],
-                                   "seconds": time.perf_counter() - start}
+    out[OSS] = oss_item(setup, n)
     return out
 
 
-def measure_steps(setup: Setup, n: int) -> dict:
-    """Every schedule at ``n`` steps on the network: RMSE against the teacher and sliced W2 against held-out
-    crops with SEs, error per frequency band (network and fitted field), spectral KL; the empirical optimum."""
+def oss_item(setup: Setup, n: int) -> dict:
+    """OSS on the network at ``n`` steps, searched on the search noises only, with its cost."""
     start = time.perf_counter()
-    items = schedule_set(setup, n)
+    oss = teacher_search(setup.velocity, setup.search_noise, n, teacher=setup.cfg["oss_teacher"])
+    return {"schedule": oss, "alpha": None, "kind": "oss", "nfe": oss.params["nfe"],
+            "teacher_steps": oss.params["teacher_steps"], "seconds": time.perf_counter() - start}
+
+
+def remeasure_oss(path: str, log=print) -> None:
+    """Re-run only the OSS rows of a saved resolution (``--oss-only``) with the current settings' teacher, scored
+    beside the saved best static shift, and rewrite the raw JSON. Cheaper than a full run (no grid, no fields'
+    advice) and equal to it row for row: the best static shift's RMSE is checked against the saved one."""
+    with open(path, encoding="utf-8") as f:
+        rec = json.load(f)
+    setup = Setup(rec["resolution"], rec["mode"], log)
+    old_seconds = 0.0
+    for key, step in rec["steps"].items():
+        n, best = int(key), step["best_label"]
+        saved = step["rows"][best]
+        items = {best: {"schedule": schedules.shifted(n, saved["alpha"]), "alpha": saved["alpha"], "kind": "grid"},
+                 OSS: oss_item(setup, n)}
+        rows, _ = score_rows(setup, n, items, [0])
+        drift = abs(rows[best]["rmse"] / saved["rmse"] - 1.0)
+        if drift > 1e-4:
+            raise SystemExit(f"{rec['resolution']}px N={n}: the best shift's RMSE {rows[best]['rmse']:.6g} is not "
+                             f"the saved {saved['rmse']:.6g}; re-run the whole resolution instead")
+        old_seconds += step["rows"][OSS].get("seconds", 0.0)
+        step["rows"][OSS] = rows[OSS]
+        log(f"{rec['resolution']}px N={n}: OSS ({items[OSS]['teacher_steps']}-step teacher) at "
+            f"{rows[OSS]['ratio']:.3f} ± {rows[OSS]['ratio_se']:.3f} of the best static shift")
+    rec["settings"]["oss_teacher"] = setup.cfg["oss_teacher"]
+    rec["oss_remeasured"] = True
+    new_seconds = sum(step["rows"][OSS]["seconds"] for step in rec["steps"].values())
+    rec["seconds"]["total"] += new_seconds - old_seconds
+    from flowsched._io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(rec) + "\n")
+
+
+def score_rows(setup: Setup, n: int, items: dict[str, dict], among: list[int]) -> tuple[dict[str, dict], int]:
+    """label -> every number of one schedule at ``n`` steps (RMSE against the teacher and its ratio to the best
+    of the schedules at indices ``among`` with paired SEs, sliced W2 with SE, error per frequency band for the
+    network and the fitted field, spectral KL), and the index of that best. The bootstrap draws do not depend on
+    which schedules are scored together, so a row scored with only the best static shift beside it equals the row
+    of a full run."""
     labels = list(items)
     samples = [setup.run(items[k]["schedule"]).astype(np.float32) for k in labels]
     sq = np.stack([((x - setup.teacher) ** 2).reshape(x.shape[0], -1).mean(1) for x in samples])
-    grid = [i for i, k in enumerate(labels) if items[k]["kind"] == "grid"]
-    best = grid[int(np.argmin(np.sqrt(sq[grid].mean(1))))]
+    best = among[int(np.argmin(np.sqrt(sq[among].mean(1))))]
     idx = bootstrap_indices(sq.shape[1], setup.cfg["boot"], SEEDS["boot"] + n)
     stats = rmse_stats(sq, idx, best)
     sw2, sw2_se = sw2_stats(samples, setup.held_a, setup.cfg["boot"] // 2, SEEDS["boot"] + 100 + n)
@@ -309,9 +348,19 @@ def measure_steps(setup: Setup, n: int) -> dict:
             "field_rmse": math.sqrt(field.error(sched) * field.total_variance / setup.band.size),
             **({"nfe": items[k]["nfe"], "seconds": items[k]["seconds"]} if "nfe" in items[k] else {}),
         }
+    return rows, best
+
+
+def measure_steps(setup: Setup, n: int) -> dict:
+    """Every schedule at ``n`` steps on the network (:func:`score_rows`) and the empirical optimum."""
+    start = time.perf_counter()
+    items = schedule_set(setup, n)
+    labels = list(items)
+    grid = [i for i, k in enumerate(labels) if items[k]["kind"] == "grid"]
+    rows, best = score_rows(setup, n, items, grid)
     alphas = [items[labels[i]]["alpha"] for i in grid]
-    a_star, v_star, edge = interpolated_optimum(alphas, stats["rmse"][grid])
-    near = [a for a, i in zip(alphas, grid, strict=True) if stats["ratio"][i] <= 1.01]
+    a_star, v_star, edge = interpolated_optimum(alphas, np.array([rows[labels[i]]["rmse"] for i in grid]))
+    near = [a for a, i in zip(alphas, grid, strict=True) if rows[labels[i]]["ratio"] <= 1.01]
     setup.log(f"{setup.resolution}px N={n}: best shift {a_star:.3g} ({time.perf_counter() - start:.0f} s)")
     return {"rows": rows, "best_label": labels[best], "alpha_star": a_star, "rmse_star": v_star, "edge": edge,
             "within_1pct": [min(near), max(near)], "samples_grid": grid, "seconds": time.perf_counter() - start}
@@ -350,7 +399,13 @@ def measure_resolution(resolution: int, mode: str, log=print) -> dict:
 # -- the report ------------------------------------------------------------------------------------------------
 
 ADVICE = ("auto-shift W2 (fitted)", "auto-shift W2 (fitted, no DC)", "auto-shift KL (fitted)",
-          "optimize_schedule (fitted, W2)", "teacher_search (OSS)")
+          "optimize_schedule (fitted, W2)", OSS)
+
+
+def oss_teacher_words(steps: int | None) -> str:
+    if steps is None:
+        return "teacher_search's default linear Euler teacher (max(100, 4 N) steps)"
+    return f"a linear {steps}-step Euler teacher"
 
 
 def row_order(rows: dict) -> list[str]:
@@ -592,7 +647,10 @@ def setup_lines(records: list[dict], quick: bool, seconds: float) -> list[str]:
         f"{net['training']['batch']} crops, EMA weights; loss curves and samples in `trained{tag}-curves.png`.",
         f"- Evaluation: {cfg['n_eval']} noises (torch seed {SEEDS['eval']}); teacher Heun {TEACHER['steps']} steps on "
         f"shift {TEACHER['alpha']:g}; OSS searched on {cfg['n_search']} other noises (seed {SEEDS['search']}, "
-        f"disjoint) with a linear {cfg['oss_teacher']}-step Euler teacher; {cfg['boot']} bootstrap resamples; "
+        f"disjoint) with {oss_teacher_words(cfg['oss_teacher'])}"
+        + (" (the OSS rows re-run alone with `--oss-only`: the same noises and bootstrap draws, their run time from "
+           "that run)" if any(r.get("oss_remeasured") for r in records) else "")
+        + f"; {cfg['boot']} bootstrap resamples; "
         f"fields fitted to {cfg['fit']} training crops. Shift grid: " + ", ".join(f"{a:.3g}" for a in rec0["grid"])
         + ". Rules at (R/2)^2 tokens, unclamped.",
         "",
@@ -630,7 +688,7 @@ def report(records: list[dict], quick: bool, seconds: float) -> str:
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for rec in records:
         st = [rec["steps"][str(n)] for n in STEPS]
-        oss = sum(s["rows"]["teacher_search (OSS)"]["seconds"] for s in st)
+        oss = sum(s["rows"][OSS]["seconds"] for s in st)
         lines.append(f"| {rec['resolution']} px | {rec['seconds']['teacher']:.0f} s | "
                      + " | ".join(f"{s['seconds']:.0f} s" for s in st) + f" | {oss:.0f} s | "
                      f"{rec['seconds']['total']:.0f} s |")
@@ -669,6 +727,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resolutions", type=int, nargs="+", default=None,
                     help="measure only these (default: every resolution with a saved network); then report")
     ap.add_argument("--report-only", action="store_true", help="assemble the report from the raw JSON files")
+    ap.add_argument("--oss-only", action="store_true",
+                    help="re-run only the OSS rows of the saved resolutions with the current teacher; then report")
     ap.add_argument("--fine-grid", type=float, nargs=4, metavar=("R", "N", "LOW", "HIGH"), default=None,
                     help="only print the error on 9 shifts from LOW to HIGH at R px and N steps (smoothness)")
     args = ap.parse_args(argv)
@@ -686,6 +746,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no saved network for {missing} px (saved: {saved}); train one with benchmarks/train_velocity.py")
     torch.set_num_threads(1)  # benchmarks/train_velocity.py: two threads ran 10-20x slower on the shared machine
     for r in todo:
+        if args.oss_only:
+            if not os.path.exists(raw_path(r, args.quick)):
+                ap.error(f"--oss-only needs a saved run at {r} px; run without it first")
+            remeasure_oss(raw_path(r, args.quick))
+            continue
         rec = measure_resolution(r, "quick" if args.quick else "full")
         atomic_write_text(raw_path(r, args.quick), json.dumps(rec) + "\n")
     records = []
