@@ -67,6 +67,10 @@ def main() -> int:
     kept, triton_cuda.RUN_TABLE_CACHE_ENTRIES = triton_cuda.RUN_TABLE_CACHE_ENTRIES, 2
     results["run table cache bounded"] = all(same((1, 2, n, 4, 6), n) for n in (3, 5, 7, 3)) and len(cached) <= 2
     triton_cuda.RUN_TABLE_CACHE_ENTRIES = kept
+    kept, triton_cuda.RUN_TABLE_CACHE_BYTES = triton_cuda.RUN_TABLE_CACHE_BYTES, 0  # every table too large to keep
+    before = list(cached)
+    results["run tables too large to keep"] = same((2, 3, 7, 4, 5), 23) and list(cached) == before
+    triton_cuda.RUN_TABLE_CACHE_BYTES = kept
     # several launches: run tables of 3 runs, launches of 500 elements
     triton_cuda.MAX_RUNS, triton_cuda.MAX_ELEMENTS = 3, 500
     results["several launches"] = same((2, 3, 4, 7, 9), 17) and same((2, 3, 4, 7, 9), 17, region={3: slice(1, 6)})

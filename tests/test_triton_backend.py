@@ -27,7 +27,7 @@ def test_kernel_in_the_interpreter_matches_numpy():
                             text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     cases = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(cases) == 23 and all(cases.values()), {k: v for k, v in cases.items() if not v}
+    assert len(cases) == 24 and all(cases.values()), {k: v for k, v in cases.items() if not v}
 
 
 def _ptx(short_runs: bool, fusion: bool, out: str = "*fp32", quads: bool = True) -> str:

@@ -228,9 +228,10 @@ _TABLES: dict[str, Any] = {}
 #: seen before neither recomputes its table nor copies it, so nothing waits for the GPU (a copy from pageable memory
 #: synchronises the stream) and the host's share of a call stays small.
 _RUN_TABLES: "OrderedDict[tuple, tuple[Any, Any, bool]]" = OrderedDict()
-#: Run tables kept on devices: at most this many groups, each of at most :data:`RUN_TABLE_CACHE_BYTES`.
+#: Run tables kept on devices: at most this many groups of runs, each of at most :data:`RUN_TABLE_CACHE_BYTES`
+#: (16 bytes per run: 16,384 runs; the 768px latent has 528, a batch of 8 of it 4,224), so at most 16 MiB per device.
 RUN_TABLE_CACHE_ENTRIES = 64
-RUN_TABLE_CACHE_BYTES = 2**20
+RUN_TABLE_CACHE_BYTES = 2**18
 
 
 def _table(device: Any):
