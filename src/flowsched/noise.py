@@ -57,7 +57,8 @@ def _itemsize(dtype: Any) -> int:
         raise TypeError(f"dtype must be a torch.dtype such as torch.float32, got {dtype!r}")
     if not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating-point torch.dtype for Gaussian noise, got {dtype}")
-    return torch.empty((), dtype=dtype).element_size()
+    size = getattr(dtype, "itemsize", None)  # torch >= 2.1; no tensor made
+    return size if size is not None else torch.empty((), dtype=dtype).element_size()
 
 
 def check_allocation(shape: Sequence[int], dtype: Any, max_bytes: int | None = None) -> int:
