@@ -371,9 +371,11 @@ def test_tune_in_a_bfloat16_pipeline_scores_what_the_pipeline_then_samples(name)
         return latents.double()
 
     teacher = sample(schedules.linear(16), 16)
+    # Equal to the last bit here; the tolerance leaves room for bfloat16 matmul paths that change with memory
+    # alignment, 10x below what a probe that stepped in float32 (not cast to bfloat16) changes: 4.7%.
     for chosen, key in [(schedule, "rmse"), (None, "default_rmse")]:
         rmse = float((sample(chosen, 4) - teacher).square().mean().sqrt())
-        assert rmse == pytest.approx(schedule.params[key], rel=1e-9)
+        assert rmse == pytest.approx(schedule.params[key], rel=5e-3)
     assert schedule.params["rmse"] < schedule.params["default_rmse"]
 
 
