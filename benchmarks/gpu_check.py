@@ -181,7 +181,7 @@ def queued_ms(torch, fn, calls: int) -> float:
 
 def host_ms(torch, fn, calls: int) -> float:
     """Host (Python) time per call of ``fn``: ``calls`` calls issued without waiting for the GPU, then a sync that is
-    not counted (the caching allocator keeps the outputs' memory; at most a few hundred MB are queued)."""
+    not counted (each output is dropped as soon as it is returned, so the caching allocator reuses its memory)."""
     fn()
     if DEVICE != "cpu":
         torch.cuda.synchronize()
